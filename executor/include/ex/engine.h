@@ -1,0 +1,70 @@
+/*
+ * The engine: runs a plan's jobs and steps on a libuv loop (needs order,
+ * parallel legs, fail-fast, timeouts, cancellation), feeding a reporter.
+ * Owned by the engine work; this is the contract the CLI calls.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+#include <jansson.h>
+
+#include "gr.h"
+#include "ex/plan.h"
+
+enum ex_result {
+    EX_RESULT_SUCCESS,
+    EX_RESULT_FAILURE,
+    EX_RESULT_CANCELLED,
+    EX_RESULT_SKIPPED,
+};
+const char *ex_result_name(enum ex_result r); /* "success", "failure", ... */
+
+struct ex_annotation {
+    const char *level; /* "error", "warning", "notice" */
+    const char *message, *title, *file;
+    int line, end_line, col, end_col;
+};
+
+/*
+ * Progress of a run. Every callback is optional and runs on the loop thread;
+ * string arguments are borrowed for the duration of the call. `job` is an
+ * opaque handle stable from job_started to job_finished.
+ */
+struct ex_reporter {
+    void *ctx;
+    void (*job_started)(void *ctx, const void *job, const char *display_name);
+    void (*step_started)(void *ctx, const void *job, int step, const char *name);
+    void (*log_line)(void *ctx, const void *job, const char *line, size_t len); /* masked */
+    void (*group)(void *ctx, const void *job, const char *title, bool open);
+    void (*annotation)(void *ctx, const void *job, const struct ex_annotation *a);
+    void (*step_finished)(void *ctx, const void *job, int step, enum ex_result outcome,
+                          enum ex_result conclusion, uint64_t duration_ns);
+    void (*job_finished)(void *ctx, const void *job, enum ex_result result, json_t *outputs,
+                         uint64_t duration_ns);
+    void (*summary)(void *ctx, const void *job, const char *markdown, size_t len);
+};
+
+struct ex_run_opts {
+    int max_jobs;            /* parallel jobs; <= 0: number of cores */
+    bool verbose;            /* show group contents and ::debug:: */
+    const char *workdir;     /* where the repository lives (GITHUB_WORKSPACE) */
+    const char *state_dir;   /* scratch root for RUNNER_TEMP etc.; NULL: <workdir>/.ghrun */
+    const char *json_path;   /* --json FILE, or NULL */
+};
+
+/*
+ * Run the plan to completion on loop (uv_run is called inside). Returns 0 and
+ * *ret_ok = all jobs succeeded; < 0 on an internal error.
+ */
+int ex_run_plan(uv_loop_t *loop, const struct ex_plan *plan, const struct ex_run_opts *opts,
+                const struct ex_reporter *rep, bool *ret_ok) GR_MUST_CHECK;
+
+/* The terminal reporter (act-style `[job] ` lines; colour on a TTY). */
+struct ex_term_reporter;
+struct ex_term_reporter *ex_term_reporter_new(FILE *out, bool color, bool verbose);
+const struct ex_reporter *ex_term_reporter_get(struct ex_term_reporter *t);
+/* Print collected step summaries and the final table of jobs. */
+void ex_term_reporter_finish(struct ex_term_reporter *t);
+void ex_term_reporter_free(struct ex_term_reporter *t);
