@@ -16,6 +16,8 @@
 #include "ex/plan.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +25,7 @@
 
 #include "ex/expr.h"
 
-#define EX_GLOB_MAX 1024         /* characters in a pattern or subject */
+#define EX_GLOB_MAX 1024        /* characters in a pattern or subject */
 #define EX_PATHS_ALWAYS_RUN 300 /* a diff with more files always runs (GitHub's limit) */
 
 enum gtok_kind { GT_CHAR, GT_CLASS, GT_STAR, GT_DSTAR, GT_DSTAR_SLASH };
@@ -226,10 +228,19 @@ static json_t *filter_list(const struct ex_trigger *t, const char *key)
     return ex_node_to_json(n);
 }
 
-static void set_reason(char **ret_reason, const char *fmt, const char *a, const char *b)
+static void set_reason(char **ret_reason, const char *fmt, ...) GR_PRINTF(2, 3);
+static void set_reason(char **ret_reason, const char *fmt, ...)
 {
-    if (ret_reason && !*ret_reason)
-        *ret_reason = gr_xasprintf(fmt, a, b);
+    va_list ap;
+    struct gr_buf b = GR_BUF_INIT(0);
+
+    if (!ret_reason || *ret_reason)
+        return;
+    va_start(ap, fmt);
+    if (gr_buf_vaddf(&b, fmt, ap) == 0)
+        *ret_reason = gr_buf_detach(&b, NULL);
+    va_end(ap);
+    gr_buf_release(&b);
 }
 
 /* branches/tags (and their -ignore forms) against github.ref. */
@@ -289,15 +300,15 @@ static bool paths_filters_pass(const struct ex_trigger *t, const json_t *changed
     }
     if (pa) {
         any = false;
-        json_array_foreach(changed, i, f) any = any || ex_events_patterns_match(
-                                                           pa, json_string_value(f));
+        json_array_foreach(changed, i, f) any =
+            any || ex_events_patterns_match(pa, json_string_value(f));
         if (!any)
             ok = false, set_reason(ret_reason, "no changed file matches %s%s", "'paths'", "");
     }
     if (pai) {
         any = false;
-        json_array_foreach(changed, i, f) any = any || !ex_events_patterns_match(
-                                                           pai, json_string_value(f));
+        json_array_foreach(changed, i, f) any =
+            any || !ex_events_patterns_match(pai, json_string_value(f));
         if (!any)
             ok = false,
             set_reason(ret_reason, "every changed file matches %s%s", "'paths-ignore'", "");
@@ -315,7 +326,7 @@ static bool types_pass(const struct ex_trigger *t, const json_t *payload, char *
     const char *action = json_string_value(json_object_get(payload, "action"));
     json_t *types = filter_list(t, "types"), *it;
     bool ok = false, is_pr = strcmp(t->event, "pull_request") == 0 ||
-                            strcmp(t->event, "pull_request_target") == 0;
+                             strcmp(t->event, "pull_request_target") == 0;
     size_t i;
 
     if (!action || (!types && !is_pr)) {
@@ -325,8 +336,8 @@ static bool types_pass(const struct ex_trigger *t, const json_t *payload, char *
     if (json_is_string(types)) {
         ok = strcmp(json_string_value(types), action) == 0;
     } else if (types) {
-        json_array_foreach(types, i, it) ok = ok || (json_is_string(it) &&
-                                                     strcmp(json_string_value(it), action) == 0);
+        json_array_foreach(types, i, it) ok =
+            ok || (json_is_string(it) && strcmp(json_string_value(it), action) == 0);
     } else {
         for (i = 0; i < GR_ARRAY_SIZE(pr_default); i++)
             ok = ok || strcmp(pr_default[i], action) == 0;
@@ -398,11 +409,20 @@ static json_t *number_value(double d)
     return json_real(d);
 }
 
-static int input_err(struct gr_diag *reterr, const struct ex_node *n, const char *fmt,
-                     const char *a, const char *b)
+static int input_err(struct gr_diag *reterr, const struct ex_node *n, const char *fmt, ...)
+    GR_PRINTF(3, 4);
+static int input_err(struct gr_diag *reterr, const struct ex_node *n, const char *fmt, ...)
 {
-    return gr_diag_set(reterr, GR_EUSAGE, n ? n->file : NULL, n ? n->line : 0, n ? n->col : 0,
-                       fmt, a, b);
+    va_list ap;
+
+    if (!reterr)
+        return GR_EUSAGE;
+    (void)gr_diag_set(reterr, GR_EUSAGE, n ? n->file : NULL, n ? n->line : 0, n ? n->col : 0, "%s",
+                      "");
+    va_start(ap, fmt);
+    vsnprintf(reterr->msg, sizeof(reterr->msg), fmt, ap);
+    va_end(ap);
+    return GR_EUSAGE;
 }
 
 /* Value given for one input (string from the CLI, or any JSON from a payload). */
@@ -420,8 +440,8 @@ static int coerce_input(const char *name, const char *type, const struct ex_node
             *ret = json_boolean(strcasecmp(s, "true") == 0);
         else
             r = input_err(reterr, decl,
-                          "Provided value '%s' for input '%s' not in the list of allowed values",
-                          s, name);
+                          "Provided value '%s' for input '%s' not in the list of allowed values", s,
+                          name);
     } else if (strcmp(type, "number") == 0) {
         if (json_is_number(given))
             *ret = json_incref((json_t *)given);
@@ -553,9 +573,8 @@ static int check_given(const struct ex_node *decls, const json_t *given, bool ca
 int ex_events_inputs(const struct ex_trigger *t, const json_t *given, const json_t *ctx,
                      json_t **ret_typed, json_t **ret_strings, struct gr_diag *reterr)
 {
-    const struct ex_node *decls = t->node && t->node->kind == EX_NODE_MAP
-                                      ? ex_node_get(t->node, "inputs")
-                                      : NULL;
+    const struct ex_node *decls =
+        t->node && t->node->kind == EX_NODE_MAP ? ex_node_get(t->node, "inputs") : NULL;
     struct inputs_state st = {.event = t->event, .given = given, .ctx = ctx};
     size_t i;
     int r;

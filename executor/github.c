@@ -155,8 +155,8 @@ static json_t *commit_json(git_commit *c)
     git_oid_tostr(tree, sizeof(tree), git_commit_tree_id(c));
     time_iso(cm->when.time, cm->when.offset, ts, sizeof(ts));
     return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:b}", "id", id, "tree_id", tree, "message",
-                     git_commit_message(c) ? git_commit_message(c) : "", "timestamp", ts,
-                     "author", person_json(a), "committer", person_json(cm), "distinct", 1);
+                     git_commit_message(c) ? git_commit_message(c) : "", "timestamp", ts, "author",
+                     person_json(a), "committer", person_json(cm), "distinct", 1);
 }
 
 static char *tag_at(git_repository *repo, const git_oid *oid)
@@ -310,9 +310,8 @@ static void read_facts(const char *dir, struct repo_facts *f)
     if (!f->actor)
         f->actor = gr_xstrdup(getenv("USER") && *getenv("USER") ? getenv("USER") : "ghrun");
     if (!f->default_branch)
-        f->default_branch = gr_xstrdup(gr_startswith(f->ref, "refs/heads/")
-                                           ? f->ref + strlen("refs/heads/")
-                                           : "main");
+        f->default_branch = gr_xstrdup(
+            gr_startswith(f->ref, "refs/heads/") ? f->ref + strlen("refs/heads/") : "main");
 }
 
 /* ---- default payloads -------------------------------------------------- */
@@ -322,10 +321,10 @@ static json_t *repository_json(const struct repo_facts *f, const char *server)
     char *full = gr_xasprintf("%s/%s", f->owner, f->name);
     char *html = gr_xasprintf("%s/%s", server, full);
     char *clone = gr_xasprintf("%s.git", html);
-    json_t *r = json_pack("{s:s, s:s, s:{s:s, s:s}, s:s, s:s, s:s, s:b}", "name", f->name,
-                          "full_name", full, "owner", "login", f->owner, "name", f->owner,
-                          "default_branch", f->default_branch, "html_url", html, "clone_url",
-                          clone, "private", 0);
+    json_t *r =
+        json_pack("{s:s, s:s, s:{s:s, s:s}, s:s, s:s, s:s, s:b}", "name", f->name, "full_name",
+                  full, "owner", "login", f->owner, "name", f->owner, "default_branch",
+                  f->default_branch, "html_url", html, "clone_url", clone, "private", 0);
 
     free(full);
     free(html);
@@ -335,11 +334,10 @@ static json_t *repository_json(const struct repo_facts *f, const char *server)
 
 static json_t *push_payload(const struct repo_facts *f, json_t *repo)
 {
-    json_t *p = json_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:n, s:[], s:{s:s, s:s}, s:{s:s}}",
-                          "ref", f->ref, "before", f->parent, "after", f->sha, "created", 0,
-                          "deleted", 0, "forced", 0, "base_ref", "commits", "pusher", "name",
-                          f->actor, "email", f->email ? f->email : "", "sender", "login",
-                          f->actor);
+    json_t *p = json_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:n, s:[], s:{s:s, s:s}, s:{s:s}}", "ref",
+                          f->ref, "before", f->parent, "after", f->sha, "created", 0, "deleted", 0,
+                          "forced", 0, "base_ref", "commits", "pusher", "name", f->actor, "email",
+                          f->email ? f->email : "", "sender", "login", f->actor);
 
     json_object_set_new(p, "repository", repo);
     if (f->head_commit) {
@@ -353,14 +351,14 @@ static json_t *push_payload(const struct repo_facts *f, json_t *repo)
 
 static json_t *pr_payload(const struct repo_facts *f, json_t *repo)
 {
-    const char *head = gr_startswith(f->ref, "refs/heads/") ? f->ref + strlen("refs/heads/")
-                                                           : f->ref;
+    const char *head =
+        gr_startswith(f->ref, "refs/heads/") ? f->ref + strlen("refs/heads/") : f->ref;
     json_t *p = json_pack("{s:s, s:i, s:{s:i, s:s, s:s, s:{s:s, s:s, s:O}, s:{s:s, s:s, s:O}}, "
                           "s:{s:s}}",
                           "action", "opened", "number", 1, "pull_request", "number", 1, "state",
                           "open", "title", "local changes", "head", "ref", head, "sha", f->sha,
-                          "repo", repo, "base", "ref", f->default_branch, "sha", f->parent,
-                          "repo", repo, "sender", "login", f->actor);
+                          "repo", repo, "base", "ref", f->default_branch, "sha", f->parent, "repo",
+                          repo, "sender", "login", f->actor);
 
     json_object_set_new(p, "repository", repo);
     return p;
@@ -429,7 +427,9 @@ static void set_refs(json_t *g, const struct repo_facts *f, const char *event, c
                         json_string(gr_startswith(ref, "refs/tags/") ? "tag" : "branch"));
     json_object_set_new(g, "head_ref", json_string(pr && head ? head : ""));
     json_object_set_new(g, "base_ref",
-                        json_string(pr && base ? base : jstr(ev, "base_ref") ? jstr(ev, "base_ref") : ""));
+                        json_string(pr && base             ? base
+                                    : jstr(ev, "base_ref") ? jstr(ev, "base_ref")
+                                                           : ""));
     free(ref);
 }
 
@@ -557,8 +557,8 @@ static bool old_side(git_repository *repo, const json_t *github, const git_oid *
         const char *b = json_string_value(json_object_get(github, "base_ref"));
         char *spec = b ? gr_xasprintf("refs/heads/%s", b) : NULL;
         char *rspec = b ? gr_xasprintf("refs/remotes/origin/%s", b) : NULL;
-        if (resolve(repo, jstr(ev, "pull_request.base.sha"), &base) ||
-            resolve(repo, spec, &base) || resolve(repo, rspec, &base))
+        if (resolve(repo, jstr(ev, "pull_request.base.sha"), &base) || resolve(repo, spec, &base) ||
+            resolve(repo, rspec, &base))
             ok = git_merge_base(ret, repo, &base, head) == 0;
         free(spec);
         free(rspec);

@@ -175,11 +175,10 @@ static void name_segments(const json_t *v, struct gr_buf *b, int depth)
     if (!v || json_is_null(v))
         return;
     s = ex_matrix_value_str(v);
-    if (*s) {
-        if (b->len)
-            (void)gr_buf_adds(b, ", ");
-        (void)gr_buf_adds(b, s);
-    }
+    if (*s && b->len && gr_buf_adds(b, ", ") < 0)
+        *s = '\0';
+    if (*s && gr_buf_adds(b, s) < 0)
+        *s = '\0';
     free(s);
 }
 
@@ -264,8 +263,8 @@ static const json_t *index_value(const json_t *v, const json_t *key)
         it = json_object_get(v, json_string_value(key));
         if (it)
             return it;
-        json_object_foreach((json_t *)v, k, it) if (strcasecmp(k, json_string_value(key)) == 0)
-            return it;
+        json_object_foreach((json_t *)v, k,
+                            it) if (strcasecmp(k, json_string_value(key)) == 0) return it;
         return NULL;
     }
     if (json_is_integer(key) && json_is_array(v))
