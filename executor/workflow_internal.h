@@ -1,0 +1,50 @@
+/*
+ * Shared between yaml.c, workflow.c and validate*.c; never exported.
+ *
+ * The arena: every node, string and array of a document (and of the
+ * workflow model built on it) is bump-allocated from fixed-size chunks and
+ * freed at once with the document. Allocations are 8-byte aligned.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "ex/workflow.h"
+#include "ex/yaml.h"
+
+struct ex__chunk;
+
+struct ex__arena {
+    struct ex__chunk *head;
+    size_t total; /* bytes obtained from malloc */
+};
+
+void *ex__arena_alloc(struct ex__arena *a, size_t n);
+void *ex__arena_calloc(struct ex__arena *a, size_t n);
+char *ex__arena_strndup(struct ex__arena *a, const char *s, size_t n);
+void ex__arena_release(struct ex__arena *a);
+
+/* The arena of a document, for the model built on top of it. */
+struct ex__arena *ex__doc_arena(struct ex_doc *doc);
+
+/* Add a diagnostic to a list (kept in document order by the caller). */
+void ex__diags_add(struct ex_diags *d, const struct gr_diag *item);
+
+/* ---- validation (validate*.c) ------------------------------------------ */
+
+struct ex__vctx {
+    const char *file; /* caller's path: diagnostics must outlive the document */
+    struct ex_diags *out;
+    int n_errors;
+};
+
+GR_PRINTF(3, 4)
+void ex__verr(struct ex__vctx *v, const struct ex_node *at, const char *fmt, ...);
+
+/* Schema-driven structural check of the whole document (validate_schema.c). */
+void ex__validate_schema(struct ex__vctx *v, const struct ex_node *root);
+/* Model checks: job ids, needs graph, steps, cron, `if` expressions (validate.c). */
+void ex__validate_model(struct ex__vctx *v, const struct ex_workflow *wf);
+/* Sort diagnostics into document order (line, then column; stable). */
+void ex__diags_sort(struct ex_diags *d);
