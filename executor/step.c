@@ -62,7 +62,7 @@ static void proc_close_all(struct ex__proc *p)
     uv_handle_t *hs[] = {(uv_handle_t *)&p->out, (uv_handle_t *)&p->err,
                          (uv_handle_t *)&p->timeout, (uv_handle_t *)&p->grace,
                          (uv_handle_t *)&p->proc};
-    size_t n = p->spawned ? GR_ARRAY_SIZE(hs) : GR_ARRAY_SIZE(hs) - 1;
+    size_t n = GR_ARRAY_SIZE(hs); /* uv_spawn initialises the handle even when it fails */
 
     p->closing = true;
     p->open_handles = (int)n;
