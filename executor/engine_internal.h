@@ -124,6 +124,7 @@ struct ex__leg {
     enum ex_result result;
     struct sb_job *sb;
     struct ex_masker *masker;
+    struct ex_cmd_state cmds; /* stop-commands carries over steps; echo is reset per step */
     char *temp_dir, *leg_dir;
     size_t step_i;
     struct ex__proc *proc;      /* running step process */
@@ -149,7 +150,6 @@ struct ex__stepexec {
     json_t *outputs;
     json_t *annotations;
     int n_err, n_warn, n_notice;
-    struct ex_cmd_state cmds;
     bool failed_cmd; /* a command failed the step */
     bool debug;
     char *file_env, *file_output, *file_path, *file_state, *file_summary;

@@ -568,6 +568,7 @@ void ex__leg_free(struct ex__leg *leg)
     json_decref(leg->gen_ids);
     sb_job_free(leg->sb);
     ex_masker_free(leg->masker);
+    ex_cmd_state_release(&leg->cmds);
     free(leg->temp_dir);
     free(leg->leg_dir);
     free(leg->pgids);

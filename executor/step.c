@@ -247,7 +247,6 @@ static void stepexec_free(struct ex__stepexec *se)
     json_decref(se->env);
     json_decref(se->outputs);
     json_decref(se->annotations);
-    ex_cmd_state_release(&se->cmds);
     free(se->file_env);
     free(se->file_output);
     free(se->file_path);
@@ -296,6 +295,13 @@ static char *generated_name(struct ex__leg *leg, const struct ex_step *st)
     return name;
 }
 
+static bool json_true_str(const json_t *obj, const char *key)
+{
+    const char *v = json_string_value(json_object_get(obj, key));
+
+    return v && strcasecmp(v, "true") == 0;
+}
+
 static struct ex__stepexec *stepexec_new(struct ex__leg *leg, const struct ex_step *st)
 {
     struct ex__stepexec *se = gr_xcalloc(1, sizeof(*se));
@@ -307,7 +313,10 @@ static struct ex__stepexec *stepexec_new(struct ex__leg *leg, const struct ex_st
     se->annotations = json_array();
     se->line = GR_BUF_INIT(0);
     se->t0 = gr_now_ns();
-    se->debug = leg->run->opts->verbose;
+    se->debug = leg->run->opts->verbose ||
+                 json_true_str(leg->run->plan->secrets, "ACTIONS_STEP_DEBUG") ||
+                 json_true_str(leg->run->plan->vars, "ACTIONS_STEP_DEBUG");
+    leg->cmds.echo = se->debug;
     return se;
 }
 
@@ -605,43 +614,52 @@ static void line_plain(struct ex__stepexec *se, const char *line, size_t len)
     ex__leg_logn(se->leg, line, len);
 }
 
-static void cmd_annotation(struct ex__stepexec *se, const struct ex_cmd *c)
+/* Message cut to the runner's limit; file made relative to the workspace. */
+static void cmd_annotation(struct ex__stepexec *se, struct ex_cmd *c)
 {
     const char *lvl = c->kind == EX_CMD_ERROR     ? "error"
                       : c->kind == EX_CMD_WARNING ? "warning"
                                                   : "notice";
+    const char *ws = se->leg->run->workdir;
+    size_t wl = strlen(ws);
+    char *msg = gr_xstrndup(c->message ? c->message : "", EX_CMD_MAX_ANNOTATION);
 
-    ex__leg_annotate(se->leg, se, lvl, c->message ? c->message : "", c);
+    if (c->file && strncmp(c->file, ws, wl) == 0 && c->file[wl] == '/')
+        memmove(c->file, c->file + wl + 1, strlen(c->file + wl + 1) + 1);
+    ex__leg_annotate(se->leg, se, lvl, msg, c);
+    free(msg);
 }
 
-static void cmd_unsecure(struct ex__stepexec *se, const struct ex_cmd *c)
+static void cmd_env(struct ex__stepexec *se, const struct ex_cmd *c)
 {
     struct ex__leg *leg = se->leg;
 
-    if (!se->cmds.allow_unsecure) {
-        char *msg = gr_xasprintf("The `%s` command is disabled. Please upgrade to using "
-                                 "Environment Files or opt into unsecure command execution by "
-                                 "setting the `ACTIONS_ALLOW_UNSECURE_COMMANDS` environment "
-                                 "variable to `true`.",
-                                 c->name);
-
-        ex__leg_annotate(leg, se, "error", msg, NULL);
-        free(msg);
-        se->failed_cmd = true;
-        return;
-    }
-    if (c->kind == EX_CMD_SET_ENV && c->prop_name && *c->prop_name)
-        json_object_set_new(leg->job_env, c->prop_name, json_string(c->message ? c->message : ""));
-    else if (c->kind == EX_CMD_ADD_PATH)
+    if (c->kind == EX_CMD_ADD_PATH) {
         ex__path_add(leg->path_list, c->message);
+    } else if (strcmp(c->prop_name, "NODE_OPTIONS") == 0) {
+        ex__leg_annotate(leg, se, "error",
+                         "Can't store NODE_OPTIONS output parameter using '::set-env' command.",
+                         NULL);
+    } else {
+        json_object_set_new(leg->job_env, c->prop_name, json_string(c->message));
+    }
 }
 
-static void cmd_apply(struct ex__stepexec *se, const struct ex_cmd *c, const char *line,
-                      size_t len)
+static void cmd_group(struct ex__stepexec *se, const struct ex_cmd *c)
 {
     const struct ex_reporter *rep = se->leg->run->rep;
     struct gr_buf m = GR_BUF_INIT(0);
+    const char *title = c->message ? c->message : "";
 
+    if (ex_masker_apply(se->leg->masker, title, strlen(title), &m) < 0)
+        gr_buf_reset(&m);
+    if (rep->group)
+        rep->group(rep->ctx, se->leg, m.ptr, c->kind == EX_CMD_GROUP);
+    gr_buf_release(&m);
+}
+
+static void cmd_apply(struct ex__stepexec *se, struct ex_cmd *c)
+{
     switch (c->kind) {
     case EX_CMD_ERROR:
     case EX_CMD_WARNING:
@@ -650,58 +668,62 @@ static void cmd_apply(struct ex__stepexec *se, const struct ex_cmd *c, const cha
         break;
     case EX_CMD_DEBUG:
         if (se->debug)
-            ex__leg_log(se->leg, "##[debug]%s", c->message ? c->message : "");
+            ex__leg_log(se->leg, "##[debug]%s", c->message);
         break;
     case EX_CMD_GROUP:
     case EX_CMD_ENDGROUP:
-        if (c->message && ex_masker_apply(se->leg->masker, c->message, strlen(c->message), &m) < 0)
-            gr_buf_reset(&m);
-        if (rep->group)
-            rep->group(rep->ctx, se->leg, m.ptr, c->kind == EX_CMD_GROUP);
+        cmd_group(se, c);
         break;
     case EX_CMD_ADD_MASK:
-        if (!c->message || !*c->message)
-            ex__leg_annotate(se->leg, se, "warning", "Can't add secret mask for empty string in "
-                                                     "##[add-mask] command.", NULL);
-        else
+        if (!c->warning)
+            ex_masker_add(se->leg->masker, c->message, strlen(c->message));
+        break;
+    case EX_CMD_STOP_COMMANDS:
+        if (strlen(c->message) > 6)
             ex_masker_add(se->leg->masker, c->message, strlen(c->message));
         break;
     case EX_CMD_SET_OUTPUT:
-        if (c->prop_name && *c->prop_name)
-            json_object_set_new(se->outputs, c->prop_name,
-                                json_string(c->message ? c->message : ""));
+        json_object_set_new(se->outputs, c->prop_name, json_string(c->message));
         break;
     case EX_CMD_SET_ENV:
     case EX_CMD_ADD_PATH:
-        cmd_unsecure(se, c);
-        break;
-    case EX_CMD_UNKNOWN:
-        line_plain(se, line, len);
+        cmd_env(se, c);
         break;
     default:
-        break; /* stop/resume/echo/save-state/matchers: state only */
+        break; /* resume/echo/save-state/matchers: parser state only */
     }
-    gr_buf_release(&m);
 }
 
+/* Follows the protocol in ex/commands.h. */
 void ex__step_line(struct ex__stepexec *se, const char *line, size_t len)
 {
+    struct ex__leg *leg = se->leg;
     struct ex_cmd c = {0};
 
-    se->cmds.allow_unsecure = env_truthy(se->env, "ACTIONS_ALLOW_UNSECURE_COMMANDS");
-    if (ex_cmd_parse(&se->cmds, line, len, &c) < 0 || c.kind == EX_CMD_NONE) {
+    leg->cmds.allow_unsecure = env_truthy(se->env, "ACTIONS_ALLOW_UNSECURE_COMMANDS");
+    leg->cmds.allow_unsecure_stop_tokens =
+        env_truthy(se->env, "ACTIONS_ALLOW_UNSECURE_STOPCOMMAND_TOKENS");
+    if (ex_cmd_parse(&leg->cmds, line, len, &c) < 0 || c.kind == EX_CMD_NONE) {
         line_plain(se, line, len);
         ex_cmd_release(&c);
         return;
     }
+    if (c.print_line)
+        line_plain(se, line, len);
+    else if (c.kind == EX_CMD_ADD_MASK && leg->cmds.echo)
+        ex__leg_log(leg, "::add-mask::***");
     if (c.error) {
-        ex__leg_log(se->leg, "##[warning]%s", c.error);
-        ex_cmd_release(&c);
-        return;
+        char *fm = ex_cmd_failure_message(&c, line, len);
+
+        ex__leg_annotate(leg, se, "error", fm, NULL);
+        ex__leg_annotate(leg, se, "error", c.error, NULL);
+        free(fm);
+        se->failed_cmd = true;
+    } else {
+        if (c.warning)
+            ex__leg_annotate(leg, se, "warning", c.warning, NULL);
+        cmd_apply(se, &c);
     }
-    if (se->cmds.echo && c.kind != EX_CMD_ADD_MASK)
-        line_plain(se, line, len);
-    cmd_apply(se, &c, line, len);
     ex_cmd_release(&c);
 }
 
@@ -822,8 +844,9 @@ static void summary_line(void *ctx, const char *line, size_t len)
 {
     struct ex__stepexec *se = ctx;
 
-    if (ex_masker_apply(se->leg->masker, line, len, &se->line) == 0)
-        (void)gr_buf_addch(&se->line, '\n');
+    if (ex_masker_apply(se->leg->masker, line, len, &se->line) == 0 &&
+        gr_buf_addch(&se->line, '\n') < 0)
+        GR_LOG_DEBUG("step summary line dropped");
 }
 
 static void filecmd_summary(struct ex__stepexec *se)
