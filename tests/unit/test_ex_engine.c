@@ -56,11 +56,11 @@ static void test_shell_builtin(void **state)
 
     (void)state;
     assert_int_equal(ex__shell_parse("bash", "/usr/bin:/bin", &sh, &d), 0);
-    assert_int_equal(argv_len(sh.argv), 6);
+    assert_int_equal(argv_len(sh.argv), 7);
     assert_string_equal(sh.argv[0], "bash");
     assert_string_equal(sh.argv[1], "--noprofile");
-    assert_string_equal(sh.argv[4], "pipefail");
-    assert_string_equal(sh.argv[5], "{0}");
+    assert_string_equal(sh.argv[5], "pipefail");
+    assert_string_equal(sh.argv[6], "{0}");
     assert_string_equal(sh.ext, ".sh");
     ex__shell_release(&sh);
 
@@ -303,16 +303,23 @@ static void test_proc_timeout_kills_tree(void **state)
 {
     struct proc_result pr = {0};
     uint64_t t0 = gr_now_ns();
-    pid_t pgid;
+    char dir[] = "/tmp/ex_engine_XXXXXX", *script, *flag;
 
     (void)state;
-    pgid = run_proc("sleep 30 & sleep 30; echo never", 0.3, &pr);
+    assert_non_null(mkdtemp(dir));
+    flag = gr_path_join(dir, "flag");
+    /* the background child would leave a file after 1 s unless the group is killed */
+    script = gr_xasprintf("(sleep 1; touch '%s') & sleep 30; echo never", flag);
+    run_proc(script, 0.3, &pr);
     assert_true(pr.timed_out);
     assert_int_equal(pr.status, -SIGKILL);
     assert_true(pr.t_done - t0 < 5000000000ull);
     assert_int_equal(json_array_size(pr.lines), 0);
-    usleep(100000);
-    assert_int_equal(kill(-pgid, 0), -1); /* the background sleep died too */
+    usleep(1500000);
+    assert_false(gr_path_exists(flag));
+    assert_int_equal(gr_rm_rf(dir), 0);
+    free(script);
+    free(flag);
     json_decref(pr.lines);
 }
 
