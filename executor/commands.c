@@ -121,8 +121,6 @@ static char *unescape(const char *s, size_t len, const struct esc *map, size_t n
     xadd(&b, s, len);
     for (i = 0; i < n; i++)
         replace_all(&b, map[i].replacement, map[i].token);
-    if (b.len == 0)
-        return gr_xstrdup("");
     return gr_buf_detach(&b, NULL);
 }
 
@@ -135,8 +133,6 @@ static char *escape(const char *s, size_t len, const struct esc *map, size_t n)
     xadd(&b, s, len);
     for (i = n; i-- > 0;)
         replace_all(&b, map[i].token, map[i].replacement);
-    if (b.len == 0)
-        return gr_xstrdup("");
     return gr_buf_detach(&b, NULL);
 }
 
@@ -564,20 +560,19 @@ static void do_stop(struct ex_cmd_state *st, struct ex_cmd *c)
 }
 
 /* While stopped: only the token resumes; everything else is an ordinary line. */
-static void do_stopped(struct ex_cmd_state *st, struct ex_cmd *c, struct gr_str name)
+static bool resumes(struct ex_cmd_state *st, struct gr_str name)
 {
     int idx;
 
     if (!*st->stop_token || !is_token(st, name))
-        return;
+        return false;
     /* the runner unregisters the token; when it was a command's name, that command too */
     idx = lookup(st, name);
     if (idx >= 0)
         st->removed |= 1u << idx;
     free(st->stop_token);
     st->stop_token = NULL;
-    c->kind = EX_CMD_RESUME_COMMANDS;
-    c->print_line = true;
+    return true;
 }
 
 static void fill(struct ex_cmd *c, const struct raw_cmd *rc)
@@ -600,11 +595,14 @@ int ex_cmd_parse(struct ex_cmd_state *st, const char *line, size_t len, struct e
     *ret = (struct ex_cmd){.kind = EX_CMD_NONE, .print_line = true};
     if (len == 0 || (!parse_v2(st, l, &rc) && !parse_legacy(st, l, &rc)))
         return 0;
-    fill(ret, &rc);
     if (st->stop_token) {
-        do_stopped(st, ret, rc.name);
+        if (resumes(st, rc.name)) {
+            fill(ret, &rc);
+            ret->kind = EX_CMD_RESUME_COMMANDS;
+        }
         return 0;
     }
+    fill(ret, &rc);
     idx = lookup(st, rc.name);
     if (idx < 0) /* the token of a resumed stop, no longer registered: cannot happen */
         return 0;
@@ -691,8 +689,6 @@ static char *utf8_clean(const char *s, size_t len, size_t *ret_len)
         i += k;
     }
     *ret_len = b.len;
-    if (b.len == 0)
-        return gr_xstrdup("");
     return gr_buf_detach(&b, NULL);
 }
 

@@ -476,8 +476,6 @@ static char *reference_mask(char **secrets, size_t n, const char *s)
             i++;
     }
     free(hit);
-    if (b.len == 0)
-        return gr_xstrdup("");
     return gr_buf_detach(&b, NULL);
 }
 
