@@ -46,5 +46,47 @@ void ex__verr(struct ex__vctx *v, const struct ex_node *at, const char *fmt, ...
 void ex__validate_schema(struct ex__vctx *v, const struct ex_node *root);
 /* Model checks: job ids, needs graph, steps, cron, `if` expressions (validate.c). */
 void ex__validate_model(struct ex__vctx *v, const struct ex_workflow *wf);
+/* Light cron syntax check: five fields of *, n, a-b, lists and /steps (names for month, day). */
+bool ex__cron_valid(const char *cron);
 /* Sort diagnostics into document order (line, then column; stable). */
 void ex__diags_sort(struct ex_diags *d);
+
+/* ---- the schema table (validate_table.c, derived from the runner's schema) ---- */
+
+enum ex__skind {
+    EX__SK_NULL,
+    EX__SK_BOOL,
+    EX__SK_NUMBER,
+    EX__SK_STRING,
+    EX__SK_SEQ,
+    EX__SK_MAP,
+    EX__SK_ONEOF,
+};
+
+struct ex__sprop {
+    const char *key;
+    unsigned short type;
+    bool required;
+};
+
+/* Definition indices: 0 is the root, which no reference points back to, so 0 means "none". */
+struct ex__sdef {
+    unsigned char kind;
+    bool non_empty;                /* string: require-non-empty */
+    bool is_expr;                  /* string: the whole value is an expression (`if:`) */
+    unsigned ctx, fn;              /* contexts and functions this definition adds */
+    const char *constant;          /* string: the only value allowed */
+    const char *const *allowed;    /* string: allowed values, NULL-terminated */
+    unsigned short item;           /* sequence: item type */
+    unsigned short loose_key;      /* mapping: type of other keys (0: none) */
+    unsigned short loose_val;      /* mapping: type of their values */
+    const struct ex__sprop *props; /* mapping: well-known keys */
+    unsigned short n_props;
+    const unsigned short *one_of;
+    unsigned short n_one_of;
+};
+
+#define EX__S_ROOT 0
+#define EX__S_ANY 1
+extern const struct ex__sdef ex__schema[];
+extern const size_t ex__schema_len;

@@ -56,6 +56,7 @@ struct ex_plan {
     size_t n_jobs;
     int n_stages;
     bool triggered;  /* false when the event (or a filter) does not trigger the workflow */
+    char *not_triggered; /* why not (owned), or NULL */
 };
 
 int ex_plan_build(const struct ex_workflow *wf, const struct ex_plan_opts *opts,
@@ -85,6 +86,10 @@ int ex_github_context(const char *repo_dir, const char *event_name, const json_t
 /* `ghrun replay -l`: the job graph by stage. `-n`: the full plan. */
 void ex_plan_print_list(const struct ex_plan *plan, FILE *out);
 void ex_plan_print_dryrun(const struct ex_plan *plan, FILE *out);
+/* A step's display name as the runner generates it ("Run echo hi", "Run actions/checkout@v4"). Owned. */
+char *ex_plan_step_name(const struct ex_step *st);
+/* -l for several workflows in one table (stages side by side, as act merges them). */
+void ex_plan_print_list_many(const struct ex_plan *const *plans, size_t n, FILE *out);
 
 /* ---- additions (plan helper) ------------------------------------------- */
 
