@@ -511,10 +511,34 @@ static int on_event(struct builder *b, const yaml_event_t *ev, int *docs)
     }
 }
 
-static int libyaml_error(struct builder *b, const yaml_parser_t *p)
+/* Reader errors (encoding) carry a byte offset, not a mark: count lines and characters. */
+static int reader_error(struct builder *b, const yaml_parser_t *p, const char *src, size_t len)
+{
+    size_t off = p->problem_offset < len ? p->problem_offset : len;
+    int line = 1, col = 1;
+    char what[32] = "";
+
+    for (size_t i = 0; i < off; i++) {
+        if (src[i] == '\n') {
+            line++;
+            col = 1;
+        } else if (((unsigned char)src[i] & 0xc0) != 0x80) {
+            col++;
+        }
+    }
+    if (p->problem_value >= 0)
+        snprintf(what, sizeof(what), " (0x%02x)", (unsigned)p->problem_value & 0xffu);
+    return gr_diag_set(b->reterr, GR_EPARSE, b->file, line, col, "%s%s",
+                       p->problem ? p->problem : "invalid input", what);
+}
+
+static int libyaml_error(struct builder *b, const yaml_parser_t *p, const char *src, size_t len)
 {
     const yaml_mark_t *m = &p->problem_mark;
     const char *problem = p->problem ? p->problem : "invalid YAML";
+
+    if (p->error == YAML_READER_ERROR)
+        return reader_error(b, p, src, len);
 
     if (p->error == YAML_MEMORY_ERROR)
         return gr_diag_set(b->reterr, -ENOMEM, b->file, 0, 0, "out of memory parsing YAML");
@@ -536,7 +560,7 @@ static int run_parser(struct builder *b, const char *src, size_t len)
     yaml_parser_set_input_string(&parser, (const unsigned char *)src, len);
     while (!done && r == 0) {
         if (!yaml_parser_parse(&parser, &ev)) {
-            r = libyaml_error(b, &parser);
+            r = libyaml_error(b, &parser, src, len);
             break;
         }
         done = ev.type == YAML_STREAM_END_EVENT;

@@ -256,8 +256,8 @@ static void test_garbage(void **state)
         else
             assert_true(d.msg[0] != '\0');
     }
-    parse_err("a: \xff\xfe\n", 7, GR_EPARSE, -1, 0, "invalid");
-    parse_err("a: b\0c\n", 7, GR_EPARSE, -1, 0, "control characters are not allowed");
+    parse_err("a: \xff\xfe\n", 7, GR_EPARSE, 1, 4, "invalid leading UTF-8 octet (0xff)");
+    parse_err("a: b\0c\n", 7, GR_EPARSE, 1, 5, "control characters are not allowed");
 }
 
 static void test_load(void **state)
