@@ -93,8 +93,9 @@ bool ex_github_parse_remote(const char *url, char **ret_host, char **ret_owner, 
 struct repo_facts {
     char sha[GIT_OID_HEXSZ + 1];
     char parent[GIT_OID_HEXSZ + 1];
-    char *ref;            /* refs/heads/x, refs/tags/x or "" */
-    char *default_branch; /* from origin/HEAD, else main/master, else the current branch */
+    char base[GIT_OID_HEXSZ + 1]; /* default pull_request base: default branch tip, else parent */
+    char *ref;                    /* refs/heads/x, refs/tags/x or "" */
+    char *default_branch;         /* from origin/HEAD, else main/master, else the current branch */
     char *host, *owner, *name;
     char *actor, *email;
     char *workspace;
@@ -238,19 +239,56 @@ static void read_default_branch(git_repository *repo, struct repo_facts *f)
         f->default_branch = gr_xstrdup("master");
 }
 
-static void read_remote(git_repository *repo, struct repo_facts *f)
+/* The tip of the default branch when it is not HEAD itself, else HEAD's parent. */
+static void read_base(git_repository *repo, struct repo_facts *f)
 {
-    git_remote *rem = NULL;
-    git_strarray names = {0};
+    char *local = gr_xasprintf("refs/heads/%s", f->default_branch);
+    char *remote = gr_xasprintf("refs/remotes/origin/%s", f->default_branch);
+    git_oid oid;
 
-    if (git_remote_lookup(&rem, repo, "origin") < 0) {
-        if (git_remote_list(&names, repo) == 0 && names.count > 0)
-            (void)git_remote_lookup(&rem, repo, names.strings[0]);
-        git_strarray_dispose(&names);
+    memcpy(f->base, f->parent, sizeof(f->base));
+    if ((git_reference_name_to_id(&oid, repo, local) == 0 ||
+         git_reference_name_to_id(&oid, repo, remote) == 0)) {
+        char hex[GIT_OID_HEXSZ + 1];
+        git_oid_tostr(hex, sizeof(hex), &oid);
+        if (strcmp(hex, f->sha) != 0)
+            memcpy(f->base, hex, sizeof(f->base));
     }
-    if (rem && !ex_github_parse_remote(git_remote_url(rem), &f->host, &f->owner, &f->name))
+    free(local);
+    free(remote);
+}
+
+/*
+ * The URL of remote `origin`, else of the first remote in the configuration.
+ * Read from the config directly: git_remote_lookup in libgit2 1.5 leaks its
+ * regex match data (pcre2) on every call.
+ */
+static char *remote_url(git_config *cfg)
+{
+    git_config_iterator *it = NULL;
+    git_config_entry *e;
+    git_buf buf = {0};
+    char *url = NULL;
+
+    if (git_config_get_string_buf(&buf, cfg, "remote.origin.url") == 0 && buf.ptr)
+        url = gr_xstrdup(buf.ptr);
+    git_buf_dispose(&buf);
+    if (url || git_config_iterator_new(&it, cfg) < 0)
+        return url;
+    while (!url && git_config_next(&e, it) == 0)
+        if (gr_startswith(e->name, "remote.") && gr_endswith(e->name, ".url") && e->value)
+            url = gr_xstrdup(e->value);
+    git_config_iterator_free(it);
+    return url;
+}
+
+static void read_remote(git_config *cfg, struct repo_facts *f)
+{
+    char *url = remote_url(cfg);
+
+    if (url && !ex_github_parse_remote(url, &f->host, &f->owner, &f->name))
         f->host = f->owner = f->name = NULL;
-    git_remote_free(rem);
+    free(url);
 }
 
 static void read_config(git_repository *repo, struct repo_facts *f)
@@ -260,6 +298,7 @@ static void read_config(git_repository *repo, struct repo_facts *f)
 
     if (git_repository_config_snapshot(&cfg, repo) < 0)
         return;
+    read_remote(cfg, f);
     if (git_config_get_string_buf(&buf, cfg, "user.name") == 0 && buf.ptr && *buf.ptr)
         f->actor = gr_xstrdup(buf.ptr);
     git_buf_dispose(&buf);
@@ -285,10 +324,12 @@ static void read_facts(const char *dir, struct repo_facts *f)
 
     memcpy(f->sha, ZERO_SHA, sizeof(f->sha));
     memcpy(f->parent, ZERO_SHA, sizeof(f->parent));
+    memcpy(f->base, ZERO_SHA, sizeof(f->base));
     if (open_repo(dir, &repo) == 0) {
         read_head(repo, f);
         read_default_branch(repo, f);
-        read_remote(repo, f);
+        if (f->default_branch)
+            read_base(repo, f);
         read_config(repo, f);
         wd = git_repository_workdir(repo);
         if (wd) {
@@ -357,7 +398,7 @@ static json_t *pr_payload(const struct repo_facts *f, json_t *repo)
                           "s:{s:s}}",
                           "action", "opened", "number", 1, "pull_request", "number", 1, "state",
                           "open", "title", "local changes", "head", "ref", head, "sha", f->sha,
-                          "repo", repo, "base", "ref", f->default_branch, "sha", f->parent, "repo",
+                          "repo", repo, "base", "ref", f->default_branch, "sha", f->base, "repo",
                           repo, "sender", "login", f->actor);
 
     json_object_set_new(p, "repository", repo);
