@@ -140,6 +140,44 @@ static char *leg_base_name(const struct ex_job *job)
     return gr_xstrdup(name && *name && !ex_tmpl_has_expr(name) ? name : job->id);
 }
 
+/* strategy.matrix as a mapping whose keys may be expressions too (act-testdata evalmatrixneeds2). */
+static int matrix_eval(const struct ex_node *n, const struct ex_eval_env *ev, json_t **ret,
+                       struct gr_diag *d)
+{
+    json_t *out, *v = NULL, *k = NULL;
+    int r = 0;
+
+    if (n->kind != EX_NODE_MAP)
+        return ex_node_eval(n, ev, ret, d);
+    out = json_object();
+    for (size_t i = 0; i < n->n && r == 0; i++) {
+        const struct ex_node *key = n->keys[i];
+        char *name = NULL;
+
+        k = NULL;
+        v = NULL;
+        if (ex_tmpl_has_expr(key->str)) {
+            r = ex_tmpl_eval(key->str, ev, &k, d);
+            if (r == 0)
+                name = json_is_string(k) ? gr_xstrdup(json_string_value(k)) : ex_value_to_string(k);
+        } else {
+            name = gr_xstrdup(key->str);
+        }
+        if (r == 0)
+            r = ex_node_eval(n->vals[i], ev, &v, d);
+        if (r == 0)
+            json_object_set_new(out, name, v);
+        free(name);
+        json_decref(k);
+    }
+    if (r < 0) {
+        json_decref(out);
+        return r;
+    }
+    *ret = out;
+    return 0;
+}
+
 /* strategy.matrix that depends on needs: evaluate and expand now. */
 static int job_expand_deferred(struct ex__run *run, struct ex__jobrun *jr, struct gr_diag *d)
 {
@@ -150,7 +188,7 @@ static int job_expand_deferred(struct ex__run *run, struct ex__jobrun *jr, struc
     char *base;
     int r;
 
-    r = ex_node_eval(job->matrix, &ev, &m, d);
+    r = matrix_eval(job->matrix, &ev, &m, d);
     if (r == 0 && !json_is_object(m))
         r = gr_diag_set(d, GR_EINVAL_WF, job->matrix->file, job->matrix->line,
                         job->matrix->col, "strategy.matrix of job '%s' is not a mapping",
