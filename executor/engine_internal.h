@@ -84,6 +84,22 @@ const char *ex__runner_arch(void);
  * fsync or rename, since nothing survives the job anyway. 0 or -errno.
  */
 int ex__scratch_write(const char *path, const char *data, size_t len) GR_MUST_CHECK;
+/*
+ * Make path a fresh empty file for the current step. The previous step's
+ * file of the same slot is renamed and truncated rather than a new inode
+ * created: on ext4, allocating inodes while others were just deleted costs
+ * more than the rest of the step's bookkeeping together.
+ */
+enum {
+    EX__SLOT_ENV,
+    EX__SLOT_OUTPUT,
+    EX__SLOT_PATH,
+    EX__SLOT_STATE,
+    EX__SLOT_SUMMARY,
+    EX__SLOT_SCRIPT,
+    EX__N_SLOTS
+};
+int ex__scratch_fresh(struct ex__leg *leg, int slot, const char *path) GR_MUST_CHECK;
 
 struct ex__proc;
 typedef void (*ex__line_cb)(void *ctx, const char *line, size_t len);
@@ -135,6 +151,7 @@ struct ex__leg {
     size_t step_i;
     struct ex__proc *proc;    /* running step process */
     struct ex__stepexec *cur; /* running step */
+    char *spare[EX__N_SLOTS]; /* previous step's scratch files, reused by the next */
     pid_t *pgids;
     size_t n_pgids, cap_pgids;
     uv_timer_t timer; /* job timeout */
@@ -158,7 +175,7 @@ struct ex__stepexec {
     int n_err, n_warn, n_notice;
     bool failed_cmd; /* a command failed the step */
     bool debug;
-    char *file_env, *file_output, *file_path, *file_state, *file_summary;
+    char *file_env, *file_output, *file_path, *file_state, *file_summary, *script;
     uint64_t t0;
     double timeout_min;
     struct gr_buf line;

@@ -573,6 +573,8 @@ void ex__leg_free(struct ex__leg *leg)
     ex_cmd_state_release(&leg->cmds);
     free(leg->temp_dir);
     free(leg->leg_dir);
+    for (int i = 0; i < EX__N_SLOTS; i++)
+        free(leg->spare[i]);
     free(leg->pgids);
     free(leg->concurrency);
     free(leg->preset_error);

@@ -347,20 +347,53 @@ int ex__scratch_write(const char *path, const char *data, size_t len)
 
 /* ---- step state -------------------------------------------------------- */
 
+static void spare_put(struct ex__leg *leg, int slot, char **path)
+{
+    if (*path && !leg->spare[slot]) {
+        leg->spare[slot] = *path;
+        *path = NULL;
+    }
+    free(*path);
+    *path = NULL;
+}
+
+int ex__scratch_fresh(struct ex__leg *leg, int slot, const char *path)
+{
+    char *dir;
+    int r;
+
+    if (leg->spare[slot]) {
+        r = rename(leg->spare[slot], path);
+        free(leg->spare[slot]);
+        leg->spare[slot] = NULL;
+        if (r == 0 && truncate(path, 0) == 0)
+            return 0;
+    }
+    r = ex__scratch_write(path, "", 0);
+    if (r != -ENOENT)
+        return r;
+    /* first step of the job, or a step emptied RUNNER_TEMP */
+    dir = gr_xstrndup(path, (size_t)(strrchr(path, '/') - path));
+    r = gr_mkdir_p(dir, 0755);
+    free(dir);
+    return r < 0 ? r : ex__scratch_write(path, "", 0);
+}
+
 static void stepexec_free(struct ex__stepexec *se)
 {
     if (!se)
         return;
+    spare_put(se->leg, EX__SLOT_ENV, &se->file_env);
+    spare_put(se->leg, EX__SLOT_OUTPUT, &se->file_output);
+    spare_put(se->leg, EX__SLOT_PATH, &se->file_path);
+    spare_put(se->leg, EX__SLOT_STATE, &se->file_state);
+    spare_put(se->leg, EX__SLOT_SUMMARY, &se->file_summary);
+    spare_put(se->leg, EX__SLOT_SCRIPT, &se->script);
     free(se->name);
     free(se->ctx_name);
     json_decref(se->env);
     json_decref(se->outputs);
     json_decref(se->annotations);
-    free(se->file_env);
-    free(se->file_output);
-    free(se->file_path);
-    free(se->file_state);
-    free(se->file_summary);
     gr_buf_release(&se->line);
     free(se);
 }
@@ -673,22 +706,15 @@ static void forced_add_upper(json_t *forced, const char *prefix, const char *key
     free(name);
 }
 
-static char *filecmd_create(struct ex__stepexec *se, const char *prefix)
+static char *filecmd_create(struct ex__stepexec *se, int slot, const char *prefix)
 {
     static unsigned seq;
-    char *dir = gr_path_join(se->leg->temp_dir, "_runner_file_commands");
-    char *path = gr_xasprintf("%s/%s%08x%04x%x", dir, prefix, (unsigned)uv_hrtime(), ++seq,
-                              (unsigned)getpid());
-    int r = ex__scratch_write(path, "", 0);
+    char *path = gr_xasprintf("%s/_runner_file_commands/%s%08x%04x%x", se->leg->temp_dir, prefix,
+                              (unsigned)uv_hrtime(), ++seq, (unsigned)getpid());
+    int r = ex__scratch_fresh(se->leg, slot, path);
 
-    if (r == -ENOENT) { /* first step of the job, or a step emptied RUNNER_TEMP */
-        r = gr_mkdir_p(dir, 0755);
-        if (r == 0)
-            r = ex__scratch_write(path, "", 0);
-    }
     if (r < 0)
         GR_LOG_WARN("cannot create '%s': %s", path, gr_strerror(r));
-    free(dir);
     return path;
 }
 
@@ -724,11 +750,11 @@ char **ex__step_process_env(struct ex__stepexec *se)
     json_t *forced;
     char **envp;
 
-    se->file_env = filecmd_create(se, "set_env_");
-    se->file_output = filecmd_create(se, "set_output_");
-    se->file_path = filecmd_create(se, "add_path_");
-    se->file_state = filecmd_create(se, "save_state_");
-    se->file_summary = filecmd_create(se, "step_summary_");
+    se->file_env = filecmd_create(se, EX__SLOT_ENV, "set_env_");
+    se->file_output = filecmd_create(se, EX__SLOT_OUTPUT, "set_output_");
+    se->file_path = filecmd_create(se, EX__SLOT_PATH, "add_path_");
+    se->file_state = filecmd_create(se, EX__SLOT_STATE, "save_state_");
+    se->file_summary = filecmd_create(se, EX__SLOT_SUMMARY, "step_summary_");
     forced = forced_env(se);
     envp = ex__step_environ(environ, se->env, forced, se->leg->path_list);
     json_decref(forced);
