@@ -380,8 +380,10 @@ static int fn_fromjson(struct ex_ev *ev, const struct ex_node *n, struct ex_val 
     ex__val_to_str(&v, buf, &s, &len);
     /* Newtonsoft's JToken.ReadFrom reads one value and ignores what follows; numbers are doubles.
      */
-    j = json_loadb(s, len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL | JSON_DISABLE_EOF_CHECK,
-                   &jerr);
+    j = json_loadb(s, len, JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK, &jerr);
+    if (!j) /* integers past int64: read every number as a double */
+        j = json_loadb(s, len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL | JSON_DISABLE_EOF_CHECK,
+                       &jerr);
     if (!j)
         return ex__ev_error(ev, "Error parsing fromJson");
     ex__arena_own(&ev->ar, j);
