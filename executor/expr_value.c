@@ -172,7 +172,8 @@ const char *ex__kind_name(enum ex_vkind k)
 
 void ex__val_from_json(json_t *j, struct ex_val *ret)
 {
-    *ret = (struct ex_val){.kind = EX_V_NULL};
+    /* j stays set so that a value read from the contexts goes back out by reference. */
+    *ret = (struct ex_val){.kind = EX_V_NULL, .j = j};
     switch (json_typeof(j)) {
     case JSON_OBJECT:
         ret->kind = EX_V_OBJ;
@@ -209,6 +210,8 @@ json_t *ex__val_to_json(const struct ex_val *v)
 {
     json_t *a;
 
+    if (v->j && v->kind != EX_V_NULL)
+        return json_incref(v->j);
     switch (v->kind) {
     case EX_V_BOOL:
         return json_boolean(v->b);
@@ -315,6 +318,7 @@ static void to_num(struct ex_val *v)
 {
     v->n = ex__val_to_number(v);
     v->kind = EX_V_NUM;
+    v->j = NULL;
 }
 
 /* EvaluationResult.CoerceTypes */
@@ -455,6 +459,28 @@ static int ci_prefix(const char *h, size_t hlen, size_t i, const char *n, size_t
     return 0;
 }
 
+static bool ascii_only(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] >= 0x80)
+            return false;
+    return true;
+}
+
+static unsigned char lower_ascii(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') ? c + 32 : c;
+}
+
+/* With an ASCII needle, bytes compare directly: no other character folds to ASCII. */
+static bool ascii_at(const char *h, const char *n, size_t nlen)
+{
+    for (size_t k = 0; k < nlen; k++)
+        if (lower_ascii((unsigned char)h[k]) != lower_ascii((unsigned char)n[k]))
+            return false;
+    return true;
+}
+
 int ex__ci_cmp(const char *a, size_t alen, const char *b, size_t blen)
 {
     size_t i = 0, k = 0;
@@ -489,12 +515,25 @@ bool ex__ci_eq(const char *a, size_t alen, const char *b, size_t blen)
 bool ex__ci_starts(const char *h, size_t hlen, const char *n, size_t nlen)
 {
     size_t end;
+
+    if (ascii_only(n, nlen))
+        return nlen <= hlen && ascii_at(h, n, nlen);
     return ci_prefix(h, hlen, 0, n, nlen, &end) == 0;
 }
 
 bool ex__ci_find(const char *h, size_t hlen, const char *n, size_t nlen)
 {
     size_t end;
+
+    if (ascii_only(n, nlen)) {
+        if (nlen == 0)
+            return true;
+        unsigned char first = lower_ascii((unsigned char)n[0]);
+        for (size_t i = 0; i + nlen <= hlen; i++)
+            if (lower_ascii((unsigned char)h[i]) == first && ascii_at(h + i, n, nlen))
+                return true;
+        return false;
+    }
 
     for (size_t i = 0; i <= hlen; i++) {
         if (i < hlen && ((unsigned char)h[i] & 0xc0) == 0x80)
@@ -508,6 +547,9 @@ bool ex__ci_find(const char *h, size_t hlen, const char *n, size_t nlen)
 bool ex__ci_ends(const char *h, size_t hlen, const char *n, size_t nlen)
 {
     size_t end;
+
+    if (ascii_only(n, nlen))
+        return nlen <= hlen && ascii_at(h + hlen - nlen, n, nlen);
 
     for (size_t i = 0; i <= hlen; i++) {
         if (i < hlen && ((unsigned char)h[i] & 0xc0) == 0x80)
