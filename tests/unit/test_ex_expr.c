@@ -651,6 +651,32 @@ static void if_conditions(void **state)
     json_decref(ctx);
 }
 
+static void results_by_reference(void **state)
+{
+    json_t *ctx = test_ctx();
+    struct ex_eval_env env = {.contexts = ctx};
+    json_t *v = NULL;
+
+    (void)state;
+    assert_int_equal(ex_expr_eval_str("github.obj", &env, &v, NULL), 0);
+    assert_ptr_equal(v, json_object_get(json_object_get(ctx, "github"), "obj"));
+    json_decref(v);
+    assert_int_equal(
+        ex_expr_eval_str("github.nul || github.event.head_commit.message", &env, &v, NULL), 0);
+    assert_ptr_equal(
+        v, json_object_get(json_object_get(json_object_get(json_object_get(ctx, "github"), "event"),
+                                           "head_commit"),
+                           "message"));
+    json_decref(v);
+    /* A fromJSON value outlives the evaluation that made it. */
+    assert_int_equal(ex_expr_eval_str("fromJSON('{\"a\": [1, 2]}').a", &env, &v, NULL), 0);
+    assert_int_equal(json_array_size(v), 2);
+    json_decref(v);
+    assert_int_equal(ex_expr_eval_str("", &env, &v, NULL), 0);
+    assert_true(json_is_null(v));
+    json_decref(ctx);
+}
+
 static void value_helpers(void **state)
 {
     json_t *o = json_pack("{s:i, s:s}", "Name", 1, "other", "x");
@@ -767,6 +793,26 @@ static void hash_files(void **state)
     check_hash(ws, "hashFiles('nomatch*')", NULL, 0);
     check_hash(ws, "hashFiles('../*.txt')", NULL, 0);
     check_hash(ws, "hashFiles('**/*.TXT')", NULL, 0);
+    /* Links: a link to a file is hashed through; a link to a directory is not walked unless
+     * links are followed; a broken link fails as the runner's node script does. */
+    {
+        char *target = gr_path_join(ws, "a"), *link = gr_path_join(ws, "z-link");
+        char *flink = gr_path_join(ws, "y.txt");
+        assert_int_equal(symlink(target, link), 0);
+        assert_int_equal(symlink("x.md", flink), 0);
+        check_hash(ws, "hashFiles('y.txt')", (const char *const[]){"three"}, 1);
+        check_hash(ws, "hashFiles('z-link/**')", NULL, 0);
+        check_hash(ws, "hashFiles('--follow-symbolic-links', 'z-link/**')",
+                   (const char *const[]){"one"}, 1);
+        assert_int_equal(unlink(flink), 0);
+        assert_int_equal(symlink("missing", flink), 0);
+        env.workspace = ws;
+        assert_int_equal(ex_expr_eval_str("hashFiles('*.txt')", &env, &v, &d), GR_EEXPR);
+        assert_int_equal(unlink(flink), 0);
+        free(target);
+        free(link);
+        free(flink);
+    }
     env.workspace = ws;
     assert_int_equal(ex_expr_eval_str("hashFiles('--bad', 'x')", &env, &v, &d), GR_EEXPR);
     assert_non_null(strstr(d.msg, "Invalid glob option --bad"));
@@ -790,7 +836,7 @@ int main(void)
         cmocka_unit_test(limits),          cmocka_unit_test(memory_limit),
         cmocka_unit_test(uses_status),     cmocka_unit_test(templates),
         cmocka_unit_test(if_conditions),   cmocka_unit_test(value_helpers),
-        cmocka_unit_test(hash_files),
+        cmocka_unit_test(hash_files),      cmocka_unit_test(results_by_reference),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
