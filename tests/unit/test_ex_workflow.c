@@ -187,6 +187,9 @@ static void test_unknown_keys_and_types(void **state)
     wf_errs("on: push\njobs:\n  a:\n    runs-on: x\n    timeout-minutes: abc\n", GR_EINVAL_WF, 1,
             "5:22:Unexpected value 'abc'");
     wf_errs("on: push\njobs: [a]\n", GR_EINVAL_WF, 1, "2:7:A sequence was not expected");
+    wf_errs("on: push\njobs: {}\n", GR_EINVAL_WF, 1,
+            "2:7:The workflow must contain at least one job with no dependencies.");
+    wf_errs("on: push\njobs:\n", GR_EINVAL_WF, 1, "2:6:Unexpected value ''");
     wf_errs("on: push\njobs:\n  a:\n    runs-on: x\n    concurrency:\n      cancel-in-progress: "
             "true\n",
             GR_EINVAL_WF, 1, "6:7:Required property is missing: group");
@@ -600,6 +603,34 @@ static void test_fixtures(void **state)
     assert_int_equal(bad, 0);
 }
 
+static void test_node_eval_templates(void **state)
+{
+    struct ex_workflow *wf = wf_ok("on: push\njobs:\n  a:\n    runs-on: x\n    env:\n"
+                                   "      N: ${{ 3 }}\n      S: os-${{ matrix.os }}\n"
+                                   "      P: plain\n      Q: ${{ matrix.os == 'linux' }}\n"
+                                   "    strategy:\n      matrix:\n        os: [linux]\n"
+                                   "    outputs:\n      bad: ${{ fromJSON('{') }}\n");
+    json_t *ctx = json_pack("{s:{s:s}}", "matrix", "os", "linux");
+    struct ex_eval_env env = {.contexts = ctx};
+    struct gr_diag d = {0};
+    json_t *j = NULL;
+    char *s;
+
+    assert_int_equal(ex_node_eval(wf->jobs[0].env, &env, &j, &d), 0);
+    s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    assert_string_equal(s, "{\"N\":3,\"S\":\"os-linux\",\"P\":\"plain\",\"Q\":true}");
+    free(s);
+    json_decref(j);
+    j = NULL;
+    assert_true(ex_node_eval(wf->jobs[0].outputs, &env, &j, &d) < 0);
+    assert_null(j);
+    assert_int_equal(d.line, 14);
+    assert_int_equal(d.col, 12);
+    assert_string_equal(d.file, "w.yml");
+    json_decref(ctx);
+    ex_workflow_free(wf);
+}
+
 static void test_node_eval_plain(void **state)
 {
     struct ex_workflow *wf = wf_ok("on: push\njobs:\n  a:\n    runs-on: x\n    strategy:\n"
@@ -633,6 +664,7 @@ int main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_host_mode),
         cmocka_unit_test(test_node_eval_plain),
+        cmocka_unit_test(test_node_eval_templates),
         cmocka_unit_test(test_real_workflows),
         cmocka_unit_test(test_act_cases),
         cmocka_unit_test(test_fixtures),
