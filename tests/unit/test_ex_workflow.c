@@ -140,6 +140,7 @@ static void test_model(void **state)
     assert_string_equal(ex_node_str(j->secrets), "inherit");
     assert_int_equal(j->n_steps, 0);
     assert_null(ex_workflow_job(wf, "nope"));
+    assert_ptr_equal(ex_workflow_job(wf, "BUILD"), ex_workflow_job(wf, "build"));
     ex_workflow_free(wf);
 }
 
@@ -263,6 +264,8 @@ static void test_steps(void **state)
             GR_EINVAL_WF, 2,
             "8:13:The identifier 'S' may not be used more than once within the same scope.",
             "10:13:The identifier '9z' is invalid");
+    wf_errs("on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - id: 5\n        run: x\n",
+            GR_EINVAL_WF, 1, "6:13:The identifier '5' is invalid");
     wf_errs("on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - uses: actions/checkout\n"
             "      - uses: checkout@v1\n      - uses: ''\n",
             GR_EINVAL_WF, 3, "6:15:Expected format {org}/{repo}[/path]@ref. Actual",
