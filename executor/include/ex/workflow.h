@@ -61,7 +61,7 @@ struct ex_workflow {
     size_t n_jobs;
 };
 
-/* All problems found, in document order. */
+/* All problems found, in document order. Zero-initialise; free with ex_diags_release(). */
 struct ex_diags {
     struct gr_diag *items;
     size_t n, cap;
