@@ -544,16 +544,17 @@ static void test_act_cases(void **state)
 
 /*
  * A bad fixture starts with "# expect: LINE:COL: message" (the first
- * problem) and may add "# expect-count: N" (how many problems in all).
+ * problem) and may add "# expect-count: N" (how many problems in all) and
+ * "# expect-code: NAME" (gr_errname of the result; GR_EINVAL_WF if absent).
  */
 static int check_expectation(const char *path)
 {
     struct ex_workflow *wf = NULL;
     struct ex_diags diags = {0};
     struct gr_diag d = {0};
-    char *text = NULL, want[512] = "";
+    char *text = NULL, want[512] = "", code[32] = "GR_EINVAL_WF";
     size_t len = 0;
-    int line = -1, col = -1, count = -1, bad = 0;
+    int line = -1, col = -1, count = -1, bad = 0, r;
     const char *c;
 
     assert_int_equal(gr_file_read(path, 1 << 22, &text, &len), 0);
@@ -562,11 +563,19 @@ static int check_expectation(const char *path)
     c = strstr(text, "\n# expect-count: ");
     if (c)
         count = (int)strtol(c + 17, NULL, 10);
+    c = strstr(text, "\n# expect-code: ");
+    if (c)
+        sscanf(c + 16, "%31s", code);
     free(text);
-    if (ex_workflow_load(path, &wf, &diags, &d) == 0) {
+    r = ex_workflow_load(path, &wf, &diags, &d);
+    if (r == 0) {
         fprintf(stderr, "%s: should fail\n", path);
         ex_workflow_free(wf);
         return 1;
+    }
+    if (strcmp(gr_errname(r), code) != 0) {
+        fprintf(stderr, "%s: wanted %s, got %s\n", path, code, gr_errname(r));
+        bad = 1;
     }
     if (d.line != line || d.col != col || !strstr(d.msg, want) ||
         (count >= 0 && diags.n != (size_t)count)) {
