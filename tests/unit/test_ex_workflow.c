@@ -292,6 +292,11 @@ static void test_cron(void **state)
             fail_msg("'%s' should be invalid", bad[i]);
     wf_errs("on:\n  schedule:\n    - cron: '61 * * * *'\njobs:\n  a:\n    runs-on: x\n",
             GR_EINVAL_WF, 1, "3:13:Invalid cron expression");
+    ex_workflow_free(wf_ok("on:\n  schedule:\n    - cron: '0 5 * * *'\n"
+                           "      timezone: Europe/Paris\njobs:\n  a:\n    runs-on: x\n"));
+    wf_errs("on:\n  schedule:\n    - cron: '0 5 * * *'\n      tz: x\njobs:\n  a:\n"
+            "    runs-on: x\n",
+            GR_EINVAL_WF, 1, "4:7:Unexpected value 'tz'");
 }
 
 static void test_dispatch_inputs(void **state)
