@@ -164,6 +164,12 @@ static void test_on_forms(void **state)
             GR_EINVAL_WF, 1, "3:21:Unexpected value 'bogus'");
     wf_errs("on: {push: 1}\njobs:\n  a:\n    runs-on: x\n", GR_EINVAL_WF, 1,
             "1:12:Unexpected value '1'");
+    wf_errs("on:\n  push:\n    branches: [a]\n    branches-ignore: [b]\n    tags: [v1]\n"
+            "  pull_request:\n    paths: [x]\n    paths-ignore: [y]\njobs:\n  a:\n"
+            "    runs-on: x\n",
+            GR_EINVAL_WF, 2,
+            "3:5:you may only define one of `branches` and `branches-ignore` for a single event",
+            "7:5:you may only define one of `paths` and `paths-ignore`");
     /* `on` is optional (act plans such a workflow as zero jobs) */
     wf = wf_ok("jobs:\n  a:\n    runs-on: x\n");
     assert_int_equal(wf->n_triggers, 0);
