@@ -61,8 +61,6 @@ static void check_job_ids(struct ex__vctx *v, const struct ex_workflow *wf)
 
     if (!jobs || jobs->kind != EX_NODE_MAP)
         return;
-    if (jobs->n == 0)
-        ex__verr(v, jobs, "The workflow must contain at least one job");
     for (size_t i = 0; i < jobs->n; i++)
         if (!strstr(jobs->keys[i]->str, "${{"))
             (void)check_id(v, jobs->keys[i], jobs->keys[i]->str, false);
@@ -214,9 +212,9 @@ static void check_needs(struct ex__vctx *v, const struct ex_workflow *wf)
             g.max = wf->jobs[i].n_needs;
         any_root |= wf->jobs[i].n_needs == 0;
     }
-    if (wf->n_jobs == 0)
-        return;
     if (!any_root) {
+        if (!ex_node_get(wf->root, "jobs") || ex_node_get(wf->root, "jobs")->kind != EX_NODE_MAP)
+            return;
         ex__verr(v, ex_node_get(wf->root, "jobs"),
                  "The workflow must contain at least one job with no dependencies.");
         return;

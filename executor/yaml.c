@@ -35,7 +35,7 @@ struct ex__chunk {
     max_align_t data[];
 };
 
-void *ex__arena_alloc(struct ex__arena *a, size_t n)
+void *ex__yarena_alloc(struct ex__yarena *a, size_t n)
 {
     struct ex__chunk *c = a->head;
     void *p;
@@ -62,22 +62,22 @@ void *ex__arena_alloc(struct ex__arena *a, size_t n)
     return p;
 }
 
-void *ex__arena_calloc(struct ex__arena *a, size_t n)
+void *ex__yarena_calloc(struct ex__yarena *a, size_t n)
 {
-    void *p = ex__arena_alloc(a, n);
+    void *p = ex__yarena_alloc(a, n);
     memset(p, 0, n);
     return p;
 }
 
-char *ex__arena_strndup(struct ex__arena *a, const char *s, size_t n)
+char *ex__yarena_strndup(struct ex__yarena *a, const char *s, size_t n)
 {
-    char *p = ex__arena_alloc(a, n + 1);
+    char *p = ex__yarena_alloc(a, n + 1);
     memcpy(p, s, n);
     p[n] = '\0';
     return p;
 }
 
-void ex__arena_release(struct ex__arena *a)
+void ex__yarena_release(struct ex__yarena *a)
 {
     struct ex__chunk *c = a->head;
 
@@ -95,10 +95,10 @@ void ex__arena_release(struct ex__arena *a)
 struct ex_doc {
     char *file;
     struct ex_node *root;
-    struct ex__arena arena;
+    struct ex__yarena arena;
 };
 
-struct ex__arena *ex__doc_arena(struct ex_doc *doc)
+struct ex__yarena *ex__doc_arena(struct ex_doc *doc)
 {
     return &doc->arena;
 }
@@ -107,7 +107,7 @@ void ex_doc_free(struct ex_doc *doc)
 {
     if (!doc)
         return;
-    ex__arena_release(&doc->arena);
+    ex__yarena_release(&doc->arena);
     free(doc->file);
     free(doc);
 }
@@ -285,7 +285,7 @@ static int count_nodes(struct builder *b, unsigned weight, const yaml_mark_t *m)
 
 static struct ex_node *new_node(struct builder *b, enum ex_node_kind kind, const yaml_mark_t *m)
 {
-    struct ex_node *n = ex__arena_calloc(&b->doc->arena, sizeof(*n));
+    struct ex_node *n = ex__yarena_calloc(&b->doc->arena, sizeof(*n));
     n->kind = kind;
     n->file = b->doc->file;
     n->line = (int)m->line + 1;
@@ -386,7 +386,7 @@ static char *anchor_name(struct builder *b, const yaml_char_t *anchor)
 {
     if (!anchor)
         return NULL;
-    return ex__arena_strndup(&b->doc->arena, (const char *)anchor, strlen((const char *)anchor));
+    return ex__yarena_strndup(&b->doc->arena, (const char *)anchor, strlen((const char *)anchor));
 }
 
 static int on_scalar(struct builder *b, const yaml_event_t *ev)
@@ -400,7 +400,7 @@ static int on_scalar(struct builder *b, const yaml_event_t *ev)
         return r;
     n = new_node(b, EX_NODE_SCALAR, m);
     n->len = ev->data.scalar.length;
-    n->str = ex__arena_strndup(&b->doc->arena, (const char *)ev->data.scalar.value, n->len);
+    n->str = ex__yarena_strndup(&b->doc->arena, (const char *)ev->data.scalar.value, n->len);
     n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !ev->data.scalar.tag;
     if (ev->data.scalar.tag) {
         r = apply_tag(b, n, (const char *)ev->data.scalar.tag, m);
@@ -450,19 +450,19 @@ static int on_end(struct builder *b)
     struct ex_node *n = f.node;
     size_t count = b->n_scratch - f.base;
     struct ex_node **kids = b->scratch + f.base;
-    struct ex__arena *a = &b->doc->arena;
+    struct ex__yarena *a = &b->doc->arena;
 
     for (size_t i = 0; i < count; i++)
         n->weight += kids[i]->weight;
     if (n->kind == EX_NODE_SEQ) {
         n->n = count;
-        n->items = ex__arena_alloc(a, count * sizeof(*n->items));
+        n->items = ex__yarena_alloc(a, count * sizeof(*n->items));
         if (count > 0)
             memcpy(n->items, kids, count * sizeof(*n->items));
     } else {
         n->n = count / 2;
-        n->keys = ex__arena_alloc(a, n->n * sizeof(*n->keys));
-        n->vals = ex__arena_alloc(a, n->n * sizeof(*n->vals));
+        n->keys = ex__yarena_alloc(a, n->n * sizeof(*n->keys));
+        n->vals = ex__yarena_alloc(a, n->n * sizeof(*n->vals));
         for (size_t i = 0; i < n->n; i++) {
             n->keys[i] = kids[2 * i];
             n->vals[i] = kids[2 * i + 1];

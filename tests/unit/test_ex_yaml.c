@@ -262,10 +262,15 @@ static void test_garbage(void **state)
 
 static void test_load(void **state)
 {
-    char path[] = "/tmp/test_ex_yaml_XXXXXX";
-    int fd = mkstemp(path);
+    char path[64] = "/tmp/test_ex_yaml_";
+    size_t plen = strlen(path);
     struct ex_doc *doc = NULL;
     struct gr_diag d = {0};
+    int fd;
+
+    memset(path + plen, 'X', 6); /* the mkstemp template */
+    path[plen + 6] = '\0';
+    fd = mkstemp(path);
 
     assert_true(fd >= 0);
     assert_int_equal(write(fd, "k: v\n", 5), 5);
