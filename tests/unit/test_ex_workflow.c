@@ -335,13 +335,20 @@ static void test_dispatch_inputs(void **state)
 
 static void test_expression_places(void **state)
 {
-    /* where no context is allowed, an expression is an error */
-    wf_errs("on: push\nname: ${{ github.ref }}\njobs:\n  a:\n    runs-on: x\n    steps:\n"
-            "      - run: x\n        shell: ${{ env.S }}\n",
-            GR_EINVAL_WF, 2, "2:7:A template expression is not allowed in this context",
-            "8:16:A template expression is not allowed in this context");
+    /* where no context is allowed, named values do not parse and other expressions are refused */
+    wf_errs(
+        "on: push\nname: ${{ github.ref }}\njobs:\n  a:\n    runs-on: x\n    steps:\n"
+        "      - run: x\n        shell: ${{ env.S }}\n      - uses: ${{ format('a/b@{0}', 1) }}\n",
+        GR_EINVAL_WF, 3, "2:7:Unrecognized named-value: 'github'",
+        "8:16:Unrecognized named-value: 'env'",
+        "9:15:A template expression is not allowed in this context");
     wf_errs("on: push\njobs:\n  ${{ x }}:\n    runs-on: x\n", GR_EINVAL_WF, 1,
-            "3:3:A template expression is not allowed in this context");
+            "3:3:Unrecognized named-value: 'x'");
+    /* a lone quoted string in ${{ }} is a literal, checked as such */
+    ex_workflow_free(wf_ok("on: push\nname: ${{ 'it''s' }}\njobs:\n  a:\n    runs-on: x\n"));
+    wf_errs("on: push\njobs:\n  a:\n    runs-on: x\n    timeout-minutes: ${{ 'abc' }}\n"
+            "    if: ${{ 'nope' }}\n",
+            GR_EINVAL_WF, 2, "5:22:Unexpected value 'abc'", "6:9:Unrecognized named-value: 'nope'");
     /* contexts where they are not available (schema context lists) */
     wf_errs("on: push\nenv:\n  A: ${{ matrix.x }}\n  B: ${{ secrets.S }}\njobs:\n  a:\n"
             "    if: secrets.T == '' && hashFiles('x')\n    runs-on: ${{ steps.s.outputs.o }}\n"
