@@ -26,6 +26,7 @@
 #include "workflow_internal.h"
 
 #define CHUNK_SIZE (64 * 1024)
+#define CHUNK_MAX (4 * 1024 * 1024)
 #define TAG_PREFIX "tag:yaml.org,2002:"
 
 /* ---- arena ------------------------------------------------------------- */
@@ -43,20 +44,17 @@ void *ex__yarena_alloc(struct ex__yarena *a, size_t n)
 
     n = (n + 7) & ~(size_t)7;
     if (!c || c->size - c->used < n) {
-        size_t size = n > CHUNK_SIZE / 4 ? n : CHUNK_SIZE - sizeof(*c);
+        size_t size = a->next > CHUNK_SIZE ? a->next : CHUNK_SIZE;
+        if (size < n)
+            size = n;
         c = gr_xmalloc(sizeof(*c) + size);
         c->size = size;
         c->used = 0;
-        a->total += sizeof(*c) + size;
-        if (a->head && n > CHUNK_SIZE / 4) {
-            /* a big block goes behind the current chunk, which keeps its free space */
-            c->next = a->head->next;
-            a->head->next = c;
-            c->used = n;
-            return c->data;
-        }
         c->next = a->head;
         a->head = c;
+        a->total += sizeof(*c) + size;
+        /* grow geometrically: few chunks, and untouched tail pages cost no memory */
+        a->next = size < CHUNK_MAX / 2 ? 2 * size : CHUNK_MAX;
     }
     p = (char *)c->data + c->used;
     c->used += n;
@@ -686,6 +684,8 @@ int ex_yaml_parse(const char *file, const char *src, size_t len, struct ex_doc *
     if (r < 0)
         return r;
     b.doc = gr_xcalloc(1, sizeof(*b.doc));
+    /* a tree takes about eight times its text: one chunk holds most documents */
+    b.doc->arena.next = len < CHUNK_MAX / 8 ? len * 8 : CHUNK_MAX;
     b.doc->file = gr_xstrdup(file ? file : "");
     r = run_parser(&b, src, len);
     for (size_t i = 0; i < b.n_frames; i++)
