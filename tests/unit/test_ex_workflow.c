@@ -393,6 +393,16 @@ static void test_empty_and_garbage(void **state)
     assert_int_equal(ex_workflow_parse("w.yml", "", 0, &wf, NULL, &d), GR_EINVAL_WF);
     assert_string_equal(d.msg, "the workflow file is empty");
     assert_int_equal(ex_workflow_parse("w.yml", "# c\n", 4, &wf, NULL, &d), GR_EINVAL_WF);
+    {
+        struct ex_diags diags = {0};
+        const char *missing = "/nonexistent/ghrun/w.yml";
+        assert_int_equal(ex_workflow_load(missing, &wf, &diags, &d), -ENOENT);
+        assert_null(wf);
+        assert_int_equal(diags.n, 1);
+        assert_ptr_equal(d.file, missing);
+        assert_non_null(strstr(d.msg, "cannot read"));
+        ex_diags_release(&diags);
+    }
     wf_errs("just a string\n", GR_EINVAL_WF, 1, "1:1:Unexpected value 'just a string'");
     wf_errs("- a\n", GR_EINVAL_WF, 1, "1:1:A sequence was not expected");
     for (int round = 0; round < 100; round++) {
