@@ -335,13 +335,20 @@ static void test_dispatch_inputs(void **state)
 
 static void test_expression_places(void **state)
 {
-    /* where no context is allowed, an expression is an error */
-    wf_errs("on: push\nname: ${{ github.ref }}\njobs:\n  a:\n    runs-on: x\n    steps:\n"
-            "      - run: x\n        shell: ${{ env.S }}\n",
-            GR_EINVAL_WF, 2, "2:7:A template expression is not allowed in this context",
-            "8:16:A template expression is not allowed in this context");
+    /* where no context is allowed, named values do not parse and other expressions are refused */
+    wf_errs(
+        "on: push\nname: ${{ github.ref }}\njobs:\n  a:\n    runs-on: x\n    steps:\n"
+        "      - run: x\n        shell: ${{ env.S }}\n      - uses: ${{ format('a/b@{0}', 1) }}\n",
+        GR_EINVAL_WF, 3, "2:7:Unrecognized named-value: 'github'",
+        "8:16:Unrecognized named-value: 'env'",
+        "9:15:A template expression is not allowed in this context");
     wf_errs("on: push\njobs:\n  ${{ x }}:\n    runs-on: x\n", GR_EINVAL_WF, 1,
-            "3:3:A template expression is not allowed in this context");
+            "3:3:Unrecognized named-value: 'x'");
+    /* a lone quoted string in ${{ }} is a literal, checked as such */
+    ex_workflow_free(wf_ok("on: push\nname: ${{ 'it''s' }}\njobs:\n  a:\n    runs-on: x\n"));
+    wf_errs("on: push\njobs:\n  a:\n    runs-on: x\n    timeout-minutes: ${{ 'abc' }}\n"
+            "    if: ${{ 'nope' }}\n",
+            GR_EINVAL_WF, 2, "5:22:Unexpected value 'abc'", "6:9:Unrecognized named-value: 'nope'");
     /* contexts where they are not available (schema context lists) */
     wf_errs("on: push\nenv:\n  A: ${{ matrix.x }}\n  B: ${{ secrets.S }}\njobs:\n  a:\n"
             "    if: secrets.T == '' && hashFiles('x')\n    runs-on: ${{ steps.s.outputs.o }}\n"
@@ -386,6 +393,16 @@ static void test_empty_and_garbage(void **state)
     assert_int_equal(ex_workflow_parse("w.yml", "", 0, &wf, NULL, &d), GR_EINVAL_WF);
     assert_string_equal(d.msg, "the workflow file is empty");
     assert_int_equal(ex_workflow_parse("w.yml", "# c\n", 4, &wf, NULL, &d), GR_EINVAL_WF);
+    {
+        struct ex_diags diags = {0};
+        const char *missing = "/nonexistent/ghrun/w.yml";
+        assert_int_equal(ex_workflow_load(missing, &wf, &diags, &d), -ENOENT);
+        assert_null(wf);
+        assert_int_equal(diags.n, 1);
+        assert_ptr_equal(d.file, missing);
+        assert_non_null(strstr(d.msg, "cannot read"));
+        ex_diags_release(&diags);
+    }
     wf_errs("just a string\n", GR_EINVAL_WF, 1, "1:1:Unexpected value 'just a string'");
     wf_errs("- a\n", GR_EINVAL_WF, 1, "1:1:A sequence was not expected");
     for (int round = 0; round < 100; round++) {
