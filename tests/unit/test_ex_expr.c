@@ -344,6 +344,13 @@ static void json_functions(void **state)
         {"fromJSON('true')", "true", NULL},
         {"fromJSON('{\"A\": 2}').a", "2", NULL},
         {"fromJSON('')", NULL, "Error parsing fromJson"},
+        /* Newtonsoft's leniency: comments, single quotes, bare names, trailing commas. */
+        {"fromJSON('{a: ''x'', /* c */ \"b\": [1, 2,], // end\n}')", "{\"a\":\"x\",\"b\":[1,2]}",
+         NULL},
+        {"fromJSON('[''it\\''s'', \"q\\\"\"]')", "[\"it's\",\"q\\\"\"]", NULL},
+        {"fromJSON('[1.5E+3, true, null,]')", "[1500.0,true,null]", NULL},
+        {"fromJSON('[1 2]')", NULL, "Error parsing fromJson"},
+        {"fromJSON('{\"a\": 1} trailing')", "{\"a\":1}", NULL},
         {"fromJSON('{')", NULL, "Error parsing fromJson"},
     };
     (void)state;
