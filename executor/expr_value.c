@@ -157,6 +157,22 @@ size_t ex__fmt_number(double d, char *buf)
         return (size_t)snprintf(buf, 32, d < 0 ? "-Infinity" : "Infinity");
     if (d == 0)
         d = 0; /* -0 prints as 0 (EvaluationResult.ConvertToString) */
+    if (d == floor(d) && fabs(d) < 1e15) {
+        /* Whole numbers of up to 15 digits print as integers under G15: skip printf. */
+        char tmp[24];
+        size_t k = 0, len = 0;
+        uint64_t u = (uint64_t)fabs(d);
+        do {
+            tmp[k++] = (char)('0' + u % 10);
+            u /= 10;
+        } while (u);
+        if (d < 0)
+            buf[len++] = '-';
+        while (k)
+            buf[len++] = tmp[--k];
+        buf[len] = '\0';
+        return len;
+    }
     /* printf's %G switches to exponent form exactly where .NET's G15 does. */
     n = snprintf(buf, 32, "%.15G", d);
     return (size_t)n;

@@ -684,6 +684,48 @@ static void results_by_reference(void **state)
     json_decref(ctx);
 }
 
+static size_t json_allocs;
+
+static void *counting_malloc(size_t n)
+{
+    json_allocs++;
+    return malloc(n);
+}
+
+/* Lookups, comparisons and logic allocate nothing: no jansson value is made. */
+static void no_alloc_lookups(void **state)
+{
+    static const char *const srcs[] = {
+        "github.event_name == 'push' && startsWith(github.ref, 'refs/tags/')",
+        "steps.build.outputs.version",
+        "contains(github.event.head_commit.message, '[skip ci]')",
+        "needs.plan.result != 'failure' || github.nul",
+        "matrix.os == 'UBUNTU-latest'",
+    };
+    json_t *ctx = test_ctx();
+    struct ex_eval_env env = {.contexts = ctx};
+    struct ex_expr *e[GR_ARRAY_SIZE(srcs)];
+
+    (void)state;
+    for (size_t i = 0; i < GR_ARRAY_SIZE(srcs); i++)
+        assert_int_equal(
+            ex_expr_parse(srcs[i], strlen(srcs[i]), EX_CTX_ALL, EX_FN_ALL, &e[i], NULL), 0);
+    json_set_alloc_funcs(counting_malloc, free);
+    json_allocs = 0;
+    for (int k = 0; k < 100; k++) {
+        for (size_t i = 0; i < GR_ARRAY_SIZE(srcs); i++) {
+            json_t *v = NULL;
+            assert_int_equal(ex_expr_eval(e[i], &env, &v, NULL), 0);
+            json_decref(v);
+        }
+    }
+    json_set_alloc_funcs(malloc, free);
+    assert_int_equal(json_allocs, 0);
+    for (size_t i = 0; i < GR_ARRAY_SIZE(srcs); i++)
+        ex_expr_free(e[i]);
+    json_decref(ctx);
+}
+
 static void value_helpers(void **state)
 {
     json_t *o = json_pack("{s:i, s:s}", "Name", 1, "other", "x");
@@ -834,16 +876,17 @@ static void hash_files(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(literals),        cmocka_unit_test(number_format),
-        cmocka_unit_test(operators),       cmocka_unit_test(coercion),
-        cmocka_unit_test(indexing),        cmocka_unit_test(string_functions),
-        cmocka_unit_test(format_function), cmocka_unit_test(json_functions),
-        cmocka_unit_test(case_function),   cmocka_unit_test(status_functions),
-        cmocka_unit_test(parse_errors),    cmocka_unit_test(allowed_names),
-        cmocka_unit_test(limits),          cmocka_unit_test(memory_limit),
-        cmocka_unit_test(uses_status),     cmocka_unit_test(templates),
-        cmocka_unit_test(if_conditions),   cmocka_unit_test(value_helpers),
-        cmocka_unit_test(hash_files),      cmocka_unit_test(results_by_reference),
+        cmocka_unit_test(literals),         cmocka_unit_test(number_format),
+        cmocka_unit_test(operators),        cmocka_unit_test(coercion),
+        cmocka_unit_test(indexing),         cmocka_unit_test(string_functions),
+        cmocka_unit_test(format_function),  cmocka_unit_test(json_functions),
+        cmocka_unit_test(case_function),    cmocka_unit_test(status_functions),
+        cmocka_unit_test(parse_errors),     cmocka_unit_test(allowed_names),
+        cmocka_unit_test(limits),           cmocka_unit_test(memory_limit),
+        cmocka_unit_test(uses_status),      cmocka_unit_test(templates),
+        cmocka_unit_test(if_conditions),    cmocka_unit_test(value_helpers),
+        cmocka_unit_test(hash_files),       cmocka_unit_test(results_by_reference),
+        cmocka_unit_test(no_alloc_lookups),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
