@@ -209,6 +209,10 @@ static void coercion(void **state)
         {"1 < 'abc'", "false", NULL},
         {"github.arr > 1", "false", NULL},
         {"'\xc3\xa9' == '\xc3\x89'", "true", NULL}, /* OrdinalIgnoreCase beyond ASCII */
+        {"'\xd0\xb6\xce\xbb' == '\xd0\x96\xce\x9b'", "true", NULL}, /* Cyrillic, Greek */
+        {"contains('x\xc3\xa9y', '\xc3\x89Y')", "true", NULL},
+        {"startsWith('\xc3\xa9t\xc3\xa9', '\xc3\x89T')", "true", NULL},
+        {"'\xc3\xa9' > 'z'", "true", NULL}, /* ordinal: U+00C9 sorts after Z */
         {"matrix.node == '18'", "true", NULL},
         {"matrix.os == 'UBUNTU-LATEST'", "true", NULL},
     };
