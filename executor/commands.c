@@ -602,10 +602,10 @@ int ex_cmd_parse(struct ex_cmd_state *st, const char *line, size_t len, struct e
         }
         return 0;
     }
-    fill(ret, &rc);
     idx = lookup(st, rc.name);
-    if (idx < 0) /* the token of a resumed stop, no longer registered: cannot happen */
+    if (idx < 0) /* while not stopped, registered() means lookup() finds it */
         return 0;
+    fill(ret, &rc);
     ret->kind = cmd_defs[idx].kind;
     ret->omit_echo = cmd_defs[idx].omit_echo;
     if ((size_t)idx == STOP_DEF) {

@@ -577,19 +577,23 @@ void ex_linesplit_init(struct ex_linesplit *ls, ex_line_fn cb, void *ctx)
     };
 }
 
-/* Append to the partial line, emitting it in pieces whenever it fills up. */
+/*
+ * Append to the partial line. A full partial line is delivered only when
+ * more bytes come, so a line of exactly EX_LOG_MAX_LINE bytes followed by
+ * its newline is one line, not that line and an empty one.
+ */
 static void add_partial(struct ex_linesplit *ls, const char *p, size_t n)
 {
     while (n) {
+        if (ls->partial.len == EX_LOG_MAX_LINE) {
+            ls->cb(ls->ctx, ls->partial.ptr, ls->partial.len);
+            gr_buf_reset(&ls->partial);
+        }
         size_t room = EX_LOG_MAX_LINE - ls->partial.len;
         size_t take = n < room ? n : room;
         xadd(&ls->partial, p, take);
         p += take;
         n -= take;
-        if (ls->partial.len == EX_LOG_MAX_LINE) {
-            ls->cb(ls->ctx, ls->partial.ptr, ls->partial.len);
-            gr_buf_reset(&ls->partial);
-        }
     }
 }
 

@@ -79,21 +79,17 @@ static bool node_uses_only(const struct ex_node *n, unsigned allowed)
     return true;
 }
 
+/* The scalar is one ${{ }} and nothing else (as ex_tmpl_eval keeps the value's type). */
 static bool scalar_is_one_expr(const struct ex_node *n)
 {
-    const char *s = n->str, *e;
+    const char *s = n->str, *e = n->str + n->len;
 
-    while (*s == ' ')
+    while (*s == ' ' || *s == '\n' || *s == '\t')
         s++;
-    if (strncmp(s, "${{", 3) != 0)
-        return false;
-    e = strstr(s + 3, "}}");
-    if (!e)
-        return false;
-    e += 2;
-    while (*e == ' ' || *e == '\n')
-        e++;
-    return *e == '\0' && !strstr(s + 3, "${{");
+    while (e > s && (e[-1] == ' ' || e[-1] == '\n' || e[-1] == '\t'))
+        e--;
+    return e - s >= 5 && strncmp(s, "${{", 3) == 0 && strncmp(e - 2, "}}", 2) == 0 &&
+           !strstr(s + 3, "${{");
 }
 
 static int eval_node(const struct ex_node *n, const struct ex_eval_env *env, json_t **ret,

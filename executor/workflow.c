@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "ex/expr.h"
 #include "workflow_internal.h"
@@ -89,7 +90,8 @@ static void build_step(struct ex_step *s, const struct ex_node *n, int index)
 
     s->node = n;
     s->index = index;
-    s->id = id && id->kind == EX_NODE_SCALAR && id->type == EX_SCALAR_STRING ? id->str : NULL;
+    /* a non-string scalar is read as its text, as the template reader converts it */
+    s->id = id && id->kind == EX_NODE_SCALAR && id->type != EX_SCALAR_NULL ? id->str : NULL;
     s->name = ex_node_get(n, "name");
     s->if_ = ex_node_get(n, "if");
     s->uses = ex_node_get(n, "uses");
@@ -102,28 +104,28 @@ static void build_step(struct ex_step *s, const struct ex_node *n, int index)
     s->timeout_minutes = ex_node_get(n, "timeout-minutes");
 }
 
-static void build_needs(struct ex__arena *a, struct ex_job *j, const struct ex_node *needs)
+static void build_needs(struct ex__yarena *a, struct ex_job *j, const struct ex_node *needs)
 {
     if (!needs)
         return;
     if (needs->kind == EX_NODE_SCALAR) {
-        j->needs = ex__arena_alloc(a, sizeof(*j->needs));
+        j->needs = ex__yarena_alloc(a, sizeof(*j->needs));
         j->needs[j->n_needs++] = needs->str;
         return;
     }
     if (needs->kind != EX_NODE_SEQ)
         return;
-    j->needs = ex__arena_alloc(a, needs->n * sizeof(*j->needs));
+    j->needs = ex__yarena_alloc(a, needs->n * sizeof(*j->needs));
     for (size_t i = 0; i < needs->n; i++)
         if (needs->items[i]->kind == EX_NODE_SCALAR)
             j->needs[j->n_needs++] = needs->items[i]->str;
 }
 
-static void build_steps(struct ex__arena *a, struct ex_job *j, const struct ex_node *steps)
+static void build_steps(struct ex__yarena *a, struct ex_job *j, const struct ex_node *steps)
 {
     if (!steps || steps->kind != EX_NODE_SEQ)
         return;
-    j->steps = ex__arena_calloc(a, steps->n * sizeof(*j->steps));
+    j->steps = ex__yarena_calloc(a, steps->n * sizeof(*j->steps));
     for (size_t i = 0; i < steps->n; i++)
         if (steps->items[i]->kind == EX_NODE_MAP) {
             build_step(&j->steps[j->n_steps], steps->items[i], (int)j->n_steps);
@@ -131,7 +133,7 @@ static void build_steps(struct ex__arena *a, struct ex_job *j, const struct ex_n
         }
 }
 
-static void build_job(struct ex__arena *a, struct ex_job *j, const char *id,
+static void build_job(struct ex__yarena *a, struct ex_job *j, const char *id,
                       const struct ex_node *n)
 {
     j->node = n;
@@ -160,13 +162,13 @@ static void build_job(struct ex__arena *a, struct ex_job *j, const char *id,
     build_steps(a, j, ex_node_get(n, "steps"));
 }
 
-static void build_jobs(struct ex__arena *a, struct ex_workflow *wf)
+static void build_jobs(struct ex__yarena *a, struct ex_workflow *wf)
 {
     const struct ex_node *jobs = get_map(wf->root, "jobs");
 
     if (!jobs)
         return;
-    wf->jobs = ex__arena_calloc(a, jobs->n * sizeof(*wf->jobs));
+    wf->jobs = ex__yarena_calloc(a, jobs->n * sizeof(*wf->jobs));
     for (size_t i = 0; i < jobs->n; i++)
         if (jobs->vals[i]->kind == EX_NODE_MAP)
             build_job(a, &wf->jobs[wf->n_jobs++], jobs->keys[i]->str, jobs->vals[i]);
@@ -179,13 +181,13 @@ static void add_trigger(struct ex_workflow *wf, const char *event, const struct 
     wf->triggers[wf->n_triggers++] = (struct ex_trigger){.event = event, .node = cfg};
 }
 
-static void build_triggers(struct ex__arena *a, struct ex_workflow *wf)
+static void build_triggers(struct ex__yarena *a, struct ex_workflow *wf)
 {
     const struct ex_node *on = wf->on;
 
     if (!on)
         return;
-    wf->triggers = ex__arena_calloc(a, (on->n + 1) * sizeof(*wf->triggers));
+    wf->triggers = ex__yarena_calloc(a, (on->n + 1) * sizeof(*wf->triggers));
     if (on->kind == EX_NODE_SCALAR && on->type != EX_SCALAR_NULL)
         add_trigger(wf, on->str, NULL);
     else if (on->kind == EX_NODE_SEQ)
@@ -201,7 +203,7 @@ static void build_triggers(struct ex__arena *a, struct ex_workflow *wf)
 static struct ex_workflow *build(struct ex_doc *doc)
 {
     struct ex_workflow *wf = gr_xcalloc(1, sizeof(*wf));
-    struct ex__arena *a = ex__doc_arena(doc);
+    struct ex__yarena *a = ex__doc_arena(doc);
     const struct ex_node *r = ex_doc_root(doc);
 
     wf->doc = doc;
@@ -301,7 +303,7 @@ int ex_workflow_load(const char *path, struct ex_workflow **ret, struct ex_diags
 const struct ex_job *ex_workflow_job(const struct ex_workflow *wf, const char *id)
 {
     for (size_t i = 0; wf && i < wf->n_jobs; i++)
-        if (strcmp(wf->jobs[i].id, id) == 0)
+        if (strcasecmp(wf->jobs[i].id, id) == 0)
             return &wf->jobs[i];
     return NULL;
 }

@@ -15,18 +15,19 @@
 
 struct ex__chunk;
 
-struct ex__arena {
+struct ex__yarena {
     struct ex__chunk *head;
     size_t total; /* bytes obtained from malloc */
+    size_t next;  /* size of the next chunk (0: the default) */
 };
 
-void *ex__arena_alloc(struct ex__arena *a, size_t n);
-void *ex__arena_calloc(struct ex__arena *a, size_t n);
-char *ex__arena_strndup(struct ex__arena *a, const char *s, size_t n);
-void ex__arena_release(struct ex__arena *a);
+void *ex__yarena_alloc(struct ex__yarena *a, size_t n);
+void *ex__yarena_calloc(struct ex__yarena *a, size_t n);
+char *ex__yarena_strndup(struct ex__yarena *a, const char *s, size_t n);
+void ex__yarena_release(struct ex__yarena *a);
 
 /* The arena of a document, for the model built on top of it. */
-struct ex__arena *ex__doc_arena(struct ex_doc *doc);
+struct ex__yarena *ex__doc_arena(struct ex_doc *doc);
 
 /* Add a diagnostic to a list (kept in document order by the caller). */
 void ex__diags_add(struct ex_diags *d, const struct gr_diag *item);
