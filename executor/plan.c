@@ -95,11 +95,45 @@ static bool scalar_is_one_expr(const struct ex_node *n)
 static int eval_node(const struct ex_node *n, const struct ex_eval_env *env, json_t **ret,
                      struct gr_diag *reterr);
 
+/*
+ * Expression numbers are doubles; integral ones become JSON integers, as
+ * YAML integers are, so that legs compare and print the same either way.
+ */
+static json_t *normalize_numbers(json_t *v)
+{
+    const char *k;
+    json_t *it;
+    size_t i;
+    double d;
+
+    if (json_is_real(v)) {
+        d = json_real_value(v);
+        if (d == (double)(json_int_t)d && d > -9007199254740992.0 && d < 9007199254740992.0) {
+            json_decref(v);
+            return json_integer((json_int_t)d);
+        }
+        return v;
+    }
+    if (json_is_object(v))
+        json_object_foreach(v, k, it) json_object_set_new(v, k, normalize_numbers(json_incref(it)));
+    else if (json_is_array(v))
+        json_array_foreach(v, i, it) json_array_set_new(v, i, normalize_numbers(json_incref(it)));
+    return v;
+}
+
 static int eval_scalar(const struct ex_node *n, const struct ex_eval_env *env, json_t **ret,
                        struct gr_diag *reterr)
 {
-    if (n->kind == EX_NODE_SCALAR && ex_tmpl_has_expr(n->str))
-        return at_node(reterr, n, ex_tmpl_eval(n->str, env, ret, reterr));
+    json_t *v = NULL;
+    int r;
+
+    if (n->kind == EX_NODE_SCALAR && ex_tmpl_has_expr(n->str)) {
+        r = at_node(reterr, n, ex_tmpl_eval(n->str, env, &v, reterr));
+        if (r < 0)
+            return r;
+        *ret = normalize_numbers(v);
+        return 0;
+    }
     *ret = ex_node_to_json(n);
     return 0;
 }
@@ -262,10 +296,9 @@ static void plan_trigger(struct ex_plan *p, const struct ex_trigger *t,
     }
     if (!t) {
         p->triggered = false;
-        p->not_triggered =
-            p->wf->n_triggers == 0
-                ? gr_xstrdup("the workflow has no events ('on' is missing)")
-                : gr_xasprintf("the workflow is not triggered by '%s'", p->event_name);
+        p->not_triggered = p->wf->n_triggers == 0
+                               ? gr_xstrdup("the workflow has no events ('on' is missing)")
+                               : gr_xasprintf("'on' has no '%s' event", p->event_name);
         return;
     }
     if (o->ignore_filters) {
