@@ -256,6 +256,27 @@ static void github_extras(struct ex_plan *p)
     json_object_set_new(p->github, "token", json_string(token ? token : ""));
 }
 
+/*
+ * What a generated payload cannot know without the workflow: schedule's cron
+ * string (the first one) and workflow_dispatch's workflow path.
+ */
+static void payload_extras(struct ex_plan *p, const struct ex_trigger *t)
+{
+    json_t *ev = json_object_get(p->github, "event");
+    const struct ex_node *first;
+
+    if (!t || !json_is_object(ev))
+        return;
+    if (strcmp(t->event, "schedule") == 0 && t->node && t->node->kind == EX_NODE_SEQ &&
+        t->node->n > 0) {
+        first = ex_node_get(t->node->items[0], "cron");
+        if (first && ex_node_str(first) && !json_object_get(ev, "schedule"))
+            json_object_set_new(ev, "schedule", json_string(ex_node_str(first)));
+    }
+    if (strcmp(t->event, "workflow_dispatch") == 0 && !json_object_get(ev, "workflow"))
+        json_object_set_new(ev, "workflow", json_string(p->wf->path ? p->wf->path : ""));
+}
+
 /* workflow_dispatch / workflow_call inputs: typed context and github.event.inputs. */
 static int plan_inputs(struct ex_plan *p, const struct ex_trigger *t, const json_t *given_cli,
                        struct gr_diag *reterr)
@@ -572,6 +593,8 @@ int ex_plan_build(const struct ex_workflow *wf, const struct ex_plan_opts *opts,
         goto out;
     github_extras(p);
     t = ex_workflow_trigger(wf, p->event_name);
+    if (!opts->event_payload)
+        payload_extras(p, t);
     has_inputs = strcmp(p->event_name, "workflow_dispatch") == 0 ||
                  strcmp(p->event_name, "workflow_call") == 0;
     if (t && has_inputs)

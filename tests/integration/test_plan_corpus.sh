@@ -214,6 +214,32 @@ printf 'BROKEN LINE\n' >"$tmp/.bad"
 expect_rc 2 "$GHRUN" replay -n -C "$tmp" -W "$tmp/sec.yml" --secret-file "$tmp/.bad"
 expect_err_has ".bad:1: invalid line" "$GHRUN" replay -n -C "$tmp" -W "$tmp/sec.yml" --secret-file "$tmp/.bad"
 
+# vars from a dotenv file (plain, export, double and single quotes, "K: V", comments), then --var
+cat >"$tmp/.vars" <<'ENV'
+# a comment line
+A=plain value # trailing comment
+export B="x\ny"
+C='single # kept'
+D: colon-form
+
+JSON={"foo": "bar"}
+E=
+ENV
+cat >"$tmp/vars.yml" <<'YML'
+on: push
+jobs:
+  v:
+    runs-on: x
+    strategy:
+      matrix:
+        all: ['${{ vars.A }}|${{ vars.B }}|${{ vars.C }}|${{ vars.D }}|${{ vars.JSON }}|${{ vars.E }}|${{ vars.F }}']
+    steps: [{run: echo}]
+YML
+expect_out_has '{"all":"plain value|x\ny|single # kept|colon-form|{\"foo\": \"bar\"}||"}' \
+    "$GHRUN" replay -n -C "$tmp" -W "$tmp/vars.yml" --var-file "$tmp/.vars"
+expect_out_has '{"all":"over|x\ny|single # kept|colon-form|{\"foo\": \"bar\"}||f"}' \
+    "$GHRUN" replay -n -C "$tmp" -W "$tmp/vars.yml" --var-file "$tmp/.vars" --var A=over --var F=f
+
 # 8. --json writes the plan.
 expect_rc 0 "$GHRUN" replay -l -C "$tmp" -W "$act/basic/push.yml" --json "$tmp/plan.json"
 if python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); j=d["plans"][0]["jobs"]; sys.exit(0 if [x["id"] for x in j]==["check","build","test"] else 1)' "$tmp/plan.json"; then ok; else bad "--json plan"; fi

@@ -410,11 +410,19 @@ static void test_events(void **state)
     assert_string_equal(p->not_triggered, "'on' has no 'release' event");
     ex_plan_free(p);
     ex_workflow_free(wf);
-    wf = wf_parse("on:\n  pull_request:\n  schedule:\n    - cron: '0 0 * * *'\n" JOBS);
+    wf = wf_parse("on:\n  pull_request:\n  schedule:\n    - cron: '0 0 * * *'\n"
+                  "    - cron: '5 * * * *'\n" JOBS);
     p = plan_ok(wf, NULL, NULL, NULL, NULL);
     assert_string_equal(p->event_name, "pull_request");
     assert_string_equal(json_string_value(json_object_get(p->github, "event_name")),
                         "pull_request");
+    ex_plan_free(p);
+    /* schedule: the payload carries the cron string */
+    p = plan_ok(wf, "schedule", NULL, NULL, NULL);
+    assert_true(p->triggered);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(p->github, "event"), "schedule")),
+        "0 0 * * *");
     ex_plan_free(p);
     ex_workflow_free(wf);
 }
