@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -348,6 +349,37 @@ static void table_alignment_with_utf8_and_colors(void **state)
     cap_free(&c);
 }
 
+/* Hostile summaries finish quickly and keep their text. */
+static void summary_hostile_input(void **state)
+{
+    struct gr_buf md = GR_BUF_INIT(0);
+    static const char *const units[] = {"[", "*", "<", "x`", "**a", "*_", "![", "&"};
+    size_t u, k;
+    struct cap c;
+    clock_t t0 = clock();
+
+    (void)state;
+    for (u = 0; u < GR_ARRAY_SIZE(units); u++) {
+        for (k = 0; k < 60000 / strlen(units[u]); k++)
+            assert_int_equal(gr_buf_adds(&md, units[u]), 0);
+        assert_int_equal(gr_buf_adds(&md, "\n"), 0);
+    }
+    for (k = 0; k < 200000; k++)
+        assert_int_equal(gr_buf_addch(&md, 'x'), 0);
+    assert_int_equal(gr_buf_adds(&md, "\n| h | i |\n|---|---|\n"), 0);
+    for (k = 0; k < 20000; k++)
+        assert_int_equal(gr_buf_adds(&md, "| a | b |\n"), 0);
+    cap_open(&c, false, false);
+    const char *out = render(&c, md.ptr);
+    assert_non_null(out);
+    assert_true(strlen(out) > 200000);
+    assert_non_null(strstr(out, "[[[[[[[["));
+    assert_non_null(strstr(out, "a | b\n"));
+    assert_true((double)(clock() - t0) / CLOCKS_PER_SEC < 20.0);
+    cap_free(&c);
+    gr_buf_release(&md);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -361,6 +393,7 @@ int main(void)
         cmocka_unit_test(summary_markdown),
         cmocka_unit_test(summaries_concatenated_per_job),
         cmocka_unit_test(table_alignment_with_utf8_and_colors),
+        cmocka_unit_test(summary_hostile_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
