@@ -4,6 +4,7 @@
  *   [build] 🚀  Start job
  *   [build] ⭐ Run Main Compile
  *   [build]   | compiler output
+ *   [build]   | debug: a ##[debug] line (warning:, error:, notice: likewise)
  *   [build]   ▶ group title              (contents folded unless verbose)
  *   [build]   error: src/a.c:3:5: message
  *   [build]   ✅  Success - Main Compile [1.234s]
@@ -263,17 +264,42 @@ static void on_step_started(void *ctx, const void *job, int step, const char *na
     job_say(t, j, NULL, "⭐ Run Main %s", j->steps[step]);
 }
 
+/* "##[debug]", "##[warning]"... lines that the runner writes to the log. */
+static const struct {
+    const char *marker, *word, *color;
+} log_markers[] = {
+    {"##[debug]", "debug: ", C_DIM},
+    {"##[notice]", "notice: ", C_CYAN},
+    {"##[warning]", "warning: ", C_YELLOW},
+    {"##[error]", "error: ", C_RED},
+};
+
 static void on_log_line(void *ctx, const void *job, const char *line, size_t len)
 {
     struct ex_term_reporter *t = ctx;
     struct term_job *j = find_job(t, job, NULL);
     struct gr_buf b = GR_BUF_INIT(0);
+    const char *color = NULL;
+    size_t k;
 
     if (j->in_group && !t->verbose)
         return;
     add_prefix(&b, t, j);
     xadds(&b, j->in_group ? "  |   " : "  | ");
+    for (k = 0; k < GR_ARRAY_SIZE(log_markers); k++) {
+        size_t n = strlen(log_markers[k].marker);
+        if (len >= n && memcmp(line, log_markers[k].marker, n) == 0) {
+            color = log_markers[k].color;
+            xcolor(&b, t->color, color);
+            xadds(&b, log_markers[k].word);
+            line += n;
+            len -= n;
+            break;
+        }
+    }
     add_text(&b, t->color, line, len);
+    if (color)
+        xcolor(&b, t->color, C_RESET);
     emit(t, &b);
 }
 

@@ -223,6 +223,30 @@ static void unfinished_job_in_table(void **state)
     cap_free(&c);
 }
 
+static void runner_markers(void **state)
+{
+    struct cap c;
+    const char *out;
+
+    (void)state;
+    cap_open(&c, false, false);
+    log_s(&c, &JOB_A, "##[debug]Evaluating: success()");
+    log_s(&c, &JOB_A, "##[warning]Skip output 'x' since it may contain secret.");
+    log_s(&c, &JOB_A, "##[error]boom");
+    log_s(&c, &JOB_A, "##[other]kept");
+    assert_string_equal(cap_text(&c),
+                        "[job]   | debug: Evaluating: success()\n"
+                        "[job]   | warning: Skip output 'x' since it may contain secret.\n"
+                        "[job]   | error: boom\n"
+                        "[job]   | ##[other]kept\n");
+    cap_free(&c);
+    cap_open(&c, true, false);
+    log_s(&c, &JOB_A, "##[debug]d");
+    out = cap_text(&c);
+    assert_non_null(strstr(out, "  | \x1b[2mdebug: d\x1b[0m\n"));
+    cap_free(&c);
+}
+
 static void nothing_to_finish(void **state)
 {
     struct cap c;
@@ -389,6 +413,7 @@ int main(void)
         cmocka_unit_test(color_output),
         cmocka_unit_test(interleaved_jobs_and_table),
         cmocka_unit_test(unfinished_job_in_table),
+        cmocka_unit_test(runner_markers),
         cmocka_unit_test(nothing_to_finish),
         cmocka_unit_test(summary_markdown),
         cmocka_unit_test(summaries_concatenated_per_job),
