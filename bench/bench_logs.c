@@ -39,7 +39,7 @@ static const char *const secrets[10] = {
     "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx",
     "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJiZW5jaCJ9.c2lnbmF0dXJl",
     "s3cr3t-db-p4ss!",
-    "glpat-xXxXxXxXxXxXxXxXxXxX",
+    "glpat-aB3dE5gH7jK9mN1pQ3sT",
     "sk_live_51HbenchmarkKEYabcdefghijklmnop",
 };
 
@@ -251,10 +251,13 @@ static double median(double *v, int n)
 
 static char *write_pattern(const char *pat)
 {
-    char *path = gr_xstrdup("/tmp/bench_logs_XXXXXX");
-    int fd = mkostemp(path, O_CLOEXEC);
+    const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    char *path = gr_xasprintf("%s/bench_logs_......", dir);
     size_t off = 0;
+    int fd;
 
+    memset(path + strlen(path) - 6, 'X', 6); /* the template mkostemp wants */
+    fd = mkostemp(path, O_CLOEXEC);
     if (fd < 0)
         abort();
     while (off < PATTERN_SIZE) {
