@@ -165,8 +165,9 @@ static struct term_job *find_job(struct ex_term_reporter *t, const void *handle,
 {
     size_t i;
 
+    /* A handle is only unique until job_finished: the engine may reuse it afterwards. */
     for (i = 0; i < t->njobs; i++)
-        if (t->jobs[i].handle == handle)
+        if (t->jobs[i].handle == handle && !t->jobs[i].finished)
             return &t->jobs[i];
     GR_GROW(t->jobs, t->cap, t->njobs + 1);
     t->jobs[t->njobs] = (struct term_job){

@@ -58,6 +58,10 @@ static int cmd_help(int argc, char **argv)
         usage(stdout);
         return 0;
     }
+    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+        printf("usage: ghrun help [COMMAND]\n\nShow the commands, or the help of one command.\n");
+        return 0;
+    }
     c = find(argv[1]);
     if (!c)
         return rn_cli_usage_error("help", "unknown command '%s'", argv[1]);

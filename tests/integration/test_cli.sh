@@ -23,7 +23,8 @@ done
 expect_rc 0 "$GHRUN" help expr
 
 # expr: values as compact JSON.
-expect_stdout '3' "$GHRUN" expr '1 + 2 == 3 && 3'
+expect_stdout '3' "$GHRUN" expr '1 == 1 && 3'
+expect_rc 2 "$GHRUN" expr '1 + 2'
 expect_stdout '"a-1.5"' "$GHRUN" expr "format('{0}-{1}', 'a', 1.50)"
 expect_stdout 'true' "$GHRUN" expr "startsWith('Hello', 'he')"
 expect_stdout '[1,2]' "$GHRUN" expr "fromJSON('[1,2]')"
