@@ -100,13 +100,18 @@ static const char *ancestors_status(struct ex__run *run, const struct ex_job *jo
     return other ? "skipped" : "success";
 }
 
+static json_t *ctx_ref(json_t *v)
+{
+    return v ? json_incref(v) : json_object();
+}
+
 static json_t *job_level_ctx(struct ex__run *run, const struct ex_job *job)
 {
     const struct ex_plan *plan = run->plan;
 
-    return json_pack("{s:O,s:O,s:O,s:o}", "github", plan->github ? plan->github : json_object(),
-                     "inputs", plan->inputs ? plan->inputs : json_object(), "vars",
-                     plan->vars ? plan->vars : json_object(), "needs", ex__needs_context(run, job));
+    return json_pack("{s:o,s:o,s:o,s:o}", "github", ctx_ref(plan->github), "inputs",
+                     ctx_ref(plan->inputs), "vars", ctx_ref(plan->vars), "needs",
+                     ex__needs_context(run, job));
 }
 
 static void job_done(struct ex__jobrun *jr, enum ex_result result)

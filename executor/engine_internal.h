@@ -276,6 +276,8 @@ int ex__script_run(struct ex__stepexec *se);
 int ex__checkout_run(struct ex__stepexec *se, const char *uses);
 
 /* report_json.c */
+/* A JSON string for text that may not be UTF-8 (bytes >= 0x80 become '?' then). */
+json_t *ex__json_text(const char *s);
 json_t *ex__json_leg_new(const struct ex__leg *leg);
 void ex__json_step_add(struct ex__leg *leg, const struct ex__stepexec *se, enum ex_result outcome,
                        enum ex_result conclusion, uint64_t dur_ns);

@@ -140,12 +140,12 @@ static int *annotation_counter(struct ex__stepexec *se, const char *level)
 
 static json_t *annotation_json(const struct ex_annotation *a)
 {
-    json_t *o = json_pack("{s:s,s:s}", "level", a->level, "message", a->message);
+    json_t *o = json_pack("{s:s,s:o}", "level", a->level, "message", ex__json_text(a->message));
 
     if (a->title)
-        json_object_set_new(o, "title", json_string(a->title));
+        json_object_set_new(o, "title", ex__json_text(a->title));
     if (a->file)
-        json_object_set_new(o, "file", json_string(a->file));
+        json_object_set_new(o, "file", ex__json_text(a->file));
     if (a->line)
         json_object_set_new(o, "line", json_integer(a->line));
     if (a->end_line)

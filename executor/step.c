@@ -804,7 +804,7 @@ static void cmd_env(struct ex__stepexec *se, const struct ex_cmd *c)
                          "Can't store NODE_OPTIONS output parameter using '::set-env' command.",
                          NULL);
     } else {
-        json_object_set_new(leg->job_env, c->prop_name, json_string(c->message));
+        json_object_set_new(leg->job_env, c->prop_name, ex__json_text(c->message));
     }
 }
 
@@ -846,7 +846,7 @@ static void cmd_apply(struct ex__stepexec *se, struct ex_cmd *c)
             ex_masker_add(se->leg->masker, c->message, strlen(c->message));
         break;
     case EX_CMD_SET_OUTPUT:
-        json_object_set_new(se->outputs, c->prop_name, json_string(c->message));
+        json_object_set_new(se->outputs, c->prop_name, ex__json_text(c->message));
         break;
     case EX_CMD_SET_ENV:
     case EX_CMD_ADD_PATH:

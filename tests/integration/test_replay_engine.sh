@@ -20,9 +20,10 @@ run() {
     mkdir -p "$ws"
     json=$tmp/$name.json
     t0=$(date +%s)
-    out=$(timeout 120 "$GHRUN" replay push -W "$tmp/$name.yml" -C "$ws" --json "$json" "$@" \
-        </dev/null 2>&1 | tr -d '\000')
-    rc=${PIPESTATUS[0]}
+    timeout 120 "$GHRUN" replay push -W "$tmp/$name.yml" -C "$ws" --json "$json" "$@" \
+        </dev/null >"$tmp/$name.log" 2>&1
+    rc=$?
+    out=$(tr -d '\000' <"$tmp/$name.log")
     t1=$(date +%s)
     secs=$((t1 - t0))
 }
