@@ -785,7 +785,8 @@ static void cmd_annotation(struct ex__stepexec *se, struct ex_cmd *c)
                                                   : "notice";
     const char *ws = se->leg->run->workdir;
     size_t wl = strlen(ws);
-    char *msg = gr_xstrndup(c->message ? c->message : "", EX_CMD_MAX_ANNOTATION);
+    const char *text = c->message ? c->message : "";
+    char *msg = gr_xstrndup(text, strnlen(text, EX_CMD_MAX_ANNOTATION));
 
     if (c->file && strncmp(c->file, ws, wl) == 0 && c->file[wl] == '/')
         memmove(c->file, c->file + wl + 1, strlen(c->file + wl + 1) + 1);
