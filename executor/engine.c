@@ -15,6 +15,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -246,6 +247,11 @@ static void job_make_ready(struct ex__run *run, struct ex__jobrun *jr)
     bool run_it = false;
 
     jr->t0 = gr_now_ns();
+    if (run->cancel_requested) {
+        job_done(jr, EX_RESULT_CANCELLED);
+        ex__json_job_skipped(run, jr);
+        return;
+    }
     if (job_if(run, jr, &run_it, &d) < 0) {
         job_single_error_leg(jr, &d);
     } else if (!run_it) {
@@ -361,6 +367,12 @@ static void job_dispatch(struct ex__run *run, struct ex__jobrun *jr)
 {
     int mp = jr->pj->max_parallel;
 
+    if (run->cancel_requested && jr->next_leg < jr->n_legs) {
+        /* legs that never started count as cancelled */
+        jr->finished += jr->n_legs - jr->next_leg;
+        jr->next_leg = jr->n_legs;
+        jr->any_cancelled = true;
+    }
     while (jr->next_leg < jr->n_legs && run->running < run->max_jobs &&
            (mp <= 0 || (int)jr->running < mp)) {
         if (!leg_launch(run, jr))
@@ -379,6 +391,56 @@ static void job_maybe_complete(struct ex__jobrun *jr)
     else
         job_done(jr, EX_RESULT_SUCCESS);
     jr->run->again = true;
+}
+
+static bool run_all_done(const struct ex__run *run)
+{
+    for (size_t i = 0; i < run->n_jobs; i++) {
+        if (run->jobs[i].state != EX__JOB_DONE)
+            return false;
+    }
+    return true;
+}
+
+static void signals_stop(struct ex__run *run)
+{
+    run->signals_on = false;
+    uv_close((uv_handle_t *)&run->sigint, NULL);
+    uv_close((uv_handle_t *)&run->sigterm, NULL);
+}
+
+/*
+ * Ctrl-C: steps run in their own sessions, so the terminal's SIGINT does not
+ * reach them; cancel every running leg (killing its process group) and start
+ * nothing new. A second signal kills whatever still runs.
+ */
+static void signal_cb(uv_signal_t *h, int signum)
+{
+    struct ex__run *run = h->data;
+
+    if (run->cancel_requested) {
+        for (size_t i = 0; i < run->n_alive; i++)
+            ex__proc_kill(run->alive[i]->proc, SIGKILL);
+        return;
+    }
+    GR_LOG_WARN("%s: cancelling the run", strsignal(signum));
+    run->cancel_requested = true;
+    for (size_t i = 0; i < run->n_alive; i++)
+        ex__leg_cancel(run->alive[i]);
+    ex__schedule(run);
+}
+
+static void signals_start(struct ex__run *run)
+{
+    uv_signal_init(run->loop, &run->sigint);
+    uv_signal_init(run->loop, &run->sigterm);
+    run->sigint.data = run;
+    run->sigterm.data = run;
+    uv_signal_start(&run->sigint, signal_cb, SIGINT);
+    uv_signal_start(&run->sigterm, signal_cb, SIGTERM);
+    uv_unref((uv_handle_t *)&run->sigint);
+    uv_unref((uv_handle_t *)&run->sigterm);
+    run->signals_on = true;
 }
 
 void ex__schedule(struct ex__run *run)
@@ -403,6 +465,8 @@ void ex__schedule(struct ex__run *run)
         }
     } while (run->again);
     run->scheduling = false;
+    if (run->signals_on && run->n_alive == 0 && run_all_done(run))
+        signals_stop(run);
 }
 
 static void fail_fast(struct ex__run *run, struct ex__jobrun *jr)
@@ -523,8 +587,13 @@ int ex_run_plan(uv_loop_t *loop, const struct ex_plan *plan, const struct ex_run
     r = run_init(&run, loop, plan, opts, rep);
     if (r < 0)
         goto out;
+    signals_start(&run);
     ex__schedule(&run);
     r = uv_run(loop, UV_RUN_DEFAULT);
+    if (run.signals_on) {
+        signals_stop(&run);
+        (void)uv_run(loop, UV_RUN_NOWAIT);
+    }
     (void)r; /* returns non-zero only when uv_stop() was called */
     r = run.error;
     ok = run_ok(&run);

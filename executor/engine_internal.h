@@ -213,6 +213,9 @@ struct ex__run {
     size_t n_alive, cap_alive;
     int leg_seq;
     bool scheduling, again;
+    bool cancel_requested; /* SIGINT/SIGTERM: cancel what runs, start nothing new */
+    bool signals_on;
+    uv_signal_t sigint, sigterm;
     int error; /* first internal error */
 };
 
@@ -244,6 +247,8 @@ int ex__eval_number(const struct ex_node *n, const struct ex_eval_env *env, doub
 /* Emit a (masked) log line for the leg. */
 void ex__leg_log(struct ex__leg *leg, const char *fmt, ...) GR_PRINTF(2, 3);
 void ex__leg_logn(struct ex__leg *leg, const char *line, size_t len);
+/* s with every registered secret masked. Owned; NULL for NULL. */
+char *ex__leg_mask(struct ex__leg *leg, const char *s);
 /* Record an annotation (masked) for the current step and report it. */
 void ex__leg_annotate(struct ex__leg *leg, struct ex__stepexec *se, const char *level,
                       const char *msg, const struct ex_cmd *pos);
@@ -282,6 +287,6 @@ json_t *ex__json_leg_new(const struct ex__leg *leg);
 void ex__json_step_add(struct ex__leg *leg, const struct ex__stepexec *se, enum ex_result outcome,
                        enum ex_result conclusion, uint64_t dur_ns);
 void ex__json_leg_finish(struct ex__leg *leg, uint64_t dur_ns);
-/* A job whose `if` was false: one entry with result skipped. */
+/* A job that never started (`if` false, run cancelled): one entry with jr->result. */
 void ex__json_job_skipped(struct ex__run *run, const struct ex__jobrun *jr);
 int ex__json_write(const struct ex__run *run, const char *path, bool ok) GR_MUST_CHECK;

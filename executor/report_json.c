@@ -7,7 +7,8 @@
  *                "outputs", "annotations"}]}]}
  *
  * Jobs appear in the order their legs finished; a job whose `if` was false
- * appears once with result "skipped" and no steps. Every string that came
+ * appears once with result "skipped" and no steps (one that a cancelled run
+ * never started: "cancelled"). Every string that came
  * from a step went through the masker.
  */
 #include "engine_internal.h"
@@ -73,16 +74,17 @@ void ex__json_leg_finish(struct ex__leg *leg, uint64_t dur_ns)
 
 void ex__json_job_skipped(struct ex__run *run, const struct ex__jobrun *jr)
 {
-    json_t *j = json_pack("{s:s,s:s,s:n,s:s,s:b,s:f,s:{},s:[],s:[]}", "id", jr->pj->id, "name",
-                          jr->pj->id, "matrix", "result", "skipped", "continue_on_error", 0,
-                          "duration_ms", 0.0, "outputs", "annotations", "steps");
+    json_t *j =
+        json_pack("{s:s,s:s,s:n,s:s,s:b,s:f,s:{},s:[],s:[]}", "id", jr->pj->id, "name", jr->pj->id,
+                  "matrix", "result", ex_result_name(jr->result), "continue_on_error", 0,
+                  "duration_ms", 0.0, "outputs", "annotations", "steps");
     const struct ex_reporter *rep = run->rep;
 
     json_array_append_new(run->results, j);
     if (rep->job_started)
         rep->job_started(rep->ctx, jr, jr->pj->id);
     if (rep->job_finished)
-        rep->job_finished(rep->ctx, jr, EX_RESULT_SKIPPED, NULL, 0);
+        rep->job_finished(rep->ctx, jr, jr->result, NULL, 0);
 }
 
 int ex__json_write(const struct ex__run *run, const char *path, bool ok)

@@ -584,6 +584,7 @@ int ex__step_run(struct ex__leg *leg, const struct ex_step *st)
     struct gr_diag d = {0};
     bool run = false;
     const char *uses;
+    char *name;
 
     leg->cur = se;
     json_object_set_new(json_object_get(leg->ctx, "github"), "action", json_string(se->ctx_name));
@@ -591,7 +592,9 @@ int ex__step_run(struct ex__leg *leg, const struct ex_step *st)
         step_fail_early(se, &d);
         return 1;
     }
-    se->name = step_name(se);
+    name = step_name(se);
+    se->name = ex__leg_mask(leg, name); /* display names are masked too */
+    free(name);
     if (!run) {
         step_report_start(se);
         ex__step_finished(se, EX_RESULT_SKIPPED);

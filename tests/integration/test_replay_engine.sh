@@ -242,4 +242,37 @@ want "missing working directory error" grep -q "does/not/exist' does not exist" 
 want "set-env disabled" grep -q "The \`set-env\` command is disabled" <<<"$out"
 want "checkout of the replayed repository succeeds" jcheck 'step("a",4)["outcome"]=="success"'
 
+# ---- Ctrl-C cancels the run and its process groups ------------------------------
+cat >"$tmp/sigint.yml" <<'EOF'
+on: push
+jobs:
+  long:
+    runs-on: ubuntu-latest
+    steps:
+      - run: |
+          (sleep 3; touch "$GITHUB_WORKSPACE/survived") &
+          sleep 60
+      - if: always()
+        run: echo cleanup-after-cancel
+  later:
+    needs: long
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo never
+EOF
+mkdir -p "$tmp/sigint"
+t0=$(date +%s)
+"$GHRUN" replay push -W "$tmp/sigint.yml" -C "$tmp/sigint" --json "$tmp/sigint.json" \
+    >"$tmp/sigint.log" 2>&1 </dev/null &
+pid=$!
+sleep 1
+kill -INT "$pid"
+wait "$pid"
+rc=$? secs=$(($(date +%s) - t0)) out=$(cat "$tmp/sigint.log") json=$tmp/sigint.json
+want "SIGINT ends the run quickly with a failure" test "$rc" -eq 1 -a "$secs" -lt 15
+want "always() steps run after cancellation" grep -q "cleanup-after-cancel" <<<"$out"
+want "cancelled results" jcheck 'job("long")["result"]=="cancelled" and job("later")["result"]=="cancelled"'
+sleep 3
+want "the step's processes were killed" test ! -e "$tmp/sigint/survived"
+
 finish
