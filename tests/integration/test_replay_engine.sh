@@ -242,6 +242,51 @@ want "missing working directory error" grep -q "does/not/exist' does not exist" 
 want "set-env disabled" grep -q "The \`set-env\` command is disabled" <<<"$out"
 want "checkout of the replayed repository succeeds" jcheck 'step("a",4)["outcome"]=="success"'
 
+# ---- env precedence, default variables, shells ---------------------------------
+cat >"$tmp/envs.yml" <<'EOF'
+on: push
+env:
+  A: wf
+  B: wf
+  C: wf
+jobs:
+  e:
+    runs-on: ubuntu-latest
+    env:
+      B: job
+      C: job
+    steps:
+      - run: |
+          echo "C=ghenv" >> "$GITHUB_ENV"
+          echo "/first" >> "$GITHUB_PATH"
+          echo "/second" >> "$GITHUB_PATH"
+          test "$GITHUB_ACTION" = __run
+      - env:
+          D: step
+          E: ${{ env.D }}-${{ env.C }}
+        run: |
+          test "$A/$B/$C/$D/$E" = "wf/job/ghenv/step/-ghenv"
+          case "$PATH" in /second:/first:*) ;; *) exit 1 ;; esac
+          test "$GITHUB_ACTION" = __run_2
+          test "$CI" = true -a "$GITHUB_ACTIONS" = true -a "$RUNNER_OS" = Linux
+          test -d "$RUNNER_TEMP" -a -f "$GITHUB_EVENT_PATH" -a "$GITHUB_WORKSPACE" = "$PWD"
+          test "$GITHUB_JOB" = e -a "$GITHUB_EVENT_NAME" = push
+      - run: false | true
+      - id: pf
+        continue-on-error: true
+        shell: bash
+        run: false | true
+      - run: test "${{ steps.pf.outcome }}/${{ steps.pf.conclusion }}" = failure/success
+      - shell: python
+        run: |
+          import os
+          assert os.environ["C"] == "ghenv"
+EOF
+run envs
+want "env precedence, defaults and shells" test "$rc" -eq 0
+want "no pipefail without shell, pipefail with shell: bash" \
+    jcheck 'step("e",2)["outcome"]=="success" and step("e",3)["outcome"]=="failure"'
+
 # ---- Ctrl-C cancels the run and its process groups ------------------------------
 cat >"$tmp/sigint.yml" <<'EOF'
 on: push
