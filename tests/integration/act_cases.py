@@ -32,8 +32,6 @@ SKIP = {
     "input-from-cli": "act-specific: passes an undeclared input to a workflow whose required "
                       "inputs are missing; GitHub (and ghrun) reject that ('Unexpected inputs "
                       "provided')",
-    "evalmatrix-merge-array": "known gap in matrix evaluation (plan/workflow): a sequence item "
-                              "that evaluates to an array is not spliced into the sequence",
     "set-env-step-env-override": NEEDS_ACTIONS,
     "do-not-leak-step-env-in-composite": NEEDS_ACTIONS,
     "workflow_dispatch-scalar-composite-action": NEEDS_ACTIONS,

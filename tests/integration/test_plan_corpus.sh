@@ -39,24 +39,26 @@ print("\n".join(ids))
 PY
 }
 
-# -n on a file; a workflow_call input that is required gets a value, as a caller would give.
+# -n on a file into $tmp/out (exit status kept); a required workflow_call input gets a
+# value, as a caller would give it.
 plan_n() {
-    local f=$1 out args=() name
+    local f=$1 args=() name rc
     for _ in 1 2 3 4 5; do
-        out=$("$GHRUN" replay -n --ignore-filters -C "$tmp" -W "$f" "${args[@]}" 2>&1)
-        name=$(printf '%s\n' "$out" | sed -n "s/.*Input \([A-Za-z0-9_-]*\) is required, but not provided while calling.*/\1/p" | head -1)
+        "$GHRUN" replay -n --ignore-filters -C "$tmp" -W "$f" "${args[@]}" >"$tmp/out" 2>&1
+        rc=$?
+        name=$(sed -n "s/.*Input \([A-Za-z0-9_-]*\) is required, but not provided while calling.*/\1/p" "$tmp/out" | head -1)
         [ -z "$name" ] && break
         args+=(--input "$name=x")
     done
-    printf '%s\n' "$out"
-    "$GHRUN" replay -n --ignore-filters -C "$tmp" -W "$f" "${args[@]}" >/dev/null 2>&1
+    return $rc
 }
 
 # 1. Real workflows: -n succeeds and lists every job; -l names them too.
 for f in "$corpus"/real-workflows/*.yml; do
     base=$(basename "$f")
-    out=$(plan_n "$f")
+    plan_n "$f"
     rc=$?
+    out=$(cat "$tmp/out")
     if [ $rc -ne 0 ]; then
         bad "$base: -n exit $rc: $(printf '%s\n' "$out" | head -3)"
         continue
@@ -129,7 +131,7 @@ expect_out_has 'Inputs: {"required":"required input","with_default":"default","b
 expect_out_has 'Inputs: {"required":"r","with_default":"default","boolean":false}' \
     "$GHRUN" replay workflow_dispatch -n -C "$tmp" -W "$wd/workflow_dispatch.yml" --input required=r
 expect_rc 2 "$GHRUN" replay workflow_dispatch -n -C "$tmp" -W "$wd/workflow_dispatch.yml"
-expect_err_has "workflow_dispatch.yml:7:9: Required input 'required' not provided" \
+expect_err_has "workflow_dispatch.yml:6:7: Required input 'required' not provided" \
     "$GHRUN" replay workflow_dispatch -n -C "$tmp" -W "$wd/workflow_dispatch.yml"
 expect_rc 2 "$GHRUN" replay workflow_dispatch -n -C "$tmp" -W "$wd/workflow_dispatch.yml" --input required=r --input boolean=maybe
 expect_err_has "Provided value 'maybe' for input 'boolean' not in the list of allowed values" \
@@ -211,6 +213,32 @@ if printf '%s\n' "$out" | grep -qE 'top-secret-value|inline-secret-value'; then 
 printf 'BROKEN LINE\n' >"$tmp/.bad"
 expect_rc 2 "$GHRUN" replay -n -C "$tmp" -W "$tmp/sec.yml" --secret-file "$tmp/.bad"
 expect_err_has ".bad:1: invalid line" "$GHRUN" replay -n -C "$tmp" -W "$tmp/sec.yml" --secret-file "$tmp/.bad"
+
+# vars from a dotenv file (plain, export, double and single quotes, "K: V", comments), then --var
+cat >"$tmp/.vars" <<'ENV'
+# a comment line
+A=plain value # trailing comment
+export B="x\ny"
+C='single # kept'
+D: colon-form
+
+JSON={"foo": "bar"}
+E=
+ENV
+cat >"$tmp/vars.yml" <<'YML'
+on: push
+jobs:
+  v:
+    runs-on: x
+    strategy:
+      matrix:
+        all: ['${{ vars.A }}|${{ vars.B }}|${{ vars.C }}|${{ vars.D }}|${{ vars.JSON }}|${{ vars.E }}|${{ vars.F }}']
+    steps: [{run: echo}]
+YML
+expect_out_has '{"all":"plain value|x\ny|single # kept|colon-form|{\"foo\": \"bar\"}||"}' \
+    "$GHRUN" replay -n -C "$tmp" -W "$tmp/vars.yml" --var-file "$tmp/.vars"
+expect_out_has '{"all":"over|x\ny|single # kept|colon-form|{\"foo\": \"bar\"}||f"}' \
+    "$GHRUN" replay -n -C "$tmp" -W "$tmp/vars.yml" --var-file "$tmp/.vars" --var A=over --var F=f
 
 # 8. --json writes the plan.
 expect_rc 0 "$GHRUN" replay -l -C "$tmp" -W "$act/basic/push.yml" --json "$tmp/plan.json"

@@ -21,8 +21,8 @@ run() {
     json=$tmp/$name.json
     t0=$(date +%s)
     out=$(timeout 120 "$GHRUN" replay push -W "$tmp/$name.yml" -C "$ws" --json "$json" "$@" \
-        </dev/null 2>&1)
-    rc=$?
+        </dev/null 2>&1 | tr -d '\000')
+    rc=${PIPESTATUS[0]}
     t1=$(date +%s)
     secs=$((t1 - t0))
 }
