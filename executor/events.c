@@ -256,7 +256,8 @@ static bool ref_filters_pass(const struct ex_trigger *t, const char *ref, char *
         name = ref + strlen("refs/tags/");
     else if (is_branch)
         name = ref + strlen("refs/heads/");
-    if (!branch_filters && !tag_filters)
+    /* no ref known (not a repository, detached HEAD without a tag): filters cannot decide */
+    if ((!branch_filters && !tag_filters) || !*ref)
         goto out;
     if (is_tag && !tag_filters) {
         ok = false;
@@ -427,13 +428,17 @@ static int input_err(struct gr_diag *reterr, const struct ex_node *n, const char
 
 /* Value given for one input (string from the CLI, or any JSON from a payload). */
 static int coerce_input(const char *name, const char *type, const struct ex_node *decl,
-                        const json_t *given, json_t **ret, struct gr_diag *reterr)
+                        const json_t *given, bool strict, json_t **ret, struct gr_diag *reterr)
 {
     char *s = ex_matrix_value_str(given);
     double d;
     int r = 0;
 
-    if (strcmp(type, "boolean") == 0) {
+    /* workflow_call `with:` values keep their types: a string is no boolean or number */
+    if (strict && (strcmp(type, "boolean") == 0 || strcmp(type, "number") == 0) &&
+        !(strcmp(type, "boolean") == 0 ? json_is_boolean(given) : json_is_number(given))) {
+        r = input_err(reterr, decl, "Input '%s' expects a %s, got '%s'", name, type, s);
+    } else if (strcmp(type, "boolean") == 0) {
         if (json_is_boolean(given))
             *ret = json_incref((json_t *)given);
         else if (strcasecmp(s, "true") == 0 || strcasecmp(s, "false") == 0)
@@ -508,6 +513,7 @@ static json_t *zero_value(const char *type)
 
 struct inputs_state {
     const char *event;
+    unsigned flags;
     const json_t *given;
     const json_t *ctx; /* contexts for workflow_call defaults */
     json_t *typed, *strings;
@@ -527,13 +533,13 @@ static int one_input(struct inputs_state *st, const struct ex_node *key, const s
     int r = 0;
 
     if (given) {
-        r = coerce_input(name, type, key, given, &val, reterr);
+        r = coerce_input(name, type, key, given, st->flags & EX_INPUTS_STRICT, &val, reterr);
     } else if (df && !(df->kind == EX_NODE_SCALAR && df->type == EX_SCALAR_NULL)) {
         /* only workflow_call defaults may use expressions */
         r = input_default(df, call ? st->ctx : NULL, &raw, reterr);
         if (r >= 0)
-            r = coerce_input(name, type, df, raw, &val, reterr);
-    } else if (required) {
+            r = coerce_input(name, type, df, raw, false, &val, reterr);
+    } else if (required && !(st->flags & EX_INPUTS_PARTIAL)) {
         r = input_err(reterr, key,
                       call ? "Input %s is required, but not provided while calling%s"
                            : "Required input '%s' not provided%s",
@@ -573,11 +579,12 @@ static int check_given(const struct ex_node *decls, const json_t *given, bool ca
 }
 
 int ex_events_inputs(const struct ex_trigger *t, const json_t *given, const json_t *ctx,
-                     json_t **ret_typed, json_t **ret_strings, struct gr_diag *reterr)
+                     unsigned flags, json_t **ret_typed, json_t **ret_strings,
+                     struct gr_diag *reterr)
 {
     const struct ex_node *decls =
         t->node && t->node->kind == EX_NODE_MAP ? ex_node_get(t->node, "inputs") : NULL;
-    struct inputs_state st = {.event = t->event, .given = given, .ctx = ctx};
+    struct inputs_state st = {.event = t->event, .flags = flags, .given = given, .ctx = ctx};
     size_t i;
     int r;
 

@@ -22,8 +22,8 @@
  * headings, paragraphs, bullet, ordered and task lists, block quotes, fenced
  * and indented code, pipe tables (aligned by code points), thematic breaks,
  * and inline bold, emphasis, strike-through, code, links, images, autolinks,
- * backslash escapes, common HTML entities; HTML tags are dropped (<br> is a
- * space).
+ * backslash escapes, common HTML entities and emoji shortcodes; HTML tags
+ * are dropped (<br> is a space).
  */
 #include "ex/engine.h"
 
@@ -614,6 +614,50 @@ static bool md_span(struct md *md, const char *s, size_t len, size_t *i)
     return false;
 }
 
+/* GitHub emoji shortcodes that summaries use most. */
+static bool md_emoji(struct md *md, const char *s, size_t len, size_t *i)
+{
+    static const struct {
+        const char *code, *text;
+    } emoji[] = {
+        {":white_check_mark:", "✅"},
+        {":heavy_check_mark:", "✔"},
+        {":x:", "❌"},
+        {":warning:", "⚠"},
+        {":rocket:", "🚀"},
+        {":tada:", "🎉"},
+        {":memo:", "📝"},
+        {":bug:", "🐛"},
+        {":fire:", "🔥"},
+        {":sparkles:", "✨"},
+        {":zap:", "⚡"},
+        {":package:", "📦"},
+        {":construction:", "🚧"},
+        {":no_entry:", "⛔"},
+        {":red_circle:", "🔴"},
+        {":green_circle:", "🟢"},
+        {":yellow_circle:", "🟡"},
+        {":clock1:", "🕐"},
+        {":hourglass:", "⌛"},
+        {":information_source:", "ℹ"},
+        {":star:", "⭐"},
+        {":thumbsup:", "👍"},
+        {":+1:", "👍"},
+        {":lock:", "🔒"},
+    };
+    size_t e;
+
+    for (e = 0; e < GR_ARRAY_SIZE(emoji); e++) {
+        size_t n = strlen(emoji[e].code);
+        if (*i + n <= len && memcmp(s + *i, emoji[e].code, n) == 0) {
+            xadds(md->out, emoji[e].text);
+            *i += n;
+            return true;
+        }
+    }
+    return false;
+}
+
 static void md_inline(struct md *md, const char *s, size_t len)
 {
     size_t i = 0;
@@ -637,6 +681,8 @@ static void md_inline(struct md *md, const char *s, size_t len)
         if (c == '<' && md_tag(md, s, len, &i))
             continue;
         if (c == '&' && md_entity(md, s, len, &i))
+            continue;
+        if (c == ':' && md_emoji(md, s, len, &i))
             continue;
         xaddch(md->out, c);
         i++;

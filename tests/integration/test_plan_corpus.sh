@@ -39,12 +39,31 @@ print("\n".join(ids))
 PY
 }
 
+# A repository for a corpus file owner__repo__name.yml: every corpus workflow of that
+# repository under .github/workflows/ with its own name, so that local reusable
+# workflows (uses: ./.github/workflows/x.yml) resolve. Prints the copied file's path.
+repo_for() {
+    local f=$1 base prefix dir g
+    base=$(basename "$f")
+    prefix=${base%__*}__
+    dir=$tmp/repos/${prefix%__}
+    if [ ! -d "$dir" ]; then
+        mkdir -p "$dir/.github/workflows"
+        for g in "$corpus/real-workflows/$prefix"*; do
+            cp "$g" "$dir/.github/workflows/${g##*__}"
+        done
+    fi
+    echo "$dir/.github/workflows/${base##*__}"
+}
+
 # -n on a file into $tmp/out (exit status kept); a required workflow_call input gets a
 # value, as a caller would give it.
 plan_n() {
-    local f=$1 args=() name rc
+    local f args=() name rc dir
+    f=$(repo_for "$1")
+    dir=${f%/.github/workflows/*}
     for _ in 1 2 3 4 5; do
-        "$GHRUN" replay -n --ignore-filters -C "$tmp" -W "$f" "${args[@]}" >"$tmp/out" 2>&1
+        "$GHRUN" replay -n --ignore-filters -C "$dir" -W "$f" "${args[@]}" >"$tmp/out" 2>&1
         rc=$?
         name=$(sed -n "s/.*Input \([A-Za-z0-9_-]*\) is required, but not provided while calling.*/\1/p" "$tmp/out" | head -1)
         [ -z "$name" ] && break
@@ -168,6 +187,34 @@ expect_out_has 'Inputs: {"level":"low","count":2.5}' "$GHRUN" replay -n -C "$tmp
 expect_rc 2 "$GHRUN" replay -n -C "$tmp" -W "$tmp/choice.yml" --input level=medium
 expect_rc 2 "$GHRUN" replay -n -C "$tmp" -W "$tmp/choice.yml" --input count=many
 expect_err_has "is not a valid number" "$GHRUN" replay -n -C "$tmp" -W "$tmp/choice.yml" --input count=many
+
+# Reusable workflows: called jobs are listed as caller/job; act's uses-workflow passes a secret
+# that the callee does not declare, which GitHub rejects (act does not check it).
+mkdir -p "$tmp/rw/.github/workflows"
+cat >"$tmp/rw/.github/workflows/callee.yml" <<'YML'
+name: Callee
+on:
+  workflow_call:
+    inputs:
+      n: {type: number, required: true}
+jobs:
+  inner:
+    runs-on: x
+    steps: [{run: echo inner}]
+YML
+cat >"$tmp/rw/caller.yml" <<'YML'
+on: push
+jobs:
+  call:
+    uses: ./.github/workflows/callee.yml
+    with: {n: 3}
+YML
+expect_stdout "0:call 0:call/inner " list_ids -C "$tmp/rw" -W "$tmp/rw/caller.yml"
+expect_out_has '    |     name: call / inner' "$GHRUN" replay -n -C "$tmp/rw" -W "$tmp/rw/caller.yml"
+expect_out_has '    inputs: {"n":3}' "$GHRUN" replay -n -C "$tmp/rw" -W "$tmp/rw/caller.yml"
+expect_rc 2 "$GHRUN" replay -n -C "$act" -W "$act/uses-workflow/local-workflow.yml"
+expect_err_has "local-workflow.yml:12:7: Invalid secret, secret is not defined in the referenced workflow." \
+    "$GHRUN" replay -n -C "$act" -W "$act/uses-workflow/local-workflow.yml"
 
 # 5. -j: the job and what it needs (act's PlanJob); unknown job.
 expect_stdout "0:check 1:build " list_ids -C "$tmp" -W "$act/basic/push.yml" -j build

@@ -240,6 +240,8 @@ static void test_branch_and_tag_filters(void **state)
     assert_string_equal(why, "branch 'dev' does not match 'branches'");
     free(why);
     why = NULL;
+    /* an unknown ref (no repository) cannot be filtered */
+    assert_true(fires(br, "push", "{\"ref\":\"\"}", NULL, NULL));
     /* only branch filters: tag pushes never trigger */
     assert_false(fires(br, "push", "{\"ref\":\"refs/tags/v1\"}", NULL, &why));
     assert_non_null(strstr(why, "only branch filters"));
@@ -612,6 +614,131 @@ static void test_github_extras(void **state)
     ex_workflow_free(wf);
 }
 
+/* ---- reusable workflows ------------------------------------------------ */
+
+struct tmpdir {
+    char path[64];
+};
+
+static void put(const char *dir, const char *rel, const char *text)
+{
+    char *p = gr_path_join(dir, rel), *slash = strrchr(p, '/');
+
+    *slash = '\0';
+    assert_int_equal(gr_mkdir_p(p, 0755), 0);
+    *slash = '/';
+    assert_int_equal(gr_file_write_atomic(p, text, strlen(text), 0644), 0);
+    free(p);
+}
+
+static const char *callee_src = "name: Callee\n"
+                                "on:\n  workflow_call:\n    inputs:\n"
+                                "      n: {type: number, required: true}\n"
+                                "      flag: {type: boolean, default: true}\n"
+                                "      s: {type: string, default: '${{ github.event_name }}-x'}\n"
+                                "    secrets:\n      tok: {required: true}\n"
+                                "jobs:\n  inner:\n    runs-on: x\n    steps: [{run: echo}]\n";
+
+static int call_plan(const char *dir, const char *caller, const char *secrets, struct ex_plan **ret,
+                     struct ex_workflow **ret_wf, struct gr_diag *d)
+{
+    struct ex_plan_opts o = {.repo_dir = dir};
+    int r;
+
+    *ret_wf = wf_parse(caller);
+    o.secrets = secrets ? J(secrets) : NULL;
+    r = ex_plan_build(*ret_wf, &o, ret, d);
+    json_decref(o.secrets);
+    return r;
+}
+
+static void expect_call_error(const char *dir, const char *caller, const char *msg)
+{
+    struct ex_workflow *wf = NULL;
+    struct ex_plan *p = NULL;
+    struct gr_diag d = {0};
+    int r = call_plan(dir, caller, "{\"T\":\"v\"}", &p, &wf, &d);
+
+    assert_true(r < 0);
+    assert_null(p);
+    if (!strstr(d.msg, msg))
+        fail_msg("got '%s', want '%s'", d.msg, msg);
+    assert_string_equal(d.file, "t.yml");
+    assert_true(d.line > 0);
+    ex_workflow_free(wf);
+}
+
+#define CALLER(with, secrets)                                                                      \
+    "on: push\njobs:\n  c:\n    uses: ./.github/workflows/callee.yml\n" with secrets
+
+static void test_reusable_workflows(void **state)
+{
+    char dir[] = "/tmp/gr-plan-XXXXXX";
+    struct ex_workflow *wf = NULL;
+    struct ex_plan *p = NULL, *sub;
+    struct gr_diag d = {0};
+    (void)state;
+
+    assert_non_null(mkdtemp(dir));
+    put(dir, ".github/workflows/callee.yml", callee_src);
+    put(dir, ".github/workflows/plain.yml", "on: push\n" JOBS);
+    put(dir, ".github/workflows/self.yml",
+        "on: workflow_call\njobs:\n  again:\n    uses: ./.github/workflows/self.yml\n");
+    assert_int_equal(
+        call_plan(dir, CALLER("    with: {n: 2}\n", "    secrets: {tok: '${{ secrets.T }}'}\n"),
+                  "{\"T\":\"v\",\"GITHUB_TOKEN\":\"g\"}", &p, &wf, &d),
+        0);
+    sub = p->jobs[0].called;
+    assert_non_null(sub);
+    assert_int_equal(sub->depth, 1);
+    assert_ptr_equal(sub->caller, &p->jobs[0]);
+    assert_false(sub->inputs_deferred);
+    assert_json(sub->inputs, "{\"n\":2,\"flag\":true,\"s\":\"push-x\"}");
+    assert_json(sub->secrets, "{\"tok\":\"v\",\"GITHUB_TOKEN\":\"g\"}");
+    assert_string_equal(json_string_value(json_object_get(sub->github, "event_name")), "push");
+    assert_stages(sub, "0:inner");
+    assert_string_equal(sub->jobs[0].legs[0].display_name, "c / inner");
+    ex_plan_free(p);
+    ex_workflow_free(wf);
+    /* secrets: inherit; with: from a matrix is deferred */
+    assert_int_equal(call_plan(dir,
+                               "on: push\njobs:\n  c:\n    strategy: {matrix: {k: [5]}}\n"
+                               "    uses: ./.github/workflows/callee.yml\n"
+                               "    with: {n: '${{ matrix.k }}'}\n    secrets: inherit\n",
+                               "{\"T\":\"v\"}", &p, &wf, &d),
+                     0);
+    sub = p->jobs[0].called;
+    assert_true(sub->inputs_deferred);
+    assert_json(sub->secrets, "{\"T\":\"v\"}");
+    ex_plan_free(p);
+    ex_workflow_free(wf);
+    expect_call_error(dir, CALLER("    with: {n: '2'}\n", "    secrets: inherit\n"),
+                      "Input 'n' expects a number, got '2'");
+    expect_call_error(dir, CALLER("", "    secrets: inherit\n"),
+                      "Input n is required, but not provided while calling");
+    expect_call_error(dir, CALLER("    with: {n: 1, zz: 2}\n", "    secrets: inherit\n"),
+                      "Invalid input, zz is not defined in the referenced workflow");
+    expect_call_error(dir, CALLER("    with: {n: 1}\n", "    secrets: {nope: x}\n"),
+                      "Invalid secret, nope is not defined in the referenced workflow.");
+    expect_call_error(dir, CALLER("    with: {n: 1}\n", ""),
+                      "Secret tok is required, but not provided while calling.");
+    expect_call_error(dir, "on: push\njobs:\n  c:\n    uses: ./.github/workflows/plain.yml\n",
+                      "workflow_call key is not defined in the referenced workflow.");
+    expect_call_error(dir, "on: push\njobs:\n  c:\n    uses: ./.github/workflows/missing.yml\n",
+                      "cannot use './.github/workflows/missing.yml'");
+    expect_call_error(dir, "on: push\njobs:\n  c:\n    uses: ./.github/workflows/self.yml\n",
+                      "Nested reusable workflow depth exceeded 10.");
+    /* remote calls are left to the engine */
+    assert_int_equal(call_plan(dir,
+                               "on: push\njobs:\n  c:\n    uses: o/r/.github/workflows/x.yml@v1\n",
+                               NULL, &p, &wf, &d),
+                     0);
+    assert_null(p->jobs[0].called);
+    ex_plan_free(p);
+    ex_workflow_free(wf);
+    assert_int_equal(gr_rm_rf(dir), 0);
+}
+
 static char *capture(void (*fn)(const struct ex_plan *, FILE *), const struct ex_plan *p)
 {
     char *buf = NULL;
@@ -686,6 +813,7 @@ int main(void)
         cmocka_unit_test(test_matrix_legs),
         cmocka_unit_test(test_github_extras),
         cmocka_unit_test(test_printing),
+        cmocka_unit_test(test_reusable_workflows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

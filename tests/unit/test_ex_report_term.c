@@ -206,6 +206,31 @@ static void interleaved_jobs_and_table(void **state)
     cap_free(&c);
 }
 
+/* After job_finished the engine may hand the same pointer to another job. */
+static void handle_reused_after_finish(void **state)
+{
+    struct cap c;
+
+    (void)state;
+    cap_open(&c, false, false);
+    c.r->job_started(c.r->ctx, &JOB_A, "first");
+    c.r->job_finished(c.r->ctx, &JOB_A, EX_RESULT_SUCCESS, NULL, SEC);
+    c.r->job_started(c.r->ctx, &JOB_A, "second");
+    log_s(&c, &JOB_A, "x");
+    c.r->job_finished(c.r->ctx, &JOB_A, EX_RESULT_FAILURE, NULL, 2 * SEC);
+    ex_term_reporter_finish(c.t);
+    assert_string_equal(cap_text(&c), "[first] 🚀  Start job\n"
+                                      "[first] 🏁  Job succeeded\n"
+                                      "[second] 🚀  Start job\n"
+                                      "[second]   | x\n"
+                                      "[second] 🏁  Job failed\n"
+                                      "\n"
+                                      "JOB     RESULT     DURATION\n"
+                                      "first   success    1.000s\n"
+                                      "second  failure    2.000s\n");
+    cap_free(&c);
+}
+
 static void unfinished_job_in_table(void **state)
 {
     struct cap c;
@@ -294,7 +319,7 @@ static void summary_markdown(void **state)
                      "> quoted _text_\n"
                      "\n"
                      "---\n"
-                     "### Small heading ###\n"
+                     "### Small heading :rocket: ###\n"
                      "<details><summary>More</summary>hidden<br>text</details>\n"
                      "snake_case_name and 2 * 3 * 4 and \\*literal\\*\n"
                      "![logo](img.png)\n";
@@ -327,7 +352,7 @@ static void summary_markdown(void **state)
                         "│ quoted text\n"
                         "\n"
                         "────────────────────────────────────────\n"
-                        "» Small heading\n"
+                        "» Small heading 🚀\n"
                         "Morehidden text\n"
                         "snake_case_name and 2 * 3 * 4 and *literal*\n"
                         "[image: logo] (img.png)\n"
@@ -412,6 +437,7 @@ int main(void)
         cmocka_unit_test(annotations),
         cmocka_unit_test(color_output),
         cmocka_unit_test(interleaved_jobs_and_table),
+        cmocka_unit_test(handle_reused_after_finish),
         cmocka_unit_test(unfinished_job_in_table),
         cmocka_unit_test(runner_markers),
         cmocka_unit_test(nothing_to_finish),
