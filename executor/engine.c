@@ -273,6 +273,25 @@ static void job_make_ready(struct ex__run *run, struct ex__jobrun *jr)
 
 /* ---- legs -------------------------------------------------------------- */
 
+/* A `name:` with an expression is evaluated per leg and used without the matrix suffix. */
+static void leg_eval_name(struct ex__leg *leg)
+{
+    const char *name = ex_node_str(leg->jr->pj->job->name);
+    struct ex_eval_env ev;
+    struct gr_diag d = {0};
+    json_t *v = NULL;
+
+    if (!name || !ex_tmpl_has_expr(name))
+        return;
+    ex__leg_eval_env(leg, &ev);
+    if (ex_tmpl_eval(name, &ev, &v, &d) < 0)
+        return; /* keep the generated name */
+    free(leg->display_name);
+    leg->display_name =
+        json_is_string(v) ? gr_xstrdup(json_string_value(v)) : ex_value_to_string(v);
+    json_decref(v);
+}
+
 static struct ex__leg *leg_new(struct ex__run *run, struct ex__jobrun *jr, size_t idx)
 {
     struct ex__leg *leg = gr_xcalloc(1, sizeof(*leg));
@@ -291,6 +310,8 @@ static struct ex__leg *leg_new(struct ex__run *run, struct ex__jobrun *jr, size_
     leg->leg_dir = gr_xasprintf("%s/%d-%s", run->state_dir, ++run->leg_seq, jr->pj->id);
     leg->temp_dir = gr_path_join(leg->leg_dir, "_temp");
     ex__leg_init_ctx(leg);
+    if (jr->pj->matrix_deferred)
+        leg_eval_name(leg);
     return leg;
 }
 
@@ -545,6 +566,11 @@ static int run_init(struct ex__run *run, uv_loop_t *loop, const struct ex_plan *
 
 static void run_release(struct ex__run *run)
 {
+    /* leave no empty scratch folders behind in the repository */
+    if (run->tool_cache)
+        (void)rmdir(run->tool_cache);
+    if (run->state_dir)
+        (void)rmdir(run->state_dir);
     for (size_t i = 0; i < run->n_jobs; i++) {
         struct ex__jobrun *jr = &run->jobs[i];
 
