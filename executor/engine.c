@@ -104,9 +104,12 @@ static json_t *job_level_ctx(struct ex__run *run, const struct ex_job *job)
 {
     const struct ex_plan *plan = run->plan;
 
-    return json_pack("{s:O,s:O,s:O,s:o}", "github", plan->github ? plan->github : json_object(),
-                     "inputs", plan->inputs ? plan->inputs : json_object(), "vars",
-                     plan->vars ? plan->vars : json_object(), "needs", ex__needs_context(run, job));
+    /* "O" takes a new reference: absent contexts become fresh objects passed with "o". */
+    return json_pack("{s:o,s:o,s:o,s:o}", "github",
+                     plan->github ? json_incref(plan->github) : json_object(), "inputs",
+                     plan->inputs ? json_incref(plan->inputs) : json_object(), "vars",
+                     plan->vars ? json_incref(plan->vars) : json_object(), "needs",
+                     ex__needs_context(run, job));
 }
 
 static void job_done(struct ex__jobrun *jr, enum ex_result result)
