@@ -555,6 +555,26 @@ bool rn_req_ok(const struct rn_req *req)
     return req->status >= 200 && req->status < 300;
 }
 
+char *rn_url_escape(const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char *out = gr_xmalloc(strlen(s) * 3 + 1), *o = out;
+
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '_' || c == '.' || c == '~') {
+            *o++ = (char)c;
+        } else {
+            *o++ = '%';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
 /* ---- JSON helpers ---- */
 
 json_t *rn_json_parse(const char *text, size_t len, struct gr_diag *reterr)

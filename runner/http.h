@@ -96,6 +96,9 @@ unsigned rn_req_attempts(const struct rn_req *req);
 const char *rn_req_errtext(const struct rn_req *req);
 bool rn_req_ok(const struct rn_req *req); /* status 2xx */
 
+/* Percent-encode s for a query value or path segment (RFC 3986 unreserved kept). Owned. */
+char *rn_url_escape(const char *s);
+
 /* ---- JSON helpers (case-insensitive reading, see runner-protocol.md section 1) ---- */
 
 /* Parse the response body (a UTF-8 BOM is skipped); NULL on error with diag set. */

@@ -110,7 +110,54 @@ int rn_url_api(const char *github_url, char **ret_api, char **ret_scope,
 /* Join a base URL that ends in '/' (added when missing) and a relative path. Owned. */
 char *rn_url_join(const char *base, const char *rel);
 
+/* ---- timing (defaults as the official runner; env overrides exist for tests) ---- */
+
+struct rn_timing {
+    unsigned retry_base_ms;      /* GHRUN_RETRY_BASE_MS, 1000: base of every backoff */
+    unsigned renew_ms;           /* GHRUN_RENEW_MS, 60000: job lock renewal period */
+    unsigned request_timeout_ms; /* GHRUN_REQUEST_TIMEOUT_MS, 100000: one attempt */
+    unsigned poll_timeout_ms;    /* GHRUN_POLL_TIMEOUT_MS, 60000: one long-poll */
+    unsigned session_retry_ms;   /* GHRUN_SESSION_RETRY_MS, 30000: after a 409 */
+};
+
+void rn_timing_load(struct rn_timing *t);
+
+/* ---- protocol_job.c: one acquired job (renew, run, complete) ---- */
+
+struct rn_job;
+struct uv_loop_s;
+
+/* Called once when the job is over (completed, or given up); free it then. */
+typedef void rn_job_done_fn(struct rn_job *job, int status, void *ctx);
+
+struct rn_job_env {
+    struct uv_loop_s *loop;
+    struct rn_http *http;
+    const char *root; /* runner root; the job log goes to <root>/_diag */
+    const char *work; /* work folder (absolute) */
+    const char *runner_name;
+    struct rn_timing timing;
+};
+
+/*
+ * Take an acquired job message (JSON text) and start it: the first lock
+ * renewal, then the steps, then the completion. The callback never runs
+ * inside this function.
+ */
+int rn_job_start(const struct rn_job_env *env, const char *msg, size_t len, rn_job_done_fn *cb,
+                 void *ctx, struct rn_job **ret, struct gr_diag *reterr) GR_MUST_CHECK;
+/* Cancel (JobCancellation, or runner shutdown when `shutdown`). */
+void rn_job_cancel(struct rn_job *job, bool shutdown);
+const char *rn_job_id(const struct rn_job *job);
+/* The conclusion sent (or to be sent): "succeeded", "failed", "canceled". */
+const char *rn_job_conclusion(const struct rn_job *job);
+/* Free after the done callback; handles close asynchronously on the loop. */
+void rn_job_free(struct rn_job *job);
+
 /* ---- protocol.c ---- */
+
+/* Base delay of retries (1 s; GHRUN_RETRY_BASE_MS overrides it for tests). */
+unsigned rn_proto_retry_base_ms(void);
 
 struct rn_register_opts {
     const char *url, *token, *name, *labels, *group, *work;
