@@ -62,13 +62,17 @@ int rn_cmd_opt_error(const char *cmd, int c, char **argv)
 char *rn_cmd_root(const char *opt)
 {
     const char *env = getenv("GHRUN_ROOT");
+    const char *p = opt && *opt ? opt : env && *env ? env : NULL;
     char cwd[4096];
 
-    if (opt && *opt)
-        return gr_xstrdup(opt);
-    if (env && *env)
-        return gr_xstrdup(env);
-    return gr_xstrdup(getcwd(cwd, sizeof(cwd)) ? cwd : ".");
+    /* absolute, because job processes run in other directories */
+    if (!getcwd(cwd, sizeof(cwd)))
+        return gr_xstrdup(p ? p : ".");
+    if (!p)
+        return gr_xstrdup(cwd);
+    if (p[0] == '/')
+        return gr_xstrdup(p);
+    return gr_path_join(cwd, p);
 }
 
 /* Ask on stdin; returns an owned answer, def (copied) on an empty line, NULL at EOF. */

@@ -318,6 +318,17 @@ int rn_jobmsg_parse(const char *text, size_t len, struct rn_jobmsg *ret, struct 
             mark(&m.steps[m.nsteps], "the job's env needs expression evaluation");
         m.nsteps++;
     }
+    /* display names reach the runner's own log: never with a secret in them */
+    for (i = 0; i < m.nsteps; i++) {
+        char *masked = rn_jobmsg_mask(&m, m.steps[i].display, strlen(m.steps[i].display));
+        free(m.steps[i].display);
+        m.steps[i].display = masked;
+    }
+    if (m.display_name) {
+        char *masked = rn_jobmsg_mask(&m, m.display_name, strlen(m.display_name));
+        free(m.display_name);
+        m.display_name = masked;
+    }
     *ret = m;
     memset(&m, 0, sizeof(m));
     r = 0;

@@ -390,6 +390,7 @@ static void op_session_delete(struct rn_listener *l)
     rn_req_free(l->session_req);
     l->session_req = runner_req(l, "DELETE", session_url(l, true));
     rn_req_timeout(l->session_req, 30000);
+    rn_req_retry(l->session_req, 3, l->timing.retry_base_ms, NULL);
     if (rn_http_start(l->http, l->session_req, session_delete_done, l) < 0)
         session_delete_done(l->session_req, GR_ECURL, l);
 }
@@ -590,7 +591,7 @@ static void handle_message(struct rn_listener *l, json_t *msg)
     long long id = rn_json_int(msg, "messageId", 0);
     char *text = gr_xstrdup(rn_json_str(msg, "body") ? rn_json_str(msg, "body") : "");
     json_t *body = NULL;
-    bool del = true;
+    bool del = true, refresh = false;
 
     if (decrypt_body(l, msg, &text) < 0) {
         GR_LOG_ERR("cannot decrypt message %lld; ignoring it", id);
@@ -610,7 +611,7 @@ static void handle_message(struct rn_listener *l, json_t *msg)
                     : rn_json_str(body, "target_version") ? rn_json_str(body, "target_version")
                                                           : "?");
     } else if (!strcasecmp(type, "ForceTokenRefresh")) {
-        drop_token(l);
+        refresh = true; /* after the delete below, which still uses the old token */
     } else if (!strcasecmp(type, "BrokerMigration")) {
         const char *u = rn_json_str(body, "brokerBaseUrl");
         free(l->migration_url);
@@ -626,6 +627,8 @@ static void handle_message(struct rn_listener *l, json_t *msg)
 out:
     if (del && id)
         delete_message(l, id);
+    if (refresh)
+        drop_token(l);
     json_decref(body);
     free(text);
 }

@@ -410,6 +410,7 @@ static int spawn_step(struct rn_job *job, const struct rn_jobstep *st, const cha
     char guid[37], *ws = workspace_dir(job), *cwd = NULL, *tmp;
     char *args[8] = {0};
     char **env = NULL;
+    uv_file fds[2];
     uv_process_options_t o = {0};
     uv_stdio_container_t stdio[3];
     int r;
@@ -447,18 +448,25 @@ static int spawn_step(struct rn_job *job, const struct rn_jobstep *st, const cha
           : st->workdir                        ? gr_path_join(ws, st->workdir)
                                                : gr_xstrdup(ws);
     env = build_env(job, st, ws);
+    /* one pipe for stdout and stderr, so lines keep their order */
+    r = uv_pipe(fds, 0, 0);
+    if (r < 0) {
+        *why = uv_strerror(r);
+        goto out;
+    }
     job->sp = gr_xcalloc(1, sizeof(*job->sp));
     job->sp->job = job;
     uv_pipe_init(job->env.loop, &job->sp->pipe, 0);
+    (void)uv_pipe_open(&job->sp->pipe, fds[0]);
     job->sp->pipe.data = job;
     job->sp->open++;
     job->open_handles++;
     job->pipe_open = true;
     stdio[0].flags = UV_IGNORE;
-    stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-    stdio[1].data.stream = (uv_stream_t *)&job->sp->pipe;
-    stdio[2].flags = UV_INHERIT_STREAM;
-    stdio[2].data.stream = (uv_stream_t *)&job->sp->pipe;
+    stdio[1].flags = UV_INHERIT_FD;
+    stdio[1].data.fd = fds[1];
+    stdio[2].flags = UV_INHERIT_FD;
+    stdio[2].data.fd = fds[1];
     o.file = args[0];
     o.args = args;
     o.env = env;
@@ -471,12 +479,16 @@ static int spawn_step(struct rn_job *job, const struct rn_jobstep *st, const cha
     job->sp->open++;
     job->open_handles++;
     r = uv_spawn(job->env.loop, &job->sp->proc, &o);
+    close(fds[1]);
     if (r < 0) {
         /* a failed uv_spawn still needs its handle closed */
         sp_close((uv_handle_t *)&job->sp->proc);
         job->pipe_open = false;
         sp_close((uv_handle_t *)&job->sp->pipe);
-        *why = "cannot start the shell";
+        *why = uv_strerror(r);
+        (void)unlink(job->script_path);
+        free(job->script_path);
+        job->script_path = NULL;
         goto out;
     }
     job->proc_running = true;

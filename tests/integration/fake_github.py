@@ -20,7 +20,8 @@ injects faults and dumps the state:
 
 Fault kinds: an HTTP status ("500", "401", "409"), "drop" (close without an
 answer), "slow:S" (wait S seconds, then answer), "late:S" (apply the request,
-then wait S seconds before answering: a client timeout after the server acted).
+then wait S seconds before answering: a client timeout after the server acted),
+"expire" (the caller's session ends; 404 TaskAgentSessionExpiredException).
 The same faults can be given at start: --fault completejob:late:3:1
 (endpoint:kind[:arg]:count).
 """
@@ -267,6 +268,14 @@ class Handler(BaseHTTPRequestHandler):
             if fault == "drop":
                 self.close_connection = True
                 self.connection.shutdown(2)
+                return
+            if fault == "expire":
+                aid = self.bearer_agent()
+                with LOCK:
+                    for sid in [s for s, a in STATE.sessions.items() if a == aid]:
+                        del STATE.sessions[sid]
+                self.reply(404, {"message": "session expired",
+                                 "typeKey": "TaskAgentSessionExpiredException"})
                 return
             if fault and fault.startswith("slow:"):
                 time.sleep(float(fault[5:]))
