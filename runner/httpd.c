@@ -148,6 +148,7 @@ static void req_release(struct rn_httpd_conn *c)
     gr_buf_release(&c->req.body);
     memset(&c->req, 0, sizeof(c->req));
     c->req.body = GR_BUF_INIT(0);
+    c->req.conn = c;
 }
 
 static void conn_maybe_free(struct rn_httpd_conn *c)
@@ -731,6 +732,18 @@ static void dispatch(struct rn_httpd_conn *c)
     c->route->fn(&c->req, c->srv->ctx);
 }
 
+/* No NUL, no LF without CR before it, no CR without LF after it (RFC 9112 2.2: strict). */
+static bool head_chars_ok(const char *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (p[i] == '\0' || (p[i] == '\n' && (i == 0 || p[i - 1] != '\r')))
+            return false;
+        if (p[i] == '\r' && i + 1 < len && p[i + 1] != '\n')
+            return false;
+    }
+    return true;
+}
+
 /* One step of the state machine: >0 progress, 0 needs more input (or has answered). */
 static int step_head(struct rn_httpd_conn *c)
 {
@@ -740,7 +753,7 @@ static int step_head(struct rn_httpd_conn *c)
     while (c->in.len >= 2 && c->in.ptr[0] == '\r' && c->in.ptr[1] == '\n')
         gr_buf_consume(&c->in, 2); /* empty lines before a request (RFC 9112 2.2) */
     end = strstr(c->in.ptr, "\r\n\r\n");
-    if (memchr(c->in.ptr, '\0', end ? (size_t)(end - c->in.ptr) : c->in.len)) {
+    if (!head_chars_ok(c->in.ptr, end ? (size_t)(end - c->in.ptr) + 2 : c->in.len)) {
         fail(c, 400);
         return 0;
     }
@@ -880,6 +893,7 @@ static void on_connection(uv_stream_t *server, int status)
     c->fd = -1;
     c->in = GR_BUF_INIT(0);
     c->req.body = GR_BUF_INIT(0);
+    c->req.conn = c;
     c->st = C_HEAD;
     c->handles = 2;
     uv_tcp_init(s->loop, &c->tcp);
