@@ -3,13 +3,15 @@
  *
  * DESIGN. The index (index.json) is the only thing that makes an entry visible. Every change
  * takes the store's lock (flock on `lock`, exclusive), re-reads the index, changes it and writes
- * it back atomically (temp file, fsync, rename). Archives are written to tmp/ first, fsynced and
- * renamed to blobs/<sha256> before the index names them, so a crash leaves at worst an unused
- * temp file or blob, never a visible half entry. A writer holds flock on its temp file for as
- * long as it writes, which lets prune tell an abandoned temp file (lock free) from a live one.
- * Two savers of one (scope, key, version): whoever commits first wins, the other gets -EEXIST
- * and its archive is dropped. Eviction is least recently used by accessed_ms; blobs shared by
- * several entries (same bytes) are counted and removed once.
+ * it back atomically (temp file, fsync, rename). Archives are written to tmp/ first and renamed
+ * to blobs/<sha256> before the index names them, so a process that dies leaves at worst an
+ * unused temp file or blob, never a visible half entry. Archives are not fsynced: after a power
+ * loss a blob may be short, but every blob is checked against its SHA-256 before use, so that
+ * shows up as a miss, and fsync would double the cost of a save on a busy disk. A writer holds
+ * flock on its temp file for as long as it writes, which lets prune tell an abandoned temp file
+ * (lock free) from a live one. Two savers of one (scope, key, version): whoever commits first wins,
+ * the other gets -EEXIST and its archive is dropped. Eviction is least recently used by
+ * accessed_ms; blobs shared by several entries (same bytes) are counted and removed once.
  */
 #include "ex.h"
 #include "cache_internal.h"
@@ -744,8 +746,6 @@ static int write_tree(int fd, const char *base_dir, const char *const *paths, si
     if (archive_write_close(a) != ARCHIVE_OK && r == 0)
         r = gr_diag_set(reterr, sink.err ? sink.err : GR_EARCHIVE, NULL, 0, 0,
                         "cannot finish the archive: %s", archive_error_string(a));
-    if (r == 0 && fdatasync(fd) < 0)
-        r = gr_diag_set(reterr, -errno, NULL, 0, 0, "cannot sync the archive");
     if (r == 0) {
         md_final_hex(sink.md, sha);
         *ret_size = sink.size;
@@ -813,8 +813,6 @@ static int copy_hashing(const char *src, int dst, char sha[EX_CACHE_HEX_LEN], ui
         EVP_DigestUpdate(md, buf, (size_t)n);
         size += (uint64_t)n;
     }
-    if (r == 0 && fdatasync(dst) < 0)
-        r = -errno;
     if (r == 0) {
         md_final_hex(md, sha);
         *ret_size = size;

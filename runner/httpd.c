@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -920,6 +921,11 @@ int rn_httpd_start(uv_loop_t *loop, const char *host, int port, const struct rn_
     struct sockaddr_storage ss;
     int len = sizeof(ss), r;
 
+    /*
+     * A peer that closes while we answer would otherwise kill the process with SIGPIPE: libuv
+     * writes with write(2), not send(MSG_NOSIGNAL). The runner never wants SIGPIPE.
+     */
+    signal(SIGPIPE, SIG_IGN);
     s->loop = loop;
     s->routes = routes;
     s->nroutes = nroutes;

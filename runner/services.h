@@ -21,14 +21,17 @@ struct rn_cache_service_opts {
 };
 
 /*
- * Start the v1 cache API (`_apis/artifactcache/...`, as @actions/cache 3.x calls it) on the
- * loop. Strings in opts are copied. On success *ret is the service; close it with
- * rn_cache_service_close().
+ * Start the cache API on the loop: v1 (`_apis/artifactcache/...`, as @actions/cache 3.x calls
+ * it; point ACTIONS_CACHE_URL at rn_cache_service_url()) and v2 (the Twirp CacheService with
+ * Azure block-blob uploads, as 4.x calls it with ACTIONS_CACHE_SERVICE_V2 set; point
+ * ACTIONS_RESULTS_URL at the same URL). Ignores SIGPIPE process-wide (see rn_httpd_start). Strings
+ * in opts are copied. On success *ret is the service; close it with rn_cache_service_close().
  */
 int rn_cache_service_start(uv_loop_t *loop, const struct rn_cache_service_opts *opts,
                            struct rn_cache_service **ret, struct gr_diag *reterr) GR_MUST_CHECK;
 
-/* The value for ACTIONS_CACHE_URL ("http://127.0.0.1:PORT/"); valid until the service closes. */
+/* The value for ACTIONS_CACHE_URL / ACTIONS_RESULTS_URL ("http://127.0.0.1:PORT/"); valid until
+ * the service closes. */
 const char *rn_cache_service_url(const struct rn_cache_service *s);
 int rn_cache_service_port(const struct rn_cache_service *s);
 

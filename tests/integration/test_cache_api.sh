@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The v1 cache API of `ghrun cache serve` spoken with curl (chunk order, framing, conflicts,
-# limits), then `ghrun cache list|show|prune|clear` on the store it filled.
+# The cache API of `ghrun cache serve` spoken with curl: v1 (chunk order, framing, conflicts,
+# limits) and v2 (Twirp, Azure block uploads), then `ghrun cache list|show|prune|clear` on the store it filled.
 # Skips (exit 0, with a reason) when curl is missing or this ghrun has no 'cache' command.
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -83,8 +83,60 @@ want "lookup of another version" 204 "$(status GET "$api/cache?keys=npm-linux-1&
 want "lookup without keys" 400 "$(status GET "$api/cache?version=v1")"
 want "list by key" 200 "$(status GET "$api/caches?key=npm-linux-1")"
 grep -q '"totalCount":1' "$tmp/body" && ok || bad "list: $(cat "$tmp/body")"
-want "tampered archive location" 403 "$(curl -s -o "$tmp/body" -w '%{http_code}' "${loc%?}0")"
+# flip URL: the same URL with the last character of its signature changed.
+flip() {
+    case $1 in
+    *0) echo "${1%?}1" ;;
+    *) echo "${1%?}0" ;;
+    esac
+}
+want "tampered archive location" 403 "$(curl -s -o "$tmp/body" -w '%{http_code}' "$(flip "$loc")")"
 want "unknown method" 405 "$(status DELETE "$api/caches/$id")"
+
+# v2: the Twirp CacheService and an Azure block-blob upload to the signed URL.
+twirp="http://127.0.0.1:$(cat "$tmp/port")/twirp/github.actions.results.api.v1.CacheService"
+tw() {
+    curl -s -o "$tmp/body" -w '%{http_code}' -X POST "${auth[@]}" \
+        -H 'Content-Type: application/json' -d "$2" "$twirp/$1"
+}
+want "twirp: create" 200 "$(tw CreateCacheEntry '{"key":"pip-1","version":"v9"}')"
+up=$(sed -n 's/.*"signed_upload_url":"\([^"]*\)".*/\1/p' "$tmp/body")
+[ -n "$up" ] && ok || bad "no signed_upload_url: $(cat "$tmp/body")"
+want "twirp: create again" 409 "$(tw CreateCacheEntry '{"key":"pip-1","version":"v9"}')"
+want "twirp: unknown method" 404 "$(tw Nope '{}')"
+want "twirp: not JSON" 400 "$(tw CreateCacheEntry 'nope')"
+blob() {
+    curl -s -o "$tmp/body" -w '%{http_code}' -X PUT -H 'x-ms-version: 2024-11-04' "$@"
+}
+# Blocks staged out of order (ids are base64, so URL-encoded), then the list in order.
+want "blob: block 2" 201 "$(blob --data-binary @"$tmp/c2" "$up&comp=block&blockid=MDAy")"
+want "blob: block 0" 201 "$(blob --data-binary @"$tmp/c0" "$up&comp=block&blockid=MDAw")"
+want "blob: block 1" 201 "$(blob --data-binary @"$tmp/c1" "$up&comp=block&blockid=MDAx")"
+want "blob: bad signature" 403 "$(blob --data-binary @"$tmp/c1" "$(flip "$up")&comp=block&blockid=MDAx")"
+want "twirp: finalize before the block list" 200 \
+    "$(tw FinalizeCacheEntryUpload '{"key":"pip-1","version":"v9","size_bytes":"300000"}')"
+grep -q '"ok":false' "$tmp/body" && ok || bad "finalize without data: $(cat "$tmp/body")"
+want "blob: unknown block in the list" 400 "$(blob -H 'Content-Type: application/xml' \
+    --data-binary '<?xml version="1.0" encoding="utf-8"?><BlockList><Latest>MDA5</Latest></BlockList>' \
+    "$up&comp=blocklist")"
+want "blob: block list" 201 "$(blob -H 'Content-Type: application/xml' \
+    --data-binary '<?xml version="1.0" encoding="utf-8"?><BlockList><Latest>MDAw</Latest><Latest>MDAx</Latest><Latest>MDAy</Latest></BlockList>' \
+    "$up&comp=blocklist")"
+want "twirp: finalize" 200 \
+    "$(tw FinalizeCacheEntryUpload '{"key":"pip-1","version":"v9","size_bytes":"300000"}')"
+grep -q '"ok":true' "$tmp/body" && grep -q '"entry_id":"' "$tmp/body" && ok ||
+    bad "finalize: $(cat "$tmp/body")"
+want "twirp: lookup" 200 \
+    "$(tw GetCacheEntryDownloadURL '{"key":"pip-2","restore_keys":["pip-"],"version":"v9"}')"
+grep -q '"matched_key":"pip-1"' "$tmp/body" && ok || bad "lookup: $(cat "$tmp/body")"
+down=$(sed -n 's/.*"signed_download_url":"\([^"]*\)".*/\1/p' "$tmp/body")
+curl -s -o "$tmp/download2" "$down"
+cmp -s "$tmp/download2" "$tmp/archive" && ok || bad "v2: downloaded archive differs"
+want "twirp: miss" 200 "$(tw GetCacheEntryDownloadURL '{"key":"pip-1","version":"other"}')"
+grep -q '"ok":false' "$tmp/body" && ok || bad "miss: $(cat "$tmp/body")"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+    -d '{}' "$twirp/GetCacheEntryDownloadURL")
+[ "$code" = 401 ] && ok || bad "twirp without a token: $code"
 
 kill -TERM "$server"
 wait "$server"
@@ -95,12 +147,12 @@ server=
 # Management commands on the store the server filled.
 store=(--dir "$tmp/store")
 expect_out_has "npm-linux-1" "$GHRUN" cache "${store[@]}" list
-expect_out_has "1 entry, 293.0 KiB" "$GHRUN" cache "${store[@]}" list
+expect_out_has "2 entries, 585.9 KiB" "$GHRUN" cache "${store[@]}" list
 expect_out_has "sha256:    $(sha256sum "$tmp/archive" | cut -d' ' -f1)" \
     "$GHRUN" cache "${store[@]}" show npm-linux-1
 expect_rc 1 "$GHRUN" cache "${store[@]}" show no-such-key
 expect_out_has "removed 0 entries" "$GHRUN" cache "${store[@]}" prune
-expect_out_has "removed 1 entry" "$GHRUN" cache "${store[@]}" prune --max-size 100K
+expect_out_has "removed 2 entries" "$GHRUN" cache "${store[@]}" prune --max-size 100K
 expect_out_has "0 entries" "$GHRUN" cache "${store[@]}" list
 GHRUN_CACHE_DIR="$tmp/envstore" expect_out_has "0 entries" "$GHRUN" cache list
 [ -d "$tmp/envstore/blobs" ] && ok || bad "GHRUN_CACHE_DIR was not used"

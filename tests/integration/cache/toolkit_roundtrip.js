@@ -1,5 +1,6 @@
-// Drives the real @actions/cache (3.x) against `ghrun cache serve`.
-// Env: ACTIONS_CACHE_URL, ACTIONS_RUNTIME_TOKEN, GITHUB_WORKSPACE (cwd), CACHE_STORE (the store).
+// Drives the real @actions/cache against `ghrun cache serve`: 3.x speaks the v1 REST API,
+// 4.x with ACTIONS_CACHE_SERVICE_V2 the Twirp API and Azure blob uploads.
+// Env: ACTIONS_CACHE_URL or ACTIONS_RESULTS_URL, ACTIONS_RUNTIME_TOKEN, GITHUB_WORKSPACE (cwd), CACHE_STORE (the store).
 // Prints one line per check; exits 1 when any check fails.
 'use strict';
 const fs = require('fs');
@@ -93,6 +94,8 @@ async function main() {
   const newest = await cache.restoreCache(['deps'], 'deps-linux-zzz', ['deps-linux-']);
   check(newest === 'deps-linux-ccc', `newest prefix match wins (${newest})`);
   check(sameTree(path.join(ws, 'deps'), filesB) === null, 'newest entry is byte-exact');
+
+  check(warnings.length === 0, `no warnings from the toolkit so far (${warnings.join(' | ')})`);
 
   // Corrupt every archive in the store: a restore reports a miss, never extracts.
   const blobs = path.join(process.env.CACHE_STORE, 'blobs');
