@@ -127,6 +127,15 @@ static int open_store(const struct opts *o, struct ex_cache **ret)
     return r;
 }
 
+/* Whether an earlier entry has the same archive (identical archives are stored once). */
+static bool shares_blob(const struct ex_cache_entry *v, size_t i)
+{
+    for (size_t j = 0; j < i; j++)
+        if (!strcmp(v[j].sha256, v[i].sha256))
+            return true;
+    return false;
+}
+
 static int do_list(const struct opts *o)
 {
     struct ex_cache *c = NULL;
@@ -150,10 +159,10 @@ static int do_list(const struct opts *o)
         human(v[i].size, sz, sizeof(sz));
         when(v[i].accessed_ms, used, sizeof(used));
         printf("%-6" PRIu64 " %10s  %-20s  %-24s %s\n", v[i].id, sz, used, v[i].scope, v[i].key);
-        total += v[i].size;
+        total += shares_blob(v, i) ? 0 : v[i].size;
     }
     human(total, sz, sizeof(sz));
-    printf("%zu entr%s, %s\n", n, n == 1 ? "y" : "ies", sz);
+    printf("%zu entr%s, %s of archives\n", n, n == 1 ? "y" : "ies", sz);
     ex_cache_entries_free(v, n);
     ex_cache_free(c);
     return 0;

@@ -282,7 +282,8 @@ static void do_reserve(struct job *j)
         j->r = -EEXIST;
         return;
     }
-    j->r = ex_cache_tmpfile(j->s->cache, &j->resv->path, &j->resv->fd);
+    /* Into the job: the loop owns the reservation and may read it meanwhile. */
+    j->r = ex_cache_tmpfile(j->s->cache, &j->block.path, &j->block.fd);
 }
 
 static void do_commit(struct job *j)
@@ -466,6 +467,10 @@ static void answer_reserve(struct job *j)
             rn_http_respond_error(j->req, 500, "cannot reserve the cache entry");
         return;
     }
+    v->path = j->block.path;
+    v->fd = j->block.fd;
+    j->block.path = NULL;
+    j->block.fd = -1;
     if (!j->v2) {
         respond_json(j->req, 200, json_pack("{s:I}", "cacheId", (json_int_t)v->id));
         return;

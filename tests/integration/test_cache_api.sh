@@ -147,7 +147,7 @@ server=
 # Management commands on the store the server filled.
 store=(--dir "$tmp/store")
 expect_out_has "npm-linux-1" "$GHRUN" cache "${store[@]}" list
-expect_out_has "2 entries, 585.9 KiB" "$GHRUN" cache "${store[@]}" list
+expect_out_has "2 entries, 293.0 KiB of archives" "$GHRUN" cache "${store[@]}" list
 expect_out_has "sha256:    $(sha256sum "$tmp/archive" | cut -d' ' -f1)" \
     "$GHRUN" cache "${store[@]}" show npm-linux-1
 expect_rc 1 "$GHRUN" cache "${store[@]}" show no-such-key
