@@ -647,65 +647,152 @@ static bool rel_path_ok(const char *p)
     return name && *name;
 }
 
-/* Copy one on-disk entry (header, then data for regular files) into the archive. */
-static int add_entry(struct archive *out, struct archive *disk, struct archive_entry *ent,
-                     const char *rel, char *buf, struct gr_diag *reterr)
+#define WALK_MAX_DEPTH 256
+
+static int walk(struct archive *out, int atfd, const char *name, const char *rel, char *buf,
+                int depth, struct gr_diag *reterr);
+
+/* Copy a regular file's bytes (at most its recorded size) into the archive. */
+static int add_file_data(struct archive *out, int atfd, const char *name, const char *rel,
+                         int64_t size, char *buf, struct gr_diag *reterr)
 {
-    archive_entry_set_pathname(ent, rel);
-    if (archive_write_header(out, ent) != ARCHIVE_OK)
-        return gr_diag_set(reterr, GR_EARCHIVE, rel, 0, 0, "cannot archive: %s",
-                           archive_error_string(out));
-    if (archive_entry_filetype(ent) != AE_IFREG || archive_entry_size(ent) == 0)
-        return 0;
-    for (;;) {
-        la_ssize_t n = archive_read_data(disk, buf, IO_CHUNK);
-        if (n < 0)
-            return gr_diag_set(reterr, GR_EARCHIVE, rel, 0, 0, "cannot read: %s",
-                               archive_error_string(disk));
+    int fd = openat(atfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int64_t done = 0;
+    int r = 0;
+
+    if (fd < 0)
+        return gr_diag_set(reterr, -errno, rel, 0, 0, "cannot open: %s", strerror(errno));
+    while (done < size) {
+        ssize_t n = read(fd, buf, IO_CHUNK);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            r = gr_diag_set(reterr, -errno, rel, 0, 0, "cannot read: %s", strerror(errno));
+            break;
+        }
         if (n == 0)
-            return 0;
-        if (archive_write_data(out, buf, (size_t)n) != n)
-            return gr_diag_set(reterr, GR_EARCHIVE, rel, 0, 0, "cannot archive: %s",
-                               archive_error_string(out));
+            break; /* shrank while we read: libarchive pads the member */
+        if (archive_write_data(out, buf, (size_t)n) < 0) {
+            r = gr_diag_set(reterr, GR_EARCHIVE, rel, 0, 0, "cannot archive: %s",
+                            archive_error_string(out));
+            break;
+        }
+        done += n;
     }
+    close(fd);
+    return r;
 }
 
-/* Walk base/path (not following symbolic links) into the archive, names relative to base. */
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Archive a directory's children, sorted so that archives of equal trees are equal. */
+static int walk_dir(struct archive *out, int atfd, const char *name, const char *rel, char *buf,
+                    int depth, struct gr_diag *reterr)
+{
+    int fd = openat(atfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    char **v = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *de;
+    DIR *d;
+    int r = 0;
+
+    if (fd < 0)
+        return gr_diag_set(reterr, -errno, rel, 0, 0, "cannot open: %s", strerror(errno));
+    d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return gr_diag_set(reterr, -errno, rel, 0, 0, "cannot list: %s", strerror(errno));
+    }
+    while ((de = readdir(d)) != NULL) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        GR_GROW(v, cap, n + 1);
+        v[n++] = gr_xstrdup(de->d_name);
+    }
+    if (n)
+        qsort(v, n, sizeof(*v), cmp_str);
+    for (size_t i = 0; i < n; i++) {
+        char *child = gr_xasprintf("%s/%s", rel, v[i]);
+        if (r == 0)
+            r = walk(out, dirfd(d), v[i], child, buf, depth + 1, reterr);
+        free(child);
+        free(v[i]);
+    }
+    free(v);
+    closedir(d);
+    return r;
+}
+
+/*
+ * Archive dirfd/name as member rel, and below it for a directory. Our own walk with
+ * openat/fstatat and O_NOFOLLOW instead of archive_read_disk, which fchdir()s: this runs on
+ * the thread pool, where changing the process's working directory would hit other threads.
+ * Symbolic links are stored as links; sockets, fifos and devices are left out.
+ */
+static int walk(struct archive *out, int atfd, const char *name, const char *rel, char *buf,
+                int depth, struct gr_diag *reterr)
+{
+    struct archive_entry *ent;
+    struct stat st;
+    char target[4096];
+    int r = 0;
+
+    if (depth > WALK_MAX_DEPTH)
+        return gr_diag_set(reterr, -ELOOP, rel, 0, 0, "directories nest too deeply");
+    if (fstatat(atfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return gr_diag_set(reterr, -errno, rel, 0, 0, "cannot read: %s", strerror(errno));
+    if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode))
+        return 0;
+    ent = archive_entry_new();
+    archive_entry_copy_stat(ent, &st);
+    archive_entry_set_pathname(ent, rel);
+    if (S_ISLNK(st.st_mode)) {
+        ssize_t n = readlinkat(atfd, name, target, sizeof(target) - 1);
+        if (n < 0) {
+            r = gr_diag_set(reterr, -errno, rel, 0, 0, "cannot read link: %s", strerror(errno));
+            goto out;
+        }
+        target[n] = '\0';
+        archive_entry_set_symlink(ent, target);
+        archive_entry_set_size(ent, 0);
+    } else if (S_ISDIR(st.st_mode)) {
+        archive_entry_set_size(ent, 0);
+    }
+    if (archive_write_header(out, ent) != ARCHIVE_OK) {
+        r = gr_diag_set(reterr, GR_EARCHIVE, rel, 0, 0, "cannot archive: %s",
+                        archive_error_string(out));
+        goto out;
+    }
+    if (S_ISREG(st.st_mode) && st.st_size > 0)
+        r = add_file_data(out, atfd, name, rel, st.st_size, buf, reterr);
+    else if (S_ISDIR(st.st_mode))
+        r = walk_dir(out, atfd, name, rel, buf, depth, reterr);
+out:
+    archive_entry_free(ent);
+    return r;
+}
+
+/* Archive base/path with member names relative to base. */
 static int add_path(struct archive *out, const char *base, const char *path, char *buf,
                     struct gr_diag *reterr)
 {
-    struct archive *disk = archive_read_disk_new();
-    struct archive_entry *ent = archive_entry_new();
-    char *full = gr_path_join(base, path);
-    size_t skip = strlen(full) - strlen(path);
-    int r = 0, st;
+    int fd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    const char *rel = ex__cache_member_name(path);
+    char *name;
+    int r;
 
-    archive_read_disk_set_symlink_physical(disk);
-    archive_read_disk_set_behavior(disk, ARCHIVE_READDISK_NO_XATTR | ARCHIVE_READDISK_NO_ACL |
-                                             ARCHIVE_READDISK_NO_FFLAGS);
-    if (archive_read_disk_open(disk, full) != ARCHIVE_OK) {
-        r = gr_diag_set(reterr, GR_EARCHIVE, full, 0, 0, "cannot open: %s",
-                        archive_error_string(disk));
-        goto out;
-    }
-    while ((st = archive_read_next_header2(disk, ent)) == ARCHIVE_OK) {
-        const char *name = archive_entry_pathname(ent);
-        if (strlen(name) < skip || strncmp(name, full, skip - 1) != 0) {
-            r = gr_diag_set(reterr, GR_EARCHIVE, name, 0, 0, "unexpected path while archiving");
-            goto out;
-        }
-        (void)archive_read_disk_descend(disk);
-        r = add_entry(out, disk, ent, name + skip, buf, reterr);
-        if (r < 0)
-            goto out;
-    }
-    if (st != ARCHIVE_EOF)
-        r = gr_diag_set(reterr, GR_EARCHIVE, full, 0, 0, "cannot read: %s",
-                        archive_error_string(disk));
-out:
-    archive_entry_free(ent);
-    archive_read_free(disk);
-    free(full);
+    if (fd < 0)
+        return gr_diag_set(reterr, -errno, base, 0, 0, "cannot open: %s", strerror(errno));
+    /* Trailing slashes would end up in member names. */
+    name = gr_xstrdup(rel);
+    for (size_t len = strlen(name); len > 1 && name[len - 1] == '/'; len--)
+        name[len - 1] = '\0';
+    r = walk(out, fd, name, name, buf, 0, reterr);
+    free(name);
+    close(fd);
     return r;
 }
 
