@@ -131,7 +131,8 @@ static void test_save_restore_tree(void **state)
     const char *paths[] = {"pkg", "top.txt"};
     const char *keys[] = {"k1"};
     struct ex_cache_entry e = {0}, saved = {0};
-    char *link = gr_path_join(f->src, "pkg/.bin/tool"), *dlink, target[64];
+    char *link = gr_path_join(f->src, "pkg/.bin/tool"), *dlink, *fifo, target[64];
+    char cwd_before[4096], cwd_after[4096];
     char big[200000];
     ssize_t n;
 
@@ -143,7 +144,13 @@ static void test_save_restore_tree(void **state)
     write_file(f->src, "pkg/.bin/keep", "");
     write_file(f->src, "top.txt", "top\n");
     assert_int_equal(symlink("../a/index.js", link), 0);
+    fifo = gr_path_join(f->src, "pkg/a/fifo");
+    assert_int_equal(mkfifo(fifo, 0644), 0);
+    assert_true(getcwd(cwd_before, sizeof(cwd_before)) != NULL);
     assert_int_equal(ex_cache_save_tree(f->c, "o/r", "k1", "v", f->src, paths, 2, &saved, NULL), 0);
+    /* The walk never changes the process's working directory (it runs on the thread pool). */
+    assert_true(getcwd(cwd_after, sizeof(cwd_after)) != NULL);
+    assert_string_equal(cwd_before, cwd_after);
     assert_true(saved.size > 0);
     assert_int_equal(ex_cache_lookup(f->c, "o/r", keys, 1, "v", &e, NULL), 0);
     assert_string_equal(e.sha256, saved.sha256);
@@ -157,6 +164,14 @@ static void test_save_restore_tree(void **state)
     assert_int_equal(n, 13);
     target[n] = '\0';
     assert_string_equal(target, "../a/index.js");
+    /* Special files are left out; restoring over an earlier restore works. */
+    free(fifo);
+    fifo = gr_path_join(f->dst, "pkg/a/fifo");
+    assert_false(gr_path_exists(fifo));
+    assert_int_equal(ex_cache_restore_tree(f->c, &e, f->dst, NULL), 0);
+    assert_file(f->dst, "pkg/b/big.bin", big);
+    assert_int_equal(readlink(dlink, target, sizeof(target) - 1), 13);
+    free(fifo);
     free(dlink);
     free(link);
     ex_cache_entry_release(&e);
