@@ -45,6 +45,7 @@ struct rn_httpd {
     void *ctx;
     int port;
     struct rn_httpd_conn *conns;
+    size_t nconns;
     bool closing;
     bool listener_closed;
     void (*close_cb)(void *arg);
@@ -168,6 +169,7 @@ static void conn_maybe_free(struct rn_httpd_conn *c)
     gr_buf_release(&c->in);
     free(c->fbuf);
     free(c);
+    s->nconns--;
     server_maybe_free(s);
 }
 
@@ -905,7 +907,9 @@ static void on_connection(uv_stream_t *server, int status)
     if (s->conns)
         s->conns->prev = c;
     s->conns = c;
-    if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0 ||
+    s->nconns++;
+    /* Past the limit a connection is accepted and closed at once, so it does not queue. */
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0 || s->nconns > RN_HTTPD_MAX_CONNS ||
         uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) < 0) {
         conn_close(c);
         return;

@@ -22,6 +22,7 @@
 #define RN_HTTPD_HEADER_MAX (16 * 1024)
 #define RN_HTTPD_MAX_HEADERS 64
 #define RN_HTTPD_IDLE_MS 60000
+#define RN_HTTPD_MAX_CONNS 256
 
 struct rn_httpd;
 struct rn_httpd_conn;

@@ -382,6 +382,32 @@ static void test_peer_gone(void **state)
     run_world(c_peer_gone);
 }
 
+/* Past RN_HTTPD_MAX_CONNS open connections, a new one is closed at once. */
+static void c_conn_limit(struct world *w)
+{
+    int fds[RN_HTTPD_MAX_CONNS], extra;
+    char buf[16];
+    char *r;
+
+    for (int i = 0; i < RN_HTTPD_MAX_CONNS; i++)
+        fds[i] = connect_to(w->port);
+    usleep(200000);
+    extra = connect_to(w->port);
+    CHECK(w, recv(extra, buf, sizeof(buf), 0) == 0);
+    close(extra);
+    for (int i = 0; i < RN_HTTPD_MAX_CONNS; i++)
+        close(fds[i]);
+    usleep(200000);
+    r = exchange(w->port, "GET /echo HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    CHECK(w, gr_startswith(r, "HTTP/1.1 200 OK"));
+    free(r);
+}
+
+static void test_conn_limit(void **state)
+{
+    run_world(c_conn_limit);
+}
+
 static void test_unescape(void **state)
 {
     char *s = rn_http_unescape("a%2Fb%20c+d", 11);
@@ -402,6 +428,7 @@ int main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_async_and_file),
         cmocka_unit_test(test_peer_gone),
+        cmocka_unit_test(test_conn_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
