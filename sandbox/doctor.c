@@ -1,0 +1,86 @@
+/*
+ * What this host supports for the sandbox (docs/sandbox.md section 10),
+ * one feature a line, for `ghrun doctor`. Probes read files and make
+ * harmless calls; nothing here forks.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#ifndef SYS_landlock_create_ruleset
+#define SYS_landlock_create_ruleset 444
+#endif
+#define SB_LANDLOCK_VERSION 1
+
+static const char *yes(bool b)
+{
+    return b ? "yes" : "no";
+}
+
+static void doctor_cgroups(FILE *out)
+{
+    struct sb_cg cg;
+    char desc[128], p[SB_PATH];
+
+    if (sb_cg_detect(&(struct sb_cg_env){0}, &cg) < 0) {
+        fprintf(out, "cgroup: none found\n");
+        return;
+    }
+    sb_cg_describe(&cg, SB_KILL_NONE, desc, sizeof(desc));
+    /* "kill:none" in desc is unknown until a job cgroup exists; say what the kernel has. */
+    fprintf(out, "cgroup: %s\n", desc);
+    if (cg.v2_mount[0])
+        fprintf(out, "cgroup v2: %s (ours: %s)\n", cg.v2_mount, cg.v2_self);
+    for (int c = 0; c < SB_CTL_N; c++)
+        if (cg.on[c] == SB_CG_ON_V1)
+            fprintf(out, "cgroup v1 %s: %s\n", sb_cg_ctl_name((enum sb_cg_ctl)c),
+                    cg.v1_self[c]);
+    if (cg.v2_mount[0]) {
+        struct utsname u;
+        int maj = 0, min = 0;
+
+        (void)sb__path(p, sizeof(p), "%s/cgroup.kill", cg.v2_self);
+        if (uname(&u) == 0)
+            (void)sscanf(u.release, "%d.%d", &maj, &min);
+        fprintf(out, "cgroup.kill: %s\n",
+                yes(sb__exists(p) || maj > 5 || (maj == 5 && min >= 14)));
+    }
+}
+
+int sb_doctor(FILE *out)
+{
+    static const char *const ns[] = {"mnt", "pid", "net", "ipc", "uts", "cgroup", "user"};
+    long ll = syscall(SYS_landlock_create_ruleset, NULL, 0, SB_LANDLOCK_VERSION);
+    char helper[SB_PATH];
+    struct sb_job *j = NULL;
+
+    fprintf(out, "root: %s\n", yes(geteuid() == 0));
+    for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++)
+        fprintf(out, "namespace %s: %s\n", ns[i], yes(sb__have_ns(ns[i])));
+    fprintf(out, "seccomp: %s (%zu rules in the deny-list)\n", yes(sb__have_seccomp()),
+            sb_sc_rule_count());
+    fprintf(out, "mount_setattr: %s\n", yes(sb__have_mount_setattr()));
+    if (ll > 0)
+        fprintf(out, "landlock: abi %ld (not used yet)\n", ll);
+    else
+        fprintf(out, "landlock: no\n");
+    doctor_cgroups(out);
+    if (sb__find_helper(helper, sizeof(helper)) == 0)
+        fprintf(out, "helper: %s\n", helper);
+    else
+        fprintf(out, "helper: gr-sandbox not found\n");
+    if (sb_job_new("doctor", &(struct sb_policy){.memory_max = 1 << 30, .pids_max = 4096}, &j) < 0) {
+        fprintf(out, "job: cannot set one up: %s\n", sb_last_error());
+        return ferror(out) ? -EIO : 0;
+    }
+    fprintf(out, "%s\n", sb_job_summary(j));
+    for (const char *const *d = sb_job_degraded(j); *d; d++)
+        fprintf(out, "degraded: %s\n", *d);
+    sb_job_free(j);
+    return ferror(out) ? -EIO : 0;
+}

@@ -1,0 +1,169 @@
+/*
+ * The step's filesystem view (docs/sandbox.md section 4), built in the new
+ * mount namespace by the helper's init child (so the new procfs belongs to
+ * the new pid namespace):
+ *   1. "/" becomes a recursive slave: host mounts propagate in, none out;
+ *   2. the whole tree turns read-only and nosuid (mount_setattr on 5.12+,
+ *      otherwise the top mount only);
+ *   3. a new /proc, with Docker's list of masked entries;
+ *   4. /sys again when the network namespace is new (host interfaces);
+ *   5. the job's private /tmp and the writable paths, bound rw;
+ *   6. masked paths: an empty read-only tmpfs on dirs, an empty file on files;
+ *   7. a private /dev/shm for the new IPC namespace.
+ * Runs between fork and exec: no malloc, no stdio.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+#define SB_MOUNT_ATTR_RDONLY 0x00000001
+#define SB_MOUNT_ATTR_NOSUID 0x00000002
+
+struct sb_mount_attr {
+    uint64_t attr_set;
+    uint64_t attr_clr;
+    uint64_t propagation;
+    uint64_t userns_fd;
+};
+
+bool sb__have_mount_setattr(void)
+{
+    /* An invalid call: ENOSYS only when the syscall is missing. */
+    return syscall(SYS_mount_setattr, -1, "", 0, NULL, 0) < 0 && errno != ENOSYS;
+}
+
+static int ro_root(void)
+{
+    struct sb_mount_attr a = {.attr_set = SB_MOUNT_ATTR_RDONLY | SB_MOUNT_ATTR_NOSUID};
+
+    if (syscall(SYS_mount_setattr, AT_FDCWD, "/", AT_RECURSIVE, &a, sizeof(a)) == 0)
+        return 0;
+    if (errno != ENOSYS)
+        return -errno;
+    if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID, NULL) < 0)
+        return -errno;
+    return 0;
+}
+
+static int bind(const char *src, const char *dst, unsigned long flags)
+{
+    if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
+        return -errno;
+    /* A bind copies the source mount's flags (read-only by now): set ours. */
+    if (mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | flags, NULL) < 0)
+        return -errno;
+    return 0;
+}
+
+static int mask(const struct sb_hcfg *c, const char *path)
+{
+    struct stat st;
+
+    if (lstat(path, &st) < 0)
+        return errno == ENOENT ? 0 : -errno;
+    if (S_ISDIR(st.st_mode)) {
+        if (mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                  "size=4k,nr_inodes=8,mode=0755") < 0)
+            return -errno;
+        return 0;
+    }
+    return bind(c->empty, path, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
+}
+
+static const char *const proc_masked[] = {"/proc/kcore",       "/proc/keys",
+                                          "/proc/timer_list",  "/proc/sched_debug",
+                                          "/proc/acpi",        "/proc/scsi",
+                                          "/proc/sysrq-trigger"};
+static const char *const proc_ro[] = {"/proc/sys", "/proc/irq", "/proc/bus"};
+
+static int new_proc(const struct sb_hcfg *c, const char **ret_path)
+{
+    int r;
+
+    *ret_path = "/proc";
+    if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+        return -errno;
+    for (size_t i = 0; i < sizeof(proc_masked) / sizeof(proc_masked[0]); i++) {
+        *ret_path = proc_masked[i];
+        r = mask(c, proc_masked[i]);
+        if (r < 0)
+            return r;
+    }
+    for (size_t i = 0; i < sizeof(proc_ro) / sizeof(proc_ro[0]); i++) {
+        *ret_path = proc_ro[i];
+        if (!sb__exists(proc_ro[i]))
+            continue;
+        r = bind(proc_ro[i], proc_ro[i], MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+static int writable(const struct sb_hcfg *c, const char **ret_path)
+{
+    int r;
+
+    if (c->tmp) {
+        *ret_path = "/tmp";
+        r = bind(c->tmp, "/tmp", MS_NOSUID | MS_NODEV);
+        if (r < 0)
+            return r;
+    }
+    for (size_t i = 0; i < c->n_rw; i++) {
+        *ret_path = c->rw[i];
+        r = bind(c->rw[i], c->rw[i], MS_NOSUID | MS_NODEV);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+int sb_mnt_enter(const struct sb_hcfg *c, const char **ret_path)
+{
+    int r;
+
+    *ret_path = "/";
+    if (mount(NULL, "/", NULL, MS_SLAVE | MS_REC, NULL) < 0)
+        return -errno;
+    if (c->ro_root) {
+        r = ro_root();
+        if (r < 0)
+            return r;
+    }
+    if (c->ns_pid) {
+        r = new_proc(c, ret_path);
+        if (r < 0)
+            return r;
+    }
+    *ret_path = "/sys";
+    if (c->ns_net && mount("sysfs", "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                           NULL) < 0)
+        return -errno;
+    r = writable(c, ret_path);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < c->n_mask; i++) {
+        *ret_path = c->mask[i];
+        r = mask(c, c->mask[i]);
+        if (r < 0)
+            return r;
+    }
+    *ret_path = "/dev/shm";
+    if (c->ns_ipc && sb__exists("/dev/shm") &&
+        mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777") < 0)
+        return -errno;
+    return 0;
+}
