@@ -65,7 +65,12 @@ struct ex_eval_env {
     const char *workspace; /* base directory of hashFiles(); NULL makes hashFiles an error */
 };
 
-/* Evaluate; *ret is a new reference. */
+/*
+ * Evaluate; *ret is a new reference. Whole numbers within +-2^53 come back as
+ * JSON integers, other numbers as reals; NaN and +-Infinity, which JSON cannot
+ * hold, come back as the strings "NaN", "Infinity", "-Infinity". Errors carry
+ * the runner's message (reterr->col is 0 for evaluation errors).
+ */
 int ex_expr_eval(const struct ex_expr *e, const struct ex_eval_env *env, json_t **ret,
                  struct gr_diag *reterr) GR_MUST_CHECK;
 /* Parse with every context and function allowed, then evaluate. */
@@ -79,9 +84,10 @@ bool ex_tmpl_has_expr(const char *s);
 int ex_tmpl_check(const char *s, unsigned allowed_ctx, unsigned allowed_fn,
                   struct gr_diag *reterr) GR_MUST_CHECK;
 /*
- * Evaluate a template. A string that is exactly one ${{ expr }} (surrounding
- * whitespace allowed) yields the expression's value with its type; otherwise
- * the parts are converted to strings and joined. *ret is a new reference.
+ * Evaluate a template. A string that is exactly one ${{ expr }} yields the
+ * expression's value with its type; otherwise (any text around it, even
+ * whitespace, as GitHub's TemplateReader) the parts are converted to strings
+ * and joined. *ret is a new reference.
  */
 int ex_tmpl_eval(const char *s, const struct ex_eval_env *env, json_t **ret,
                  struct gr_diag *reterr) GR_MUST_CHECK;

@@ -24,7 +24,7 @@ struct ex_plan_opts {
     json_t *vars;            /* object, or NULL */
     json_t *env;             /* --env: extra environment for every step, or NULL */
     json_t *matrix_filter;   /* --matrix k:v: object of key -> array of accepted strings, or NULL */
-    const char *job_id;      /* -j: only this job (and nothing else), or NULL */
+    const char *job_id;      /* -j: this job and the jobs it needs (as act's PlanJob), or NULL */
     const char *repo_dir;    /* the repository being replayed (workspace) */
     bool ignore_filters;     /* run even if branch/path filters say no */
 };
@@ -56,6 +56,7 @@ struct ex_plan {
     size_t n_jobs;
     int n_stages;
     bool triggered;  /* false when the event (or a filter) does not trigger the workflow */
+    char *not_triggered; /* why not (owned), or NULL */
 };
 
 int ex_plan_build(const struct ex_workflow *wf, const struct ex_plan_opts *opts,
@@ -85,3 +86,63 @@ int ex_github_context(const char *repo_dir, const char *event_name, const json_t
 /* `ghrun replay -l`: the job graph by stage. `-n`: the full plan. */
 void ex_plan_print_list(const struct ex_plan *plan, FILE *out);
 void ex_plan_print_dryrun(const struct ex_plan *plan, FILE *out);
+/* A step's display name as the runner generates it ("Run echo hi", "Run actions/checkout@v4"). Owned. */
+char *ex_plan_step_name(const struct ex_step *st);
+/* -l for several workflows in one table (stages side by side, as act merges them). */
+void ex_plan_print_list_many(const struct ex_plan *const *plans, size_t n, FILE *out);
+
+/* ---- additions (plan helper) ------------------------------------------- */
+
+/*
+ * Like ex_matrix_expand, but each leg also gets its display name built from
+ * base (the job's name or id; NULL or "" gives names without a prefix).
+ * *ret_legs is a new array of *ret_n legs; free it with ex_legs_free.
+ */
+int ex_matrix_build(const json_t *matrix, const json_t *filter, const char *base,
+                    struct ex_leg **ret_legs, size_t *ret_n, struct gr_diag *reterr) GR_MUST_CHECK;
+void ex_legs_free(struct ex_leg *legs, size_t n);
+/* The expression language's loose `==` (case-insensitive strings, number coercion). */
+bool ex_matrix_value_eq(const json_t *a, const json_t *b);
+/* String form of a value as the expression language converts it. Owned. */
+char *ex_matrix_value_str(const json_t *v);
+
+/* GitHub's filter glob (branches, tags, paths): *, **, ?, +, [..], backslash escapes. */
+bool ex_events_glob_match(const char *pattern, const char *s);
+/* A string or array of patterns applied in order, `!p` removing earlier matches. */
+bool ex_events_patterns_match(const json_t *patterns, const char *s);
+/*
+ * Whether trigger t fires for this github context: pull_request activity
+ * types, branches/tags(-ignore) against github.ref (the base branch for
+ * pull_request), paths(-ignore) against changed (array of repo-relative
+ * paths, or NULL when unknown: then paths filters pass). When false and
+ * ret_reason is non-NULL, *ret_reason is an owned explanation.
+ */
+bool ex_events_triggered(const struct ex_trigger *t, const json_t *github, const json_t *changed,
+                         char **ret_reason);
+/*
+ * Inputs of a workflow_dispatch or workflow_call trigger. given: object of
+ * values (strings from --input, any JSON from a payload's "inputs"). ctx:
+ * contexts for workflow_call defaults written as expressions (may be NULL).
+ * *ret_typed is the `inputs` context (booleans and numbers typed);
+ * *ret_strings holds every value as a string (github.event.inputs).
+ * Unknown or missing required inputs, bad booleans/numbers and choices not
+ * in `options` are GR_EUSAGE errors with the declaration's position.
+ */
+int ex_events_inputs(const struct ex_trigger *t, const json_t *given, const json_t *ctx,
+                     json_t **ret_typed, json_t **ret_strings, struct gr_diag *reterr) GR_MUST_CHECK;
+
+/*
+ * Files changed by the event in the local repository (libgit2): push: the
+ * payload's before..after when both are commits here, else HEAD^..HEAD (every
+ * file of HEAD for a root commit); pull_request: merge base of the base
+ * branch and HEAD, to HEAD. *ret is a new array of paths, or NULL when the
+ * directory is not a repository or has no commits.
+ */
+int ex_github_changed_files(const char *repo_dir, const json_t *github, json_t **ret,
+                            struct gr_diag *reterr) GR_MUST_CHECK;
+/*
+ * Owner and name from a remote URL: https://host/o/r(.git), git@host:o/r(.git),
+ * ssh://git@host[:port]/o/r(.git). Returns false when the URL has neither.
+ * *ret_host, *ret_owner, *ret_name are owned.
+ */
+bool ex_github_parse_remote(const char *url, char **ret_host, char **ret_owner, char **ret_name);

@@ -30,11 +30,11 @@ struct ex_job {
     const struct ex_node *node; /* the job mapping */
     const char *id;
     const struct ex_node *name, *if_, *runs_on, *env, *outputs, *environment, *permissions;
-    const struct ex_node *defaults;      /* `defaults:` mapping (run.shell, run.working-directory) */
-    const struct ex_node *strategy;      /* `strategy:` mapping */
-    const struct ex_node *matrix;        /* strategy.matrix (mapping or expression string) */
-    const struct ex_node *fail_fast;     /* strategy.fail-fast */
-    const struct ex_node *max_parallel;  /* strategy.max-parallel */
+    const struct ex_node *defaults;     /* `defaults:` mapping (run.shell, run.working-directory) */
+    const struct ex_node *strategy;     /* `strategy:` mapping */
+    const struct ex_node *matrix;       /* strategy.matrix (mapping or expression string) */
+    const struct ex_node *fail_fast;    /* strategy.fail-fast */
+    const struct ex_node *max_parallel; /* strategy.max-parallel */
     const struct ex_node *timeout_minutes, *continue_on_error, *concurrency;
     const struct ex_node *uses, *with, *secrets; /* reusable workflow call */
     const struct ex_node *container, *services;
@@ -70,14 +70,32 @@ void ex_diags_release(struct ex_diags *d);
 
 /*
  * Parse and validate. On error returns GR_EINVAL_WF (or GR_EPARSE for broken
- * YAML), sets reterr to the first problem and, when diags is non-NULL,
- * appends every problem to it.
+ * YAML, -E2BIG for a YAML limit, -errno when the file cannot be read), sets
+ * reterr to the first problem and, when diags is non-NULL, appends every
+ * problem to it, sorted by line and column. Diagnostics' `file` is the
+ * caller's `path` pointer, so they stay valid as long as `path` does.
+ * *ret is written only on success.
+ *
+ * Host mode is NOT checked here: a workflow with container:/services: jobs
+ * parses and validates (listing and planning real workflows must work); the
+ * planner calls ex_workflow_check_host() when it is about to run jobs on the
+ * host.
  */
 int ex_workflow_parse(const char *path, const char *src, size_t len, struct ex_workflow **ret,
                       struct ex_diags *diags, struct gr_diag *reterr) GR_MUST_CHECK;
 int ex_workflow_load(const char *path, struct ex_workflow **ret, struct ex_diags *diags,
                      struct gr_diag *reterr) GR_MUST_CHECK;
 void ex_workflow_free(struct ex_workflow *wf);
+
+/*
+ * Host-mode check, separate from validation: every job with `container:` or
+ * `services:` is an error "job 'X': container and services are not supported
+ * in host mode" at that key. Same reporting as ex_workflow_parse (GR_EINVAL_WF;
+ * diags and reterr as there; their file is wf->path, valid until
+ * ex_workflow_free).
+ */
+int ex_workflow_check_host(const struct ex_workflow *wf, struct ex_diags *diags,
+                           struct gr_diag *reterr) GR_MUST_CHECK;
 
 const struct ex_job *ex_workflow_job(const struct ex_workflow *wf, const char *id);
 const struct ex_trigger *ex_workflow_trigger(const struct ex_workflow *wf, const char *event);

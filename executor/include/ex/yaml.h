@@ -5,6 +5,14 @@
  * resolves plain scalars with the YAML 1.2 core schema (so `on` stays a
  * string). Aliases are expanded (node count bounded); duplicate keys are
  * rejected case-insensitively.
+ *
+ * Aliases are not copied: an alias points at the anchored node, so a tree
+ * may share subtrees (it is a DAG; positions of shared nodes are the
+ * anchor's). Nodes are immutable after parsing and live in one arena owned
+ * by the ex_doc. Errors are fatal and reported once: "file:line:col: msg",
+ * with reterr->file the caller's `file` argument (it must outlive reterr).
+ * Codes: GR_EPARSE (syntax, tags, aliases, duplicate keys, a second
+ * document), -E2BIG (size, depth and node-count limits), -errno (load).
  */
 #pragma once
 
@@ -38,7 +46,7 @@ struct ex_node {
     const char *file; /* borrowed from the document */
     int line, col;    /* 1-based */
     /* EX_NODE_SCALAR */
-    char *str;        /* NUL-terminated text as written (after YAML unescaping) */
+    char *str; /* NUL-terminated text as written (after YAML unescaping) */
     size_t len;
     enum ex_scalar_type type;
     /* EX_NODE_SEQ: items[0..n); EX_NODE_MAP: keys[i] -> vals[i] for i < n (keys are scalars) */
@@ -46,6 +54,9 @@ struct ex_node {
     struct ex_node **keys;
     struct ex_node **vals;
     size_t n;
+    /* Added by the yaml module: */
+    bool plain;      /* scalar written in plain style without a tag */
+    unsigned weight; /* nodes in this subtree, aliases expanded (the 50,000 bound) */
 };
 
 struct ex_doc; /* owns every node; opaque */
@@ -67,3 +78,9 @@ const char *ex_node_str(const struct ex_node *n);
 json_t *ex_node_to_json(const struct ex_node *n);
 /* Human name of a node kind ("mapping", "sequence", "string", ...) for messages. */
 const char *ex_node_kind_name(const struct ex_node *n);
+/* Scalar resolution by the YAML 1.2 core schema (plain scalars only). */
+enum ex_scalar_type ex_yaml_resolve(const char *s, size_t len);
+/* Number value of an EX_SCALAR_INT/FLOAT scalar (decimal, 0x, 0o, .inf, .nan). */
+double ex_node_number(const struct ex_node *n);
+/* Memory held by the document's arena, in bytes (for benchmarks). */
+size_t ex_doc_mem(const struct ex_doc *doc);

@@ -1,0 +1,586 @@
+/*
+ * The planner: which event, whether it triggers the workflow, the github
+ * and inputs contexts, the `needs` graph in stages and each job's matrix
+ * legs (workflow-semantics.md sections 1, 2, 9).
+ *
+ * Design: stages follow Kahn's algorithm, a job's stage being one more than
+ * the latest stage of its needs, so every stage only depends on earlier ones;
+ * within a stage jobs keep file order. -j JOB plans that job plus everything
+ * it needs, transitively (act's PlanJob in pkg/model/planner.go), and ignores
+ * whether the event triggers the workflow, as act does.
+ *
+ * strategy.matrix is evaluated here when every expression in it uses only
+ * contexts known before any job runs (github, inputs, vars); anything else
+ * (needs.*) marks the job matrix_deferred and the engine expands it when the
+ * job becomes runnable. The evaluation handles `${{ insert }}` keys in
+ * mappings and splices an expression item of a sequence that yields an array
+ * (act-testdata evalmatrix-merge-map, evalmatrix-merge-array).
+ */
+#include "ex/plan.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "ex/expr.h"
+
+#define PLAN_CTX (EX_CTX_GITHUB | EX_CTX_INPUTS | EX_CTX_VARS)
+
+/* Fill a diag's position from a node when the callee did not set one. */
+static int at_node(struct gr_diag *d, const struct ex_node *n, int r)
+{
+    if (d && n && !d->file) {
+        d->file = n->file;
+        d->line = n->line;
+        d->col = n->col;
+    }
+    return r;
+}
+
+/* ---- evaluation at plan time ------------------------------------------- */
+
+static bool is_insert_key(const char *s)
+{
+    const char *p = s;
+
+    if (strncmp(p, "${{", 3) != 0)
+        return false;
+    p += 3;
+    while (*p == ' ')
+        p++;
+    if (strncasecmp(p, "insert", 6) != 0)
+        return false;
+    p += 6;
+    while (*p == ' ')
+        p++;
+    return strcmp(p, "}}") == 0;
+}
+
+/* Every template in a subtree (keys too) uses only contexts in `allowed`. */
+static bool node_uses_only(const struct ex_node *n, unsigned allowed)
+{
+    size_t i;
+
+    if (!n)
+        return true;
+    if (n->kind == EX_NODE_SCALAR)
+        return !ex_tmpl_has_expr(n->str) || ex_tmpl_check(n->str, allowed, 0, NULL) == 0;
+    for (i = 0; i < n->n; i++) {
+        if (n->kind == EX_NODE_MAP) {
+            if (!is_insert_key(n->keys[i]->str) && !node_uses_only(n->keys[i], allowed))
+                return false;
+            if (!node_uses_only(n->vals[i], allowed))
+                return false;
+        } else if (!node_uses_only(n->items[i], allowed)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool scalar_is_one_expr(const struct ex_node *n)
+{
+    const char *s = n->str, *e;
+
+    while (*s == ' ')
+        s++;
+    if (strncmp(s, "${{", 3) != 0)
+        return false;
+    e = strstr(s + 3, "}}");
+    if (!e)
+        return false;
+    e += 2;
+    while (*e == ' ' || *e == '\n')
+        e++;
+    return *e == '\0' && !strstr(s + 3, "${{");
+}
+
+static int eval_node(const struct ex_node *n, const struct ex_eval_env *env, json_t **ret,
+                     struct gr_diag *reterr);
+
+static int eval_scalar(const struct ex_node *n, const struct ex_eval_env *env, json_t **ret,
+                       struct gr_diag *reterr)
+{
+    if (n->kind == EX_NODE_SCALAR && ex_tmpl_has_expr(n->str))
+        return at_node(reterr, n, ex_tmpl_eval(n->str, env, ret, reterr));
+    *ret = ex_node_to_json(n);
+    return 0;
+}
+
+static int eval_seq(const struct ex_node *n, const struct ex_eval_env *env, json_t **ret,
+                    struct gr_diag *reterr)
+{
+    json_t *arr = json_array(), *v = NULL;
+    size_t i;
+    int r = 0;
+
+    for (i = 0; i < n->n && r >= 0; i++) {
+        const struct ex_node *it = n->items[i];
+        r = eval_node(it, env, &v, reterr);
+        if (r < 0)
+            break;
+        if (it->kind == EX_NODE_SCALAR && scalar_is_one_expr(it) && json_is_array(v))
+            json_array_extend(arr, v);
+        else
+            json_array_append(arr, v);
+        json_decref(v);
+    }
+    if (r < 0) {
+        json_decref(arr);
+        return r;
+    }
+    *ret = arr;
+    return 0;
+}
+
+static int eval_map(const struct ex_node *n, const struct ex_eval_env *env, json_t **ret,
+                    struct gr_diag *reterr)
+{
+    json_t *obj = json_object(), *k = NULL, *v = NULL;
+    size_t i;
+    int r = 0;
+
+    for (i = 0; i < n->n; i++) {
+        r = eval_node(n->vals[i], env, &v, reterr);
+        if (r < 0)
+            break;
+        if (is_insert_key(n->keys[i]->str)) {
+            if (!json_is_object(v))
+                r = at_node(reterr, n->keys[i],
+                            gr_diag_set(reterr, GR_EEXPR, NULL, 0, 0,
+                                        "${{ insert }} needs a mapping value"));
+            else
+                json_object_update(obj, v);
+        } else {
+            r = eval_scalar(n->keys[i], env, &k, reterr);
+            if (r >= 0) {
+                char *ks = ex_matrix_value_str(k);
+                json_object_set(obj, ks, v);
+                free(ks);
+            }
+            json_decref(k);
+            k = NULL;
+        }
+        json_decref(v);
+        v = NULL;
+        if (r < 0)
+            break;
+    }
+    if (r < 0) {
+        json_decref(obj);
+        return r;
+    }
+    *ret = obj;
+    return 0;
+}
+
+static int eval_node(const struct ex_node *n, const struct ex_eval_env *env, json_t **ret,
+                     struct gr_diag *reterr)
+{
+    if (n->kind == EX_NODE_MAP)
+        return eval_map(n, env, ret, reterr);
+    if (n->kind == EX_NODE_SEQ)
+        return eval_seq(n, env, ret, reterr);
+    return eval_scalar(n, env, ret, reterr);
+}
+
+/* ---- contexts ---------------------------------------------------------- */
+
+static json_t *plan_contexts(const struct ex_plan *p, const json_t *matrix)
+{
+    json_t *c = json_object();
+
+    json_object_set(c, "github", p->github);
+    json_object_set_new(c, "inputs", p->inputs ? json_incref(p->inputs) : json_object());
+    json_object_set_new(c, "vars", p->vars ? json_incref(p->vars) : json_object());
+    if (matrix)
+        json_object_set(c, "matrix", (json_t *)matrix);
+    return c;
+}
+
+static const char *default_event(const struct ex_workflow *wf)
+{
+    if (ex_workflow_trigger(wf, "push"))
+        return "push";
+    return wf->n_triggers > 0 ? wf->triggers[0].event : "push";
+}
+
+/* github.workflow, workflow_ref, token */
+static void github_extras(struct ex_plan *p)
+{
+    const struct ex_workflow *wf = p->wf;
+    const char *name = wf->name ? ex_node_str(wf->name) : NULL;
+    const char *repo = json_string_value(json_object_get(p->github, "repository"));
+    const char *ref = json_string_value(json_object_get(p->github, "ref"));
+    const char *token = json_string_value(json_object_get(p->secrets, "GITHUB_TOKEN"));
+    const char *path = wf->path ? wf->path : "";
+    const char *gh = strstr(path, ".github/workflows/");
+    char *wref;
+
+    json_object_set_new(p->github, "workflow", json_string(name && *name ? name : path));
+    wref = gr_xasprintf("%s/%s@%s", repo ? repo : "", gh ? gh : path, ref ? ref : "");
+    json_object_set_new(p->github, "workflow_ref", json_string(wref));
+    free(wref);
+    json_object_set(p->github, "workflow_sha", json_object_get(p->github, "sha"));
+    json_object_set_new(p->github, "token", json_string(token ? token : ""));
+}
+
+/* workflow_dispatch / workflow_call inputs: typed context and github.event.inputs. */
+static int plan_inputs(struct ex_plan *p, const struct ex_trigger *t, const json_t *given_cli,
+                       struct gr_diag *reterr)
+{
+    json_t *event = json_object_get(p->github, "event");
+    json_t *given = json_object(), *typed = NULL, *strings = NULL, *ctx;
+    json_t *from_payload = json_object_get(event, "inputs");
+    int r;
+
+    if (json_is_object(from_payload))
+        json_object_update(given, from_payload);
+    if (given_cli)
+        json_object_update(given, (json_t *)given_cli);
+    ctx = plan_contexts(p, NULL);
+    r = ex_events_inputs(t, given, ctx, &typed, &strings, reterr);
+    json_decref(ctx);
+    json_decref(given);
+    if (r < 0)
+        return r;
+    p->inputs = typed;
+    if (strcmp(t->event, "workflow_dispatch") == 0 && json_is_object(event))
+        json_object_set_new(event, "inputs", strings);
+    else
+        json_decref(strings);
+    return 0;
+}
+
+/* Decide p->triggered; fills p->not_triggered (owned) when false. */
+static void plan_trigger(struct ex_plan *p, const struct ex_trigger *t,
+                         const struct ex_plan_opts *o)
+{
+    json_t *changed = NULL;
+    struct gr_diag d = {0};
+
+    if (o->job_id) {
+        p->triggered = true;
+        return;
+    }
+    if (!t) {
+        p->triggered = false;
+        p->not_triggered =
+            p->wf->n_triggers == 0
+                ? gr_xstrdup("the workflow has no events ('on' is missing)")
+                : gr_xasprintf("the workflow is not triggered by '%s'", p->event_name);
+        return;
+    }
+    if (o->ignore_filters) {
+        p->triggered = true;
+        return;
+    }
+    if (ex_github_changed_files(o->repo_dir, p->github, &changed, &d) < 0)
+        changed = NULL;
+    p->triggered = ex_events_triggered(t, p->github, changed, &p->not_triggered);
+    json_decref(changed);
+}
+
+/* ---- jobs and stages --------------------------------------------------- */
+
+static const struct ex_job *find_job(const struct ex_workflow *wf, const char *id)
+{
+    size_t i;
+
+    for (i = 0; i < wf->n_jobs; i++)
+        if (strcasecmp(wf->jobs[i].id, id) == 0)
+            return &wf->jobs[i];
+    return NULL;
+}
+
+static size_t job_index(const struct ex_workflow *wf, const struct ex_job *j)
+{
+    return (size_t)(j - wf->jobs);
+}
+
+static int check_needs(const struct ex_workflow *wf, struct gr_diag *reterr)
+{
+    size_t i, k;
+
+    for (i = 0; i < wf->n_jobs; i++) {
+        const struct ex_job *j = &wf->jobs[i];
+        for (k = 0; k < j->n_needs; k++) {
+            if (find_job(wf, j->needs[k]))
+                continue;
+            return at_node(reterr, j->node,
+                           gr_diag_set(reterr, GR_EINVAL_WF, NULL, 0, 0,
+                                       "Job '%s' depends on unknown job '%s'", j->id, j->needs[k]));
+        }
+    }
+    return 0;
+}
+
+/* Mark the selected jobs: all, or -j and its transitive needs. */
+static int select_jobs(const struct ex_workflow *wf, const char *job_id, bool *sel,
+                       struct gr_diag *reterr)
+{
+    const struct ex_job *j;
+    size_t i, k;
+    bool grew = true;
+
+    if (!job_id) {
+        for (i = 0; i < wf->n_jobs; i++)
+            sel[i] = true;
+        return 0;
+    }
+    j = find_job(wf, job_id);
+    if (!j)
+        return gr_diag_set(reterr, GR_ENOTFOUND, wf->path, 0, 0, "job '%s' not found in '%s'",
+                           job_id, wf->path ? wf->path : "the workflow");
+    sel[job_index(wf, j)] = true;
+    while (grew) {
+        grew = false;
+        for (i = 0; i < wf->n_jobs; i++) {
+            for (k = 0; sel[i] && k < wf->jobs[i].n_needs; k++) {
+                size_t x = job_index(wf, find_job(wf, wf->jobs[i].needs[k]));
+                grew = grew || !sel[x];
+                sel[x] = true;
+            }
+        }
+    }
+    return 0;
+}
+
+/* stage[i] for selected jobs (Kahn by levels); error on a cycle. */
+static int assign_stages(const struct ex_workflow *wf, const bool *sel, int *stage,
+                         int *ret_n_stages, struct gr_diag *reterr)
+{
+    size_t i, k, left = 0;
+    int s;
+
+    for (i = 0; i < wf->n_jobs; i++) {
+        stage[i] = -1;
+        left += sel[i];
+    }
+    for (s = 0; left > 0; s++) {
+        size_t placed = 0;
+        for (i = 0; i < wf->n_jobs; i++) {
+            bool ready = sel[i] && stage[i] < 0;
+            for (k = 0; ready && k < wf->jobs[i].n_needs; k++) {
+                int ns = stage[job_index(wf, find_job(wf, wf->jobs[i].needs[k]))];
+                ready = ns >= 0 && ns < s;
+            }
+            if (ready) {
+                stage[i] = s;
+                placed++;
+            }
+        }
+        if (placed == 0) {
+            for (i = 0; i < wf->n_jobs && !(sel[i] && stage[i] < 0); i++)
+                ;
+            return at_node(reterr, wf->jobs[i].node,
+                           gr_diag_set(reterr, GR_EINVAL_WF, NULL, 0, 0,
+                                       "Job '%s' is part of a dependency cycle", wf->jobs[i].id));
+        }
+        left -= placed;
+    }
+    *ret_n_stages = s;
+    return 0;
+}
+
+/* ---- one job ----------------------------------------------------------- */
+
+static char *job_base_name(const struct ex_job *j, bool *ret_is_expr)
+{
+    const char *name = j->name ? ex_node_str(j->name) : NULL;
+
+    *ret_is_expr = name && ex_tmpl_has_expr(name);
+    return gr_xstrdup(name && *name ? name : j->id);
+}
+
+/* A job name written with ${{ }} is evaluated per leg and used without suffix. */
+static void eval_leg_name(const struct ex_plan *p, const struct ex_job *j, struct ex_leg *leg)
+{
+    json_t *ctx = plan_contexts(p, leg->matrix), *v = NULL;
+    struct ex_eval_env env = {.contexts = ctx};
+
+    if (ex_tmpl_eval(ex_node_str(j->name), &env, &v, NULL) == 0) {
+        free(leg->display_name);
+        leg->display_name = ex_matrix_value_str(v);
+        json_decref(v);
+    }
+    json_decref(ctx);
+}
+
+static int strategy_scalars(const struct ex_plan *p, struct ex_plan_job *pj, struct gr_diag *reterr)
+{
+    const struct ex_job *j = pj->job;
+    json_t *ctx = plan_contexts(p, NULL), *v = NULL;
+    struct ex_eval_env env = {.contexts = ctx};
+    int r = 0;
+
+    pj->fail_fast = true;
+    if (j->fail_fast && node_uses_only(j->fail_fast, PLAN_CTX)) {
+        r = eval_scalar(j->fail_fast, &env, &v, reterr);
+        if (r >= 0)
+            pj->fail_fast = ex_value_truthy(v);
+        json_decref(v);
+        v = NULL;
+    }
+    if (r >= 0 && j->max_parallel && node_uses_only(j->max_parallel, PLAN_CTX)) {
+        r = eval_scalar(j->max_parallel, &env, &v, reterr);
+        if (r >= 0 && json_is_number(v) && json_number_value(v) >= 1)
+            pj->max_parallel = (int)json_number_value(v);
+        json_decref(v);
+    }
+    json_decref(ctx);
+    return r;
+}
+
+static int plan_matrix(const struct ex_plan *p, struct ex_plan_job *pj, const json_t *filter,
+                       struct gr_diag *reterr)
+{
+    const struct ex_job *j = pj->job;
+    json_t *ctx, *m = NULL;
+    struct ex_eval_env env;
+    bool name_expr;
+    char *base = job_base_name(j, &name_expr);
+    size_t i;
+    int r;
+
+    if (!node_uses_only(j->matrix, PLAN_CTX)) {
+        pj->matrix_deferred = true;
+        free(base);
+        return 0;
+    }
+    ctx = plan_contexts(p, NULL);
+    env = (struct ex_eval_env){.contexts = ctx};
+    r = eval_node(j->matrix, &env, &m, reterr);
+    json_decref(ctx);
+    if (r >= 0)
+        r = at_node(reterr, j->matrix,
+                    ex_matrix_build(m, filter, base, &pj->legs, &pj->n_legs, reterr));
+    for (i = 0; r >= 0 && name_expr && i < pj->n_legs; i++)
+        eval_leg_name(p, j, &pj->legs[i]);
+    json_decref(m);
+    free(base);
+    return r;
+}
+
+static int plan_job(const struct ex_plan *p, struct ex_plan_job *pj, const json_t *filter,
+                    struct gr_diag *reterr)
+{
+    const struct ex_job *j = pj->job;
+    bool name_expr;
+    int r;
+
+    pj->id = j->id;
+    r = strategy_scalars(p, pj, reterr);
+    if (r < 0)
+        return r;
+    if (j->matrix)
+        return plan_matrix(p, pj, filter, reterr);
+    pj->legs = gr_xcalloc(1, sizeof(*pj->legs));
+    pj->n_legs = 1;
+    pj->legs[0].display_name = job_base_name(j, &name_expr);
+    if (name_expr)
+        eval_leg_name(p, j, &pj->legs[0]);
+    return 0;
+}
+
+static int plan_jobs(struct ex_plan *p, const struct ex_plan_opts *o, struct gr_diag *reterr)
+{
+    const struct ex_workflow *wf = p->wf;
+    bool *sel = gr_xcalloc(wf->n_jobs + 1, sizeof(*sel));
+    int *stage = gr_xcalloc(wf->n_jobs + 1, sizeof(*stage));
+    size_t i;
+    int s, r;
+
+    r = check_needs(wf, reterr);
+    if (r >= 0)
+        r = select_jobs(wf, o->job_id, sel, reterr);
+    if (r >= 0)
+        r = assign_stages(wf, sel, stage, &p->n_stages, reterr);
+    if (r < 0)
+        goto out;
+    p->jobs = gr_xcalloc(wf->n_jobs + 1, sizeof(*p->jobs));
+    for (s = 0; s < p->n_stages; s++) {
+        for (i = 0; i < wf->n_jobs; i++) {
+            if (!sel[i] || stage[i] != s)
+                continue;
+            p->jobs[p->n_jobs].job = &wf->jobs[i];
+            p->jobs[p->n_jobs].stage = s;
+            p->n_jobs++;
+            r = plan_job(p, &p->jobs[p->n_jobs - 1], o->matrix_filter, reterr);
+            if (r < 0)
+                goto out;
+        }
+    }
+out:
+    free(sel);
+    free(stage);
+    return r;
+}
+
+/* ---- the plan ---------------------------------------------------------- */
+
+static json_t *copy_or_empty(const json_t *v)
+{
+    return v ? json_deep_copy(v) : json_object();
+}
+
+int ex_plan_build(const struct ex_workflow *wf, const struct ex_plan_opts *opts,
+                  struct ex_plan **ret, struct gr_diag *reterr)
+{
+    struct ex_plan *p = gr_xcalloc(1, sizeof(*p));
+    const struct ex_trigger *t;
+    bool has_inputs;
+    int r;
+
+    p->wf = wf;
+    p->event_name = gr_xstrdup(opts->event_name ? opts->event_name : default_event(wf));
+    p->secrets = copy_or_empty(opts->secrets);
+    p->vars = copy_or_empty(opts->vars);
+    p->env = copy_or_empty(opts->env);
+    r = ex_github_context(opts->repo_dir, p->event_name, opts->event_payload, &p->github, reterr);
+    if (r < 0)
+        goto out;
+    github_extras(p);
+    t = ex_workflow_trigger(wf, p->event_name);
+    has_inputs = strcmp(p->event_name, "workflow_dispatch") == 0 ||
+                 strcmp(p->event_name, "workflow_call") == 0;
+    if (t && has_inputs)
+        r = plan_inputs(p, t, opts->inputs, reterr);
+    else if (!has_inputs && opts->inputs && json_object_size(opts->inputs) > 0)
+        r = gr_diag_set(reterr, GR_EUSAGE, NULL, 0, 0,
+                        "--input needs a workflow_dispatch or workflow_call event the workflow "
+                        "declares (event is '%s')",
+                        p->event_name);
+    if (r < 0)
+        goto out;
+    plan_trigger(p, t, opts);
+    if (p->triggered)
+        r = plan_jobs(p, opts, reterr);
+out:
+    if (r < 0) {
+        ex_plan_free(p);
+        return r;
+    }
+    *ret = p;
+    return 0;
+}
+
+void ex_plan_free(struct ex_plan *plan)
+{
+    size_t i;
+
+    if (!plan)
+        return;
+    for (i = 0; i < plan->n_jobs; i++)
+        ex_legs_free(plan->jobs[i].legs, plan->jobs[i].n_legs);
+    free(plan->jobs);
+    free(plan->event_name);
+    free(plan->not_triggered);
+    json_decref(plan->github);
+    json_decref(plan->inputs);
+    json_decref(plan->secrets);
+    json_decref(plan->vars);
+    json_decref(plan->env);
+    free(plan);
+}
