@@ -132,8 +132,8 @@ static void detect_v1(const struct sb_cg_env *env, const char *root, struct sb_c
 }
 
 /* Parses /proc/self/cgroup: "0::/path" (v2) and "N:ctl,ctl:/path" (v1). */
-static int parse_self(const struct sb_cg_env *env, const char *root, struct sb_cg *cg,
-                      char *v2path, size_t v2len)
+static int parse_self(const struct sb_cg_env *env, const char *root, struct sb_cg *cg, char *v2path,
+                      size_t v2len)
 {
     FILE *f = fopen(env->self_cgroup, "re");
     char line[4096];
@@ -347,8 +347,7 @@ static int v2_limits(struct sb_cgjob *j, const struct sb_policy *p)
     }
     if (r == 0 && cg->on[SB_CTL_PIDS] == SB_CG_ON_V2 && p->pids_max)
         r = write_in(j->v2, "pids.max", fake, p->pids_max);
-    if (r == 0 && cg->on[SB_CTL_CPU] == SB_CG_ON_V2 && p->cpu_quota_us)
-{
+    if (r == 0 && cg->on[SB_CTL_CPU] == SB_CG_ON_V2 && p->cpu_quota_us) {
         char max[48];
 
         snprintf(max, sizeof(max), "%" PRIu64 " 100000", p->cpu_quota_us);
@@ -755,23 +754,29 @@ static void remove_children(const char *dir, bool fake, bool all)
         closedir(d);
 }
 
-static uint64_t step_peak(const char *dir, const char *file)
+/* Max (or sum) of a value over the step-* cgroups of dir. */
+static uint64_t over_steps(const char *dir, const char *file, const char *key, bool sum)
 {
     char p[SB_PATH];
-    uint64_t peak = 0, v;
+    uint64_t acc = 0, v;
     DIR *d = opendir(dir);
     struct dirent *de;
 
     while (d && (de = readdir(d))) {
         if (de->d_type != DT_DIR || strncmp(de->d_name, "step-", 5) != 0)
             continue;
-        if (sb__path(p, sizeof(p), "%s/%s/%s", dir, de->d_name, file) == 0 &&
-            sb__read_u64(p, &v) == 0 && v > peak)
-            peak = v;
+        if (sb__path(p, sizeof(p), "%s/%s/%s", dir, de->d_name, file) < 0)
+            continue;
+        if ((key ? sb__read_key_u64(p, key, &v) : sb__read_u64(p, &v)) < 0)
+            continue;
+        if (sum)
+            acc += v;
+        else if (v > acc)
+            acc = v;
     }
     if (d)
         closedir(d);
-    return peak;
+    return acc;
 }
 
 static uint64_t counter(const char *dir, const char *file, const char *key)
@@ -791,21 +796,25 @@ static uint64_t counter(const char *dir, const char *file, const char *key)
 static void collect(struct sb_cgjob *j, struct sb_step_stats *st)
 {
     const char *mem = j->v1[SB_CTL_MEMORY];
-    uint64_t oom = 0, pids = 0;
+    uint64_t oom = 0, pids = 0, step_oom = 0;
 
     memset(st, 0, sizeof(*st));
     st->memory_limit = j->memory_limit;
     if (j->cg.on[SB_CTL_MEMORY] == SB_CG_ON_V2) {
         oom = counter(j->v2, "memory.events", "oom_kill");
-        st->memory_peak = step_peak(j->v2, "memory.peak");
+        st->memory_peak = over_steps(j->v2, "memory.peak", NULL, false);
     } else if (mem[0]) {
+        /* v1 counts an OOM kill in the victim's own memcg only. */
         oom = counter(mem, "memory.oom_control", "oom_kill");
-        st->memory_peak = step_peak(mem, "memory.max_usage_in_bytes");
+        step_oom = over_steps(mem, "memory.oom_control", "oom_kill", true);
+        st->memory_peak = over_steps(mem, "memory.max_usage_in_bytes", NULL, false);
         st->memory_failcnt = counter(mem, "memory.failcnt", NULL);
     }
     if (j->cg.on[SB_CTL_PIDS] == SB_CG_ON_V2)
         pids = counter(j->v2, "pids.events", "max");
     st->oom_kills = oom >= j->oom_seen ? oom - j->oom_seen : oom;
+    if (step_oom > st->oom_kills)
+        st->oom_kills = step_oom; /* kernels that also count it in the parent */
     st->oom_killed = st->oom_kills > 0;
     st->pids_limit_hit = pids >= j->pids_seen ? pids - j->pids_seen : pids;
     j->oom_seen = oom;

@@ -38,8 +38,7 @@ static void doctor_cgroups(FILE *out)
         fprintf(out, "cgroup v2: %s (ours: %s)\n", cg.v2_mount, cg.v2_self);
     for (int c = 0; c < SB_CTL_N; c++)
         if (cg.on[c] == SB_CG_ON_V1)
-            fprintf(out, "cgroup v1 %s: %s\n", sb_cg_ctl_name((enum sb_cg_ctl)c),
-                    cg.v1_self[c]);
+            fprintf(out, "cgroup v1 %s: %s\n", sb_cg_ctl_name((enum sb_cg_ctl)c), cg.v1_self[c]);
     if (cg.v2_mount[0]) {
         struct utsname u;
         int maj = 0, min = 0;
@@ -47,8 +46,7 @@ static void doctor_cgroups(FILE *out)
         (void)sb__path(p, sizeof(p), "%s/cgroup.kill", cg.v2_self);
         if (uname(&u) == 0)
             (void)sscanf(u.release, "%d.%d", &maj, &min);
-        fprintf(out, "cgroup.kill: %s\n",
-                yes(sb__exists(p) || maj > 5 || (maj == 5 && min >= 14)));
+        fprintf(out, "cgroup.kill: %s\n", yes(sb__exists(p) || maj > 5 || (maj == 5 && min >= 14)));
     }
 }
 
@@ -74,7 +72,8 @@ int sb_doctor(FILE *out)
         fprintf(out, "helper: %s\n", helper);
     else
         fprintf(out, "helper: gr-sandbox not found\n");
-    if (sb_job_new("doctor", &(struct sb_policy){.memory_max = 1 << 30, .pids_max = 4096}, &j) < 0) {
+    if (sb_job_new("doctor", &(struct sb_policy){.memory_max = 1 << 30, .pids_max = 4096}, &j) <
+        0) {
         fprintf(out, "job: cannot set one up: %s\n", sb_last_error());
         return ferror(out) ? -EIO : 0;
     }

@@ -422,7 +422,8 @@ static int prepare(struct sb_hcfg *c)
 
     if (c->status_fd >= 0)
         (void)fcntl(c->status_fd, F_SETFD, FD_CLOEXEC);
-    if (c->seccomp && (r = load_filter(c)) < 0)
+    r = c->seccomp ? load_filter(c) : 0;
+    if (r < 0)
         return die("cannot read the seccomp filter", c->seccomp, -r);
     if (!getcwd(c->cwd, sizeof(c->cwd)))
         return die("getcwd", NULL, errno);
@@ -435,7 +436,8 @@ static int prepare(struct sb_hcfg *c)
     (void)sb__write_file("/proc/self/oom_score_adj", "500", false);
     if (ns_flags(c) && unshare(ns_flags(c)) < 0)
         return die("cannot create namespaces", NULL, errno);
-    if (c->ns_net && (r = sb_net_lo_up()) < 0)
+    r = c->ns_net ? sb_net_lo_up() : 0;
+    if (r < 0)
         return die("cannot bring up loopback", "lo", -r);
     return 0;
 }

@@ -27,6 +27,8 @@ int sb__mkdir_p(const char *path, mode_t mode);
 /* Remove a tree without following symlinks. */
 int sb__rm_rf(const char *path);
 bool sb__exists(const char *path);
+/* mkdtemp() of prefix followed by six random characters, into buf. */
+int sb__mkdtemp(char *buf, size_t len, const char *prefix);
 /* Error text for the last failure (sb_last_error). */
 void sb__set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -48,8 +50,8 @@ struct sb_cg_env {
 struct sb_cg {
     enum sb_cg_mode mode;
     bool fake;
-    char v2_mount[SB_PATH];         /* "" when there is no cgroup2 */
-    char v2_self[SB_PATH];          /* our v2 cgroup, absolute path in the mount */
+    char v2_mount[SB_PATH];          /* "" when there is no cgroup2 */
+    char v2_self[SB_PATH];           /* our v2 cgroup, absolute path in the mount */
     char v1_self[SB_CTL_N][SB_PATH]; /* our v1 cgroup per controller; "" when unused */
     enum sb_cg_on on[SB_CTL_N];
 };

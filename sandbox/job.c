@@ -131,18 +131,18 @@ static void degrade(struct sb_job *j, const char *why)
         j->degraded[j->n_degraded++] = why;
 }
 
-/* The private dir: <state>/ghrun-<pid>-XXXXXX/{tmp,empty,seccomp.bpf}. */
+/* The private dir: <state>/ghrun-job-<pid>-<random>/{tmp,empty,seccomp.bpf}. */
 static int make_dirs(struct sb_job *j)
 {
     const char *state = j->policy.state_dir ? j->policy.state_dir : getenv("TMPDIR");
+    char prefix[SB_PATH];
     int fd, r;
 
-    r = sb__path(j->dir, sizeof(j->dir), "%s/ghrun-job-%ld-XXXXXX", state ? state : "/tmp",
+    r = sb__path(prefix, sizeof(prefix), "%s/ghrun-job-%ld-", state ? state : "/tmp",
                  (long)getpid());
-    if (r < 0)
-        return r;
-    if (!mkdtemp(j->dir)) {
-        r = -errno;
+    if (r == 0)
+        r = sb__mkdtemp(j->dir, sizeof(j->dir), prefix);
+    if (r < 0) {
         j->dir[0] = '\0';
         return r;
     }
@@ -256,8 +256,8 @@ static void make_summary(struct sb_job *j)
              "sandbox: uid=%s ns=%s net=%s seccomp=%s nnp=on cgroup=%s%s",
              j->slot ? "slot" : (j->root ? "root-nocaps" : "self"),
              j->ns ? "mnt,pid,ipc,uts,cgroup" : "off",
-             j->policy.network_none && j->ns ? "none" : "host",
-             j->seccomp ? j->arches : "off", cg, j->n_degraded ? " (degraded)" : "");
+             j->policy.network_none && j->ns ? "none" : "host", j->seccomp ? j->arches : "off", cg,
+             j->n_degraded ? " (degraded)" : "");
 }
 
 static int copy_policy(struct sb_job *j, const struct sb_policy *p)
@@ -284,10 +284,13 @@ static int setup(struct sb_job *j, const struct sb_policy *p)
     j->seccomp = sb__have_seccomp();
     j->mount_setattr = sb__have_mount_setattr();
     j->policy.state_dir = p->state_dir;
+    if (j->slot && !j->policy.slot_gid)
+        j->policy.slot_gid = j->policy.slot_uid;
     r = make_dirs(j);
     if (r < 0)
         return r;
-    if (j->seccomp && (r = compile_filter(j)) < 0)
+    r = j->seccomp ? compile_filter(j) : 0;
+    if (r < 0)
         return r;
     cgroup_setup(j);
     check_features(j);
@@ -406,8 +409,8 @@ static void push_cgroups(struct argv_b *b, const struct sb_job *j)
 
 static void push_ns(struct argv_b *b, const struct sb_job *j)
 {
-    push_opt(b, "--ns", j->policy.network_none ? "mnt,pid,ipc,uts,cgroup,net"
-                                               : "mnt,pid,ipc,uts,cgroup");
+    push_opt(b, "--ns",
+             j->policy.network_none ? "mnt,pid,ipc,uts,cgroup,net" : "mnt,pid,ipc,uts,cgroup");
     push(b, "--ro-root");
     push_opt(b, "--tmp", j->tmp);
     push_opt(b, "--empty", j->empty);
@@ -429,7 +432,7 @@ static void push_sandbox(struct argv_b *b, const struct sb_job *j, const char *h
         push_ns(b, j);
     if (j->slot) {
         push_u64(b, "--uid", j->policy.slot_uid);
-        push_u64(b, "--gid", j->policy.slot_gid ? j->policy.slot_gid : j->policy.slot_uid);
+        push_u64(b, "--gid", j->policy.slot_gid);
     }
     push_u64(b, "--nofile", j->policy.nofile ? j->policy.nofile : 65536);
     /* RLIMIT_NPROC counts per uid: meaningful only for a slot uid. */

@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -67,6 +68,9 @@ static int bind(const char *src, const char *dst, unsigned long flags)
     return 0;
 }
 
+/* The empty file, opened before /tmp (where the job dir may live) is covered. */
+static char empty_src[64];
+
 static int mask(const struct sb_hcfg *c, const char *path)
 {
     struct stat st;
@@ -79,12 +83,12 @@ static int mask(const struct sb_hcfg *c, const char *path)
             return -errno;
         return 0;
     }
-    return bind(c->empty, path, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
+    (void)c;
+    return bind(empty_src, path, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
 }
 
-static const char *const proc_masked[] = {"/proc/kcore",       "/proc/keys",
-                                          "/proc/timer_list",  "/proc/sched_debug",
-                                          "/proc/acpi",        "/proc/scsi",
+static const char *const proc_masked[] = {"/proc/kcore",        "/proc/keys", "/proc/timer_list",
+                                          "/proc/sched_debug",  "/proc/acpi", "/proc/scsi",
                                           "/proc/sysrq-trigger"};
 static const char *const proc_ro[] = {"/proc/sys", "/proc/irq", "/proc/bus"};
 
@@ -135,6 +139,14 @@ int sb_mnt_enter(const struct sb_hcfg *c, const char **ret_path)
 {
     int r;
 
+    *ret_path = c->empty;
+    if (c->empty) {
+        int fd = open(c->empty, O_PATH | O_CLOEXEC);
+
+        if (fd < 0)
+            return -errno;
+        snprintf(empty_src, sizeof(empty_src), "/proc/self/fd/%d", fd);
+    }
     *ret_path = "/";
     if (mount(NULL, "/", NULL, MS_SLAVE | MS_REC, NULL) < 0)
         return -errno;
@@ -149,8 +161,8 @@ int sb_mnt_enter(const struct sb_hcfg *c, const char **ret_path)
             return r;
     }
     *ret_path = "/sys";
-    if (c->ns_net && mount("sysfs", "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                           NULL) < 0)
+    if (c->ns_net &&
+        mount("sysfs", "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
         return -errno;
     r = writable(c, ret_path);
     if (r < 0)

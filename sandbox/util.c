@@ -34,8 +34,8 @@ const char *sb_last_error(void)
 
 int sb__write_file(const char *path, const char *text, bool create)
 {
-    int flags = O_WRONLY | O_CLOEXEC | (create ? O_CREAT | O_TRUNC : 0);
-    int fd = open(path, flags, 0644);
+    int flags = O_WRONLY | (create ? O_CREAT | O_TRUNC : 0);
+    int fd = open(path, flags | O_CLOEXEC, 0644);
     size_t len = strlen(text);
     ssize_t n;
     int r = 0;
@@ -193,4 +193,18 @@ int sb__rm_rf(const char *path)
 bool sb__exists(const char *path)
 {
     return access(path, F_OK) == 0;
+}
+
+int sb__mkdtemp(char *buf, size_t len, const char *prefix)
+{
+    size_t n = strlen(prefix);
+
+    if (n + 7 > len)
+        return -ENAMETOOLONG;
+    memcpy(buf, prefix, n);
+    memset(buf + n, 'X', 6); /* mkdtemp's template */
+    buf[n + 6] = '\0';
+    if (!mkdtemp(buf))
+        return -errno;
+    return 0;
 }

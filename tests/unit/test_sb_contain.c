@@ -71,14 +71,12 @@ static int probe_syscalls(void)
     bad |= expect_errno("add_key", syscall(SYS_add_key, "user", "k", "v", 1, -3), EPERM);
     /* reboot with a bad magic gives EINVAL unless the filter answers first */
     bad |= expect_errno("reboot", syscall(SYS_reboot, 0, 0, 0, NULL), EPERM);
-    bad |= expect_errno("perf_event_open", syscall(SYS_perf_event_open, NULL, 0, -1, -1, 0),
-                        EPERM);
+    bad |= expect_errno("perf_event_open", syscall(SYS_perf_event_open, NULL, 0, -1, -1, 0), EPERM);
     bad |= expect_errno("open_by_handle_at", syscall(SYS_open_by_handle_at, -1, NULL, 0), EPERM);
     bad |= expect_errno("clone3", syscall(SYS_clone3, NULL, 0), ENOSYS);
     bad |= expect_errno("swapon", syscall(SYS_swapon, "/x", 0), EPERM);
-    bad |= expect_errno("write-etc", open("/etc/gr-sandbox-probe", O_CREAT | O_WRONLY | O_CLOEXEC,
-                                          0600),
-                        EROFS);
+    bad |= expect_errno("write-etc",
+                        open("/etc/gr-sandbox-probe", O_CREAT | O_WRONLY | O_CLOEXEC, 0600), EROFS);
     snprintf(buf, sizeof(buf), "%d", 1);
     return bad;
 }
@@ -350,11 +348,13 @@ static void test_masked_and_tmp(void **state)
     (void)unlink(host_tmp);
     j = new_job(false);
     snprintf(path, sizeof(path), "%s/key.pem", secret_dir);
+    assert_int_equal(access(path, R_OK), 0);
     run_in(j, "read", path, &r, 10000);
     check_exit0(&r);
-    assert_non_null(strstr(r.out, "fd=-1"));
+    assert_non_null(strstr(r.out, "fd=-1 n=-1 errno=2")); /* the dir is an empty tmpfs */
     run_in(j, "read", secret_file, &r, 10000);
-    check_exit0(&r); /* the file is there, but empty */
+    check_exit0(&r);
+    assert_non_null(strstr(r.out, " n=0 ")); /* the file is there, but empty */
     run_in(j, "tmp", NULL, &r, 10000);
     check_exit0(&r);
     assert_int_equal(access(host_tmp, F_OK), -1); /* went to the job's /tmp */
@@ -470,11 +470,12 @@ static void test_setup_failure_reported(void **state)
 
 static int setup_secrets(void **state)
 {
-    char tmpl[] = "/var/tmp/gr-sb-secret-XXXXXX";
+    char tmpl[64] = "/var/tmp/gr-sb-secret-";
     char p[4200];
     int fd;
 
-    if (!mkdtemp(tmpl))
+    memset(tmpl + strlen(tmpl), 'X', 6); /* mkdtemp's template */
+    if (!mkdtemp(tmpl) || chmod(tmpl, 0755) < 0)
         return -1;
     snprintf(secret_dir, sizeof(secret_dir), "%s/runner", tmpl);
     snprintf(secret_file, sizeof(secret_file), "%s/credentials", tmpl);
@@ -510,19 +511,18 @@ static int teardown_secrets(void **state)
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_syscalls_denied),
-        cmocka_unit_test(test_masked_and_tmp),
-        cmocka_unit_test(test_forkbomb_bounded),
-        cmocka_unit_test(test_memhog_oom_reported),
-        cmocka_unit_test(test_daemon_gone_after_reap),
-        cmocka_unit_test(test_network_none),
+        cmocka_unit_test(test_syscalls_denied),        cmocka_unit_test(test_masked_and_tmp),
+        cmocka_unit_test(test_forkbomb_bounded),       cmocka_unit_test(test_memhog_oom_reported),
+        cmocka_unit_test(test_daemon_gone_after_reap), cmocka_unit_test(test_network_none),
         cmocka_unit_test(test_setup_failure_reported),
     };
     ssize_t n;
 
     if (argc > 2 && strcmp(argv[1], "--probe") == 0) {
+        int rc = run_probe(argc, argv);
+
         fflush(stdout);
-        _exit(run_probe(argc, argv));
+        _exit(rc);
     }
     n = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
     if (n <= 0)
