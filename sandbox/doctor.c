@@ -22,32 +22,43 @@ static const char *yes(bool b)
     return b ? "yes" : "no";
 }
 
+static bool kernel_has_cgroup_kill(const struct sb_cg *cg)
+{
+    struct utsname u;
+    char p[SB_PATH];
+    int maj = 0, min = 0;
+
+    if (sb__path(p, sizeof(p), "%s/cgroup.kill", cg->v2_self) == 0 && sb__exists(p))
+        return true;
+    /* the root cgroup has no cgroup.kill: go by the version (5.14+) */
+    if (uname(&u) == 0)
+        (void)sscanf(u.release, "%d.%d", &maj, &min);
+    return maj > 5 || (maj == 5 && min >= 14);
+}
+
 static void doctor_cgroups(FILE *out)
 {
+    enum sb_cg_kill kill = SB_KILL_NONE;
     struct sb_cg cg;
-    char desc[128], p[SB_PATH];
+    char desc[128];
 
     if (sb_cg_detect(&(struct sb_cg_env){0}, &cg) < 0) {
         fprintf(out, "cgroup: none found\n");
         return;
     }
-    sb_cg_describe(&cg, SB_KILL_NONE, desc, sizeof(desc));
-    /* "kill:none" in desc is unknown until a job cgroup exists; say what the kernel has. */
+    if (cg.v2_mount[0] && kernel_has_cgroup_kill(&cg))
+        kill = SB_KILL_V2;
+    else if (cg.v2_mount[0])
+        kill = SB_KILL_V2_FREEZE;
+    else if (cg.on[SB_CTL_FREEZER] == SB_CG_ON_V1)
+        kill = SB_KILL_V1_FREEZER;
+    sb_cg_describe(&cg, kill, desc, sizeof(desc));
     fprintf(out, "cgroup: %s\n", desc);
     if (cg.v2_mount[0])
         fprintf(out, "cgroup v2: %s (ours: %s)\n", cg.v2_mount, cg.v2_self);
     for (int c = 0; c < SB_CTL_N; c++)
         if (cg.on[c] == SB_CG_ON_V1)
             fprintf(out, "cgroup v1 %s: %s\n", sb_cg_ctl_name((enum sb_cg_ctl)c), cg.v1_self[c]);
-    if (cg.v2_mount[0]) {
-        struct utsname u;
-        int maj = 0, min = 0;
-
-        (void)sb__path(p, sizeof(p), "%s/cgroup.kill", cg.v2_self);
-        if (uname(&u) == 0)
-            (void)sscanf(u.release, "%d.%d", &maj, &min);
-        fprintf(out, "cgroup.kill: %s\n", yes(sb__exists(p) || maj > 5 || (maj == 5 && min >= 14)));
-    }
 }
 
 int sb_doctor(FILE *out)
