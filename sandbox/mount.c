@@ -68,8 +68,11 @@ static int bind(const char *src, const char *dst, unsigned long flags)
     return 0;
 }
 
-/* The empty file, opened before /tmp (where the job dir may live) is covered. */
-static char empty_src[64];
+/*
+ * The empty file, opened before /tmp (where the job dir may live) is
+ * covered; without one, /dev/null as Docker does.
+ */
+static char empty_src[64] = "/dev/null";
 
 static int mask(const struct sb_hcfg *c, const char *path)
 {
