@@ -198,6 +198,15 @@ static int probe_tmp(void)
     return fd >= 0 ? 0 : 1;
 }
 
+static int probe_sleep(void)
+{
+    printf("sleeping\n");
+    fflush(stdout);
+    for (;;)
+        pause();
+    return 1;
+}
+
 static int run_probe(int argc, char **argv)
 {
     const char *name = argv[2];
@@ -218,6 +227,8 @@ static int run_probe(int argc, char **argv)
         return probe_net();
     if (strcmp(name, "tmp") == 0)
         return probe_tmp();
+    if (strcmp(name, "sleep") == 0)
+        return probe_sleep();
     return 100;
 }
 
@@ -468,6 +479,99 @@ static void test_setup_failure_reported(void **state)
     sb_job_free(j);
 }
 
+/* Starts the probe in the background; returns its pid and the read end of its stdout. */
+static pid_t start_in(struct sb_job *job, const char *probe, bool no_pidns, int *ret_fd)
+{
+    char *argv[] = {self_exe, "--probe", (char *)probe, NULL};
+    char **wrapped = NULL;
+    int pfd[2];
+    size_t w = 0;
+    pid_t pid;
+
+    assert_int_equal(sb_wrap_command(job, argv, &wrapped), 0);
+    /* without a pid namespace only the cgroup holds the step's processes */
+    for (size_t i = 0; wrapped[i]; i++) {
+        if (no_pidns && strcmp(wrapped[i], "--ns") == 0) {
+            free(wrapped[i]);
+            free(wrapped[i + 1]);
+            i++;
+            continue;
+        }
+        wrapped[w++] = wrapped[i];
+    }
+    wrapped[w] = NULL;
+    assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(pfd[1], STDOUT_FILENO);
+        execv(wrapped[0], wrapped);
+        _exit(99);
+    }
+    close(pfd[1]);
+    sb_argv_free(wrapped);
+    *ret_fd = pfd[0];
+    return pid;
+}
+
+/* True when fd reaches EOF within ms (everything holding it is gone). */
+static bool eof_within(int fd, int ms)
+{
+    char buf[256];
+
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+
+        if (poll(&p, 1, ms) <= 0)
+            return false;
+        if (read(fd, buf, sizeof(buf)) <= 0)
+            return true;
+    }
+}
+
+static void test_reap_kills_daemon_by_cgroup(void **state)
+{
+    struct sb_job *j;
+    int fd, st;
+    pid_t pid;
+
+    if (!can_run())
+        skip();
+    j = new_job(false);
+    pid = start_in(j, "daemon", true, &fd);
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    /* the step is done, its daemon still holds stdout */
+    assert_false(eof_within(fd, 300));
+    assert_int_equal(sb_step_reap(j), 0);
+    assert_true(eof_within(fd, 5000));
+    close(fd);
+    sb_job_free(j);
+}
+
+static void test_job_kill_running_step(void **state)
+{
+    struct sb_job *j;
+    char line[64] = "";
+    int fd, st;
+    pid_t pid;
+
+    if (!can_run())
+        skip();
+    j = new_job(false);
+    pid = start_in(j, "sleep", false, &fd);
+    assert_true(read(fd, line, sizeof(line) - 1) > 0);
+    assert_non_null(strstr(line, "sleeping"));
+    assert_int_equal(sb_job_kill(j, SIGKILL), 0);
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFSIGNALED(st));
+    assert_int_equal(WTERMSIG(st), SIGKILL);
+    assert_true(eof_within(fd, 5000));
+    close(fd);
+    assert_int_equal(sb_step_reap(j), 0);
+    sb_job_free(j);
+}
+
 static int setup_secrets(void **state)
 {
     char tmpl[64] = "/var/tmp/gr-sb-secret-";
@@ -511,10 +615,15 @@ static int teardown_secrets(void **state)
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_syscalls_denied),        cmocka_unit_test(test_masked_and_tmp),
-        cmocka_unit_test(test_forkbomb_bounded),       cmocka_unit_test(test_memhog_oom_reported),
-        cmocka_unit_test(test_daemon_gone_after_reap), cmocka_unit_test(test_network_none),
+        cmocka_unit_test(test_syscalls_denied),
+        cmocka_unit_test(test_masked_and_tmp),
+        cmocka_unit_test(test_forkbomb_bounded),
+        cmocka_unit_test(test_memhog_oom_reported),
+        cmocka_unit_test(test_daemon_gone_after_reap),
+        cmocka_unit_test(test_network_none),
         cmocka_unit_test(test_setup_failure_reported),
+        cmocka_unit_test(test_reap_kills_daemon_by_cgroup),
+        cmocka_unit_test(test_job_kill_running_step),
     };
     ssize_t n;
 
