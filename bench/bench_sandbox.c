@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,6 +39,16 @@ static double median(double *v, int n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/* CPU time (user+sys, ms) of reaped children so far: steadier than wall time on a busy host. */
+static double child_cpu_ms(void)
+{
+    struct rusage ru;
+
+    getrusage(RUSAGE_CHILDREN, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+}
+
 static int run(char *const argv[])
 {
     int st;
@@ -54,6 +65,27 @@ static int run(char *const argv[])
     return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -ECHILD;
 }
 
+/* Median wall time of n runs of argv; *ret_cpu gets the mean child CPU time per run. */
+static int time_argv(char *const argv[], int n, double *ret_wall, double *ret_cpu)
+{
+    double *t = calloc((size_t)n, sizeof(*t));
+    double c0 = child_cpu_ms();
+    int r = 0;
+
+    for (int i = 0; r == 0 && i < n; i++) {
+        double t0 = now_ms();
+
+        r = run(argv);
+        t[i] = now_ms() - t0;
+    }
+    if (r == 0) {
+        *ret_wall = median(t, n);
+        *ret_cpu = (child_cpu_ms() - c0) / n;
+    }
+    free(t);
+    return r;
+}
+
 static int bench_steps(const char *label, const struct sb_policy *p, int n, double base)
 {
     char *plain[] = {"/bin/true", NULL};
@@ -61,6 +93,8 @@ static int bench_steps(const char *label, const struct sb_policy *p, int n, doub
     struct sb_job *job = NULL;
     double *t = calloc((size_t)n, sizeof(*t)), *tr = calloc((size_t)n, sizeof(*tr));
     int r = sb_job_new("bench", p, &job);
+
+    double c0 = child_cpu_ms();
 
     if (r == 0)
         r = sb_wrap_command(job, plain, &wrapped);
@@ -77,8 +111,9 @@ static int bench_steps(const char *label, const struct sb_policy *p, int n, doub
     if (r == 0) {
         double m = median(t, n), mr = median(tr, n);
 
-        printf("%-28s median %.3f ms (+%.3f ms, x%.2f); with reap %.3f ms (+%.3f ms)\n", label, m,
-               m - base, m / base, mr, mr - base);
+        printf("%-28s median %.3f ms (+%.3f ms, x%.2f); with reap %.3f ms (+%.3f ms); "
+               "cpu %.3f ms/step\n",
+               label, m, m - base, m / base, mr, mr - base, (child_cpu_ms() - c0) / n);
         printf("  %s\n", sb_job_summary(job));
     } else {
         fprintf(stderr, "%s: failed: %s %s\n", label, strerror(-r), sb_last_error());
@@ -126,26 +161,46 @@ int main(int argc, char **argv)
         .slot_uid = geteuid() == 0 ? 64000 : 0,
     };
     struct sb_policy net = p;
-    double *t;
-    double base;
-    int r = 0;
+    struct sb_job *plainjob = NULL;
+    char **helper_only = NULL;
+    double base = 0, cpu = 0;
+    int r;
 
     if (steps < 3 || jobs < 3)
         return 2;
-    t = calloc((size_t)steps, sizeof(*t));
-    for (int i = 0; r == 0 && i < steps; i++) {
-        double t0 = now_ms();
-
-        r = run(plain);
-        t[i] = now_ms() - t0;
-    }
+    /* a job with a policy and nothing else, to learn where the helper is */
+    if (sb_job_new("bench-plain", &(struct sb_policy){0}, &plainjob) < 0)
+        return 1;
+    r = time_argv(plain, steps, &base, &cpu);
     if (r < 0) {
         fprintf(stderr, "baseline failed: %s\n", strerror(-r));
         return 1;
     }
-    base = median(t, steps);
-    free(t);
-    printf("baseline fork/exec/wait      median %.3f ms (%d runs)\n", base, steps);
+    printf("baseline fork/exec/wait      median %.3f ms (%d runs); cpu %.3f ms/step\n", base, steps,
+           cpu);
+    r = sb_wrap_command(plainjob, plain, &helper_only);
+    if (r == 0) {
+        char *const bare[] = {helper_only[0], "--", "/bin/true", NULL};
+        char *const ns[] = {helper_only[0], "--ns",      "mnt,pid,ipc,uts,cgroup",
+                            "--",           "/bin/true", NULL};
+        double w, c;
+
+        r = time_argv(bare, steps, &w, &c);
+        if (r == 0)
+            printf("helper, no isolation         median %.3f ms (+%.3f ms); cpu %.3f ms/step\n", w,
+                   w - base, c);
+        if (r == 0 && geteuid() == 0)
+            r = time_argv(ns, steps, &w, &c);
+        if (r == 0 && geteuid() == 0)
+            printf("helper, namespaces only      median %.3f ms (+%.3f ms); cpu %.3f ms/step\n", w,
+                   w - base, c);
+    }
+    sb_argv_free(helper_only);
+    sb_job_free(plainjob);
+    if (r < 0) {
+        fprintf(stderr, "helper runs failed: %s\n", strerror(-r));
+        return 1;
+    }
     r = bench_steps("sandboxed step", &p, steps, base);
     net.network_none = true;
     if (r == 0)

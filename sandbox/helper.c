@@ -4,12 +4,19 @@
  *   gr-sandbox [options] -- command [args...]
  *
  * The helper (root when the runner is root) joins the job's cgroups, unshares
- * the namespaces, and forks an init that is pid 1 of the new pid namespace.
- * The init builds the filesystem view and forks the step, which takes its
+ * the namespaces, and starts an init that is pid 1 of the new pid namespace.
+ * The init builds the filesystem view and starts the step, which takes its
  * credentials, installs the seccomp filter and execs. The init reaps
  * orphans and reports the step's wait status; the helper forwards signals
  * and mirrors that status. When the step's main process ends, the init
  * exits and the kernel kills whatever is left in the pid namespace.
+ *
+ * Both children share the helper's memory (CLONE_VM; the step also
+ * CLONE_VFORK, as posix_spawn does) because copying page tables is most of
+ * a fork's cost. That is safe here because the helper is single-threaded,
+ * nothing after the clones allocates, each process has its own stack, fd
+ * table and signal handlers, and the helper and the init keep their
+ * signal targets in separate variables.
  *
  * Failures before exec travel over a close-on-exec pipe as one record; the
  * helper prints "gr-sandbox: <what>: <path>: <error>" on the status fd
@@ -25,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -46,9 +54,18 @@ struct fail_rec {
     char path[SB_PATH];
 };
 
-static struct sb_hcfg cfg; /* static: still reachable at exit for LeakSanitizer */
-static volatile pid_t fwd_pid;
-static volatile int fwd_group;
+static struct sb_hcfg cfg;           /* static: still reachable at exit for LeakSanitizer */
+static volatile pid_t fwd_pid;       /* helper: the init */
+static volatile pid_t init_step_pid; /* init: the step (a process group) */
+static char *init_stack, *step_stack;
+
+#define SB_STACK (256 * 1024)
+
+struct child_args {
+    struct sb_hcfg *c;
+    int errfd;
+    int stfd;
+};
 static const int fwd_sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
 
 static void copy_str(char *dst, size_t len, const char *src)
@@ -95,12 +112,22 @@ static void fail(int errfd, const char *what, const char *path, int err, int cod
 
 static void forward(int sig)
 {
+    int saved = errno;
     pid_t p = fwd_pid;
 
-    if (p <= 0)
-        return;
-    if (!fwd_group || kill(-p, sig) < 0)
+    if (p > 0)
         (void)kill(p, sig);
+    errno = saved;
+}
+
+static void init_forward(int sig)
+{
+    int saved = errno;
+    pid_t p = init_step_pid;
+
+    if (p > 0 && kill(-p, sig) < 0)
+        (void)kill(p, sig);
+    errno = saved;
 }
 
 static void set_forwarding(void (*handler)(int))
@@ -162,31 +189,38 @@ static void reset_signals(void)
     block_forwarded(SIG_UNBLOCK);
 }
 
-/* pid 1 of the step's pid namespace. Never returns. */
-static void init_main(const struct sb_hcfg *c, int errfd, int stfd)
+static int step_entry(void *arg)
 {
+    struct child_args *a = arg;
+
+    reset_signals();
+    step_exec(a->c, a->errfd);
+    return EXIT_SETUP;
+}
+
+/* pid 1 of the step's pid namespace; starts with the forwarded signals blocked. Never returns. */
+static int init_entry(void *arg)
+{
+    struct child_args *a = arg;
+    const struct sb_hcfg *c = a->c;
+    int errfd = a->errfd, stfd = a->stfd;
     const char *path = NULL;
     int status = 0;
     pid_t pid, w;
     int r;
 
+    set_forwarding(init_forward);
     (void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     if (c->ns_mnt) {
         r = sb_mnt_enter(c, &path);
         if (r < 0)
             fail(errfd, "cannot set up the filesystem view", path, -r, EXIT_SETUP);
     }
-    block_forwarded(SIG_BLOCK);
-    set_forwarding(forward);
-    pid = fork();
+    /* returns once the step has exec'd or failed */
+    pid = clone(step_entry, step_stack + SB_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, a);
     if (pid < 0)
-        fail(errfd, "fork", NULL, errno, EXIT_SETUP);
-    if (pid == 0) {
-        reset_signals();
-        step_exec(c, errfd);
-    }
-    fwd_pid = pid;
-    fwd_group = 1;
+        fail(errfd, "clone", NULL, errno, EXIT_SETUP);
+    init_step_pid = pid;
     block_forwarded(SIG_UNBLOCK);
     close(errfd);
     for (;;) {
@@ -200,6 +234,7 @@ static void init_main(const struct sb_hcfg *c, int errfd, int stfd)
     }
     (void)!write(stfd, &status, sizeof(status));
     _exit(0);
+    return 0;
 }
 
 /* Become what the step became: same exit code, or death by the same signal. */
@@ -238,22 +273,26 @@ static ssize_t read_full(int fd, void *buf, size_t len)
 
 static int run_with_init(struct sb_hcfg *c)
 {
+    static struct child_args args; /* read by the children after this frame is gone */
     int errp[2], stp[2], status = 0;
     struct fail_rec rec;
     pid_t pid;
 
     if (pipe2(errp, O_CLOEXEC) < 0 || pipe2(stp, O_CLOEXEC) < 0)
         return die("pipe", NULL, errno);
-    pid = fork();
+    init_stack = mmap(NULL, 2 * SB_STACK, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (init_stack == MAP_FAILED)
+        return die("mmap", NULL, errno);
+    step_stack = init_stack + SB_STACK;
+    args = (struct child_args){.c = c, .errfd = errp[1], .stfd = stp[1]};
+    block_forwarded(SIG_BLOCK);
+    pid = clone(init_entry, init_stack + SB_STACK, CLONE_VM | SIGCHLD, &args);
     if (pid < 0)
-        return die("fork", NULL, errno);
-    if (pid == 0) {
-        close(errp[0]);
-        close(stp[0]);
-        init_main(c, errp[1], stp[1]);
-    }
+        return die("clone", NULL, errno);
     fwd_pid = pid;
     set_forwarding(forward);
+    block_forwarded(SIG_UNBLOCK);
     close(errp[1]);
     close(stp[1]);
     if (read_full(errp[0], &rec, sizeof(rec)) == (ssize_t)sizeof(rec)) {

@@ -220,17 +220,3 @@ int sb_sc_export(const struct sb_policy *p, int fd, const char **ret_arches)
         *ret_arches = arches;
     return r;
 }
-
-int sb_sc_install(const void *bpf, size_t len)
-{
-    struct sock_fprog prog = {
-        .len = (unsigned short)(len / sizeof(struct sock_filter)),
-        .filter = (struct sock_filter *)(uintptr_t)bpf,
-    };
-
-    if (len == 0 || len % sizeof(struct sock_filter) || len / sizeof(struct sock_filter) > 4096)
-        return -EINVAL;
-    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)
-        return -errno;
-    return 0;
-}
