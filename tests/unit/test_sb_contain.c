@@ -239,25 +239,6 @@ struct run {
     char out[8192];
 };
 
-static bool can_run(void)
-{
-    char **argv = NULL;
-    struct sb_job *j = NULL;
-    bool ok;
-
-    if (geteuid() != 0) {
-        printf("skipped: needs root\n");
-        return false;
-    }
-    ok = sb_job_new("probe", &(struct sb_policy){0}, &j) == 0 &&
-         sb_wrap_command(j, (char *const[]){"true", NULL}, &argv) == 0;
-    sb_argv_free(argv);
-    sb_job_free(j);
-    if (!ok)
-        printf("skipped: %s\n", sb_last_error());
-    return ok;
-}
-
 static struct sb_policy test_policy(bool net_none)
 {
     static const char *masks[3];
@@ -274,6 +255,62 @@ static struct sb_policy test_policy(bool net_none)
         .network_none = net_none,
     };
 }
+
+/* Runs /bin/true through the helper: can this host set up the sandbox at all? */
+static bool helper_works(struct sb_job *j)
+{
+    char *argv[] = {"/bin/true", NULL};
+    char **w = NULL;
+    int st = -1;
+    pid_t pid;
+
+    if (sb_wrap_command(j, argv, &w) < 0)
+        return false;
+    pid = fork();
+    if (pid == 0) {
+        execv(w[0], w);
+        _exit(99);
+    }
+    sb_argv_free(w);
+    if (pid < 0 || waitpid(pid, &st, 0) != pid)
+        return false;
+    (void)sb_step_reap(j);
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+/*
+ * Whether this host gives the sandbox what the test needs; prints
+ * "skipped: <reason>" otherwise. needs: degraded-list words that must not appear.
+ */
+static bool usable(bool net_none, const char *const *needs)
+{
+    struct sb_policy p = test_policy(net_none);
+    struct sb_job *j = NULL;
+    const char *why = NULL;
+
+    if (geteuid() != 0) {
+        printf("skipped: needs root\n");
+        return false;
+    }
+    if (sb_job_new("probe", &p, &j) < 0) {
+        printf("skipped: %s\n", sb_last_error());
+        return false;
+    }
+    for (const char *const *d = sb_job_degraded(j); *d && !why; d++)
+        for (size_t i = 0; needs && needs[i] && !why; i++)
+            if (strstr(*d, needs[i]))
+                why = *d;
+    if (!why && !helper_works(j))
+        why = "gr-sandbox cannot set up the sandbox on this host";
+    if (why)
+        printf("skipped: %s\n", why);
+    sb_job_free(j);
+    return why == NULL;
+}
+
+static const char *const need_pids[] = {"no cgroup", "no pids limit", NULL};
+static const char *const need_memory[] = {"no cgroup", "no memory limit", NULL};
+static const char *const need_kill[] = {"no cgroup", "tree kill", NULL};
 
 /* Starts the probe in job like the executor would; stdout collected until EOF or timeout. */
 static void run_in(struct sb_job *job, const char *probe, const char *arg, struct run *r,
@@ -336,7 +373,7 @@ static void test_syscalls_denied(void **state)
     struct sb_job *j;
     struct run r;
 
-    if (!can_run())
+    if (!usable(false, NULL))
         skip();
     j = new_job(false);
     run_in(j, "syscalls", NULL, &r, 10000);
@@ -354,7 +391,7 @@ static void test_masked_and_tmp(void **state)
     struct sb_job *j;
     struct run r;
 
-    if (!can_run())
+    if (!usable(false, NULL))
         skip();
     (void)unlink(host_tmp);
     j = new_job(false);
@@ -379,7 +416,7 @@ static void test_forkbomb_bounded(void **state)
     struct run r;
     int forks = 0;
 
-    if (!can_run())
+    if (!usable(false, need_pids))
         skip();
     j = new_job(false);
     run_in(j, "forkbomb", NULL, &r, 30000);
@@ -397,7 +434,7 @@ static void test_memhog_oom_reported(void **state)
     struct sb_job *j;
     struct run r;
 
-    if (!can_run())
+    if (!usable(false, need_memory))
         skip();
     j = new_job(false);
     run_in(j, "memhog", NULL, &r, 30000);
@@ -424,7 +461,7 @@ static void test_daemon_gone_after_reap(void **state)
     struct sb_job *j;
     struct run r;
 
-    if (!can_run())
+    if (!usable(false, NULL))
         skip();
     j = new_job(false);
     /* stdout reaches EOF only once the daemon, which holds it, is gone */
@@ -440,7 +477,7 @@ static void test_network_none(void **state)
     struct sb_job *j;
     struct run r;
 
-    if (!can_run())
+    if (!usable(true, NULL))
         skip();
     j = new_job(true);
     run_in(j, "net", NULL, &r, 10000);
@@ -458,7 +495,7 @@ static void test_setup_failure_reported(void **state)
     int st;
     pid_t pid;
 
-    if (!can_run())
+    if (!usable(false, NULL))
         skip();
     (void)r;
     j = new_job(false);
@@ -535,7 +572,7 @@ static void test_reap_kills_daemon_by_cgroup(void **state)
     int fd, st;
     pid_t pid;
 
-    if (!can_run())
+    if (!usable(false, need_kill))
         skip();
     j = new_job(false);
     pid = start_in(j, "daemon", true, &fd);
@@ -556,7 +593,7 @@ static void test_job_kill_running_step(void **state)
     int fd, st;
     pid_t pid;
 
-    if (!can_run())
+    if (!usable(false, need_kill))
         skip();
     j = new_job(false);
     pid = start_in(j, "sleep", false, &fd);

@@ -171,7 +171,8 @@ static void test_denied(void **state)
 static void test_unfiltered_baseline(void **state)
 {
     /* the same probes without a filter fail differently (or succeed) */
-    assert_int_not_equal(in_child(NULL, p_reboot), -EPERM); /* EINVAL: bad magic */
+    if (geteuid() == 0) /* without CAP_SYS_BOOT the kernel says EPERM first */
+        assert_int_not_equal(in_child(NULL, p_reboot), -EPERM); /* EINVAL: bad magic */
     assert_int_equal(in_child(NULL, p_tiocsti_high), -EBADF);
     assert_int_not_equal(in_child(NULL, p_clone3), -ENOSYS);
     (void)state;
