@@ -61,6 +61,20 @@ static void doctor_cgroups(FILE *out)
             fprintf(out, "cgroup v1 %s: %s\n", sb_cg_ctl_name((enum sb_cg_ctl)c), cg.v1_self[c]);
 }
 
+static void doctor_gpus(FILE *out)
+{
+    struct sb_gpu_inv inv;
+
+    if (sb_gpu_discover(NULL, &inv) < 0 || inv.n == 0) {
+        fprintf(out, "gpu: none\n");
+        return;
+    }
+    fprintf(out, "gpu: %zu (isolation: device nodes hidden; no device cgroup)\n", inv.n);
+    for (size_t i = 0; i < inv.n; i++)
+        fprintf(out, "gpu %d: %s %s\n", inv.gpu[i].minor,
+                inv.gpu[i].uuid[0] ? inv.gpu[i].uuid : "(uuid unknown)", inv.gpu[i].bus_id);
+}
+
 int sb_doctor(FILE *out)
 {
     static const char *const ns[] = {"mnt", "pid", "net", "ipc", "uts", "cgroup", "user"};
@@ -79,6 +93,7 @@ int sb_doctor(FILE *out)
     else
         fprintf(out, "landlock: no\n");
     doctor_cgroups(out);
+    doctor_gpus(out);
     if (sb__find_helper(helper, sizeof(helper)) == 0)
         fprintf(out, "helper: %s\n", helper);
     else

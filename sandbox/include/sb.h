@@ -109,3 +109,63 @@ const char *sb_last_error(void);
 
 /* Write what this host supports for the sandbox, one feature a line. Returns 0 or -errno. */
 int sb_doctor(FILE *out);
+
+/*
+ * GPU slots (docs/sandbox.md section 9): find the NVIDIA GPUs, lease some
+ * exclusively to a job, and tell the job which ones it got.
+ *
+ * Discovery reads the device nodes (<dev>/nvidia<minor>), then the driver's
+ * /proc/driver/nvidia/gpus/<bus id>/information (minor, UUID), and fills in
+ * what is still missing from `nvidia-smi --query-gpu=index,uuid,pci.bus_id
+ * --format=csv,noheader` (index taken as the minor). It may start
+ * nvidia-smi (posix_spawn), so call it at start-up, not on the loop.
+ *
+ * A lease holds one flock()ed file per GPU in lock_dir: exclusive across
+ * runner processes, and gone with the process if it dies.
+ */
+#define SB_GPU_MAX 32
+
+struct sb_gpu {
+    int minor;
+    char uuid[64];   /* "GPU-..." or "" */
+    char bus_id[32]; /* "00000000:17:00.0" or "" */
+};
+
+struct sb_gpu_inv {
+    struct sb_gpu gpu[SB_GPU_MAX];
+    size_t n; /* sorted by minor */
+};
+
+/* Where to look; NULL fields mean the real host ("/dev", "/proc/driver/nvidia/gpus", PATH). */
+struct sb_gpu_env {
+    const char *dev_dir;
+    const char *proc_dir;
+    const char *nvidia_smi; /* "" to skip nvidia-smi */
+};
+
+struct sb_gpu_lease {
+    size_t n;
+    int idx[SB_GPU_MAX]; /* into the inventory */
+    int fd[SB_GPU_MAX];  /* the held lock files */
+};
+
+int sb_gpu_discover(const struct sb_gpu_env *env, struct sb_gpu_inv *ret);
+/* Lease want GPUs (the lowest free minors). Returns 0, -EBUSY if fewer are free, or -errno. */
+int sb_gpu_lease(const struct sb_gpu_inv *inv, size_t want, const char *lock_dir,
+                 struct sb_gpu_lease *ret);
+void sb_gpu_release(struct sb_gpu_lease *lease);
+/*
+ * The step environment for a lease, as "NAME=value" lines separated by '\n':
+ * CUDA_VISIBLE_DEVICES and NVIDIA_VISIBLE_DEVICES (UUIDs when known, else
+ * minors) and CUDA_DEVICE_ORDER=PCI_BUS_ID. CUDA_VISIBLE_DEVICES alone is
+ * advisory; hide the other GPUs with sb_gpu_mask_paths(). Returns 0 or -E2BIG.
+ */
+int sb_gpu_env_text(const struct sb_gpu_inv *inv, const struct sb_gpu_lease *lease, char *buf,
+                    size_t len);
+/*
+ * Device nodes of the GPUs not leased, for sb_policy.mask_paths: a
+ * NULL-terminated malloc'd array of malloc'd strings (free with
+ * sb_argv_free()). Returns 0 or -ENOMEM.
+ */
+int sb_gpu_mask_paths(const struct sb_gpu_inv *inv, const struct sb_gpu_lease *lease,
+                      const char *dev_dir, char ***ret);
