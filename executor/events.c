@@ -457,21 +457,21 @@ static int coerce_input(const char *name, const char *type, const struct ex_node
     return r;
 }
 
-static int check_choice(const char *name, const struct ex_node *decl, const json_t *value,
-                        struct gr_diag *reterr)
+static int check_choice(const char *name, const struct ex_node *key, const struct ex_node *decl,
+                        const json_t *value, struct gr_diag *reterr)
 {
     const struct ex_node *opts = ex_node_get(decl, "options");
     const char *v = json_string_value(value);
     size_t i;
 
     if (!opts || opts->kind != EX_NODE_SEQ)
-        return input_err(reterr, decl, "Input '%s' of type choice has no options%s", name, "");
+        return input_err(reterr, key, "Input '%s' of type choice has no options%s", name, "");
     for (i = 0; i < opts->n; i++) {
         const char *o = ex_node_str(opts->items[i]);
         if (o && v && strcmp(o, v) == 0)
             return 0;
     }
-    return input_err(reterr, decl,
+    return input_err(reterr, key,
                      "Provided value '%s' for input '%s' not in the list of allowed values",
                      v ? v : "", name);
 }
@@ -484,7 +484,7 @@ static int input_default(const struct ex_node *def, const json_t *ctx, json_t **
     const char *s = ex_node_str(def);
     int r;
 
-    if (def->kind == EX_NODE_SCALAR && s && ex_tmpl_has_expr(s)) {
+    if (ctx && def->kind == EX_NODE_SCALAR && s && ex_tmpl_has_expr(s)) {
         r = ex_tmpl_eval(s, &env, ret, reterr);
         if (r < 0 && reterr && !reterr->file) {
             reterr->file = def->file;
@@ -513,9 +513,10 @@ struct inputs_state {
     json_t *typed, *strings;
 };
 
-static int one_input(struct inputs_state *st, const char *name, const struct ex_node *decl,
+static int one_input(struct inputs_state *st, const struct ex_node *key, const struct ex_node *decl,
                      struct gr_diag *reterr)
 {
+    const char *name = key->str;
     const struct ex_node *tn = decl ? ex_node_get(decl, "type") : NULL;
     const struct ex_node *rq = decl ? ex_node_get(decl, "required") : NULL;
     const struct ex_node *df = decl ? ex_node_get(decl, "default") : NULL;
@@ -526,13 +527,14 @@ static int one_input(struct inputs_state *st, const char *name, const struct ex_
     int r = 0;
 
     if (given) {
-        r = coerce_input(name, type, decl, given, &val, reterr);
+        r = coerce_input(name, type, key, given, &val, reterr);
     } else if (df && !(df->kind == EX_NODE_SCALAR && df->type == EX_SCALAR_NULL)) {
-        r = input_default(df, st->ctx, &raw, reterr);
+        /* only workflow_call defaults may use expressions */
+        r = input_default(df, call ? st->ctx : NULL, &raw, reterr);
         if (r >= 0)
             r = coerce_input(name, type, df, raw, &val, reterr);
     } else if (required) {
-        r = input_err(reterr, decl,
+        r = input_err(reterr, key,
                       call ? "Input %s is required, but not provided while calling%s"
                            : "Required input '%s' not provided%s",
                       name, "");
@@ -540,7 +542,7 @@ static int one_input(struct inputs_state *st, const char *name, const struct ex_
         val = zero_value(type);
     }
     if (r >= 0 && strcmp(type, "choice") == 0 && (given || df))
-        r = check_choice(name, decl, val, reterr);
+        r = check_choice(name, key, decl, val, reterr);
     if (r >= 0) {
         char *str = ex_matrix_value_str(val);
         json_object_set(st->typed, name, val);
@@ -585,7 +587,7 @@ int ex_events_inputs(const struct ex_trigger *t, const json_t *given, const json
     st.typed = json_object();
     st.strings = json_object();
     for (i = 0; decls && decls->kind == EX_NODE_MAP && i < decls->n; i++) {
-        r = one_input(&st, decls->keys[i]->str, decls->vals[i], reterr);
+        r = one_input(&st, decls->keys[i], decls->vals[i], reterr);
         if (r < 0)
             goto out;
     }

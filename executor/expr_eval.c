@@ -18,12 +18,27 @@
 
 /* ---- arena ------------------------------------------------------------- */
 
+void ex__arena_init(struct ex_arena *ar)
+{
+    ar->chunks = NULL;
+    ar->owned = NULL;
+    ar->nowned = ar->capowned = 0;
+    ar->total = 0;
+    ar->inl_used = 0;
+}
+
 void *ex__arena_alloc(struct ex_arena *ar, size_t n)
 {
     struct ex_chunk *c = ar->chunks;
     void *p;
 
     n = (n + 15) & ~(size_t)15;
+    if (EX_ARENA_INLINE - ar->inl_used >= n) {
+        p = ar->inl + ar->inl_used;
+        ar->inl_used += n;
+        ar->total += n;
+        return p;
+    }
     if (!c || c->cap - c->used < n) {
         size_t cap = n > 4096 ? n : 4096;
         c = gr_xmalloc(sizeof(*c) + cap);
@@ -54,7 +69,31 @@ void ex__arena_release(struct ex_arena *ar)
     for (size_t i = 0; i < ar->nowned; i++)
         json_decref(ar->owned[i]);
     free(ar->owned);
-    *ar = (struct ex_arena){0};
+    ex__arena_init(ar);
+}
+
+int ex__abuf_add(struct ex_ev *ev, struct ex_abuf *b, const char *s, size_t n)
+{
+    if (n > EX_MAX_MEMORY / 2 || b->len + n > EX_MAX_MEMORY / 2)
+        return ex__ev_error(ev,
+                            "The maximum allowed memory size was exceeded while evaluating the "
+                            "following expression: %.*s",
+                            (int)ev->expr->len, ev->expr->src);
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 64;
+        char *p;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        p = ex__arena_alloc(&ev->ar, cap);
+        if (b->len)
+            memcpy(p, b->p, b->len);
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+    return ex__ev_check_memory(ev);
 }
 
 int ex__ev_error(struct ex_ev *ev, const char *fmt, ...)
@@ -348,10 +387,14 @@ static json_t *result_json(const struct ex_val *v)
 int ex_expr_eval(const struct ex_expr *e, const struct ex_eval_env *env, json_t **ret,
                  struct gr_diag *reterr)
 {
-    struct ex_ev ev = {.env = env, .expr = e, .err = reterr};
+    struct ex_ev ev; /* not zeroed whole: the arena's inline buffer stays raw */
     struct ex_val v = {.kind = EX_V_NULL};
     int r = 0;
 
+    ev.env = env;
+    ev.expr = e;
+    ev.err = reterr;
+    ex__arena_init(&ev.ar);
     if (e->root)
         r = ex__eval(&ev, e->root, &v);
     if (r == 0)

@@ -36,6 +36,14 @@ static int buf_string(struct ex_ev *ev, struct gr_buf *b, int r, struct ex_val *
     return r;
 }
 
+/* The built string as the value; charged twice, as arena_string. */
+static int abuf_string(struct ex_ev *ev, const struct ex_abuf *b, struct ex_val *ret)
+{
+    *ret = (struct ex_val){.kind = EX_V_STR, .s = b->len ? b->p : "", .len = b->len};
+    ev->ar.total += b->len;
+    return ex__ev_check_memory(ev);
+}
+
 static void set_bool(struct ex_val *ret, bool b)
 {
     *ret = (struct ex_val){.kind = EX_V_BOOL, .b = b};
@@ -104,7 +112,7 @@ struct fmt {
     const struct ex_node *n;
     const char *f;
     size_t flen;
-    struct gr_buf *out; /* NULL while only checking the format string */
+    struct ex_abuf *out; /* NULL while only checking the format string */
     struct fmt_arg *args;
 };
 
@@ -169,7 +177,7 @@ static bool read_specs(const struct fmt *f, size_t start, struct gr_buf *spec, s
 
 static int fmt_emit(struct fmt *f, const char *s, size_t len)
 {
-    return f->out ? gr_buf_add(f->out, s, len) : 0;
+    return f->out && len ? ex__abuf_add(f->ev, f->out, s, len) : 0;
 }
 
 static int fmt_arg(struct fmt *f, unsigned idx, const struct gr_buf *spec)
@@ -198,7 +206,7 @@ static int fmt_arg(struct fmt *f, unsigned idx, const struct gr_buf *spec)
         return ex__ev_error(f->ev,
                             "The format specifiers '%s' are not valid for objects of type '%s'",
                             spec->ptr, ex__kind_name(a->kind));
-    return gr_buf_add(f->out, a->s, a->len);
+    return fmt_emit(f, a->s, a->len);
 }
 
 static int fmt_invalid(struct fmt *f)
@@ -263,7 +271,7 @@ static int fmt_scan(struct fmt *f)
 
 static int fn_format(struct ex_ev *ev, const struct ex_node *n, struct ex_val *ret)
 {
-    struct gr_buf out = GR_BUF_INIT(EX_MAX_MEMORY / 2);
+    struct ex_abuf out = {0};
     struct ex_val fv;
     char buf[32];
     struct fmt f = {.ev = ev, .n = n};
@@ -284,17 +292,15 @@ static int fn_format(struct ex_ev *ev, const struct ex_node *n, struct ex_val *r
         return r;
     f.out = &out;
     r = fmt_scan(&f);
-    if (r < 0 && r != -E2BIG) {
-        gr_buf_release(&out);
+    if (r < 0)
         return r;
-    }
-    return buf_string(ev, &out, r, ret);
+    return abuf_string(ev, &out, ret);
 }
 
 /* ---- join, toJSON, fromJSON -------------------------------------------- */
 
 static int join_items(struct ex_ev *ev, const struct ex_node *n, const struct ex_val *arr,
-                      struct gr_buf *out)
+                      struct ex_abuf *out)
 {
     size_t count = ex__arr_len(arr);
     const char *sep = ",";
@@ -316,17 +322,17 @@ static int join_items(struct ex_ev *ev, const struct ex_node *n, const struct ex
         size_t len;
         ex__val_from_json(ex__arr_at(arr, i), &item);
         ex__val_to_str(&item, buf, &s, &len);
-        if (i)
-            r = gr_buf_add(out, sep, seplen);
-        if (r == 0)
-            r = gr_buf_add(out, s, len);
+        if (i && seplen)
+            r = ex__abuf_add(ev, out, sep, seplen);
+        if (r == 0 && len)
+            r = ex__abuf_add(ev, out, s, len);
     }
     return r;
 }
 
 static int fn_join(struct ex_ev *ev, const struct ex_node *n, struct ex_val *ret)
 {
-    struct gr_buf out = GR_BUF_INIT(EX_MAX_MEMORY / 2);
+    struct ex_abuf out = {0};
     struct ex_val v;
     char buf[32];
     const char *s;
@@ -338,11 +344,7 @@ static int fn_join(struct ex_ev *ev, const struct ex_node *n, struct ex_val *ret
         return r;
     if (v.kind == EX_V_ARR && ex__arr_len(&v) > 0) {
         r = join_items(ev, n, &v, &out);
-        if (r < 0 && r != -E2BIG) {
-            gr_buf_release(&out);
-            return r;
-        }
-        return buf_string(ev, &out, r, ret);
+        return r < 0 ? r : abuf_string(ev, &out, ret);
     }
     if (ex__val_primitive(&v)) {
         ex__val_to_str(&v, buf, &s, &len);
@@ -370,7 +372,6 @@ static int fn_fromjson(struct ex_ev *ev, const struct ex_node *n, struct ex_val 
     char buf[32];
     const char *s;
     size_t len;
-    json_error_t jerr;
     json_t *j;
     int r;
 
@@ -378,10 +379,7 @@ static int fn_fromjson(struct ex_ev *ev, const struct ex_node *n, struct ex_val 
     if (r < 0)
         return r;
     ex__val_to_str(&v, buf, &s, &len);
-    /* Newtonsoft's JToken.ReadFrom reads one value and ignores what follows; numbers are doubles.
-     */
-    j = json_loadb(s, len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL | JSON_DISABLE_EOF_CHECK,
-                   &jerr);
+    j = ex__json_parse(s, len); /* see expr_json.c */
     if (!j)
         return ex__ev_error(ev, "Error parsing fromJson");
     ex__arena_own(&ev->ar, j);

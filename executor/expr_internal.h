@@ -179,11 +179,22 @@ struct ex_chunk {
     char data[];
 };
 
+#define EX_ARENA_INLINE 1024
+
+/* Not zero-initialised as a whole: ex__arena_init sets the fields, the inline bytes stay raw. */
 struct ex_arena {
     struct ex_chunk *chunks;
     json_t **owned; /* json values made during evaluation (fromJSON) */
     size_t nowned, capowned;
     size_t total; /* bytes handed out, against EX_MAX_MEMORY */
+    size_t inl_used;
+    _Alignas(16) char inl[EX_ARENA_INLINE]; /* first allocations, no malloc */
+};
+
+/* A string growing inside the arena. */
+struct ex_abuf {
+    char *p;
+    size_t len, cap;
 };
 
 struct ex_ev {
@@ -193,7 +204,10 @@ struct ex_ev {
     struct gr_diag *err;
 };
 
+void ex__arena_init(struct ex_arena *ar);
 void *ex__arena_alloc(struct ex_arena *ar, size_t n);
+/* Append to b; past EX_MAX_MEMORY / 2 bytes it fails with the runner's memory message. */
+int ex__abuf_add(struct ex_ev *ev, struct ex_abuf *b, const char *s, size_t n) GR_MUST_CHECK;
 void ex__arena_own(struct ex_arena *ar, json_t *j);
 void ex__arena_release(struct ex_arena *ar);
 
@@ -235,6 +249,9 @@ bool ex__ci_eq(const char *a, size_t alen, const char *b, size_t blen);
 bool ex__ci_find(const char *h, size_t hlen, const char *n, size_t nlen);
 bool ex__ci_starts(const char *h, size_t hlen, const char *n, size_t nlen);
 bool ex__ci_ends(const char *h, size_t hlen, const char *n, size_t nlen);
+
+/* fromJSON's reader: strict JSON, else Newtonsoft's lenient forms. New reference or NULL. */
+json_t *ex__json_parse(const char *s, size_t len);
 
 /* toJSON text of v into b (pretty, 2-space, as the runner). */
 int ex__to_json_buf(const struct ex_val *v, struct gr_buf *b) GR_MUST_CHECK;

@@ -241,6 +241,7 @@ int ex_if_eval(const char *cond, const struct ex_eval_env *env, bool *ret, struc
 {
     struct segs ss = {0};
     size_t start = 0, len = cond ? strlen(cond) : 0;
+    char *text;
     int r;
 
     trim(cond ? cond : "", &start, &len);
@@ -250,11 +251,14 @@ int ex_if_eval(const char *cond, const struct ex_eval_env *env, bool *ret, struc
     }
     if (!ex_tmpl_has_expr(cond))
         return if_expr(cond + start, len, env, ret, reterr);
-    r = split(cond, &ss, reterr);
+    /* YAML hands over the scalar trimmed; an `if:` that is one ${{ }} is that expression. */
+    text = gr_xstrndup(cond + start, len);
+    r = split(text, &ss, reterr);
     if (r == 0 && ss.n == 1 && ss.v[0].is_expr)
-        r = if_expr(cond + ss.v[0].start, ss.v[0].len, env, ret, reterr);
+        r = if_expr(text + ss.v[0].start, ss.v[0].len, env, ret, reterr);
     else if (r == 0)
-        r = if_template(cond, &ss, env, ret, reterr);
+        r = if_template(text, &ss, env, ret, reterr);
     free(ss.v);
+    free(text);
     return r;
 }

@@ -157,6 +157,22 @@ size_t ex__fmt_number(double d, char *buf)
         return (size_t)snprintf(buf, 32, d < 0 ? "-Infinity" : "Infinity");
     if (d == 0)
         d = 0; /* -0 prints as 0 (EvaluationResult.ConvertToString) */
+    if (d == floor(d) && fabs(d) < 1e15) {
+        /* Whole numbers of up to 15 digits print as integers under G15: skip printf. */
+        char tmp[24];
+        size_t k = 0, len = 0;
+        uint64_t u = (uint64_t)fabs(d);
+        do {
+            tmp[k++] = (char)('0' + u % 10);
+            u /= 10;
+        } while (u);
+        if (d < 0)
+            buf[len++] = '-';
+        while (k)
+            buf[len++] = tmp[--k];
+        buf[len] = '\0';
+        return len;
+    }
     /* printf's %G switches to exponent form exactly where .NET's G15 does. */
     n = snprintf(buf, 32, "%.15G", d);
     return (size_t)n;
@@ -172,7 +188,8 @@ const char *ex__kind_name(enum ex_vkind k)
 
 void ex__val_from_json(json_t *j, struct ex_val *ret)
 {
-    *ret = (struct ex_val){.kind = EX_V_NULL};
+    /* j stays set so that a value read from the contexts goes back out by reference. */
+    *ret = (struct ex_val){.kind = EX_V_NULL, .j = j};
     switch (json_typeof(j)) {
     case JSON_OBJECT:
         ret->kind = EX_V_OBJ;
@@ -209,6 +226,8 @@ json_t *ex__val_to_json(const struct ex_val *v)
 {
     json_t *a;
 
+    if (v->j && v->kind != EX_V_NULL)
+        return json_incref(v->j);
     switch (v->kind) {
     case EX_V_BOOL:
         return json_boolean(v->b);
@@ -315,6 +334,7 @@ static void to_num(struct ex_val *v)
 {
     v->n = ex__val_to_number(v);
     v->kind = EX_V_NUM;
+    v->j = NULL;
 }
 
 /* EvaluationResult.CoerceTypes */
@@ -411,7 +431,11 @@ static uint32_t utf8_next(const char *s, size_t len, size_t *i)
     return u[0];
 }
 
-/* ToUpperInvariant for ASCII, Latin-1, Latin Extended-A, Greek and Cyrillic. */
+/*
+ * ToUpperInvariant (simple case mapping) for ASCII, Latin-1, Latin Extended-A,
+ * Greek, Cyrillic, Armenian, Latin Extended Additional and fullwidth Latin;
+ * other characters compare as they are.
+ */
 static uint32_t upper(uint32_t c)
 {
     if (c < 0x80)
@@ -426,14 +450,30 @@ static uint32_t upper(uint32_t c)
         return c & ~1u;
     if ((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17e))
         return (c & 1u) ? c : c - 1;
+    if (c == 0x3ac)
+        return 0x386;
+    if (c >= 0x3ad && c <= 0x3af)
+        return c - 0x25;
     if (c == 0x3c2)
         return 0x3a3;
-    if (c >= 0x3b1 && c <= 0x3c9)
+    if (c >= 0x3b1 && c <= 0x3cb)
         return c - 0x20;
+    if (c == 0x3cc)
+        return 0x38c;
+    if (c == 0x3cd || c == 0x3ce)
+        return c - 0x3f;
     if (c >= 0x430 && c <= 0x44f)
         return c - 0x20;
     if (c >= 0x450 && c <= 0x45f)
         return c - 0x50;
+    if ((c >= 0x460 && c <= 0x481) || (c >= 0x48a && c <= 0x4bf) || (c >= 0x4d0 && c <= 0x52f))
+        return c & ~1u;
+    if (c >= 0x561 && c <= 0x586)
+        return c - 0x30;
+    if ((c >= 0x1e00 && c <= 0x1e95) || (c >= 0x1ea0 && c <= 0x1eff))
+        return c & ~1u;
+    if (c >= 0xff41 && c <= 0xff5a)
+        return c - 0x20;
     return c;
 }
 
@@ -453,6 +493,28 @@ static int ci_prefix(const char *h, size_t hlen, size_t i, const char *n, size_t
     }
     *ret_end = i;
     return 0;
+}
+
+static bool ascii_only(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] >= 0x80)
+            return false;
+    return true;
+}
+
+static unsigned char lower_ascii(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') ? c + 32 : c;
+}
+
+/* With an ASCII needle, bytes compare directly: no other character folds to ASCII. */
+static bool ascii_at(const char *h, const char *n, size_t nlen)
+{
+    for (size_t k = 0; k < nlen; k++)
+        if (lower_ascii((unsigned char)h[k]) != lower_ascii((unsigned char)n[k]))
+            return false;
+    return true;
 }
 
 int ex__ci_cmp(const char *a, size_t alen, const char *b, size_t blen)
@@ -489,12 +551,25 @@ bool ex__ci_eq(const char *a, size_t alen, const char *b, size_t blen)
 bool ex__ci_starts(const char *h, size_t hlen, const char *n, size_t nlen)
 {
     size_t end;
+
+    if (ascii_only(n, nlen))
+        return nlen <= hlen && ascii_at(h, n, nlen);
     return ci_prefix(h, hlen, 0, n, nlen, &end) == 0;
 }
 
 bool ex__ci_find(const char *h, size_t hlen, const char *n, size_t nlen)
 {
     size_t end;
+
+    if (ascii_only(n, nlen)) {
+        if (nlen == 0)
+            return true;
+        unsigned char first = lower_ascii((unsigned char)n[0]);
+        for (size_t i = 0; i + nlen <= hlen; i++)
+            if (lower_ascii((unsigned char)h[i]) == first && ascii_at(h + i, n, nlen))
+                return true;
+        return false;
+    }
 
     for (size_t i = 0; i <= hlen; i++) {
         if (i < hlen && ((unsigned char)h[i] & 0xc0) == 0x80)
@@ -508,6 +583,9 @@ bool ex__ci_find(const char *h, size_t hlen, const char *n, size_t nlen)
 bool ex__ci_ends(const char *h, size_t hlen, const char *n, size_t nlen)
 {
     size_t end;
+
+    if (ascii_only(n, nlen))
+        return nlen <= hlen && ascii_at(h + hlen - nlen, n, nlen);
 
     for (size_t i = 0; i <= hlen; i++) {
         if (i < hlen && ((unsigned char)h[i] & 0xc0) == 0x80)

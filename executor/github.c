@@ -320,7 +320,6 @@ static char *abs_dir(const char *dir)
 static void read_facts(const char *dir, struct repo_facts *f)
 {
     git_repository *repo = NULL;
-    const char *wd;
 
     memcpy(f->sha, ZERO_SHA, sizeof(f->sha));
     memcpy(f->parent, ZERO_SHA, sizeof(f->parent));
@@ -331,16 +330,13 @@ static void read_facts(const char *dir, struct repo_facts *f)
         if (f->default_branch)
             read_base(repo, f);
         read_config(repo, f);
-        wd = git_repository_workdir(repo);
-        if (wd) {
-            f->workspace = abs_dir(wd);
-            if (strlen(f->workspace) > 1 && gr_endswith(f->workspace, "/"))
-                f->workspace[strlen(f->workspace) - 1] = '\0';
-        }
         git_repository_free(repo);
+    } else if (!f->ref) {
+        /* Outside any git repository there is no branch: replay as the default branch main. */
+        f->ref = gr_xstrdup("refs/heads/main");
     }
-    if (!f->workspace)
-        f->workspace = abs_dir(dir);
+    /* The workspace is the directory being replayed, even inside a larger repository. */
+    f->workspace = abs_dir(dir);
     if (!f->ref)
         f->ref = gr_xstrdup("");
     if (!f->owner) {

@@ -79,31 +79,61 @@ static bool node_uses_only(const struct ex_node *n, unsigned allowed)
     return true;
 }
 
+/* The scalar is one ${{ }} and nothing else (as ex_tmpl_eval keeps the value's type). */
 static bool scalar_is_one_expr(const struct ex_node *n)
 {
-    const char *s = n->str, *e;
+    const char *s = n->str, *e = n->str + n->len;
 
-    while (*s == ' ')
+    while (*s == ' ' || *s == '\n' || *s == '\t')
         s++;
-    if (strncmp(s, "${{", 3) != 0)
-        return false;
-    e = strstr(s + 3, "}}");
-    if (!e)
-        return false;
-    e += 2;
-    while (*e == ' ' || *e == '\n')
-        e++;
-    return *e == '\0' && !strstr(s + 3, "${{");
+    while (e > s && (e[-1] == ' ' || e[-1] == '\n' || e[-1] == '\t'))
+        e--;
+    return e - s >= 5 && strncmp(s, "${{", 3) == 0 && strncmp(e - 2, "}}", 2) == 0 &&
+           !strstr(s + 3, "${{");
 }
 
 static int eval_node(const struct ex_node *n, const struct ex_eval_env *env, json_t **ret,
                      struct gr_diag *reterr);
 
+/*
+ * Expression numbers are doubles; integral ones become JSON integers, as
+ * YAML integers are, so that legs compare and print the same either way.
+ */
+static json_t *normalize_numbers(json_t *v)
+{
+    const char *k;
+    json_t *it;
+    size_t i;
+    double d;
+
+    if (json_is_real(v)) {
+        d = json_real_value(v);
+        if (d == (double)(json_int_t)d && d > -9007199254740992.0 && d < 9007199254740992.0) {
+            json_decref(v);
+            return json_integer((json_int_t)d);
+        }
+        return v;
+    }
+    if (json_is_object(v))
+        json_object_foreach(v, k, it) json_object_set_new(v, k, normalize_numbers(json_incref(it)));
+    else if (json_is_array(v))
+        json_array_foreach(v, i, it) json_array_set_new(v, i, normalize_numbers(json_incref(it)));
+    return v;
+}
+
 static int eval_scalar(const struct ex_node *n, const struct ex_eval_env *env, json_t **ret,
                        struct gr_diag *reterr)
 {
-    if (n->kind == EX_NODE_SCALAR && ex_tmpl_has_expr(n->str))
-        return at_node(reterr, n, ex_tmpl_eval(n->str, env, ret, reterr));
+    json_t *v = NULL;
+    int r;
+
+    if (n->kind == EX_NODE_SCALAR && ex_tmpl_has_expr(n->str)) {
+        r = at_node(reterr, n, ex_tmpl_eval(n->str, env, &v, reterr));
+        if (r < 0)
+            return r;
+        *ret = normalize_numbers(v);
+        return 0;
+    }
     *ret = ex_node_to_json(n);
     return 0;
 }
@@ -226,6 +256,27 @@ static void github_extras(struct ex_plan *p)
     json_object_set_new(p->github, "token", json_string(token ? token : ""));
 }
 
+/*
+ * What a generated payload cannot know without the workflow: schedule's cron
+ * string (the first one) and workflow_dispatch's workflow path.
+ */
+static void payload_extras(struct ex_plan *p, const struct ex_trigger *t)
+{
+    json_t *ev = json_object_get(p->github, "event");
+    const struct ex_node *first;
+
+    if (!t || !json_is_object(ev))
+        return;
+    if (strcmp(t->event, "schedule") == 0 && t->node && t->node->kind == EX_NODE_SEQ &&
+        t->node->n > 0) {
+        first = ex_node_get(t->node->items[0], "cron");
+        if (first && ex_node_str(first) && !json_object_get(ev, "schedule"))
+            json_object_set_new(ev, "schedule", json_string(ex_node_str(first)));
+    }
+    if (strcmp(t->event, "workflow_dispatch") == 0 && !json_object_get(ev, "workflow"))
+        json_object_set_new(ev, "workflow", json_string(p->wf->path ? p->wf->path : ""));
+}
+
 /* workflow_dispatch / workflow_call inputs: typed context and github.event.inputs. */
 static int plan_inputs(struct ex_plan *p, const struct ex_trigger *t, const json_t *given_cli,
                        struct gr_diag *reterr)
@@ -266,10 +317,9 @@ static void plan_trigger(struct ex_plan *p, const struct ex_trigger *t,
     }
     if (!t) {
         p->triggered = false;
-        p->not_triggered =
-            p->wf->n_triggers == 0
-                ? gr_xstrdup("the workflow has no events ('on' is missing)")
-                : gr_xasprintf("the workflow is not triggered by '%s'", p->event_name);
+        p->not_triggered = p->wf->n_triggers == 0
+                               ? gr_xstrdup("the workflow has no events ('on' is missing)")
+                               : gr_xasprintf("'on' has no '%s' event", p->event_name);
         return;
     }
     if (o->ignore_filters) {
@@ -543,6 +593,8 @@ int ex_plan_build(const struct ex_workflow *wf, const struct ex_plan_opts *opts,
         goto out;
     github_extras(p);
     t = ex_workflow_trigger(wf, p->event_name);
+    if (!opts->event_payload)
+        payload_extras(p, t);
     has_inputs = strcmp(p->event_name, "workflow_dispatch") == 0 ||
                  strcmp(p->event_name, "workflow_call") == 0;
     if (t && has_inputs)

@@ -204,10 +204,11 @@ static void print_header(const struct ex_plan *p, FILE *out)
 {
     const json_t *g = p->github;
     const char *sha = json_string_value(json_object_get(g, "sha"));
+    const char *ref = json_string_value(json_object_get(g, "ref"));
 
     fprintf(out, "Workflow: %s (%s)\n", wf_name(p->wf), p->wf->path ? p->wf->path : "");
     fprintf(out, "Event: %s, ref %s, sha %.12s, repository %s, actor %s\n", p->event_name,
-            json_string_value(json_object_get(g, "ref")), sha ? sha : "",
+            ref && *ref ? ref : "(none)", sha ? sha : "",
             json_string_value(json_object_get(g, "repository")),
             json_string_value(json_object_get(g, "actor")));
     if (p->inputs) {
@@ -229,8 +230,12 @@ static void print_legs(const struct ex_plan_job *j, FILE *out)
     }
     if (!j->job->matrix)
         return;
-    fprintf(out, "    strategy: fail-fast %s, max-parallel %d\n", j->fail_fast ? "true" : "false",
-            j->max_parallel);
+    if (j->max_parallel > 0)
+        fprintf(out, "    strategy: fail-fast %s, max-parallel %d\n",
+                j->fail_fast ? "true" : "false", j->max_parallel);
+    else
+        fprintf(out, "    strategy: fail-fast %s, max-parallel unlimited\n",
+                j->fail_fast ? "true" : "false");
     fprintf(out, "    legs (%zu):\n", j->n_legs);
     for (i = 0; i < j->n_legs; i++) {
         char *m = json_dumps(j->legs[i].matrix, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -245,7 +250,12 @@ static void print_job(const struct ex_plan_job *j, FILE *out)
     size_t i;
     char *s;
 
-    fprintf(out, "  Job %s: %s\n", j->id, j->n_legs > 0 ? j->legs[0].display_name : j->id);
+    fprintf(out, "  Job %s\n", j->id);
+    if (job->name) {
+        s = node_line(job->name);
+        fprintf(out, "    name: %s\n", s);
+        free(s);
+    }
     if (job->n_needs) {
         fprintf(out, "    needs: ");
         for (i = 0; i < job->n_needs; i++)

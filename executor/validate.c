@@ -5,7 +5,7 @@
  * workflow-parser/src/model/converter/{jobs,id-builder,cron,events,
  * workflow-dispatch}.ts): job and step ids, the needs graph (unknown
  * targets, cycles, a job without needs), step `uses` references, cron
- * syntax, and dispatch input options.
+ * syntax, event filters with their -ignore twin, and dispatch input options.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,8 +61,6 @@ static void check_job_ids(struct ex__vctx *v, const struct ex_workflow *wf)
 
     if (!jobs || jobs->kind != EX_NODE_MAP)
         return;
-    if (jobs->n == 0)
-        ex__verr(v, jobs, "The workflow must contain at least one job");
     for (size_t i = 0; i < jobs->n; i++)
         if (!strstr(jobs->keys[i]->str, "${{"))
             (void)check_id(v, jobs->keys[i], jobs->keys[i]->str, false);
@@ -214,9 +212,9 @@ static void check_needs(struct ex__vctx *v, const struct ex_workflow *wf)
             g.max = wf->jobs[i].n_needs;
         any_root |= wf->jobs[i].n_needs == 0;
     }
-    if (wf->n_jobs == 0)
-        return;
     if (!any_root) {
+        if (!ex_node_get(wf->root, "jobs") || ex_node_get(wf->root, "jobs")->kind != EX_NODE_MAP)
+            return;
         ex__verr(v, ex_node_get(wf->root, "jobs"),
                  "The workflow must contain at least one job with no dependencies.");
         return;
@@ -333,6 +331,30 @@ static void check_schedule(struct ex__vctx *v, const struct ex_workflow *wf)
     }
 }
 
+/* ---- event filters ----------------------------------------------------- */
+
+/* A filter and its -ignore twin exclude each other (D:workflow-syntax,
+ * onpushbranchestagsbranches-ignoretags-ignore). */
+static void check_filters(struct ex__vctx *v, const struct ex_workflow *wf)
+{
+    static const char *const names[] = {"branches", "tags", "paths"};
+
+    for (size_t i = 0; i < wf->n_triggers; i++) {
+        const struct ex_node *cfg = wf->triggers[i].node;
+        if (!cfg || cfg->kind != EX_NODE_MAP)
+            continue;
+        for (size_t k = 0; k < GR_ARRAY_SIZE(names); k++) {
+            char ignore[32];
+            const struct ex_node *both;
+            snprintf(ignore, sizeof(ignore), "%s-ignore", names[k]);
+            both = ex_node_get(cfg, ignore);
+            if (both && ex_node_get(cfg, names[k]))
+                ex__verr(v, cfg, "you may only define one of `%s` and `%s` for a single event",
+                         names[k], ignore);
+        }
+    }
+}
+
 /* ---- workflow_dispatch inputs ------------------------------------------ */
 
 static void check_dispatch_input(struct ex__vctx *v, const struct ex_node *in)
@@ -373,5 +395,6 @@ void ex__validate_model(struct ex__vctx *v, const struct ex_workflow *wf)
             check_step_uses(v, &wf->jobs[i].steps[k]);
     }
     check_schedule(v, wf);
+    check_filters(v, wf);
     check_dispatch(v, wf);
 }

@@ -15,6 +15,7 @@
  * checked with the allowed contexts and are exempt from type checks. The
  * walk depth is bounded by the YAML layer (EX_YAML_MAX_DEPTH).
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "ex/expr.h"
@@ -80,16 +81,68 @@ static void check_bare_expr(struct ex__vctx *v, const struct ex_node *n, struct 
     ex_expr_free(e);
 }
 
-static void check_template(struct ex__vctx *v, const struct ex_node *n, struct dinfo di)
+/*
+ * Check the ${{ }} parts with the contexts allowed here; false after
+ * reporting. Where no context is allowed the parse already fails on named
+ * values ("Unrecognized named-value: 'github'"); the caller then refuses
+ * any expression that is not a literal (TemplateReader.ParseScalar, Validate).
+ */
+static bool check_template(struct ex__vctx *v, const struct ex_node *n, struct dinfo di)
 {
     struct gr_diag d = {0};
 
-    if (!di.has_ctx) {
-        ex__verr(v, n, "A template expression is not allowed in this context");
-        return;
-    }
-    if (ex_tmpl_check(n->str, di.ctx, di.fn, &d) < 0)
+    if (ex_tmpl_check(n->str, di.ctx, di.fn, &d) < 0) {
         report_expr(v, n, &d);
+        return false;
+    }
+    return true;
+}
+
+static void not_allowed(struct ex__vctx *v, const struct ex_node *n)
+{
+    ex__verr(v, n, "A template expression is not allowed in this context");
+}
+
+/*
+ * A value that is exactly one ${{ }} holding only single-quoted strings
+ * (`${{ 'a' }}`, `${{ 'it''s' }}`) is a literal, as the template reader
+ * turns it back into a string. Returns the unquoted text (owned) or NULL.
+ */
+static char *literal_of(const char *s, size_t len)
+{
+    const char *p, *end;
+    char *out, *o;
+    bool in_str = false;
+
+    if (len < 5 || strncmp(s, "${{", 3) != 0 || strcmp(s + len - 2, "}}") != 0)
+        return NULL;
+    p = s + 3;
+    end = s + len - 2;
+    while (p < end && strchr(" \t\r\n", *p))
+        p++;
+    while (end > p && strchr(" \t\r\n", end[-1]))
+        end--;
+    if (p == end || *p != '\'')
+        return NULL;
+    out = o = gr_xmalloc((size_t)(end - p) + 1);
+    for (const char *c = p; c < end; c++) {
+        if (*c == '\'') {
+            in_str = !in_str;
+            if (in_str && c != p)
+                *o++ = *c;
+        } else if (!in_str) {
+            free(out);
+            return NULL;
+        } else {
+            *o++ = *c;
+        }
+    }
+    *o = '\0';
+    if (in_str) {
+        free(out);
+        return NULL;
+    }
+    return out;
 }
 
 static bool string_matches(const struct ex__sdef *d, const struct ex_node *n)
@@ -142,21 +195,39 @@ static const struct ex__sdef *match_scalar(const struct ex_node *n, unsigned sho
     return NULL;
 }
 
-static void read_scalar(struct ex__vctx *v, const struct ex_node *n, struct dinfo di)
+static void read_literal(struct ex__vctx *v, const struct ex_node *n, struct dinfo di)
 {
-    const struct ex__sdef *d;
+    const struct ex__sdef *d = match_scalar(n, di.def);
 
-    if (has_expr(n)) {
-        check_template(v, n, di);
-        return;
-    }
-    d = match_scalar(n, di.def);
     if (!d) {
         ex__verr(v, n, "Unexpected value '%s'", n->str);
         return;
     }
     if (d->is_expr)
         check_bare_expr(v, n, di);
+}
+
+static void read_scalar(struct ex__vctx *v, const struct ex_node *n, struct dinfo di)
+{
+    struct ex_node lit;
+
+    if (!has_expr(n)) {
+        read_literal(v, n, di);
+        return;
+    }
+    if (!check_template(v, n, di))
+        return;
+    lit = *n;
+    lit.str = literal_of(n->str, n->len);
+    if (!lit.str) {
+        if (!di.has_ctx)
+            not_allowed(v, n);
+        return;
+    }
+    lit.len = strlen(lit.str);
+    lit.type = EX_SCALAR_STRING;
+    read_literal(v, &lit, di);
+    free(lit.str);
 }
 
 static void read_seq(struct ex__vctx *v, const struct ex_node *n, struct dinfo di)
@@ -192,12 +263,12 @@ static bool is_insert_directive(const char *s)
 static void read_expr_key(struct ex__vctx *v, const struct ex_node *k, const struct ex_node *val,
                           struct dinfo di)
 {
+    if (!is_insert_directive(k->str) && !check_template(v, k, di))
+        return;
     if (!di.has_ctx) {
-        ex__verr(v, k, "A template expression is not allowed in this context");
+        not_allowed(v, k);
         return;
     }
-    if (!is_insert_directive(k->str))
-        check_template(v, k, di);
     read_value(v, val, child(di, EX__S_ANY));
 }
 

@@ -8,7 +8,9 @@
  * Adjustments: `on` is optional (act plans a workflow without triggers as
  * zero jobs; GitHub requires it), `type` of a workflow_call input is
  * optional (act accepts it, default string), and jobs.<id>.environment takes
- * `deployment: <bool>` (newer than this schema copy; used by astral-sh/uv).
+ * `deployment: <bool>` (newer than this schema copy; used by astral-sh/uv),
+ * and on.schedule items take `timezone` next to `cron` (documented by GitHub,
+ * absent from this schema copy; workflow-semantics.md section 14).
  * Built-in types (null, boolean, number, string, sequence, mapping, any) are
  * spelled out as the template reader defines them.
  */
@@ -256,6 +258,7 @@ static const struct ex__sprop p130[] = {
 static const struct ex__sprop p131[] = {
     /* cron-mapping */
     {"cron", 186, false},
+    {"timezone", 21, false},
 };
 static const struct ex__sprop p132[] = {
     /* watch-mapping */
@@ -637,7 +640,7 @@ const struct ex__sdef ex__schema[] = {
     [128] = {.kind = EX__SK_MAP, .props = p128, .n_props = 1},     /* registry-package-mapping */
     [129] = {.kind = EX__SK_MAP, .props = p129, .n_props = 1},     /* release-mapping */
     [130] = {.kind = EX__SK_MAP, .props = p130, .n_props = 1},     /* repository-dispatch-mapping */
-    [131] = {.kind = EX__SK_MAP, .props = p131, .n_props = 1},     /* cron-mapping */
+    [131] = {.kind = EX__SK_MAP, .props = p131, .n_props = 2},     /* cron-mapping */
     [132] = {.kind = EX__SK_MAP, .props = p132, .n_props = 1},     /* watch-mapping */
     [133] = {.kind = EX__SK_MAP, .props = p133, .n_props = 3},     /* workflow-call-mapping */
     [134] = {.kind = EX__SK_MAP, .props = p134, .n_props = 1},     /* workflow-dispatch-mapping */

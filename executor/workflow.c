@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "ex/expr.h"
 #include "workflow_internal.h"
@@ -89,7 +90,8 @@ static void build_step(struct ex_step *s, const struct ex_node *n, int index)
 
     s->node = n;
     s->index = index;
-    s->id = id && id->kind == EX_NODE_SCALAR && id->type == EX_SCALAR_STRING ? id->str : NULL;
+    /* a non-string scalar is read as its text, as the template reader converts it */
+    s->id = id && id->kind == EX_NODE_SCALAR && id->type != EX_SCALAR_NULL ? id->str : NULL;
     s->name = ex_node_get(n, "name");
     s->if_ = ex_node_get(n, "if");
     s->uses = ex_node_get(n, "uses");
@@ -301,7 +303,7 @@ int ex_workflow_load(const char *path, struct ex_workflow **ret, struct ex_diags
 const struct ex_job *ex_workflow_job(const struct ex_workflow *wf, const char *id)
 {
     for (size_t i = 0; wf && i < wf->n_jobs; i++)
-        if (strcmp(wf->jobs[i].id, id) == 0)
+        if (strcasecmp(wf->jobs[i].id, id) == 0)
             return &wf->jobs[i];
     return NULL;
 }

@@ -18,6 +18,7 @@ struct ex__chunk;
 struct ex__yarena {
     struct ex__chunk *head;
     size_t total; /* bytes obtained from malloc */
+    size_t next;  /* size of the next chunk (0: the default) */
 };
 
 void *ex__yarena_alloc(struct ex__yarena *a, size_t n);

@@ -9,13 +9,17 @@
  * their node completes; an alias points at the anchored node and adds its
  * weight (subtree size) to the node count, which bounds alias bombs at
  * EX_YAML_MAX_NODES without expanding anything. Duplicate keys are caught
- * when the key is read, so the first error is the first in the document.
+ * when the key is read (a linear scan for small mappings, a hash set past
+ * KEYSET_FROM keys), so the first error is the first in the document. The
+ * arena's first chunk is sized from the input, so a typical document is one
+ * allocation.
  */
 #include "ex/yaml.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +29,7 @@
 #include "workflow_internal.h"
 
 #define CHUNK_SIZE (64 * 1024)
+#define CHUNK_MAX (4 * 1024 * 1024)
 #define TAG_PREFIX "tag:yaml.org,2002:"
 
 /* ---- arena ------------------------------------------------------------- */
@@ -42,20 +47,17 @@ void *ex__yarena_alloc(struct ex__yarena *a, size_t n)
 
     n = (n + 7) & ~(size_t)7;
     if (!c || c->size - c->used < n) {
-        size_t size = n > CHUNK_SIZE / 4 ? n : CHUNK_SIZE - sizeof(*c);
+        size_t size = a->next > CHUNK_SIZE ? a->next : CHUNK_SIZE;
+        if (size < n)
+            size = n;
         c = gr_xmalloc(sizeof(*c) + size);
         c->size = size;
         c->used = 0;
-        a->total += sizeof(*c) + size;
-        if (a->head && n > CHUNK_SIZE / 4) {
-            /* a big block goes behind the current chunk, which keeps its free space */
-            c->next = a->head->next;
-            a->head->next = c;
-            c->used = n;
-            return c->data;
-        }
         c->next = a->head;
         a->head = c;
+        a->total += sizeof(*c) + size;
+        /* grow geometrically: few chunks, and untouched tail pages cost no memory */
+        a->next = size < CHUNK_MAX / 2 ? 2 * size : CHUNK_MAX;
     }
     p = (char *)c->data + c->used;
     c->used += n;
@@ -237,10 +239,25 @@ double ex_node_number(const struct ex_node *n)
 
 /* ---- the event-driven builder ------------------------------------------ */
 
+/*
+ * Keys seen in one mapping, for the duplicate check: a linear scan while the
+ * mapping is small, then an open-addressing set of case-insensitive hashes
+ * (slots hold the key's offset from the frame base plus one), so a mapping
+ * of many keys stays linear.
+ */
+#define KEYSET_FROM 16
+
+struct keyset {
+    uint32_t *hash;
+    uint32_t *slot;
+    size_t cap, count;
+};
+
 struct frame {
     struct ex_node *node;
     size_t base; /* first child in the scratch vector */
     const char *anchor;
+    struct keyset keys;
 };
 
 struct anchor {
@@ -347,18 +364,90 @@ static struct ex_node *find_anchor(struct builder *b, const char *name)
     return NULL;
 }
 
-/* A key must be a scalar, and unique in its mapping (ignoring case). */
-static int check_key(struct builder *b, const struct frame *f, const struct ex_node *key)
+static uint32_t key_hash(const char *s, size_t len)
 {
+    uint32_t h = 2166136261u;
+
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        h = (h ^ (c >= 'A' && c <= 'Z' ? c + 32u : c)) * 16777619u;
+    }
+    return h;
+}
+
+static bool same_key(const struct ex_node *a, const struct ex_node *b)
+{
+    return a->len == b->len && strncasecmp(a->str, b->str, a->len) == 0;
+}
+
+static void keyset_release(struct keyset *ks)
+{
+    free(ks->hash);
+    free(ks->slot);
+    *ks = (struct keyset){0};
+}
+
+/* Insert key number `idx` (offset from the frame base); returns the clashing key or NULL. */
+static const struct ex_node *keyset_add(struct keyset *ks, struct ex_node **kids, uint32_t idx);
+
+static void keyset_grow(struct keyset *ks, struct ex_node **kids)
+{
+    struct keyset old = *ks;
+
+    ks->cap = old.cap ? old.cap * 2 : 64;
+    ks->count = 0;
+    ks->hash = gr_xcalloc(ks->cap, sizeof(*ks->hash));
+    ks->slot = gr_xcalloc(ks->cap, sizeof(*ks->slot));
+    for (size_t i = 0; i < old.cap; i++)
+        if (old.slot[i])
+            (void)keyset_add(ks, kids, old.slot[i] - 1);
+    keyset_release(&old);
+}
+
+static const struct ex_node *keyset_add(struct keyset *ks, struct ex_node **kids, uint32_t idx)
+{
+    const struct ex_node *key = kids[idx];
+    uint32_t h = key_hash(key->str, key->len);
+    size_t i;
+
+    if (2 * (ks->count + 1) > ks->cap)
+        keyset_grow(ks, kids);
+    for (i = h & (ks->cap - 1); ks->slot[i]; i = (i + 1) & (ks->cap - 1))
+        if (ks->hash[i] == h && same_key(kids[ks->slot[i] - 1], key))
+            return kids[ks->slot[i] - 1];
+    ks->hash[i] = h;
+    ks->slot[i] = idx + 1;
+    ks->count++;
+    return NULL;
+}
+
+/* A key must be a scalar, and unique in its mapping (ignoring case). */
+static int check_key(struct builder *b, struct frame *f, const struct ex_node *key)
+{
+    struct ex_node **kids = b->scratch + f->base;
+    size_t n = (b->n_scratch - f->base) / 2; /* keys before this one */
+    const struct ex_node *clash = NULL;
+
     if (key->kind != EX_NODE_SCALAR)
         return gr_diag_set(b->reterr, GR_EPARSE, b->file, key->line, key->col,
                            "a mapping key must be a scalar, not a %s", ex_node_kind_name(key));
-    for (size_t i = f->base; i < b->n_scratch; i += 2) {
-        const struct ex_node *k = b->scratch[i];
-        if (k->len == key->len && strcasecmp(k->str, key->str) == 0)
-            return gr_diag_set(b->reterr, GR_EPARSE, b->file, key->line, key->col,
-                               "'%s' is already defined", key->str);
+    if (n < KEYSET_FROM) {
+        for (size_t i = 0; i < n && !clash; i++)
+            if (same_key(kids[2 * i], key))
+                clash = kids[2 * i];
+    } else {
+        if (!f->keys.cap)
+            for (size_t i = 0; i < n; i++)
+                (void)keyset_add(&f->keys, kids, (uint32_t)(2 * i));
+        /* the key is not on the scratch vector yet: check it through a temporary slot */
+        GR_GROW(b->scratch, b->cap_scratch, b->n_scratch + 1);
+        kids = b->scratch + f->base;
+        kids[2 * n] = (struct ex_node *)key;
+        clash = keyset_add(&f->keys, kids, (uint32_t)(2 * n));
     }
+    if (clash)
+        return gr_diag_set(b->reterr, GR_EPARSE, b->file, key->line, key->col,
+                           "'%s' is already defined", key->str);
     return 0;
 }
 
@@ -448,6 +537,8 @@ static int on_end(struct builder *b)
 {
     struct frame f = b->frames[--b->n_frames];
     struct ex_node *n = f.node;
+
+    keyset_release(&f.keys);
     size_t count = b->n_scratch - f.base;
     struct ex_node **kids = b->scratch + f.base;
     struct ex__yarena *a = &b->doc->arena;
@@ -596,8 +687,12 @@ int ex_yaml_parse(const char *file, const char *src, size_t len, struct ex_doc *
     if (r < 0)
         return r;
     b.doc = gr_xcalloc(1, sizeof(*b.doc));
+    /* a tree takes about eight times its text: one chunk holds most documents */
+    b.doc->arena.next = len < CHUNK_MAX / 8 ? len * 8 : CHUNK_MAX;
     b.doc->file = gr_xstrdup(file ? file : "");
     r = run_parser(&b, src, len);
+    for (size_t i = 0; i < b.n_frames; i++)
+        keyset_release(&b.frames[i].keys);
     free(b.frames);
     free(b.scratch);
     free(b.anchors);

@@ -667,9 +667,9 @@ static int run_plans(const struct cli *c, const struct loaded *l)
 
     for (i = 0; i < l->n_plans; i++) {
         if (!l->plans[i]->triggered) {
-            if (c->o.verbose)
-                fprintf(stderr, "ghrun replay: %s: not triggered: %s\n", l->plans[i]->wf->path,
-                        l->plans[i]->not_triggered ? l->plans[i]->not_triggered : "filtered");
+            fprintf(stderr, "ghrun replay: %s: not triggered by '%s': %s\n", l->plans[i]->wf->path,
+                    l->plans[i]->event_name,
+                    l->plans[i]->not_triggered ? l->plans[i]->not_triggered : "filtered");
             continue;
         }
         r = rn_replay_run(l->plans[i], &c->o);

@@ -1,15 +1,61 @@
 /*
- * Running a replay plan. The engine replaces this file; until then replay
- * can list (-l) and dry-run (-n) plans but not execute them.
+ * Running a replay plan: one libuv loop, the terminal reporter on stdout and
+ * the engine. The exit code says whether every job succeeded.
  */
 #include "internal.h"
 
 #include <stdio.h>
+#include <unistd.h>
+#include <uv.h>
+
+static void walk_close(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static int loop_close(uv_loop_t *loop)
+{
+    int r = uv_loop_close(loop);
+
+    if (r == UV_EBUSY) {
+        uv_walk(loop, walk_close, NULL);
+        (void)uv_run(loop, UV_RUN_DEFAULT);
+        r = uv_loop_close(loop);
+    }
+    return r;
+}
 
 int rn_replay_run(struct ex_plan *plan, const struct rn_replay_opts *o)
 {
-    (void)plan;
-    (void)o;
-    fprintf(stderr, "ghrun replay: running jobs needs the engine\n");
-    return 2;
+    struct ex_run_opts ro = {
+        .max_jobs = o->jobs,
+        .verbose = o->verbose,
+        .workdir = o->directory ? o->directory : ".",
+        .json_path = o->json_path,
+    };
+    struct ex_term_reporter *term = NULL;
+    uv_loop_t loop;
+    bool ok = false;
+    int r;
+
+    r = uv_loop_init(&loop);
+    if (r < 0) {
+        fprintf(stderr, "ghrun replay: cannot create the event loop: %s\n", uv_strerror(r));
+        return 2;
+    }
+    term = ex_term_reporter_new(stdout, isatty(STDOUT_FILENO) == 1, o->verbose);
+    r = ex_run_plan(&loop, plan, &ro, ex_term_reporter_get(term), &ok);
+    ex_term_reporter_finish(term);
+    ex_term_reporter_free(term);
+    fflush(stdout);
+    if (loop_close(&loop) < 0)
+        fprintf(stderr, "ghrun replay: event loop still busy at exit, ignoring\n");
+    if (r < 0) {
+        fprintf(stderr, "ghrun replay: %s: %s\n", plan->wf && plan->wf->path ? plan->wf->path : "",
+                gr_strerror(r));
+        return 2;
+    }
+    return ok ? 0 : 1;
 }

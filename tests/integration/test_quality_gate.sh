@@ -52,6 +52,7 @@ for jid in ("lint", "format", "typecheck"):
 assert jobs["test"]["result"] == "success"
 assert jobs["report"]["result"] == "failure"
 anns = [a for j in res["jobs"] for a in j.get("annotations", [])]
+anns += [a for j in res["jobs"] for s in j["steps"] for a in s.get("annotations", [])]
 lint = [a for a in anns if a.get("file", "").endswith("core.py") and a.get("line") == 5]
 assert lint and lint[0]["level"] == "error", anns
 assert any(a.get("title") == "mypy" for a in anns), anns

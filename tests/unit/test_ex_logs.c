@@ -199,6 +199,26 @@ static void split_huge_line_cut(void **state)
     free(big);
 }
 
+static void split_exact_max_line(void **state)
+{
+    size_t n = EX_LOG_MAX_LINE, i;
+    char *big = gr_xmalloc(n + 3);
+    struct lines l = {0};
+    size_t chunks[] = {0, 1, 65536, 4096 * 3};
+
+    (void)state;
+    memset(big, 'x', n);
+    memcpy(big + n, "\ny", 2);
+    for (i = 0; i < GR_ARRAY_SIZE(chunks); i++) {
+        split(&l, big, n + 2, chunks[i] == 1 ? n : chunks[i]);
+        assert_int_equal(l.n, 2);
+        assert_int_equal(l.lens[0], n);
+        assert_string_equal(l.v[1], "y");
+        lines_free(&l);
+    }
+    free(big);
+}
+
 static void split_byte_by_byte_matches_whole(void **state)
 {
     char buf[4096];
@@ -378,6 +398,24 @@ static void mask_window_rebuild(void **state)
     ex_masker_free(m);
 }
 
+static void mask_many_secrets(void **state)
+{
+    struct ex_masker *m = ex_masker_new();
+    char buf[64];
+    int i;
+
+    (void)state;
+    for (i = 0; i < 5000; i++) {
+        int n = snprintf(buf, sizeof(buf), "secret-number-%05d", i);
+        ex_masker_add(m, buf, (size_t)n);
+        ex_masker_add(m, buf, (size_t)n); /* again: ignored */
+    }
+    assert_int_equal(ex_masker_count(m), 5000);
+    assert_mask(m, "a secret-number-04711 b secret-number-00000", "a *** b ***");
+    assert_mask(m, "secret-number-5000", "secret-number-5000");
+    ex_masker_free(m);
+}
+
 static void mask_long_line_edges(void **state)
 {
     struct ex_masker *m = ex_masker_new();
@@ -528,6 +566,7 @@ int main(void)
         cmocka_unit_test(split_partial_joined),
         cmocka_unit_test(split_binary_and_nul),
         cmocka_unit_test(split_huge_line_cut),
+        cmocka_unit_test(split_exact_max_line),
         cmocka_unit_test(split_byte_by_byte_matches_whole),
         cmocka_unit_test(mask_basic),
         cmocka_unit_test(mask_overlapping_adjacent_prefix),
@@ -538,6 +577,7 @@ int main(void)
         cmocka_unit_test(mask_duplicates_ignored),
         cmocka_unit_test(mask_encodings),
         cmocka_unit_test(mask_window_rebuild),
+        cmocka_unit_test(mask_many_secrets),
         cmocka_unit_test(mask_long_line_edges),
         cmocka_unit_test(mask_out_limit),
         cmocka_unit_test(mask_split_across_feeds),

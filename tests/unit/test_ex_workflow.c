@@ -140,6 +140,7 @@ static void test_model(void **state)
     assert_string_equal(ex_node_str(j->secrets), "inherit");
     assert_int_equal(j->n_steps, 0);
     assert_null(ex_workflow_job(wf, "nope"));
+    assert_ptr_equal(ex_workflow_job(wf, "BUILD"), ex_workflow_job(wf, "build"));
     ex_workflow_free(wf);
 }
 
@@ -163,6 +164,12 @@ static void test_on_forms(void **state)
             GR_EINVAL_WF, 1, "3:21:Unexpected value 'bogus'");
     wf_errs("on: {push: 1}\njobs:\n  a:\n    runs-on: x\n", GR_EINVAL_WF, 1,
             "1:12:Unexpected value '1'");
+    wf_errs("on:\n  push:\n    branches: [a]\n    branches-ignore: [b]\n    tags: [v1]\n"
+            "  pull_request:\n    paths: [x]\n    paths-ignore: [y]\njobs:\n  a:\n"
+            "    runs-on: x\n",
+            GR_EINVAL_WF, 2,
+            "3:5:you may only define one of `branches` and `branches-ignore` for a single event",
+            "7:5:you may only define one of `paths` and `paths-ignore`");
     /* `on` is optional (act plans such a workflow as zero jobs) */
     wf = wf_ok("jobs:\n  a:\n    runs-on: x\n");
     assert_int_equal(wf->n_triggers, 0);
@@ -187,6 +194,9 @@ static void test_unknown_keys_and_types(void **state)
     wf_errs("on: push\njobs:\n  a:\n    runs-on: x\n    timeout-minutes: abc\n", GR_EINVAL_WF, 1,
             "5:22:Unexpected value 'abc'");
     wf_errs("on: push\njobs: [a]\n", GR_EINVAL_WF, 1, "2:7:A sequence was not expected");
+    wf_errs("on: push\njobs: {}\n", GR_EINVAL_WF, 1,
+            "2:7:The workflow must contain at least one job with no dependencies.");
+    wf_errs("on: push\njobs:\n", GR_EINVAL_WF, 1, "2:6:Unexpected value ''");
     wf_errs("on: push\njobs:\n  a:\n    runs-on: x\n    concurrency:\n      cancel-in-progress: "
             "true\n",
             GR_EINVAL_WF, 1, "6:7:Required property is missing: group");
@@ -260,6 +270,8 @@ static void test_steps(void **state)
             GR_EINVAL_WF, 2,
             "8:13:The identifier 'S' may not be used more than once within the same scope.",
             "10:13:The identifier '9z' is invalid");
+    wf_errs("on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - id: 5\n        run: x\n",
+            GR_EINVAL_WF, 1, "6:13:The identifier '5' is invalid");
     wf_errs("on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - uses: actions/checkout\n"
             "      - uses: checkout@v1\n      - uses: ''\n",
             GR_EINVAL_WF, 3, "6:15:Expected format {org}/{repo}[/path]@ref. Actual",
@@ -286,6 +298,11 @@ static void test_cron(void **state)
             fail_msg("'%s' should be invalid", bad[i]);
     wf_errs("on:\n  schedule:\n    - cron: '61 * * * *'\njobs:\n  a:\n    runs-on: x\n",
             GR_EINVAL_WF, 1, "3:13:Invalid cron expression");
+    ex_workflow_free(wf_ok("on:\n  schedule:\n    - cron: '0 5 * * *'\n"
+                           "      timezone: Europe/Paris\njobs:\n  a:\n    runs-on: x\n"));
+    wf_errs("on:\n  schedule:\n    - cron: '0 5 * * *'\n      tz: x\njobs:\n  a:\n"
+            "    runs-on: x\n",
+            GR_EINVAL_WF, 1, "4:7:Unexpected value 'tz'");
 }
 
 static void test_dispatch_inputs(void **state)
@@ -318,13 +335,20 @@ static void test_dispatch_inputs(void **state)
 
 static void test_expression_places(void **state)
 {
-    /* where no context is allowed, an expression is an error */
-    wf_errs("on: push\nname: ${{ github.ref }}\njobs:\n  a:\n    runs-on: x\n    steps:\n"
-            "      - run: x\n        shell: ${{ env.S }}\n",
-            GR_EINVAL_WF, 2, "2:7:A template expression is not allowed in this context",
-            "8:16:A template expression is not allowed in this context");
+    /* where no context is allowed, named values do not parse and other expressions are refused */
+    wf_errs(
+        "on: push\nname: ${{ github.ref }}\njobs:\n  a:\n    runs-on: x\n    steps:\n"
+        "      - run: x\n        shell: ${{ env.S }}\n      - uses: ${{ format('a/b@{0}', 1) }}\n",
+        GR_EINVAL_WF, 3, "2:7:Unrecognized named-value: 'github'",
+        "8:16:Unrecognized named-value: 'env'",
+        "9:15:A template expression is not allowed in this context");
     wf_errs("on: push\njobs:\n  ${{ x }}:\n    runs-on: x\n", GR_EINVAL_WF, 1,
-            "3:3:A template expression is not allowed in this context");
+            "3:3:Unrecognized named-value: 'x'");
+    /* a lone quoted string in ${{ }} is a literal, checked as such */
+    ex_workflow_free(wf_ok("on: push\nname: ${{ 'it''s' }}\njobs:\n  a:\n    runs-on: x\n"));
+    wf_errs("on: push\njobs:\n  a:\n    runs-on: x\n    timeout-minutes: ${{ 'abc' }}\n"
+            "    if: ${{ 'nope' }}\n",
+            GR_EINVAL_WF, 2, "5:22:Unexpected value 'abc'", "6:9:Unrecognized named-value: 'nope'");
     /* contexts where they are not available (schema context lists) */
     wf_errs("on: push\nenv:\n  A: ${{ matrix.x }}\n  B: ${{ secrets.S }}\njobs:\n  a:\n"
             "    if: secrets.T == '' && hashFiles('x')\n    runs-on: ${{ steps.s.outputs.o }}\n"
@@ -369,6 +393,16 @@ static void test_empty_and_garbage(void **state)
     assert_int_equal(ex_workflow_parse("w.yml", "", 0, &wf, NULL, &d), GR_EINVAL_WF);
     assert_string_equal(d.msg, "the workflow file is empty");
     assert_int_equal(ex_workflow_parse("w.yml", "# c\n", 4, &wf, NULL, &d), GR_EINVAL_WF);
+    {
+        struct ex_diags diags = {0};
+        const char *missing = "/nonexistent/ghrun/w.yml";
+        assert_int_equal(ex_workflow_load(missing, &wf, &diags, &d), -ENOENT);
+        assert_null(wf);
+        assert_int_equal(diags.n, 1);
+        assert_ptr_equal(d.file, missing);
+        assert_non_null(strstr(d.msg, "cannot read"));
+        ex_diags_release(&diags);
+    }
     wf_errs("just a string\n", GR_EINVAL_WF, 1, "1:1:Unexpected value 'just a string'");
     wf_errs("- a\n", GR_EINVAL_WF, 1, "1:1:A sequence was not expected");
     for (int round = 0; round < 100; round++) {
@@ -538,16 +572,17 @@ static void test_act_cases(void **state)
 
 /*
  * A bad fixture starts with "# expect: LINE:COL: message" (the first
- * problem) and may add "# expect-count: N" (how many problems in all).
+ * problem) and may add "# expect-count: N" (how many problems in all) and
+ * "# expect-code: NAME" (gr_errname of the result; GR_EINVAL_WF if absent).
  */
 static int check_expectation(const char *path)
 {
     struct ex_workflow *wf = NULL;
     struct ex_diags diags = {0};
     struct gr_diag d = {0};
-    char *text = NULL, want[512] = "";
+    char *text = NULL, want[512] = "", code[32] = "GR_EINVAL_WF";
     size_t len = 0;
-    int line = -1, col = -1, count = -1, bad = 0;
+    int line = -1, col = -1, count = -1, bad = 0, r;
     const char *c;
 
     assert_int_equal(gr_file_read(path, 1 << 22, &text, &len), 0);
@@ -556,11 +591,19 @@ static int check_expectation(const char *path)
     c = strstr(text, "\n# expect-count: ");
     if (c)
         count = (int)strtol(c + 17, NULL, 10);
+    c = strstr(text, "\n# expect-code: ");
+    if (c)
+        sscanf(c + 16, "%31s", code);
     free(text);
-    if (ex_workflow_load(path, &wf, &diags, &d) == 0) {
+    r = ex_workflow_load(path, &wf, &diags, &d);
+    if (r == 0) {
         fprintf(stderr, "%s: should fail\n", path);
         ex_workflow_free(wf);
         return 1;
+    }
+    if (strcmp(gr_errname(r), code) != 0) {
+        fprintf(stderr, "%s: wanted %s, got %s\n", path, code, gr_errname(r));
+        bad = 1;
     }
     if (d.line != line || d.col != col || !strstr(d.msg, want) ||
         (count >= 0 && diags.n != (size_t)count)) {
@@ -600,6 +643,34 @@ static void test_fixtures(void **state)
     assert_int_equal(bad, 0);
 }
 
+static void test_node_eval_templates(void **state)
+{
+    struct ex_workflow *wf = wf_ok("on: push\njobs:\n  a:\n    runs-on: x\n    env:\n"
+                                   "      N: ${{ 3 }}\n      S: os-${{ matrix.os }}\n"
+                                   "      P: plain\n      Q: ${{ matrix.os == 'linux' }}\n"
+                                   "    strategy:\n      matrix:\n        os: [linux]\n"
+                                   "    outputs:\n      bad: ${{ fromJSON('{') }}\n");
+    json_t *ctx = json_pack("{s:{s:s}}", "matrix", "os", "linux");
+    struct ex_eval_env env = {.contexts = ctx};
+    struct gr_diag d = {0};
+    json_t *j = NULL;
+    char *s;
+
+    assert_int_equal(ex_node_eval(wf->jobs[0].env, &env, &j, &d), 0);
+    s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    assert_string_equal(s, "{\"N\":3,\"S\":\"os-linux\",\"P\":\"plain\",\"Q\":true}");
+    free(s);
+    json_decref(j);
+    j = NULL;
+    assert_true(ex_node_eval(wf->jobs[0].outputs, &env, &j, &d) < 0);
+    assert_null(j);
+    assert_int_equal(d.line, 14);
+    assert_int_equal(d.col, 12);
+    assert_string_equal(d.file, "w.yml");
+    json_decref(ctx);
+    ex_workflow_free(wf);
+}
+
 static void test_node_eval_plain(void **state)
 {
     struct ex_workflow *wf = wf_ok("on: push\njobs:\n  a:\n    runs-on: x\n    strategy:\n"
@@ -633,6 +704,7 @@ int main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_host_mode),
         cmocka_unit_test(test_node_eval_plain),
+        cmocka_unit_test(test_node_eval_templates),
         cmocka_unit_test(test_real_workflows),
         cmocka_unit_test(test_act_cases),
         cmocka_unit_test(test_fixtures),

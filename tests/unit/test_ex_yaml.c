@@ -168,6 +168,32 @@ static void test_duplicate_keys(void **state)
     parse_err("? [a]\n: b\n", 10, GR_EPARSE, 1, 3, "mapping key must be a scalar");
 }
 
+/* Mappings past the linear-scan size use a hash set; duplicates are still found, fast. */
+static void test_wide_mapping(void **state)
+{
+    struct gr_buf b = GR_BUF_INIT(0);
+    struct ex_doc *doc = NULL;
+    struct gr_diag d = {0};
+    uint64_t t0;
+
+    for (int i = 0; i < 20000; i++)
+        assert_int_equal(gr_buf_addf(&b, "key%05d: %d\n", i, i), 0);
+    t0 = gr_now_ns();
+    assert_int_equal(ex_yaml_parse("t.yml", b.ptr, b.len, &doc, &d), 0);
+    assert_true(gr_now_ns() - t0 < 2000000000ull);
+    assert_int_equal(ex_doc_root(doc)->n, 20000);
+    assert_string_equal(ex_node_str(ex_node_get(ex_doc_root(doc), "key12345")), "12345");
+    ex_doc_free(doc);
+    assert_int_equal(gr_buf_adds(&b, "KEY00017: again\n"), 0);
+    parse_err(b.ptr, b.len, GR_EPARSE, 20001, 1, "'KEY00017' is already defined");
+    gr_buf_reset(&b);
+    for (int i = 0; i < 40; i++)
+        assert_int_equal(gr_buf_addf(&b, "k%d: x\n", i), 0);
+    assert_int_equal(gr_buf_adds(&b, "K39: y\n"), 0);
+    parse_err(b.ptr, b.len, GR_EPARSE, 41, 1, "'K39' is already defined");
+    gr_buf_release(&b);
+}
+
 static void test_tags(void **state)
 {
     parse_err("a: !custom x\n", 12, GR_EPARSE, 1, 4, "unsupported tag '!custom'");
@@ -262,10 +288,15 @@ static void test_garbage(void **state)
 
 static void test_load(void **state)
 {
-    char path[] = "/tmp/test_ex_yaml_XXXXXX";
-    int fd = mkstemp(path);
+    char path[64] = "/tmp/test_ex_yaml_";
+    size_t plen = strlen(path);
     struct ex_doc *doc = NULL;
     struct gr_diag d = {0};
+    int fd;
+
+    memset(path + plen, 'X', 6); /* the mkstemp template */
+    path[plen + 6] = '\0';
+    fd = mkstemp(path);
 
     assert_true(fd >= 0);
     assert_int_equal(write(fd, "k: v\n", 5), 5);
@@ -292,6 +323,7 @@ int main(void)
         cmocka_unit_test(test_anchors),
         cmocka_unit_test(test_alias_errors),
         cmocka_unit_test(test_duplicate_keys),
+        cmocka_unit_test(test_wide_mapping),
         cmocka_unit_test(test_tags),
         cmocka_unit_test(test_libyaml_errors),
         cmocka_unit_test(test_documents),

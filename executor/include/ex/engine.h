@@ -30,7 +30,8 @@ struct ex_annotation {
 /*
  * Progress of a run. Every callback is optional and runs on the loop thread;
  * string arguments are borrowed for the duration of the call. `job` is an
- * opaque handle stable from job_started to job_finished.
+ * opaque handle stable from job_started to job_finished; after job_finished
+ * the same pointer may name another job.
  */
 struct ex_reporter {
     void *ctx;

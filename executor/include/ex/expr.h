@@ -68,8 +68,10 @@ struct ex_eval_env {
 /*
  * Evaluate; *ret is a new reference. Whole numbers within +-2^53 come back as
  * JSON integers, other numbers as reals; NaN and +-Infinity, which JSON cannot
- * hold, come back as the strings "NaN", "Infinity", "-Infinity". Errors carry
- * the runner's message (reterr->col is 0 for evaluation errors).
+ * hold, come back as the strings "NaN", "Infinity", "-Infinity". A value read
+ * from the contexts is returned by reference (json_incref), not copied: treat
+ * results as read-only. Errors carry the runner's message (reterr->col is 0
+ * for evaluation errors).
  */
 int ex_expr_eval(const struct ex_expr *e, const struct ex_eval_env *env, json_t **ret,
                  struct gr_diag *reterr) GR_MUST_CHECK;
@@ -80,7 +82,7 @@ int ex_expr_eval_str(const char *src, const struct ex_eval_env *env, json_t **re
 /* ---- templates: strings holding ${{ }} --------------------------------- */
 
 bool ex_tmpl_has_expr(const char *s);
-/* Syntax-check every ${{ }} in s (for validation); columns are offsets within s plus col0. */
+/* Syntax-check every ${{ }} in s (for validation); reterr->col is the 1-based column in s. */
 int ex_tmpl_check(const char *s, unsigned allowed_ctx, unsigned allowed_fn,
                   struct gr_diag *reterr) GR_MUST_CHECK;
 /*

@@ -61,7 +61,7 @@ struct ex_workflow {
     size_t n_jobs;
 };
 
-/* All problems found, in document order. */
+/* All problems found, in document order. Zero-initialise; free with ex_diags_release(). */
 struct ex_diags {
     struct gr_diag *items;
     size_t n, cap;
@@ -97,7 +97,9 @@ void ex_workflow_free(struct ex_workflow *wf);
 int ex_workflow_check_host(const struct ex_workflow *wf, struct ex_diags *diags,
                            struct gr_diag *reterr) GR_MUST_CHECK;
 
+/* Job by id, ignoring case as `needs` does (ids are unique ignoring case). NULL if absent. */
 const struct ex_job *ex_workflow_job(const struct ex_workflow *wf, const char *id);
+/* Trigger by event name (case-sensitive, as GitHub's event names). NULL if absent. */
 const struct ex_trigger *ex_workflow_trigger(const struct ex_workflow *wf, const char *event);
 
 /*

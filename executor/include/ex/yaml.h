@@ -13,6 +13,10 @@
  * with reterr->file the caller's `file` argument (it must outlive reterr).
  * Codes: GR_EPARSE (syntax, tags, aliases, duplicate keys, a second
  * document), -E2BIG (size, depth and node-count limits), -errno (load).
+ *
+ * Threads: the parser keeps no global state, so documents may be parsed on
+ * any thread (e.g. in uv_queue_work); a finished document is read-only and
+ * may be read from several threads at once.
  */
 #pragma once
 

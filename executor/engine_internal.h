@@ -1,0 +1,285 @@
+/*
+ * Internals of the engine (engine.c, job.c, step.c, env.c, report_json.c,
+ * steps/script.c, steps/checkout.c). Never exported.
+ *
+ * Shape of a run: one struct ex__run per ex_run_plan() call holds one
+ * struct ex__jobrun per plan job (pending -> ready -> done); a ready job
+ * hands out struct ex__leg objects (one per matrix leg), each a small state
+ * machine that walks the job's steps. A script step runs as a struct
+ * ex__proc: one process in its own process group, a pidfd poll, two pipes and
+ * two timers, freed in the last close callback.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+#include <jansson.h>
+
+#include "ex.h"
+#include "sb.h"
+
+#define EX__FILECMD_MAX (16u * 1024 * 1024) /* bytes read back from one file command file */
+#define EX__SUMMARY_MAX (1024u * 1024)      /* $GITHUB_STEP_SUMMARY, as the runner */
+#define EX__ANNOTATIONS_PER_TYPE 10         /* kept per type per step */
+#define EX__PIPE_GRACE_MS 100 /* after the main process exits, wait this long for EOF */
+
+struct ex__run;
+struct ex__jobrun;
+struct ex__leg;
+
+/* ---- shells (steps/script.c) ------------------------------------------- */
+
+/*
+ * How to run a script: argv template split from the shell's command line,
+ * with "{0}" standing for the script path, and the script file extension.
+ */
+struct ex__shell {
+    char **argv;     /* NULL-terminated; argv[0] is the program as written */
+    const char *ext; /* ".sh", ".py", ".ps1", ".cmd" or "" */
+    bool pwsh;       /* PowerShell prelude/epilogue */
+};
+/*
+ * Resolve a step's `shell` (NULL or "" = unspecified) into a template.
+ * path is the PATH to search for bash when the shell is unspecified.
+ * Returns 0, or GR_EFAILED with reterr's message for an invalid shell.
+ */
+int ex__shell_parse(const char *shell, const char *path, struct ex__shell *ret,
+                    struct gr_diag *reterr) GR_MUST_CHECK;
+void ex__shell_release(struct ex__shell *sh);
+/* Split a command line with the Windows/.NET rules the runner relies on. NULL-terminated. */
+char **ex__split_args(const char *s);
+void ex__argv_free(char **argv);
+/* Look prog up in path (colon-separated) unless it contains '/'. Owned, or NULL. */
+char *ex__which(const char *prog, const char *path);
+/* The script text as written to the file (PowerShell gets the prelude and exit epilogue). */
+char *ex__script_text(const struct ex__shell *sh, const char *run);
+/* argv for a script path: the template with {0} replaced. Owned. */
+char **ex__shell_argv(const struct ex__shell *sh, const char *script_path);
+
+/* ---- environment (env.c) ----------------------------------------------- */
+
+/* GITHUB_PATH semantics: move each dir to the end of list (an array of strings). */
+void ex__path_add(json_t *list, const char *dir);
+/* PATH value: list reversed (last added first), then base. Owned. */
+char *ex__path_value(const json_t *list, const char *base);
+/*
+ * The process environment of a step: base (environ), then env (the env
+ * context), then GITHUB_ and RUNNER_ values from the github/runner contexts and extra
+ * (object of forced values), GITHUB_ACTIONS=true, CI=true unless set, PATH.
+ * Returns a NULL-terminated "K=V" array (ex__argv_free).
+ */
+char **ex__step_environ(char *const *base, const json_t *env, const json_t *forced,
+                        const json_t *path_list);
+/* Merge src's string values into dst (later wins). Non-strings become strings. */
+void ex__env_merge(json_t *dst, const json_t *src);
+/* Runner arch name (X64, ARM64, ...) for this build. */
+const char *ex__runner_arch(void);
+
+/* ---- processes (step.c) ------------------------------------------------ */
+
+/*
+ * Write a scratch file under RUNNER_TEMP (script, file command files): no
+ * fsync or rename, since nothing survives the job anyway. 0 or -errno.
+ */
+int ex__scratch_write(const char *path, const char *data, size_t len) GR_MUST_CHECK;
+/*
+ * Make path a fresh empty file for the current step. The previous step's
+ * file of the same slot is renamed and truncated rather than a new inode
+ * created: on ext4, allocating inodes while others were just deleted costs
+ * more than the rest of the step's bookkeeping together.
+ */
+enum {
+    EX__SLOT_ENV,
+    EX__SLOT_OUTPUT,
+    EX__SLOT_PATH,
+    EX__SLOT_STATE,
+    EX__SLOT_SUMMARY,
+    EX__SLOT_SCRIPT,
+    EX__N_SLOTS
+};
+int ex__scratch_fresh(struct ex__leg *leg, int slot, const char *path) GR_MUST_CHECK;
+
+struct ex__proc;
+typedef void (*ex__line_cb)(void *ctx, const char *line, size_t len);
+/* status: exit code (>= 0), or -signal when killed, or < -1000 on spawn error (-errno - 1000) */
+typedef void (*ex__proc_done_cb)(void *ctx, int exit_status, bool timed_out);
+
+struct ex__proc_opts {
+    char **argv;
+    char **envp;
+    const char *cwd;
+    double timeout_s; /* <= 0: none */
+    ex__line_cb on_line;
+    ex__proc_done_cb on_done;
+    void *ctx;
+};
+/*
+ * Spawn argv detached (own process group) with stdout/stderr piped; every
+ * complete line goes to on_line; on_done runs once, after the main process
+ * exited and its pipes reached EOF (or the grace period passed), from a
+ * close callback, never inside this call. Returns 0 or -errno (spawn failed:
+ * on_done will not run).
+ */
+int ex__proc_start(uv_loop_t *loop, const struct ex__proc_opts *o,
+                   struct ex__proc **ret) GR_MUST_CHECK;
+/* Kill the process group now (timeouts, cancellation). */
+void ex__proc_kill(struct ex__proc *p, int sig);
+pid_t ex__proc_pgid(const struct ex__proc *p);
+
+/* ---- contexts and evaluation helpers (job.c) --------------------------- */
+
+struct ex__leg {
+    struct ex__run *run;
+    struct ex__jobrun *jr;
+    int index; /* leg index within the job */
+    json_t *matrix;
+    char *display_name;
+    json_t *ctx;        /* contexts object (github, env, steps, ...) */
+    json_t *job_env;    /* job-wide env map: workflow < job < GITHUB_ENV */
+    json_t *path_list;  /* GITHUB_PATH additions */
+    json_t *steps_ctx;  /* steps.<id> */
+    double timeout_min; /* job timeout-minutes */
+    const char *status; /* "success", "failure", "cancelled" */
+    bool cancelled, timed_out, continue_on_error, started, finished;
+    enum ex_result result;
+    struct sb_job *sb;
+    struct ex_masker *masker;
+    struct ex_cmd_state cmds; /* stop-commands carries over steps; echo is reset per step */
+    char *temp_dir, *leg_dir;
+    size_t step_i;
+    struct ex__proc *proc;    /* running step process */
+    struct ex__stepexec *cur; /* running step */
+    char *spare[EX__N_SLOTS]; /* previous step's scratch files, reused by the next */
+    pid_t *pgids;
+    size_t n_pgids, cap_pgids;
+    uv_timer_t timer; /* job timeout */
+    bool timer_on;
+    uint64_t t0;
+    char *concurrency;  /* group held (lower case) or NULL */
+    char *preset_error; /* the job failed before its steps (reported at start) */
+    json_t *outputs;    /* job outputs after the end */
+    json_t *json;       /* results entry */
+    json_t *gen_ids;    /* generated step context names used so far */
+};
+
+/* One step in flight. */
+struct ex__stepexec {
+    struct ex__leg *leg;
+    const struct ex_step *step;
+    char *name, *ctx_name; /* display name; context name (id or generated) */
+    json_t *env;           /* env context for this step: job map + step env */
+    json_t *outputs;
+    json_t *annotations;
+    int n_err, n_warn, n_notice;
+    bool failed_cmd; /* a command failed the step */
+    bool debug;
+    char *file_env, *file_output, *file_path, *file_state, *file_summary, *script;
+    uint64_t t0;
+    double timeout_min;
+    struct gr_buf line;
+};
+
+enum ex__job_state { EX__JOB_PENDING, EX__JOB_READY, EX__JOB_DONE };
+
+struct ex__jobrun {
+    struct ex__run *run;
+    const struct ex_plan_job *pj;
+    enum ex__job_state state;
+    json_t *legs; /* array of matrix objects (null when no matrix) */
+    char **leg_names;
+    size_t n_legs, next_leg, running, finished;
+    bool fail_fast_hit;
+    bool any_failure, any_cancelled;
+    enum ex_result result; /* for needs (continue-on-error applied) */
+    json_t *outputs;
+    char *error; /* set when the job failed before its legs could be built */
+    uint64_t t0;
+};
+
+struct ex__run {
+    uv_loop_t *loop;
+    const struct ex_plan *plan;
+    const struct ex_run_opts *opts;
+    const struct ex_reporter *rep;
+    struct ex__jobrun *jobs;
+    size_t n_jobs;
+    int max_jobs, running;
+    char *workdir, *state_dir, *event_json, *tool_cache;
+    json_t *busy_groups;    /* concurrency groups in use */
+    json_t *results;        /* --json document's "jobs" array */
+    struct ex__leg **alive; /* started legs not yet done */
+    size_t n_alive, cap_alive;
+    int leg_seq;
+    bool scheduling, again;
+    int error; /* first internal error */
+};
+
+/* engine.c */
+void ex__schedule(struct ex__run *run);
+void ex__leg_done(struct ex__leg *leg);
+struct ex__jobrun *ex__jobrun_find(struct ex__run *run, const char *id);
+/* needs.<id>.result and .outputs for job's direct needs. New reference. */
+json_t *ex__needs_context(struct ex__run *run, const struct ex_job *job);
+
+/* job.c */
+/* Run steps from leg->step_i on until one goes async or the job ends. */
+void ex__leg_next(struct ex__leg *leg);
+int ex__leg_start(struct ex__leg *leg) GR_MUST_CHECK;
+void ex__leg_cancel(struct ex__leg *leg);
+void ex__leg_free(struct ex__leg *leg);
+/* Contexts known before the job starts (github, inputs, vars, secrets, matrix, needs, ...). */
+void ex__leg_init_ctx(struct ex__leg *leg);
+/* Evaluation env over the leg's contexts with its status. */
+void ex__leg_eval_env(const struct ex__leg *leg, struct ex_eval_env *ret);
+/* Evaluate a node as a string (NULL node: def). Owned result or NULL with reterr set. */
+int ex__eval_string(const struct ex_node *n, const struct ex_eval_env *env, const char *def,
+                    char **ret, struct gr_diag *reterr) GR_MUST_CHECK;
+/* Evaluate a node as a boolean / number. */
+int ex__eval_bool(const struct ex_node *n, const struct ex_eval_env *env, bool def, bool *ret,
+                  struct gr_diag *reterr) GR_MUST_CHECK;
+int ex__eval_number(const struct ex_node *n, const struct ex_eval_env *env, double def, double *ret,
+                    struct gr_diag *reterr) GR_MUST_CHECK;
+/* Emit a (masked) log line for the leg. */
+void ex__leg_log(struct ex__leg *leg, const char *fmt, ...) GR_PRINTF(2, 3);
+void ex__leg_logn(struct ex__leg *leg, const char *line, size_t len);
+/* Record an annotation (masked) for the current step and report it. */
+void ex__leg_annotate(struct ex__leg *leg, struct ex__stepexec *se, const char *level,
+                      const char *msg, const struct ex_cmd *pos);
+/*
+ * Drop job outputs that are empty or that the masker would change (GitHub
+ * skips them with a warning). outputs: object of strings; modified in place.
+ */
+void ex__outputs_filter(struct ex__leg *leg, json_t *outputs);
+
+/* step.c */
+/*
+ * Start step i of the leg. Returns 1 when the step finished synchronously
+ * (skipped, failed before running, builtin), 0 when it runs on the loop and
+ * will call ex__step_finished later.
+ */
+int ex__step_run(struct ex__leg *leg, const struct ex_step *step);
+/* Record the step's result (continue-on-error, steps context, reporter) and free se. */
+void ex__step_finished(struct ex__stepexec *se, enum ex_result outcome);
+/* The process environment for an action step (creates its file command files). */
+char **ex__step_process_env(struct ex__stepexec *se);
+/* One line of step output: workflow commands, masking, reporter. */
+void ex__step_line(struct ex__stepexec *se, const char *line, size_t len);
+/* The step's process ended: file commands, outcome, next step. */
+void ex__step_proc_done(struct ex__stepexec *se, int status, bool timed_out);
+
+/* steps/script.c */
+/* Returns like ex__step_run. */
+int ex__script_run(struct ex__stepexec *se);
+/* steps/checkout.c */
+int ex__checkout_run(struct ex__stepexec *se, const char *uses);
+
+/* report_json.c */
+json_t *ex__json_leg_new(const struct ex__leg *leg);
+void ex__json_step_add(struct ex__leg *leg, const struct ex__stepexec *se, enum ex_result outcome,
+                       enum ex_result conclusion, uint64_t dur_ns);
+void ex__json_leg_finish(struct ex__leg *leg, uint64_t dur_ns);
+/* A job whose `if` was false: one entry with result skipped. */
+void ex__json_job_skipped(struct ex__run *run, const struct ex__jobrun *jr);
+int ex__json_write(const struct ex__run *run, const char *path, bool ok) GR_MUST_CHECK;

@@ -1,0 +1,582 @@
+/*
+ * One job leg on the loop: contexts, the job-wide env map (workflow < job
+ * < GITHUB_ENV), RUNNER_TEMP, the job timeout, the step loop, cancellation
+ * and the job's outputs (evaluated at the end, even after a failure; empty
+ * ones and ones holding a masked value are dropped, as the runner's
+ * JobExtension.FinalizeJob does).
+ */
+#include "engine_internal.h"
+
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+/* ---- evaluation helpers ------------------------------------------------ */
+
+void ex__leg_eval_env(const struct ex__leg *leg, struct ex_eval_env *ret)
+{
+    json_t *job = json_object_get(leg->ctx, "job");
+
+    json_object_set_new(job, "status", json_string(leg->status));
+    *ret = (struct ex_eval_env){
+        .contexts = leg->ctx,
+        .status = leg->status,
+        .workspace = leg->run->workdir,
+    };
+}
+
+int ex__eval_string(const struct ex_node *n, const struct ex_eval_env *env, const char *def,
+                    char **ret, struct gr_diag *reterr)
+{
+    json_t *v = NULL;
+    int r;
+
+    if (!n) {
+        *ret = gr_xstrdup(def);
+        return 0;
+    }
+    r = ex_node_eval(n, env, &v, reterr);
+    if (r < 0)
+        return r;
+    *ret = json_is_string(v) ? gr_xstrdup(json_string_value(v)) : ex_value_to_string(v);
+    json_decref(v);
+    return 0;
+}
+
+int ex__eval_bool(const struct ex_node *n, const struct ex_eval_env *env, bool def, bool *ret,
+                  struct gr_diag *reterr)
+{
+    json_t *v = NULL;
+    int r;
+
+    if (!n) {
+        *ret = def;
+        return 0;
+    }
+    r = ex_node_eval(n, env, &v, reterr);
+    if (r < 0)
+        return r;
+    if (json_is_boolean(v))
+        *ret = json_is_true(v);
+    else if (json_is_string(v))
+        *ret = strcasecmp(json_string_value(v), "true") == 0;
+    else
+        *ret = ex_value_truthy(v);
+    json_decref(v);
+    return 0;
+}
+
+int ex__eval_number(const struct ex_node *n, const struct ex_eval_env *env, double def, double *ret,
+                    struct gr_diag *reterr)
+{
+    json_t *v = NULL;
+    char *end = NULL;
+    double d = def;
+    int r;
+
+    if (!n) {
+        *ret = def;
+        return 0;
+    }
+    r = ex_node_eval(n, env, &v, reterr);
+    if (r < 0)
+        return r;
+    if (json_is_number(v)) {
+        d = json_number_value(v);
+    } else if (json_is_string(v) && *json_string_value(v)) {
+        d = strtod(json_string_value(v), &end);
+        if (*end)
+            r = gr_diag_set(reterr, GR_EEXPR, n->file, n->line, n->col,
+                            "expected a number, got '%s'", json_string_value(v));
+    } else if (!json_is_null(v) && !json_is_string(v)) {
+        r = gr_diag_set(reterr, GR_EEXPR, n->file, n->line, n->col, "expected a number");
+    }
+    json_decref(v);
+    if (r == 0)
+        *ret = d;
+    return r;
+}
+
+/* ---- logging through the masker ---------------------------------------- */
+
+void ex__leg_logn(struct ex__leg *leg, const char *line, size_t len)
+{
+    const struct ex_reporter *rep = leg->run->rep;
+    struct gr_buf m = GR_BUF_INIT(0);
+
+    if (!rep->log_line)
+        return;
+    if (ex_masker_apply(leg->masker, line, len, &m) == 0)
+        rep->log_line(rep->ctx, leg, m.ptr, m.len);
+    gr_buf_release(&m);
+}
+
+void ex__leg_log(struct ex__leg *leg, const char *fmt, ...)
+{
+    va_list ap;
+    char *s = NULL;
+    int n;
+
+    va_start(ap, fmt);
+    n = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    ex__leg_logn(leg, s, (size_t)n);
+    free(s);
+}
+
+static int *annotation_counter(struct ex__stepexec *se, const char *level)
+{
+    if (strcmp(level, "error") == 0)
+        return &se->n_err;
+    if (strcmp(level, "warning") == 0)
+        return &se->n_warn;
+    return &se->n_notice;
+}
+
+static json_t *annotation_json(const struct ex_annotation *a)
+{
+    json_t *o = json_pack("{s:s,s:s}", "level", a->level, "message", a->message);
+
+    if (a->title)
+        json_object_set_new(o, "title", json_string(a->title));
+    if (a->file)
+        json_object_set_new(o, "file", json_string(a->file));
+    if (a->line)
+        json_object_set_new(o, "line", json_integer(a->line));
+    if (a->end_line)
+        json_object_set_new(o, "end_line", json_integer(a->end_line));
+    if (a->col)
+        json_object_set_new(o, "col", json_integer(a->col));
+    if (a->end_col)
+        json_object_set_new(o, "end_col", json_integer(a->end_col));
+    return o;
+}
+
+static char *mask_str(struct ex__leg *leg, const char *s)
+{
+    struct gr_buf m = GR_BUF_INIT(0);
+
+    if (!s)
+        return NULL;
+    if (ex_masker_apply(leg->masker, s, strlen(s), &m) < 0) {
+        gr_buf_release(&m);
+        return gr_xstrdup("***");
+    }
+    return gr_buf_detach(&m, NULL);
+}
+
+void ex__leg_annotate(struct ex__leg *leg, struct ex__stepexec *se, const char *level,
+                      const char *msg, const struct ex_cmd *pos)
+{
+    const struct ex_reporter *rep = leg->run->rep;
+    char *m = mask_str(leg, msg), *title = pos ? mask_str(leg, pos->title) : NULL;
+    struct ex_annotation a = {.level = level, .message = m, .title = title};
+    json_t *list = se ? se->annotations : json_object_get(leg->json, "annotations");
+    int *cnt = se ? annotation_counter(se, level) : NULL;
+
+    if (pos) {
+        a.file = pos->file;
+        a.line = pos->line;
+        a.end_line = pos->end_line;
+        a.col = pos->col;
+        a.end_col = pos->end_col;
+    }
+    if (rep->annotation)
+        rep->annotation(rep->ctx, leg, &a);
+    if (list && (!cnt || (*cnt)++ < EX__ANNOTATIONS_PER_TYPE))
+        json_array_append_new(list, annotation_json(&a));
+    free(m);
+    free(title);
+}
+
+/* ---- contexts ---------------------------------------------------------- */
+
+static json_t *ctx_or_empty(json_t *v)
+{
+    return v ? json_deep_copy(v) : json_object();
+}
+
+static json_t *runner_context(struct ex__leg *leg)
+{
+    char *ws_parent = gr_xstrdup(leg->run->workdir);
+    char *slash = strrchr(ws_parent, '/');
+    json_t *r;
+
+    if (slash && slash != ws_parent)
+        *slash = '\0';
+    r = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "os", "Linux", "arch", ex__runner_arch(), "name",
+                  "ghrun", "environment", "self-hosted", "temp", leg->temp_dir, "tool_cache",
+                  leg->run->tool_cache, "workspace", ws_parent);
+    free(ws_parent);
+    return r;
+}
+
+static json_t *strategy_context(struct ex__leg *leg)
+{
+    const struct ex_plan_job *pj = leg->jr->pj;
+    int total = (int)leg->jr->n_legs;
+    int mp = pj->max_parallel > 0 ? pj->max_parallel : total;
+
+    return json_pack("{s:b,s:i,s:i,s:i}", "fail-fast", pj->fail_fast, "job-index", leg->index,
+                     "job-total", total, "max-parallel", leg->matrix ? mp : 1);
+}
+
+static json_t *github_context(struct ex__leg *leg, const char *event_path)
+{
+    json_t *gh = ctx_or_empty(leg->run->plan->github);
+
+    json_object_set_new(gh, "job", json_string(leg->jr->pj->id));
+    json_object_set_new(gh, "workspace", json_string(leg->run->workdir));
+    json_object_set_new(gh, "event_path", json_string(event_path));
+    json_object_set_new(gh, "action", json_string(""));
+    json_object_set_new(gh, "action_path", json_string(""));
+    json_object_set_new(gh, "action_repository", json_string(""));
+    json_object_set_new(gh, "action_ref", json_string(""));
+    if (!json_object_get(gh, "server_url"))
+        json_object_set_new(gh, "server_url", json_string("https://github.com"));
+    if (!json_object_get(gh, "api_url"))
+        json_object_set_new(gh, "api_url", json_string("https://api.github.com"));
+    if (!json_object_get(gh, "graphql_url"))
+        json_object_set_new(gh, "graphql_url", json_string("https://api.github.com/graphql"));
+    if (!json_object_get(gh, "retention_days"))
+        json_object_set_new(gh, "retention_days", json_string("90"));
+    if (!json_object_get(gh, "run_attempt"))
+        json_object_set_new(gh, "run_attempt", json_string("1"));
+    if (!json_object_get(gh, "workflow") && leg->run->plan->wf) {
+        const char *name = ex_node_str(leg->run->plan->wf->name);
+
+        json_object_set_new(gh, "workflow", json_string(name ? name : leg->run->plan->wf->path));
+    }
+    return gh;
+}
+
+/* Contexts available before the job starts (concurrency, name): no env, steps or runner yet. */
+void ex__leg_init_ctx(struct ex__leg *leg)
+{
+    const struct ex_plan *plan = leg->run->plan;
+    char *event_path = gr_xasprintf("%s/_github_workflow/event.json", leg->temp_dir);
+
+    leg->ctx = json_object();
+    json_object_set_new(leg->ctx, "github", github_context(leg, event_path));
+    json_object_set_new(leg->ctx, "inputs", ctx_or_empty(plan->inputs));
+    json_object_set_new(leg->ctx, "vars", ctx_or_empty(plan->vars));
+    json_object_set_new(leg->ctx, "secrets", ctx_or_empty(plan->secrets));
+    json_object_set(leg->ctx, "matrix", leg->matrix ? leg->matrix : json_null());
+    json_object_set_new(leg->ctx, "needs", ex__needs_context(leg->run, leg->jr->pj->job));
+    json_object_set_new(leg->ctx, "strategy", strategy_context(leg));
+    json_object_set_new(leg->ctx, "job", json_pack("{s:s}", "status", "success"));
+    json_object_set_new(leg->ctx, "runner", runner_context(leg));
+    json_object_set(leg->ctx, "steps", leg->steps_ctx);
+    json_object_set(leg->ctx, "env", leg->job_env);
+    free(event_path);
+}
+
+/* ---- start ------------------------------------------------------------- */
+
+static void register_secrets(struct ex__leg *leg)
+{
+    const char *k;
+    json_t *v;
+
+    json_object_foreach(leg->run->plan->secrets, k, v)
+    {
+        if (json_is_string(v))
+            ex_masker_add(leg->masker, json_string_value(v), json_string_length(v));
+    }
+}
+
+static int leg_dirs(struct ex__leg *leg, struct gr_diag *d)
+{
+    char *ev_dir = gr_path_join(leg->temp_dir, "_github_workflow");
+    char *ev_path = gr_path_join(ev_dir, "event.json");
+    json_t *event = json_object_get(json_object_get(leg->ctx, "github"), "event");
+    char *text = json_dumps(event ? event : json_object_get(leg->ctx, "inputs"), JSON_INDENT(2));
+    int r = gr_rm_rf(leg->leg_dir);
+
+    if (r == 0)
+        r = gr_mkdir_p(ev_dir, 0755);
+    if (r == 0)
+        r = gr_mkdir_p(leg->run->tool_cache, 0755);
+    if (r == 0)
+        r = gr_file_write_atomic(ev_path, text ? text : "{}", text ? strlen(text) : 2, 0644);
+    if (r < 0)
+        gr_diag_set(d, r, NULL, 0, 0, "cannot prepare '%s': %s", leg->leg_dir, gr_strerror(r));
+    free(text);
+    free(ev_dir);
+    free(ev_path);
+    return r;
+}
+
+/* workflow env (github, inputs, vars, secrets), then job env (adds needs, strategy, matrix). */
+static int leg_env(struct ex__leg *leg, struct gr_diag *d)
+{
+    const struct ex_node *layers[] = {leg->run->plan->wf->env, leg->jr->pj->job->env};
+    struct ex_eval_env ev;
+    json_t *v;
+    int r;
+
+    ex__env_merge(leg->job_env, leg->run->plan->env);
+    json_object_del(leg->ctx, "env");
+    for (size_t i = 0; i < GR_ARRAY_SIZE(layers); i++) {
+        if (!layers[i])
+            continue;
+        v = NULL;
+        ex__leg_eval_env(leg, &ev);
+        r = ex_node_eval(layers[i], &ev, &v, d);
+        if (r < 0)
+            return r;
+        ex__env_merge(leg->job_env, v);
+        json_decref(v);
+    }
+    json_object_set(leg->ctx, "env", leg->job_env);
+    return 0;
+}
+
+static void timeout_cb(uv_timer_t *t)
+{
+    struct ex__leg *leg = gr_container_of(t, struct ex__leg, timer);
+    char *msg = gr_xasprintf("The job running on runner ghrun has exceeded the maximum "
+                             "execution time of %g minutes.",
+                             leg->timeout_min);
+
+    leg->timed_out = true;
+    ex__leg_annotate(leg, NULL, "error", msg, NULL);
+    free(msg);
+    ex__leg_cancel(leg);
+}
+
+static int leg_settings(struct ex__leg *leg, struct gr_diag *d)
+{
+    const struct ex_job *job = leg->jr->pj->job;
+    struct ex_eval_env ev;
+    double tmo = 360;
+    int r;
+
+    ex__leg_eval_env(leg, &ev);
+    r = ex__eval_bool(job->continue_on_error, &ev, false, &leg->continue_on_error, d);
+    if (r < 0)
+        return r;
+    r = ex__eval_number(job->timeout_minutes, &ev, 360, &tmo, d);
+    if (r < 0)
+        return r;
+    leg->timeout_min = tmo;
+    if (job->container || job->services)
+        return gr_diag_set(d, GR_EFAILED, job->node->file, job->node->line, job->node->col,
+                           "job '%s' uses %s, which needs the container support (not in this "
+                           "build)",
+                           job->id, job->container ? "container:" : "services:");
+    if (job->uses)
+        return gr_diag_set(d, GR_EFAILED, job->node->file, job->node->line, job->node->col,
+                           "job '%s' calls reusable workflow '%s', which was not inlined", job->id,
+                           ex_node_str(job->uses) ? ex_node_str(job->uses) : "?");
+    if (tmo > 0) {
+        uv_timer_start(&leg->timer, timeout_cb, (uint64_t)(tmo * 60000.0 + 0.5), 0);
+        leg->timer_on = true;
+    }
+    return 0;
+}
+
+static void leg_end(struct ex__leg *leg);
+
+int ex__leg_start(struct ex__leg *leg)
+{
+    const struct ex_reporter *rep = leg->run->rep;
+    struct gr_diag d = {0};
+    char msg[700];
+    int r;
+
+    leg->started = true;
+    leg->t0 = uv_now(leg->run->loop);
+    uv_timer_init(leg->run->loop, &leg->timer);
+    leg->masker = ex_masker_new();
+    register_secrets(leg);
+    leg->json = ex__json_leg_new(leg);
+    if (rep->job_started)
+        rep->job_started(rep->ctx, leg, leg->display_name);
+    r = sb_job_new(leg->jr->pj->id, NULL, &leg->sb);
+    if (r < 0)
+        gr_diag_set(&d, r, NULL, 0, 0, "cannot set up the job sandbox: %s", gr_strerror(r));
+    if (r == 0 && leg->preset_error)
+        r = gr_diag_set(&d, GR_EFAILED, NULL, 0, 0, "%s", leg->preset_error);
+    if (r == 0)
+        r = leg_dirs(leg, &d);
+    if (r == 0)
+        r = leg_env(leg, &d);
+    if (r == 0)
+        r = leg_settings(leg, &d);
+    if (r < 0) {
+        gr_diag_format(&d, msg, sizeof(msg));
+        ex__leg_annotate(leg, NULL, "error", msg, NULL);
+        leg->status = "failure";
+        leg_end(leg);
+        return 0;
+    }
+    ex__leg_next(leg);
+    return 0;
+}
+
+/* ---- steps and the end ------------------------------------------------- */
+
+void ex__leg_next(struct ex__leg *leg)
+{
+    const struct ex_job *job = leg->jr->pj->job;
+
+    if (leg->finished)
+        return;
+    while (leg->step_i < job->n_steps) {
+        if (ex__step_run(leg, &job->steps[leg->step_i]) == 0)
+            return;
+        leg->step_i++;
+    }
+    leg_end(leg);
+}
+
+static bool running_step_survives(struct ex__leg *leg)
+{
+    struct ex_eval_env ev;
+    struct gr_diag d = {0};
+    const char *cond;
+    bool keep = false;
+
+    if (!leg->cur || !leg->cur->step->if_)
+        return false;
+    cond = ex_node_str(leg->cur->step->if_);
+    ex__leg_eval_env(leg, &ev);
+    return cond && ex_if_eval(cond, &ev, &keep, &d) == 0 && keep;
+}
+
+void ex__leg_cancel(struct ex__leg *leg)
+{
+    int r;
+
+    if (leg->cancelled || leg->finished)
+        return;
+    leg->cancelled = true;
+    leg->status = "cancelled";
+    if (!leg->proc || running_step_survives(leg))
+        return;
+    ex__proc_kill(leg->proc, SIGKILL);
+    r = sb_job_kill(leg->sb, SIGKILL);
+    if (r < 0)
+        GR_LOG_DEBUG("sandbox job kill: %s", gr_strerror(r));
+}
+
+void ex__outputs_filter(struct ex__leg *leg, json_t *outputs)
+{
+    const char *k;
+    json_t *v, *tmp;
+
+    json_object_foreach_safe(outputs, tmp, k, v)
+    {
+        char *s = json_is_string(v) ? gr_xstrdup(json_string_value(v)) : ex_value_to_string(v);
+        char *m = mask_str(leg, s);
+
+        if (!*s) {
+            json_object_del(outputs, k);
+        } else if (strcmp(s, m) != 0) {
+            ex__leg_log(leg, "##[warning]Skip output '%s' since it may contain secret.", k);
+            json_object_del(outputs, k);
+        } else if (!json_is_string(v)) {
+            json_object_set_new(outputs, k, json_string(s));
+        }
+        free(s);
+        free(m);
+    }
+}
+
+static void leg_outputs(struct ex__leg *leg)
+{
+    const struct ex_node *outs = leg->jr->pj->job->outputs;
+    struct ex_eval_env ev;
+
+    leg->outputs = json_object();
+    if (!outs || outs->kind != EX_NODE_MAP)
+        return;
+    json_object_set(leg->ctx, "env", leg->job_env);
+    ex__leg_eval_env(leg, &ev);
+    for (size_t i = 0; i < outs->n; i++) {
+        struct gr_diag d = {0};
+        char msg[700];
+        json_t *v = NULL;
+
+        if (ex_node_eval(outs->vals[i], &ev, &v, &d) < 0) {
+            gr_diag_format(&d, msg, sizeof(msg));
+            ex__leg_annotate(leg, NULL, "error", msg, NULL);
+            continue;
+        }
+        json_object_set_new(leg->outputs, outs->keys[i]->str, v);
+    }
+    ex__outputs_filter(leg, leg->outputs);
+}
+
+static void leg_kill_leftovers(struct ex__leg *leg)
+{
+    for (size_t i = 0; i < leg->n_pgids; i++)
+        (void)kill(-leg->pgids[i], SIGKILL);
+    if (leg->sb && sb_job_kill(leg->sb, SIGKILL) < 0)
+        GR_LOG_DEBUG("sandbox job kill failed");
+}
+
+static void leg_closed(uv_handle_t *h)
+{
+    ex__leg_done(h->data);
+}
+
+static void leg_end(struct ex__leg *leg)
+{
+    const struct ex_reporter *rep = leg->run->rep;
+    uint64_t dur = (uv_now(leg->run->loop) - leg->t0) * 1000000ull;
+    int r;
+
+    leg->finished = true;
+    uv_timer_stop(&leg->timer);
+    leg_outputs(leg);
+    if (leg->timed_out)
+        leg->result = EX_RESULT_FAILURE;
+    else if (leg->cancelled)
+        leg->result = EX_RESULT_CANCELLED;
+    else if (strcmp(leg->status, "failure") == 0)
+        leg->result = EX_RESULT_FAILURE;
+    else
+        leg->result = EX_RESULT_SUCCESS;
+    leg_kill_leftovers(leg);
+    if (rep->job_finished)
+        rep->job_finished(rep->ctx, leg, leg->result, leg->outputs, dur);
+    ex__json_leg_finish(leg, dur);
+    r = gr_rm_rf(leg->leg_dir);
+    if (r < 0)
+        GR_LOG_WARN("cannot remove '%s': %s, ignoring", leg->leg_dir, gr_strerror(r));
+    leg->timer.data = leg;
+    uv_close((uv_handle_t *)&leg->timer, leg_closed);
+}
+
+void ex__leg_free(struct ex__leg *leg)
+{
+    if (!leg)
+        return;
+    json_decref(leg->matrix);
+    free(leg->display_name);
+    json_decref(leg->ctx);
+    json_decref(leg->job_env);
+    json_decref(leg->path_list);
+    json_decref(leg->steps_ctx);
+    json_decref(leg->outputs);
+    json_decref(leg->json);
+    json_decref(leg->gen_ids);
+    sb_job_free(leg->sb);
+    ex_masker_free(leg->masker);
+    ex_cmd_state_release(&leg->cmds);
+    free(leg->temp_dir);
+    free(leg->leg_dir);
+    for (int i = 0; i < EX__N_SLOTS; i++)
+        free(leg->spare[i]);
+    free(leg->pgids);
+    free(leg->concurrency);
+    free(leg->preset_error);
+    free(leg);
+}

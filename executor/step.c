@@ -1,0 +1,1100 @@
+/*
+ * Steps: the per-step state machine (env, if, name, run, result) and the
+ * process supervision under it.
+ *
+ * A step process is spawned in its own session (setsid), so its pid is its
+ * process group and a timeout or cancellation kills the whole tree with
+ * kill(-pgid). Its exit arrives on the loop through a pidfd.
+ * stdout and stderr are pipes read on the loop and split into lines; each
+ * line passes the workflow command parser and the masker before it reaches
+ * the reporter. When the main process exits, the pipes get a short grace
+ * period to reach EOF: a background child that keeps them open must not
+ * hang the job (it is killed at the end of the job, as the runner's orphan
+ * process clean-up does).
+ *
+ * File commands (GITHUB_ENV, GITHUB_OUTPUT, GITHUB_PATH, GITHUB_STATE,
+ * GITHUB_STEP_SUMMARY) use fresh files per step, read after the process
+ * ended, also after a failure (actions/runner FileCommandManager).
+ */
+#include "engine_internal.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/* ---- processes --------------------------------------------------------- */
+
+struct ex__proc {
+    uv_poll_t exitp; /* pidfd readable: the process exited */
+    uv_timer_t reap; /* without pidfd_open: poll waitpid */
+    uv_pipe_t out, err;
+    uv_timer_t timeout, grace;
+    struct ex_linesplit ls_out, ls_err;
+    ex__line_cb on_line;
+    ex__proc_done_cb on_done;
+    void *ctx;
+    pid_t pid;
+    int pidfd, status, open_handles;
+    bool exited, out_eof, err_eof, timed_out, closing;
+};
+
+static void proc_closed(uv_handle_t *h)
+{
+    struct ex__proc *p = h->data;
+
+    if (--p->open_handles > 0)
+        return;
+    if (p->pidfd >= 0)
+        close(p->pidfd);
+    ex_linesplit_release(&p->ls_out);
+    ex_linesplit_release(&p->ls_err);
+    if (p->on_done)
+        p->on_done(p->ctx, p->status, p->timed_out);
+    free(p);
+}
+
+static void proc_close_all(struct ex__proc *p)
+{
+    uv_handle_t *hs[] = {(uv_handle_t *)&p->out,     (uv_handle_t *)&p->err,
+                         (uv_handle_t *)&p->timeout, (uv_handle_t *)&p->grace,
+                         (uv_handle_t *)&p->reap,    (uv_handle_t *)&p->exitp};
+    size_t n = p->pidfd >= 0 ? GR_ARRAY_SIZE(hs) : GR_ARRAY_SIZE(hs) - 1;
+
+    p->closing = true;
+    p->open_handles = (int)n;
+    for (size_t i = 0; i < n; i++) {
+        hs[i]->data = p;
+        uv_close(hs[i], proc_closed);
+    }
+}
+
+/* Read what is still buffered in a pipe without blocking (bounded). */
+static void pipe_drain(uv_pipe_t *pipe, struct ex_linesplit *ls)
+{
+    char buf[16384];
+    size_t total = 0;
+    uv_os_fd_t fd;
+
+    if (uv_fileno((uv_handle_t *)pipe, &fd) != 0)
+        return;
+    while (total < EX_LOG_MAX_LINE) {
+        ssize_t n = read(fd, buf, sizeof(buf));
+
+        if (n <= 0)
+            break;
+        ex_linesplit_feed(ls, buf, (size_t)n);
+        total += (size_t)n;
+    }
+}
+
+static void proc_finish(struct ex__proc *p)
+{
+    if (p->closing)
+        return;
+    if (!p->out_eof)
+        pipe_drain(&p->out, &p->ls_out);
+    if (!p->err_eof)
+        pipe_drain(&p->err, &p->ls_err);
+    ex_linesplit_flush(&p->ls_out);
+    ex_linesplit_flush(&p->ls_err);
+    proc_close_all(p);
+}
+
+static void grace_cb(uv_timer_t *t)
+{
+    proc_finish(gr_container_of(t, struct ex__proc, grace));
+}
+
+static void proc_maybe_finish(struct ex__proc *p)
+{
+    if (!p->exited || p->closing)
+        return;
+    if (p->out_eof && p->err_eof) {
+        proc_finish(p);
+        return;
+    }
+    if (!uv_is_active((uv_handle_t *)&p->grace))
+        uv_timer_start(&p->grace, grace_cb, EX__PIPE_GRACE_MS, 0);
+}
+
+/* Reap the main process if it exited; waitpid on our own pid only. */
+static void proc_try_reap(struct ex__proc *p)
+{
+    int st = 0;
+    pid_t r = waitpid(p->pid, &st, WNOHANG);
+
+    if (r == 0 || (r < 0 && errno == EINTR))
+        return;
+    p->exited = true;
+    if (r < 0)
+        p->status = -SIGKILL; /* reaped elsewhere: the status is lost */
+    else if (WIFSIGNALED(st))
+        p->status = -WTERMSIG(st);
+    else
+        p->status = WEXITSTATUS(st);
+    if (p->pidfd >= 0)
+        uv_poll_stop(&p->exitp);
+    uv_timer_stop(&p->reap);
+    uv_timer_stop(&p->timeout);
+    proc_maybe_finish(p);
+}
+
+static void exit_poll_cb(uv_poll_t *h, int status, int events)
+{
+    (void)status;
+    (void)events;
+    proc_try_reap(gr_container_of(h, struct ex__proc, exitp));
+}
+
+static void reap_cb(uv_timer_t *t)
+{
+    proc_try_reap(gr_container_of(t, struct ex__proc, reap));
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    static char slab[65536];
+
+    (void)h;
+    (void)suggested;
+    /* One loop thread, and read_cb consumes the data before the next read. */
+    *buf = uv_buf_init(slab, sizeof(slab));
+}
+
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct ex__proc *p = s->data;
+    bool is_out = s == (uv_stream_t *)&p->out;
+    struct ex_linesplit *ls = is_out ? &p->ls_out : &p->ls_err;
+
+    if (nread > 0) {
+        ex_linesplit_feed(ls, buf->base, (size_t)nread);
+        return;
+    }
+    if (nread == 0)
+        return;
+    uv_read_stop(s);
+    ex_linesplit_flush(ls);
+    if (is_out)
+        p->out_eof = true;
+    else
+        p->err_eof = true;
+    proc_maybe_finish(p);
+}
+
+static void timeout_cb(uv_timer_t *t)
+{
+    struct ex__proc *p = gr_container_of(t, struct ex__proc, timeout);
+
+    p->timed_out = true;
+    ex__proc_kill(p, SIGKILL);
+}
+
+void ex__proc_kill(struct ex__proc *p, int sig)
+{
+    /* the whole group: also children still holding the pipes after the main process */
+    if (p && p->pid > 0)
+        (void)kill(-p->pid, sig);
+}
+
+pid_t ex__proc_pgid(const struct ex__proc *p)
+{
+    return p ? p->pid : 0;
+}
+
+static void proc_line(void *ctx, const char *line, size_t len)
+{
+    struct ex__proc *p = ctx;
+
+    p->on_line(p->ctx, line, len);
+}
+
+/*
+ * posix_spawn (glibc: clone with CLONE_VM|CLONE_VFORK) rather than
+ * uv_spawn, which forks on libuv 1.44: copying the runner's page tables and
+ * the copy-on-write faults after each fork cost the loop several ms per
+ * step. No code of ours runs between clone and exec. The child gets its own
+ * session (so its pid is its process group), default signal dispositions,
+ * an empty signal mask, /dev/null as stdin and our pipes as stdout/stderr.
+ */
+static int spawn(const struct ex__proc_opts *o, int out_w, int err_w, pid_t *ret)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    sigset_t none, all;
+    int r;
+
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&at);
+    r = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    if (r == 0)
+        r = posix_spawn_file_actions_adddup2(&fa, out_w, 1);
+    if (r == 0)
+        r = posix_spawn_file_actions_adddup2(&fa, err_w, 2);
+    if (r == 0 && o->cwd)
+        r = posix_spawn_file_actions_addchdir_np(&fa, o->cwd);
+    if (r == 0)
+        r = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
+                                              POSIX_SPAWN_SETSIGDEF);
+    if (r == 0)
+        r = posix_spawnattr_setsigmask(&at, &none);
+    if (r == 0)
+        r = posix_spawnattr_setsigdefault(&at, &all);
+    if (r == 0)
+        r = posix_spawn(ret, o->argv[0], &fa, &at, o->argv, o->envp);
+    posix_spawnattr_destroy(&at);
+    posix_spawn_file_actions_destroy(&fa);
+    return -r;
+}
+
+static void fds_close(int *fds, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (fds[i] >= 0)
+            close(fds[i]);
+    }
+}
+
+int ex__proc_start(uv_loop_t *loop, const struct ex__proc_opts *o, struct ex__proc **ret)
+{
+    int fds[4] = {-1, -1, -1, -1}; /* out_r, out_w, err_r, err_w */
+    struct ex__proc *p;
+    pid_t pid = -1;
+    int r;
+
+    if (pipe2(fds, O_CLOEXEC) < 0 || pipe2(fds + 2, O_CLOEXEC) < 0) {
+        r = -errno;
+        fds_close(fds, 4);
+        return r;
+    }
+    r = spawn(o, fds[1], fds[3], &pid);
+    close(fds[1]);
+    close(fds[3]);
+    if (r < 0) {
+        close(fds[0]);
+        close(fds[2]);
+        return r;
+    }
+    p = gr_xcalloc(1, sizeof(*p));
+    p->on_line = o->on_line;
+    p->on_done = o->on_done;
+    p->ctx = o->ctx;
+    p->pid = pid;
+    p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    ex_linesplit_init(&p->ls_out, proc_line, p);
+    ex_linesplit_init(&p->ls_err, proc_line, p);
+    uv_pipe_init(loop, &p->out, 0);
+    uv_pipe_init(loop, &p->err, 0);
+    uv_timer_init(loop, &p->timeout);
+    uv_timer_init(loop, &p->grace);
+    uv_timer_init(loop, &p->reap);
+    p->out.data = p;
+    p->err.data = p;
+    if (uv_pipe_open(&p->out, fds[0]) < 0 || uv_pipe_open(&p->err, fds[2]) < 0)
+        abort(); /* only fails for an fd that is not a pipe */
+    uv_read_start((uv_stream_t *)&p->out, alloc_cb, read_cb);
+    uv_read_start((uv_stream_t *)&p->err, alloc_cb, read_cb);
+    if (p->pidfd >= 0 && uv_poll_init(loop, &p->exitp, p->pidfd) == 0) {
+        uv_poll_start(&p->exitp, UV_READABLE, exit_poll_cb);
+    } else {
+        if (p->pidfd >= 0)
+            close(p->pidfd);
+        p->pidfd = -1;
+        uv_timer_start(&p->reap, reap_cb, 5, 5);
+    }
+    if (o->timeout_s > 0)
+        uv_timer_start(&p->timeout, timeout_cb, (uint64_t)(o->timeout_s * 1000.0 + 0.5), 0);
+    *ret = p;
+    return 0;
+}
+
+int ex__scratch_write(const char *path, const char *data, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    int r = 0;
+
+    if (fd < 0)
+        return -errno;
+    while (len > 0) {
+        ssize_t n = write(fd, data, len);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            r = n < 0 ? -errno : -EIO;
+            break;
+        }
+        data += n;
+        len -= (size_t)n;
+    }
+    if (close(fd) < 0 && r == 0)
+        r = -errno;
+    return r;
+}
+
+/* ---- step state -------------------------------------------------------- */
+
+static void spare_put(struct ex__leg *leg, int slot, char **path)
+{
+    if (*path && !leg->spare[slot]) {
+        leg->spare[slot] = *path;
+        *path = NULL;
+    }
+    free(*path);
+    *path = NULL;
+}
+
+int ex__scratch_fresh(struct ex__leg *leg, int slot, const char *path)
+{
+    char *dir;
+    int r;
+
+    if (leg->spare[slot]) {
+        r = rename(leg->spare[slot], path);
+        free(leg->spare[slot]);
+        leg->spare[slot] = NULL;
+        if (r == 0 && truncate(path, 0) == 0)
+            return 0;
+    }
+    r = ex__scratch_write(path, "", 0);
+    if (r != -ENOENT)
+        return r;
+    /* first step of the job, or a step emptied RUNNER_TEMP */
+    dir = gr_xstrndup(path, (size_t)(strrchr(path, '/') - path));
+    r = gr_mkdir_p(dir, 0755);
+    free(dir);
+    return r < 0 ? r : ex__scratch_write(path, "", 0);
+}
+
+static void stepexec_free(struct ex__stepexec *se)
+{
+    if (!se)
+        return;
+    spare_put(se->leg, EX__SLOT_ENV, &se->file_env);
+    spare_put(se->leg, EX__SLOT_OUTPUT, &se->file_output);
+    spare_put(se->leg, EX__SLOT_PATH, &se->file_path);
+    spare_put(se->leg, EX__SLOT_STATE, &se->file_state);
+    spare_put(se->leg, EX__SLOT_SUMMARY, &se->file_summary);
+    spare_put(se->leg, EX__SLOT_SCRIPT, &se->script);
+    free(se->name);
+    free(se->ctx_name);
+    json_decref(se->env);
+    json_decref(se->outputs);
+    json_decref(se->annotations);
+    gr_buf_release(&se->line);
+    free(se);
+}
+
+/* Generated context names: __run, __run_2, __actions_checkout (ConvertToSteps). */
+static char *generated_name(struct ex__leg *leg, const struct ex_step *st)
+{
+    const char *uses = ex_node_str(st->uses);
+    struct gr_buf b = GR_BUF_INIT(0);
+    char *base, *name;
+    int r = 0;
+
+    if (!uses) {
+        r |= gr_buf_adds(&b, "__run");
+    } else if (uses[0] == '.') {
+        r |= gr_buf_adds(&b, "__self");
+    } else {
+        const char *s = gr_startswith(uses, "docker://") ? uses + 9 : uses;
+        const char *end = strchr(s, '@');
+        size_t len = end && !gr_startswith(uses, "docker://") ? (size_t)(end - s) : strlen(s);
+        int slashes = 0;
+
+        r |= gr_buf_adds(&b, "__");
+        for (size_t i = 0; i < len; i++) {
+            char c = s[i];
+
+            if (c == '/' && ++slashes >= 2 && !gr_startswith(uses, "docker://"))
+                break;
+            r |= gr_buf_addch(&b, (isalnum((unsigned char)c) || c == '-' || c == '_') ? c : '_');
+        }
+    }
+    (void)r;
+    base = gr_buf_detach(&b, NULL);
+    name = gr_xstrdup(base);
+    for (int i = 2; json_object_get(leg->gen_ids, name); i++) {
+        free(name);
+        name = gr_xasprintf("%s_%d", base, i);
+    }
+    json_object_set_new(leg->gen_ids, name, json_true());
+    free(base);
+    return name;
+}
+
+static bool json_true_str(const json_t *obj, const char *key)
+{
+    const char *v = json_string_value(json_object_get(obj, key));
+
+    return v && strcasecmp(v, "true") == 0;
+}
+
+static struct ex__stepexec *stepexec_new(struct ex__leg *leg, const struct ex_step *st)
+{
+    struct ex__stepexec *se = gr_xcalloc(1, sizeof(*se));
+
+    se->leg = leg;
+    se->step = st;
+    se->ctx_name = st->id ? gr_xstrdup(st->id) : generated_name(leg, st);
+    se->outputs = json_object();
+    se->annotations = json_array();
+    se->line = GR_BUF_INIT(0);
+    se->t0 = gr_now_ns();
+    se->debug = leg->run->opts->verbose ||
+                json_true_str(leg->run->plan->secrets, "ACTIONS_STEP_DEBUG") ||
+                json_true_str(leg->run->plan->vars, "ACTIONS_STEP_DEBUG");
+    leg->cmds.echo = se->debug;
+    return se;
+}
+
+/* Step env is evaluated against the job-wide map only (keys cannot see each other). */
+static int step_env(struct ex__stepexec *se, struct gr_diag *d)
+{
+    struct ex__leg *leg = se->leg;
+    struct ex_eval_env ev;
+    json_t *v = NULL;
+    int r;
+
+    json_object_set(leg->ctx, "env", leg->job_env);
+    se->env = json_deep_copy(leg->job_env);
+    if (se->step->env) {
+        ex__leg_eval_env(leg, &ev);
+        r = ex_node_eval(se->step->env, &ev, &v, d);
+        if (r < 0)
+            return r;
+        ex__env_merge(se->env, v);
+        json_decref(v);
+    }
+    json_object_set(leg->ctx, "env", se->env);
+    return 0;
+}
+
+static char *first_line(const char *s)
+{
+    while (*s == '\n' || *s == '\r' || *s == ' ' || *s == '\t') {
+        const char *nl = strpbrk(s, "\r\n");
+        const char *p = s;
+
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p != '\n' && *p != '\r')
+            break;
+        s = nl + 1;
+    }
+    return gr_xstrndup(s, strcspn(s, "\r\n"));
+}
+
+static char *step_name(struct ex__stepexec *se)
+{
+    const struct ex_step *st = se->step;
+    struct ex_eval_env ev;
+    struct gr_diag d = {0};
+    char *s = NULL, *fl, *out;
+
+    ex__leg_eval_env(se->leg, &ev);
+    if (st->name && ex__eval_string(st->name, &ev, "", &s, &d) == 0 && *s) {
+        out = first_line(s);
+        free(s);
+        return out;
+    }
+    free(s);
+    s = NULL;
+    if (st->uses)
+        return gr_xasprintf("Run %s", ex_node_str(st->uses) ? ex_node_str(st->uses) : "");
+    if (ex__eval_string(st->run, &ev, "", &s, &d) < 0)
+        s = gr_xstrdup(ex_node_str(st->run) ? ex_node_str(st->run) : "");
+    fl = first_line(s);
+    out = gr_xasprintf("Run %s", fl);
+    free(fl);
+    free(s);
+    return out;
+}
+
+static int step_if(struct ex__stepexec *se, bool *ret, struct gr_diag *d)
+{
+    struct ex_eval_env ev;
+    const char *cond = se->step->if_ ? ex_node_str(se->step->if_) : NULL;
+
+    ex__leg_eval_env(se->leg, &ev);
+    return ex_if_eval(cond ? cond : "", &ev, ret, d);
+}
+
+static void step_report_start(struct ex__stepexec *se)
+{
+    const struct ex_reporter *rep = se->leg->run->rep;
+
+    if (rep->step_started)
+        rep->step_started(rep->ctx, se->leg, se->step->index, se->name);
+}
+
+static int step_dispatch(struct ex__stepexec *se)
+{
+    const char *uses = ex_node_str(se->step->uses);
+
+    if (!se->step->uses)
+        return ex__script_run(se);
+    return ex__checkout_run(se, uses);
+}
+
+static void step_fail_early(struct ex__stepexec *se, const struct gr_diag *d)
+{
+    char msg[700];
+
+    if (!se->name)
+        se->name = gr_xstrdup(se->step->id ? se->step->id : se->ctx_name);
+    step_report_start(se);
+    gr_diag_format(d, msg, sizeof(msg));
+    ex__leg_annotate(se->leg, se, "error", msg, NULL);
+    ex__step_finished(se, EX_RESULT_FAILURE);
+}
+
+static void unsupported_uses(struct ex__stepexec *se)
+{
+    const char *uses = ex_node_str(se->step->uses);
+    char *msg = gr_xasprintf("step '%s': action '%s' cannot run: %s", se->name, uses ? uses : "?",
+                             uses && gr_startswith(uses, "docker://")
+                                 ? "docker actions need the container support (not in this build)"
+                                 : "remote and local actions need the actions support (not in "
+                                   "this build)");
+
+    ex__leg_annotate(se->leg, se, "error", msg, NULL);
+    free(msg);
+    ex__step_finished(se, EX_RESULT_FAILURE);
+}
+
+int ex__step_run(struct ex__leg *leg, const struct ex_step *st)
+{
+    struct ex__stepexec *se = stepexec_new(leg, st);
+    struct ex_eval_env ev;
+    struct gr_diag d = {0};
+    bool run = false;
+    const char *uses;
+
+    leg->cur = se;
+    json_object_set_new(json_object_get(leg->ctx, "github"), "action", json_string(se->ctx_name));
+    if (step_env(se, &d) < 0 || step_if(se, &run, &d) < 0) {
+        step_fail_early(se, &d);
+        return 1;
+    }
+    se->name = step_name(se);
+    if (!run) {
+        step_report_start(se);
+        ex__step_finished(se, EX_RESULT_SKIPPED);
+        return 1;
+    }
+    step_report_start(se);
+    ex__leg_eval_env(leg, &ev);
+    if (ex__eval_number(st->timeout_minutes, &ev, 0, &se->timeout_min, &d) < 0) {
+        step_fail_early(se, &d);
+        return 1;
+    }
+    uses = ex_node_str(st->uses);
+    if (st->uses && !(uses && gr_startswith(uses, "actions/checkout@"))) {
+        unsupported_uses(se);
+        return 1;
+    }
+    return step_dispatch(se);
+}
+
+/* ---- results ----------------------------------------------------------- */
+
+static enum ex_result apply_continue_on_error(struct ex__stepexec *se, enum ex_result outcome)
+{
+    struct ex_eval_env ev;
+    struct gr_diag d = {0};
+    bool coe = false;
+
+    if (outcome != EX_RESULT_FAILURE || !se->step->continue_on_error)
+        return outcome;
+    ex__leg_eval_env(se->leg, &ev);
+    if (ex__eval_bool(se->step->continue_on_error, &ev, false, &coe, &d) < 0) {
+        ex__leg_annotate(se->leg, se, "error", d.msg, NULL);
+        return outcome;
+    }
+    return coe ? EX_RESULT_SUCCESS : outcome;
+}
+
+void ex__step_finished(struct ex__stepexec *se, enum ex_result outcome)
+{
+    struct ex__leg *leg = se->leg;
+    const struct ex_reporter *rep = leg->run->rep;
+    enum ex_result conclusion = apply_continue_on_error(se, outcome);
+    uint64_t dur = gr_now_ns() - se->t0;
+    json_t *sc;
+
+    if (se->step->id) {
+        sc = json_pack("{s:O,s:s,s:s}", "outputs", se->outputs, "outcome", ex_result_name(outcome),
+                       "conclusion", ex_result_name(conclusion));
+        json_object_set_new(leg->steps_ctx, se->step->id, sc);
+    }
+    if (conclusion == EX_RESULT_FAILURE && !leg->cancelled)
+        leg->status = "failure";
+    if (rep->step_finished)
+        rep->step_finished(rep->ctx, leg, se->step->index, outcome, conclusion, dur);
+    ex__json_step_add(leg, se, outcome, conclusion, dur);
+    json_object_set(leg->ctx, "env", leg->job_env);
+    if (leg->cur == se)
+        leg->cur = NULL;
+    stepexec_free(se);
+}
+
+/* ---- process environment ----------------------------------------------- */
+
+static const char *const github_env_keys[] = {
+    "action_path",
+    "action_repository",
+    "action_ref",
+    "actor",
+    "actor_id",
+    "api_url",
+    "base_ref",
+    "event_name",
+    "event_path",
+    "graphql_url",
+    "head_ref",
+    "job",
+    "ref",
+    "ref_name",
+    "ref_protected",
+    "ref_type",
+    "repository",
+    "repository_id",
+    "repository_owner",
+    "repository_owner_id",
+    "retention_days",
+    "run_attempt",
+    "run_id",
+    "run_number",
+    "server_url",
+    "sha",
+    "triggering_actor",
+    "workflow",
+    "workflow_ref",
+    "workflow_sha",
+    "workspace",
+};
+
+static void forced_add_upper(json_t *forced, const char *prefix, const char *key, const json_t *v)
+{
+    char *name = gr_xasprintf("%s%s", prefix, key);
+    char *val;
+
+    for (char *p = name; *p; p++)
+        *p = (char)toupper((unsigned char)*p);
+    if (json_is_object(v) || json_is_array(v)) {
+        free(name);
+        return;
+    }
+    val = json_is_null(v) ? gr_xstrdup("") : ex_value_to_string(v);
+    json_object_set_new(forced, name, json_string(val));
+    free(val);
+    free(name);
+}
+
+static char *filecmd_create(struct ex__stepexec *se, int slot, const char *prefix)
+{
+    static unsigned seq;
+    char *path = gr_xasprintf("%s/_runner_file_commands/%s%08x%04x%x", se->leg->temp_dir, prefix,
+                              (unsigned)uv_hrtime(), ++seq, (unsigned)getpid());
+    int r = ex__scratch_fresh(se->leg, slot, path);
+
+    if (r < 0)
+        GR_LOG_WARN("cannot create '%s': %s", path, gr_strerror(r));
+    return path;
+}
+
+static json_t *forced_env(struct ex__stepexec *se)
+{
+    const json_t *gh = json_object_get(se->leg->ctx, "github");
+    const json_t *rn = json_object_get(se->leg->ctx, "runner");
+    json_t *forced = json_object();
+    const char *k;
+    json_t *v;
+
+    for (size_t i = 0; i < GR_ARRAY_SIZE(github_env_keys); i++) {
+        v = json_object_get(gh, github_env_keys[i]);
+        if (v)
+            forced_add_upper(forced, "GITHUB_", github_env_keys[i], v);
+    }
+    json_object_foreach((json_t *)rn, k, v)
+    {
+        forced_add_upper(forced, "RUNNER_", k, v);
+    }
+    json_object_set_new(forced, "GITHUB_ACTION", json_string(se->ctx_name));
+    json_object_set_new(forced, "GITHUB_ENV", json_string(se->file_env));
+    json_object_set_new(forced, "GITHUB_OUTPUT", json_string(se->file_output));
+    json_object_set_new(forced, "GITHUB_PATH", json_string(se->file_path));
+    json_object_set_new(forced, "GITHUB_STATE", json_string(se->file_state));
+    json_object_set_new(forced, "GITHUB_STEP_SUMMARY", json_string(se->file_summary));
+    json_object_set_new(forced, "GHRUN", json_string("true"));
+    return forced;
+}
+
+char **ex__step_process_env(struct ex__stepexec *se)
+{
+    json_t *forced;
+    char **envp;
+
+    se->file_env = filecmd_create(se, EX__SLOT_ENV, "set_env_");
+    se->file_output = filecmd_create(se, EX__SLOT_OUTPUT, "set_output_");
+    se->file_path = filecmd_create(se, EX__SLOT_PATH, "add_path_");
+    se->file_state = filecmd_create(se, EX__SLOT_STATE, "save_state_");
+    se->file_summary = filecmd_create(se, EX__SLOT_SUMMARY, "step_summary_");
+    forced = forced_env(se);
+    envp = ex__step_environ(environ, se->env, forced, se->leg->path_list);
+    json_decref(forced);
+    return envp;
+}
+
+/* ---- output lines and workflow commands -------------------------------- */
+
+static bool env_truthy(const json_t *env, const char *key)
+{
+    const char *v = json_string_value(json_object_get(env, key));
+
+    if (!v)
+        v = getenv(key);
+    return v && strcasecmp(v, "true") == 0;
+}
+
+static void line_plain(struct ex__stepexec *se, const char *line, size_t len)
+{
+    ex__leg_logn(se->leg, line, len);
+}
+
+/* Message cut to the runner's limit; file made relative to the workspace. */
+static void cmd_annotation(struct ex__stepexec *se, struct ex_cmd *c)
+{
+    const char *lvl = c->kind == EX_CMD_ERROR     ? "error"
+                      : c->kind == EX_CMD_WARNING ? "warning"
+                                                  : "notice";
+    const char *ws = se->leg->run->workdir;
+    size_t wl = strlen(ws);
+    char *msg = gr_xstrndup(c->message ? c->message : "", EX_CMD_MAX_ANNOTATION);
+
+    if (c->file && strncmp(c->file, ws, wl) == 0 && c->file[wl] == '/')
+        memmove(c->file, c->file + wl + 1, strlen(c->file + wl + 1) + 1);
+    ex__leg_annotate(se->leg, se, lvl, msg, c);
+    free(msg);
+}
+
+static void cmd_env(struct ex__stepexec *se, const struct ex_cmd *c)
+{
+    struct ex__leg *leg = se->leg;
+
+    if (c->kind == EX_CMD_ADD_PATH) {
+        ex__path_add(leg->path_list, c->message);
+    } else if (strcmp(c->prop_name, "NODE_OPTIONS") == 0) {
+        ex__leg_annotate(leg, se, "error",
+                         "Can't store NODE_OPTIONS output parameter using '::set-env' command.",
+                         NULL);
+    } else {
+        json_object_set_new(leg->job_env, c->prop_name, json_string(c->message));
+    }
+}
+
+static void cmd_group(struct ex__stepexec *se, const struct ex_cmd *c)
+{
+    const struct ex_reporter *rep = se->leg->run->rep;
+    struct gr_buf m = GR_BUF_INIT(0);
+    const char *title = c->message ? c->message : "";
+
+    if (ex_masker_apply(se->leg->masker, title, strlen(title), &m) < 0)
+        gr_buf_reset(&m);
+    if (rep->group)
+        rep->group(rep->ctx, se->leg, m.ptr, c->kind == EX_CMD_GROUP);
+    gr_buf_release(&m);
+}
+
+static void cmd_apply(struct ex__stepexec *se, struct ex_cmd *c)
+{
+    switch (c->kind) {
+    case EX_CMD_ERROR:
+    case EX_CMD_WARNING:
+    case EX_CMD_NOTICE:
+        cmd_annotation(se, c);
+        break;
+    case EX_CMD_DEBUG:
+        if (se->debug)
+            ex__leg_log(se->leg, "##[debug]%s", c->message);
+        break;
+    case EX_CMD_GROUP:
+    case EX_CMD_ENDGROUP:
+        cmd_group(se, c);
+        break;
+    case EX_CMD_ADD_MASK:
+        if (!c->warning)
+            ex_masker_add(se->leg->masker, c->message, strlen(c->message));
+        break;
+    case EX_CMD_STOP_COMMANDS:
+        if (strlen(c->message) > 6)
+            ex_masker_add(se->leg->masker, c->message, strlen(c->message));
+        break;
+    case EX_CMD_SET_OUTPUT:
+        json_object_set_new(se->outputs, c->prop_name, json_string(c->message));
+        break;
+    case EX_CMD_SET_ENV:
+    case EX_CMD_ADD_PATH:
+        cmd_env(se, c);
+        break;
+    default:
+        break; /* resume/echo/save-state/matchers: parser state only */
+    }
+}
+
+/* Follows the protocol in ex/commands.h. */
+void ex__step_line(struct ex__stepexec *se, const char *line, size_t len)
+{
+    struct ex__leg *leg = se->leg;
+    struct ex_cmd c = {0};
+
+    leg->cmds.allow_unsecure = env_truthy(se->env, "ACTIONS_ALLOW_UNSECURE_COMMANDS");
+    leg->cmds.allow_unsecure_stop_tokens =
+        env_truthy(se->env, "ACTIONS_ALLOW_UNSECURE_STOPCOMMAND_TOKENS");
+    if (ex_cmd_parse(&leg->cmds, line, len, &c) < 0 || c.kind == EX_CMD_NONE) {
+        line_plain(se, line, len);
+        ex_cmd_release(&c);
+        return;
+    }
+    if (c.print_line)
+        line_plain(se, line, len);
+    else if (c.kind == EX_CMD_ADD_MASK && leg->cmds.echo)
+        ex__leg_log(leg, "::add-mask::***");
+    if (c.error) {
+        char *fm = ex_cmd_failure_message(&c, line, len);
+
+        ex__leg_annotate(leg, se, "error", fm, NULL);
+        ex__leg_annotate(leg, se, "error", c.error, NULL);
+        free(fm);
+        se->failed_cmd = true;
+    } else {
+        if (c.warning)
+            ex__leg_annotate(leg, se, "warning", c.warning, NULL);
+        cmd_apply(se, &c);
+    }
+    ex_cmd_release(&c);
+}
+
+/* ---- file commands ----------------------------------------------------- */
+
+static int filecmd_read(struct ex__stepexec *se, const char *path, char **ret, size_t *ret_len)
+{
+    int r = gr_file_read(path, EX__FILECMD_MAX, ret, ret_len);
+
+    if (r == -ENOENT) {
+        *ret = gr_xstrdup("");
+        *ret_len = 0;
+        return 0;
+    }
+    if (r < 0) {
+        char *msg =
+            gr_xasprintf("cannot read the file command file '%s': %s", path, gr_strerror(r));
+
+        ex__leg_annotate(se->leg, se, "error", msg, NULL);
+        free(msg);
+    }
+    return r;
+}
+
+static int filecmd_kv(struct ex__stepexec *se, const char *path, const char *what, json_t *out)
+{
+    struct gr_diag d = {0};
+    char *data = NULL;
+    size_t len = 0;
+    int r = filecmd_read(se, path, &data, &len);
+
+    if (r < 0)
+        return r;
+    r = ex_filecmd_parse_kv(path, data, len, out, &d);
+    if (r < 0) {
+        char msg[700];
+
+        gr_diag_format(&d, msg, sizeof(msg));
+        ex__leg_log(se->leg, "Unable to process file command '%s' successfully.", what);
+        ex__leg_annotate(se->leg, se, "error", msg, NULL);
+    }
+    free(data);
+    return r;
+}
+
+static void filecmd_env(struct ex__stepexec *se)
+{
+    json_t *kv = json_object();
+    const char *k;
+    json_t *v;
+
+    if (filecmd_kv(se, se->file_env, "env", kv) < 0)
+        se->failed_cmd = true;
+    json_object_foreach(kv, k, v)
+    {
+        if (!*k) {
+            ex__leg_annotate(se->leg, se, "error", "Invalid environment variable name: empty",
+                             NULL);
+            se->failed_cmd = true;
+        } else if (strcmp(k, "NODE_OPTIONS") == 0) {
+            ex__leg_annotate(se->leg, se, "error",
+                             "Can't store NODE_OPTIONS output parameter using '$GITHUB_ENV' "
+                             "command.",
+                             NULL);
+        } else {
+            json_object_set(se->leg->job_env, k, v);
+        }
+    }
+    json_decref(kv);
+}
+
+static void filecmd_output(struct ex__stepexec *se)
+{
+    json_t *kv = json_object();
+    const char *k;
+    json_t *v;
+
+    if (filecmd_kv(se, se->file_output, "output", kv) < 0)
+        se->failed_cmd = true;
+    json_object_foreach(kv, k, v)
+    {
+        if (!*k) {
+            ex__leg_annotate(se->leg, se, "error", "Invalid output name: empty", NULL);
+            se->failed_cmd = true;
+        } else {
+            json_object_set(se->outputs, k, v);
+        }
+    }
+    json_decref(kv);
+}
+
+static void filecmd_state(struct ex__stepexec *se)
+{
+    json_t *kv = json_object();
+
+    /* STATE_* only matters to pre/post stages of actions, which this build does not run. */
+    if (filecmd_kv(se, se->file_state, "state", kv) < 0)
+        se->failed_cmd = true;
+    json_decref(kv);
+}
+
+static void filecmd_path(struct ex__stepexec *se)
+{
+    json_t *dirs = json_array();
+    char *data = NULL;
+    size_t len = 0, i;
+    json_t *v;
+
+    if (filecmd_read(se, se->file_path, &data, &len) == 0 &&
+        ex_filecmd_parse_path(data, len, dirs) == 0) {
+        json_array_foreach(dirs, i, v)
+        {
+            ex__path_add(se->leg->path_list, json_string_value(v));
+        }
+    }
+    free(data);
+    json_decref(dirs);
+}
+
+static void summary_line(void *ctx, const char *line, size_t len)
+{
+    struct ex__stepexec *se = ctx;
+
+    if (ex_masker_apply(se->leg->masker, line, len, &se->line) == 0 &&
+        gr_buf_addch(&se->line, '\n') < 0)
+        GR_LOG_DEBUG("step summary line dropped");
+}
+
+static void filecmd_summary(struct ex__stepexec *se)
+{
+    const struct ex_reporter *rep = se->leg->run->rep;
+    struct ex_linesplit ls;
+    char *data = NULL;
+    size_t len = 0;
+    int r = gr_file_read(se->file_summary, EX__SUMMARY_MAX, &data, &len);
+
+    if (r == -E2BIG) {
+        ex__leg_annotate(se->leg, se, "error",
+                         "$GITHUB_STEP_SUMMARY upload aborted, supports content up to a size of "
+                         "1024k",
+                         NULL);
+        return;
+    }
+    if (r < 0 || len == 0) {
+        free(data);
+        return;
+    }
+    gr_buf_reset(&se->line);
+    ex_linesplit_init(&ls, summary_line, se);
+    ex_linesplit_feed(&ls, data, len);
+    ex_linesplit_flush(&ls);
+    ex_linesplit_release(&ls);
+    if (rep->summary)
+        rep->summary(rep->ctx, se->leg, se->line.ptr, se->line.len);
+    free(data);
+}
+
+static void filecmds_process(struct ex__stepexec *se)
+{
+    if (!se->file_env)
+        return;
+    filecmd_env(se);
+    filecmd_output(se);
+    filecmd_state(se);
+    filecmd_path(se);
+    filecmd_summary(se);
+}
+
+/* ---- the end of a step process ----------------------------------------- */
+
+static enum ex_result proc_outcome(struct ex__stepexec *se, int status, bool timed_out)
+{
+    struct ex__leg *leg = se->leg;
+
+    if (timed_out) {
+        char *msg = gr_xasprintf("The action '%s' has timed out after %g minutes.", se->name,
+                                 se->timeout_min);
+
+        ex__leg_annotate(leg, se, "error", msg, NULL);
+        free(msg);
+        return EX_RESULT_FAILURE;
+    }
+    if (leg->cancelled && status < 0)
+        return EX_RESULT_CANCELLED;
+    if (status != 0) {
+        char *msg = status > 0 ? gr_xasprintf("Process completed with exit code %d.", status)
+                               : gr_xasprintf("Process was killed by signal %d.", -status);
+
+        ex__leg_annotate(leg, se, "error", msg, NULL);
+        free(msg);
+        return EX_RESULT_FAILURE;
+    }
+    return se->failed_cmd ? EX_RESULT_FAILURE : EX_RESULT_SUCCESS;
+}
+
+void ex__step_proc_done(struct ex__stepexec *se, int status, bool timed_out)
+{
+    struct ex__leg *leg = se->leg;
+    enum ex_result outcome;
+    int r;
+
+    leg->proc = NULL;
+    r = sb_step_reap(leg->sb);
+    if (r < 0)
+        GR_LOG_DEBUG("sandbox step reap: %s", gr_strerror(r));
+    filecmds_process(se);
+    outcome = proc_outcome(se, status, timed_out);
+    ex__step_finished(se, outcome);
+    leg->step_i++;
+    ex__leg_next(leg);
+}
