@@ -710,6 +710,63 @@ static int tree_kill(struct sb_cgjob *j)
     return -EBUSY;
 }
 
+struct pid_set {
+    long *v;
+    size_t n, cap;
+};
+
+static void add_pid(long pid, void *ctx)
+{
+    struct pid_set *set = ctx;
+    long *v;
+
+    if (set->n == set->cap) {
+        set->cap = set->cap ? set->cap * 2 : 64;
+        v = realloc(set->v, set->cap * sizeof(*v));
+        if (!v)
+            return;
+        set->v = v;
+    }
+    set->v[set->n++] = pid;
+}
+
+static long parent_of(long pid)
+{
+    char p[64], stat[512];
+    const char *close_paren;
+    long ppid = -1;
+
+    snprintf(p, sizeof(p), "/proc/%ld/stat", pid);
+    if (sb__read_file(p, stat, sizeof(stat)) < 0)
+        return -1;
+    close_paren = strrchr(stat, ')');
+    if (!close_paren || sscanf(close_paren + 1, " %*c %ld", &ppid) != 1)
+        return -1;
+    return ppid;
+}
+
+/*
+ * A catchable signal goes to the top of each step only (the helper), which
+ * forwards it to the init and on to the step's process group, as a
+ * terminal would: every process signalled directly would get it twice.
+ */
+static void signal_tops(const char *dir, int sig)
+{
+    struct pid_set set = {0};
+
+    for_each_pid(dir, add_pid, &set);
+    for (size_t i = 0; i < set.n; i++) {
+        long ppid = parent_of(set.v[i]);
+        bool inside = false;
+
+        for (size_t k = 0; k < set.n && !inside; k++)
+            inside = set.v[k] == ppid;
+        if (!inside)
+            (void)kill((pid_t)set.v[i], sig);
+    }
+    free(set.v);
+}
+
 int sb_cg_job_kill(struct sb_cgjob *j, int sig)
 {
     if (!j->v2[0] && j->cg.mode == SB_CG_NONE)
@@ -717,12 +774,12 @@ int sb_cg_job_kill(struct sb_cgjob *j, int sig)
     if (sig == SIGKILL)
         return tree_kill(j);
     if (j->v2[0]) {
-        for_each_pid(j->v2, kill_one, &sig);
+        signal_tops(j->v2, sig);
         return 0;
     }
     for (int c = 0; c < SB_CTL_N; c++) {
         if (j->v1[c][0]) {
-            for_each_pid(j->v1[c], kill_one, &sig);
+            signal_tops(j->v1[c], sig);
             return 0;
         }
     }

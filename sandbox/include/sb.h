@@ -72,7 +72,14 @@ void sb_argv_free(char **argv);
  * its cgroup. Returns 0 or -errno.
  */
 int sb_step_reap(struct sb_job *job);
-/* Kill every process of the job now (timeout, cancellation), with sig. */
+/*
+ * Timeout and cancellation. SIGKILL kills every process of the job now
+ * (cgroup.kill, or freeze and sweep) and waits until the cgroup is empty.
+ * Other signals go to the top of each running step (the helper), which
+ * forwards them to the step's process group, like a terminal's ^C.
+ * Returns 0 (also for a job without cgroup, where killing the helper is
+ * the caller's part) or -errno.
+ */
 int sb_job_kill(struct sb_job *job, int sig);
 
 /* What happened to the last reaped step. */

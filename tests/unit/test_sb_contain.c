@@ -609,6 +609,28 @@ static void test_job_kill_running_step(void **state)
     sb_job_free(j);
 }
 
+static void test_job_sigterm_reaches_step(void **state)
+{
+    struct sb_job *j;
+    char line[64] = "";
+    int fd, st;
+    pid_t pid;
+
+    if (!usable(false, need_kill))
+        skip();
+    j = new_job(false);
+    pid = start_in(j, "sleep", false, &fd);
+    assert_true(read(fd, line, sizeof(line) - 1) > 0);
+    assert_int_equal(sb_job_kill(j, SIGTERM), 0);
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    /* the step died of SIGTERM and the helper mirrored it */
+    assert_true(WIFSIGNALED(st));
+    assert_int_equal(WTERMSIG(st), SIGTERM);
+    close(fd);
+    assert_int_equal(sb_step_reap(j), 0);
+    sb_job_free(j);
+}
+
 static int setup_secrets(void **state)
 {
     char tmpl[64] = "/var/tmp/gr-sb-secret-";
@@ -661,6 +683,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_setup_failure_reported),
         cmocka_unit_test(test_reap_kills_daemon_by_cgroup),
         cmocka_unit_test(test_job_kill_running_step),
+        cmocka_unit_test(test_job_sigterm_reaches_step),
     };
     ssize_t n;
 
