@@ -7,9 +7,12 @@
  *      otherwise the top mount only);
  *   3. a new /proc, with Docker's list of masked entries;
  *   4. /sys again when the network namespace is new (host interfaces);
- *   5. the job's private /tmp and the writable paths, bound rw;
- *   6. masked paths: an empty read-only tmpfs on dirs, an empty file on files;
- *   7. a private /dev/shm for the new IPC namespace.
+ *   5. masked paths: an empty tmpfs on dirs, an empty file on files;
+ *   6. the job's private /tmp and the writable paths, bound rw from fds
+ *      opened at the start (a writable path may sit inside a masked dir:
+ *      its mount point is made in the mask's tmpfs);
+ *   7. the masks' tmpfs turn read-only;
+ *   8. a private /dev/shm for the new IPC namespace.
  * Runs between fork and exec: no malloc, no stdio.
  */
 #include "internal.h"
@@ -74,20 +77,97 @@ static int bind(const char *src, const char *dst, unsigned long flags)
  */
 static char empty_src[64] = "/dev/null";
 
+#define SB_MAX_RW 64
+
+/* Sources of the rw binds, opened before anything covers them. */
+static char rw_src[SB_MAX_RW + 1][32];
+
+static int open_sources(const struct sb_hcfg *c, const char **ret_path)
+{
+    if (c->n_rw > SB_MAX_RW)
+        return -E2BIG;
+    for (size_t i = 0; i <= c->n_rw; i++) {
+        const char *path = i < c->n_rw ? c->rw[i] : c->tmp;
+        int fd;
+
+        if (!path)
+            continue;
+        *ret_path = path;
+        fd = open(path, O_PATH | O_CLOEXEC);
+        if (fd < 0)
+            return -errno;
+        snprintf(rw_src[i], sizeof(rw_src[i]), "/proc/self/fd/%d", fd);
+    }
+    return 0;
+}
+
+static bool is_under(const char *path, const char *dir)
+{
+    size_t n = strlen(dir);
+
+    return strncmp(path, dir, n) == 0 && path[n] == '/';
+}
+
+/* Mount points, inside a fresh mask tmpfs, for the writable paths below it. */
+static int make_mountpoints(const struct sb_hcfg *c, const char *dir)
+{
+    for (size_t i = 0; i < c->n_rw; i++) {
+        char parent[SB_PATH];
+        struct stat st;
+        int r, fd;
+
+        if (!is_under(c->rw[i], dir))
+            continue;
+        if (stat(rw_src[i], &st) < 0)
+            return -errno;
+        if (S_ISDIR(st.st_mode)) {
+            r = sb__mkdir_p(c->rw[i], 0755);
+            if (r < 0)
+                return r;
+            continue;
+        }
+        snprintf(parent, sizeof(parent), "%s", c->rw[i]);
+        *strrchr(parent, '/') = '\0';
+        r = sb__mkdir_p(parent, 0755);
+        if (r < 0)
+            return r;
+        fd = open(c->rw[i], O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+        if (fd < 0)
+            return -errno;
+        close(fd);
+    }
+    return 0;
+}
+
+/* Hide path; a dir's tmpfs stays writable until seal_masks() when c is given. */
 static int mask(const struct sb_hcfg *c, const char *path)
 {
+    unsigned long ro = c ? 0 : MS_RDONLY;
     struct stat st;
 
     if (lstat(path, &st) < 0)
         return errno == ENOENT ? 0 : -errno;
-    if (S_ISDIR(st.st_mode)) {
-        if (mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                  "size=4k,nr_inodes=8,mode=0755") < 0)
+    if (!S_ISDIR(st.st_mode))
+        return bind(empty_src, path, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
+    if (mount("tmpfs", path, "tmpfs", ro | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+              "size=64k,nr_inodes=64,mode=0755") < 0)
+        return -errno;
+    return c ? make_mountpoints(c, path) : 0;
+}
+
+static int seal_masks(const struct sb_hcfg *c, const char **ret_path)
+{
+    struct stat st;
+
+    for (size_t i = 0; i < c->n_mask; i++) {
+        *ret_path = c->mask[i];
+        if (lstat(c->mask[i], &st) < 0 || !S_ISDIR(st.st_mode))
+            continue;
+        if (mount(NULL, c->mask[i], NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                  NULL) < 0)
             return -errno;
-        return 0;
     }
-    (void)c;
-    return bind(empty_src, path, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
+    return 0;
 }
 
 static const char *const proc_masked[] = {"/proc/kcore",        "/proc/keys", "/proc/timer_list",
@@ -95,7 +175,7 @@ static const char *const proc_masked[] = {"/proc/kcore",        "/proc/keys", "/
                                           "/proc/sysrq-trigger"};
 static const char *const proc_ro[] = {"/proc/sys", "/proc/irq", "/proc/bus"};
 
-static int new_proc(const struct sb_hcfg *c, const char **ret_path)
+static int new_proc(const char **ret_path)
 {
     int r;
 
@@ -104,7 +184,7 @@ static int new_proc(const struct sb_hcfg *c, const char **ret_path)
         return -errno;
     for (size_t i = 0; i < sizeof(proc_masked) / sizeof(proc_masked[0]); i++) {
         *ret_path = proc_masked[i];
-        r = mask(c, proc_masked[i]);
+        r = mask(NULL, proc_masked[i]);
         if (r < 0)
             return r;
     }
@@ -125,13 +205,13 @@ static int writable(const struct sb_hcfg *c, const char **ret_path)
 
     if (c->tmp) {
         *ret_path = "/tmp";
-        r = bind(c->tmp, "/tmp", MS_NOSUID | MS_NODEV);
+        r = bind(rw_src[c->n_rw], "/tmp", MS_NOSUID | MS_NODEV);
         if (r < 0)
             return r;
     }
     for (size_t i = 0; i < c->n_rw; i++) {
         *ret_path = c->rw[i];
-        r = bind(c->rw[i], c->rw[i], MS_NOSUID | MS_NODEV);
+        r = bind(rw_src[i], c->rw[i], MS_NOSUID | MS_NODEV);
         if (r < 0)
             return r;
     }
@@ -150,6 +230,9 @@ int sb_mnt_enter(const struct sb_hcfg *c, const char **ret_path)
             return -errno;
         snprintf(empty_src, sizeof(empty_src), "/proc/self/fd/%d", fd);
     }
+    r = open_sources(c, ret_path);
+    if (r < 0)
+        return r;
     *ret_path = "/";
     if (mount(NULL, "/", NULL, MS_SLAVE | MS_REC, NULL) < 0)
         return -errno;
@@ -159,7 +242,7 @@ int sb_mnt_enter(const struct sb_hcfg *c, const char **ret_path)
             return r;
     }
     if (c->ns_pid) {
-        r = new_proc(c, ret_path);
+        r = new_proc(ret_path);
         if (r < 0)
             return r;
     }
@@ -167,15 +250,17 @@ int sb_mnt_enter(const struct sb_hcfg *c, const char **ret_path)
     if (c->ns_net &&
         mount("sysfs", "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
         return -errno;
-    r = writable(c, ret_path);
-    if (r < 0)
-        return r;
     for (size_t i = 0; i < c->n_mask; i++) {
         *ret_path = c->mask[i];
         r = mask(c, c->mask[i]);
         if (r < 0)
             return r;
     }
+    r = writable(c, ret_path);
+    if (r == 0)
+        r = seal_masks(c, ret_path);
+    if (r < 0)
+        return r;
     *ret_path = "/dev/shm";
     if (c->ns_ipc && sb__exists("/dev/shm") &&
         mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777") < 0)

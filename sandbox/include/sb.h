@@ -35,7 +35,7 @@ struct sb_policy {
     gid_t slot_gid;
     /* NULL-terminated lists, copied by sb_job_new(). */
     const char *const *mask_paths; /* hidden: empty ro tmpfs (dirs) or empty file */
-    const char *const *rw_paths;   /* stay writable; the rest of / is read-only */
+    const char *const *rw_paths;   /* stay writable, also inside a masked dir; / is read-only */
     const char *state_dir;         /* parent of the job's private dir; NULL: $TMPDIR, /tmp */
     uint64_t nofile;               /* RLIMIT_NOFILE; 0 = 65536 */
     bool allow_ptrace;             /* ptrace/process_vm_* (denied by default) */

@@ -39,8 +39,10 @@
 #define PIDS_LIMIT 48
 
 static char self_exe[4096];
-static char secret_dir[4096];
-static char secret_file[4096];
+static char secret_dir[1024];
+static char secret_file[1024];
+static char work_dir[1100]; /* rw, inside the masked secret_dir */
+static char ws_dir[1100];   /* rw, elsewhere on the read-only root */
 
 /* ---- probes: run inside the sandbox ---- */
 
@@ -190,6 +192,17 @@ static int probe_net(void)
     return n == 1 && lo_up ? 0 : 1;
 }
 
+static int probe_write(const char *path)
+{
+    int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+
+    printf("write %s: fd=%d errno=%d\n", path, fd, fd < 0 ? errno : 0);
+    if (fd < 0)
+        return 1;
+    close(fd);
+    return 0;
+}
+
 static int probe_tmp(void)
 {
     int fd = open("/tmp/gr-sandbox-private", O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
@@ -227,6 +240,8 @@ static int run_probe(int argc, char **argv)
         return probe_net();
     if (strcmp(name, "tmp") == 0)
         return probe_tmp();
+    if (strcmp(name, "write") == 0 && argc > 3)
+        return probe_write(argv[3]);
     if (strcmp(name, "sleep") == 0)
         return probe_sleep();
     return 100;
@@ -241,17 +256,21 @@ struct run {
 
 static struct sb_policy test_policy(bool net_none)
 {
-    static const char *masks[3];
+    static const char *masks[3], *rws[3];
 
     masks[0] = secret_dir;
     masks[1] = secret_file;
     masks[2] = NULL;
+    rws[0] = work_dir;
+    rws[1] = ws_dir;
+    rws[2] = NULL;
     return (struct sb_policy){
         .memory_max = MEM_LIMIT,
         .pids_max = PIDS_LIMIT,
         .slot_uid = SLOT_UID,
         .slot_gid = SLOT_UID,
         .mask_paths = masks,
+        .rw_paths = rws,
         .network_none = net_none,
     };
 }
@@ -406,6 +425,21 @@ static void test_masked_and_tmp(void **state)
     run_in(j, "tmp", NULL, &r, 10000);
     check_exit0(&r);
     assert_int_equal(access(host_tmp, F_OK), -1); /* went to the job's /tmp */
+    /* writable paths, one of them inside the masked dir, reach the host */
+    snprintf(path, sizeof(path), "%s/from-step", work_dir);
+    run_in(j, "write", path, &r, 10000);
+    check_exit0(&r);
+    assert_int_equal(access(path, F_OK), 0);
+    (void)unlink(path);
+    snprintf(path, sizeof(path), "%s/from-step", ws_dir);
+    run_in(j, "write", path, &r, 10000);
+    check_exit0(&r);
+    assert_int_equal(access(path, F_OK), 0);
+    (void)unlink(path);
+    /* the rest of the root is read-only, the masked dir's tmpfs too */
+    snprintf(path, sizeof(path), "%s/planted", secret_dir);
+    run_in(j, "write", path, &r, 10000);
+    assert_true(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 1);
     assert_int_equal(sb_step_reap(j), 0);
     sb_job_free(j);
 }
@@ -642,7 +676,10 @@ static int setup_secrets(void **state)
         return -1;
     snprintf(secret_dir, sizeof(secret_dir), "%s/runner", tmpl);
     snprintf(secret_file, sizeof(secret_file), "%s/credentials", tmpl);
-    if (mkdir(secret_dir, 0755) < 0)
+    snprintf(work_dir, sizeof(work_dir), "%s/work", secret_dir);
+    snprintf(ws_dir, sizeof(ws_dir), "%s/ws", tmpl);
+    if (mkdir(secret_dir, 0755) < 0 || mkdir(work_dir, 0777) < 0 || mkdir(ws_dir, 0777) < 0 ||
+        chmod(work_dir, 0777) < 0 || chmod(ws_dir, 0777) < 0)
         return -1;
     snprintf(p, sizeof(p), "%s/key.pem", secret_dir);
     /* world-readable on purpose: only the mask protects it */
@@ -663,6 +700,8 @@ static int teardown_secrets(void **state)
 
     snprintf(p, sizeof(p), "%s/key.pem", secret_dir);
     (void)unlink(p);
+    (void)rmdir(work_dir);
+    (void)rmdir(ws_dir);
     (void)rmdir(secret_dir);
     (void)unlink(secret_file);
     snprintf(p, sizeof(p), "%s", secret_dir);
