@@ -218,6 +218,8 @@ static void check_features(struct sb_job *j)
         degrade(j, "steps run as root without capabilities: no slot uid configured");
     if (!j->seccomp)
         degrade(j, "no seccomp filter: the kernel lacks seccomp");
+    else if (j->policy.seccomp_audit)
+        degrade(j, "seccomp in audit mode: denials are only logged");
     if (j->root && j->ns && !j->mount_setattr)
         degrade(j, "only the top mount is read-only: mount_setattr unavailable");
     if (j->policy.network_none && !j->ns)
@@ -231,8 +233,8 @@ static const char *strict_missing(const struct sb_job *j)
         return "mount and pid namespaces (the runner must be root)";
     if (!j->slot)
         return "a slot uid (policy slot_uid)";
-    if (!j->seccomp)
-        return "seccomp";
+    if (!j->seccomp || j->policy.seccomp_audit)
+        return "an enforcing seccomp filter";
     if (!j->cg)
         return "a job cgroup";
     if (j->cg->cg.on[SB_CTL_MEMORY] == SB_CG_OFF || j->cg->cg.on[SB_CTL_PIDS] == SB_CG_OFF)
@@ -253,7 +255,7 @@ static void make_summary(struct sb_job *j)
     if (j->cg)
         sb_cg_describe(&j->cg->cg, j->cg->kill, cg, sizeof(cg));
     snprintf(j->summary, sizeof(j->summary),
-             "sandbox: uid=%s ns=%s net=%s seccomp=%s nnp=on cgroup=%s%s",
+             "sandbox: uid=%s ns=%s net=%s seccomp=%s%s nnp=on cgroup=%s%s",
              j->slot ? "slot" : (j->root ? "root-nocaps" : "self"),
              j->ns ? "mnt,pid,ipc,uts,cgroup" : "off",
              j->policy.network_none && j->ns ? "none" : "host", j->seccomp ? j->arches : "off", cg,

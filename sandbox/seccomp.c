@@ -117,6 +117,11 @@ static const struct sc_rule sc_rules[] = {
 static const uint64_t ns_flags[] = {CLONE_NEWNS,   CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC,
                                     CLONE_NEWUSER, CLONE_NEWPID,    CLONE_NEWNET, CLONE_NEWTIME};
 
+static uint32_t deny(const struct sb_policy *p, int err)
+{
+    return p->seccomp_audit ? SCMP_ACT_LOG : SCMP_ACT_ERRNO((uint32_t)err);
+}
+
 size_t sb_sc_rule_count(void)
 {
     return sizeof(sc_rules) / sizeof(sc_rules[0]);
@@ -133,7 +138,7 @@ static int add_table(scmp_filter_ctx ctx, const struct sb_policy *p)
             continue; /* unknown to this libseccomp on every arch */
         if (rule->when == SC_PTRACE && p->allow_ptrace)
             continue;
-        r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(rule->err), nr, 0);
+        r = seccomp_rule_add(ctx, deny(p, rule->err), nr, 0);
         if (r < 0 && r != -EDOM)
             return r;
     }
@@ -141,7 +146,7 @@ static int add_table(scmp_filter_ctx ctx, const struct sb_policy *p)
 }
 
 /* unshare/clone with any CLONE_NEW* bit: one masked rule per bit. */
-static int add_ns_rules(scmp_filter_ctx ctx)
+static int add_ns_rules(scmp_filter_ctx ctx, const struct sb_policy *p)
 {
     static const char *const calls[] = {"unshare", "clone"};
 
@@ -149,7 +154,7 @@ static int add_ns_rules(scmp_filter_ctx ctx)
         int nr = seccomp_syscall_resolve_name(calls[c]);
 
         for (size_t i = 0; i < sizeof(ns_flags) / sizeof(ns_flags[0]); i++) {
-            int r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 1,
+            int r = seccomp_rule_add(ctx, deny(p, EPERM), nr, 1,
                                      SCMP_A0(SCMP_CMP_MASKED_EQ, ns_flags[i], ns_flags[i]));
 
             if (r < 0)
@@ -160,16 +165,16 @@ static int add_ns_rules(scmp_filter_ctx ctx)
 }
 
 /* ioctl compares only the low 32 bits, as the kernel does; AF_VSOCK sockets. */
-static int add_arg_rules(scmp_filter_ctx ctx)
+static int add_arg_rules(scmp_filter_ctx ctx, const struct sb_policy *p)
 {
     static const uint64_t ioctls[] = {TIOCSTI, TIOCLINUX};
     int r = 0;
 
     for (size_t i = 0; r == 0 && i < 2; i++)
-        r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1,
+        r = seccomp_rule_add(ctx, deny(p, EPERM), SCMP_SYS(ioctl), 1,
                              SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, ioctls[i]));
     if (r == 0)
-        r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1,
+        r = seccomp_rule_add(ctx, deny(p, EAFNOSUPPORT), SCMP_SYS(socket), 1,
                              SCMP_A0(SCMP_CMP_EQ, AF_VSOCK));
     return r;
 }
@@ -210,9 +215,9 @@ int sb_sc_export(const struct sb_policy *p, int fd, const char **ret_arches)
     if (r == 0)
         r = add_table(ctx, p);
     if (r == 0)
-        r = add_ns_rules(ctx);
+        r = add_ns_rules(ctx, p);
     if (r == 0)
-        r = add_arg_rules(ctx);
+        r = add_arg_rules(ctx, p);
     if (r == 0)
         r = seccomp_export_bpf(ctx, fd);
     seccomp_release(ctx);

@@ -39,6 +39,7 @@ struct sb_policy {
     const char *state_dir;         /* parent of the job's private dir; NULL: $TMPDIR, /tmp */
     uint64_t nofile;               /* RLIMIT_NOFILE; 0 = 65536 */
     bool allow_ptrace;             /* ptrace/process_vm_* (denied by default) */
+    bool seccomp_audit;            /* log what the filter would deny, deny nothing (roll-out) */
 };
 
 struct sb_job; /* per-job sandbox state; opaque */

@@ -189,6 +189,18 @@ static void test_allow_ptrace(void **state)
     (void)state;
 }
 
+static void test_audit_denies_nothing(void **state)
+{
+    struct sb_policy p = {.seccomp_audit = true};
+    static struct bpf f;
+
+    compile(&p, &f);
+    assert_int_equal(in_child(&f, p_tiocsti_high), -EBADF); /* logged, then run */
+    assert_int_not_equal(in_child(&f, p_clone3), -ENOSYS);
+    assert_int_equal(in_child(&f, p_getpid), 0);
+    (void)state;
+}
+
 static void test_compat_arch(void **state)
 {
 #if defined(__x86_64__)
@@ -238,11 +250,9 @@ static void test_install_rejects_garbage(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_denied),
-        cmocka_unit_test(test_unfiltered_baseline),
-        cmocka_unit_test(test_allow_ptrace),
-        cmocka_unit_test(test_compat_arch),
-        cmocka_unit_test(test_install_rejects_garbage),
+        cmocka_unit_test(test_denied),       cmocka_unit_test(test_unfiltered_baseline),
+        cmocka_unit_test(test_allow_ptrace), cmocka_unit_test(test_audit_denies_nothing),
+        cmocka_unit_test(test_compat_arch),  cmocka_unit_test(test_install_rejects_garbage),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
