@@ -258,8 +258,9 @@ static void make_summary(struct sb_job *j)
              "sandbox: uid=%s ns=%s net=%s seccomp=%s%s nnp=on cgroup=%s%s",
              j->slot ? "slot" : (j->root ? "root-nocaps" : "self"),
              j->ns ? "mnt,pid,ipc,uts,cgroup" : "off",
-             j->policy.network_none && j->ns ? "none" : "host", j->seccomp ? j->arches : "off", cg,
-             j->n_degraded ? " (degraded)" : "");
+             j->policy.network_none && j->ns ? "none" : "host",
+             j->seccomp && j->policy.seccomp_audit ? "audit:" : "", j->seccomp ? j->arches : "off",
+             cg, j->n_degraded ? " (degraded)" : "");
 }
 
 static int copy_policy(struct sb_job *j, const struct sb_policy *p)
