@@ -6,6 +6,9 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -16,6 +19,8 @@
 #define SYS_landlock_create_ruleset 444
 #endif
 #define SB_LANDLOCK_VERSION 1
+
+extern char **environ;
 
 static const char *yes(bool b)
 {
@@ -61,6 +66,28 @@ static void doctor_cgroups(FILE *out)
             fprintf(out, "cgroup v1 %s: %s\n", sb_cg_ctl_name((enum sb_cg_ctl)c), cg.v1_self[c]);
 }
 
+/* Start the helper once with namespaces and a read-only root: does the setup hold here? */
+static void doctor_helper_run(FILE *out, const char *helper)
+{
+    char *argv[] = {(char *)helper, "--ns", "mnt,pid,ipc,uts,cgroup", "--ro-root", "--",
+                    "/bin/true",    NULL};
+    posix_spawn_file_actions_t fa;
+    int st = 0, r;
+    pid_t pid;
+
+    if (geteuid() != 0)
+        return;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+    r = posix_spawn(&pid, helper, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (r == 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0)
+        fprintf(out, "helper run: ok (namespaces, read-only root)\n");
+    else
+        fprintf(out, "helper run: failed (%s)\n",
+                r ? strerror(r) : "gr-sandbox could not set up namespaces and mounts");
+}
+
 static void doctor_gpus(FILE *out)
 {
     struct sb_gpu_inv inv;
@@ -94,9 +121,10 @@ int sb_doctor(FILE *out)
         fprintf(out, "landlock: no\n");
     doctor_cgroups(out);
     doctor_gpus(out);
-    if (sb__find_helper(helper, sizeof(helper)) == 0)
+    if (sb__find_helper(helper, sizeof(helper)) == 0) {
         fprintf(out, "helper: %s\n", helper);
-    else
+        doctor_helper_run(out, helper);
+    } else
         fprintf(out, "helper: gr-sandbox not found\n");
     if (sb_job_new("doctor", &(struct sb_policy){.memory_max = 1 << 30, .pids_max = 4096}, &j) <
         0) {

@@ -153,6 +153,8 @@ static void test_doctor(void **state)
     assert_non_null(strstr(text, "seccomp: "));
     assert_non_null(strstr(text, "cgroup: "));
     assert_non_null(strstr(text, "sandbox: "));
+    if (geteuid() == 0 && strstr(text, "helper: /"))
+        assert_non_null(strstr(text, "helper run: "));
     free(text);
     (void)state;
 }
