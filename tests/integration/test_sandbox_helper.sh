@@ -72,8 +72,13 @@ else
 fi
 
 # not root: the helper runs the step as the invoking user, without namespaces
-if command -v setpriv >/dev/null; then
-    out=$(cd / && setpriv --reuid=65534 --regid=65534 --clear-groups "$helper" -- id -u)
+as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+if ! command -v setpriv >/dev/null; then
+    echo "skipped: no setpriv for the unprivileged case"
+elif ! (cd / && as_nobody test -x "$helper"); then
+    echo "skipped: nobody cannot reach $helper"
+else
+    out=$(cd / && as_nobody "$helper" -- id -u)
     check "unprivileged helper runs as the invoking user" 65534 "$out"
 fi
 exit $fail
