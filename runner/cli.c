@@ -5,6 +5,9 @@
  */
 #include "rn.h"
 #include "cli.h"
+#include "cmd_cache.h"
+#include "cmd_doctor.h"
+#include "cmd_runner.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -16,6 +19,11 @@ static int cmd_help(int argc, char **argv);
 static const struct rn_cli_cmd commands[] = {
     {"replay", rn_cmd_replay, "run workflows of a local repository on this host"},
     {"expr", rn_cmd_expr, "evaluate a GitHub Actions expression"},
+    {"config", rn_cmd_config, "register this machine as a self-hosted runner"},
+    {"run", rn_cmd_run, "listen for jobs from GitHub and run them"},
+    {"remove", rn_cmd_remove, "deregister the runner and delete its local files"},
+    {"cache", rn_cmd_cache, "inspect and manage the local dependency cache"},
+    {"doctor", rn_cmd_doctor, "report which sandbox features this host supports"},
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "show help for a command"},
 };
