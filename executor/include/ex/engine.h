@@ -13,6 +13,8 @@
 #include "gr.h"
 #include "ex/plan.h"
 
+struct sb_policy;
+
 enum ex_result {
     EX_RESULT_SUCCESS,
     EX_RESULT_FAILURE,
@@ -48,11 +50,16 @@ struct ex_reporter {
 };
 
 struct ex_run_opts {
-    int max_jobs;            /* parallel jobs; <= 0: number of cores */
-    bool verbose;            /* show group contents and ::debug:: */
-    const char *workdir;     /* where the repository lives (GITHUB_WORKSPACE) */
-    const char *state_dir;   /* scratch root for RUNNER_TEMP etc.; NULL: <workdir>/.ghrun */
-    const char *json_path;   /* --json FILE, or NULL */
+    int max_jobs;          /* parallel jobs; <= 0: number of cores */
+    bool verbose;          /* show group contents and ::debug:: */
+    const char *workdir;   /* where the repository lives (GITHUB_WORKSPACE) */
+    const char *state_dir; /* scratch root for RUNNER_TEMP etc.; NULL: <workdir>/.ghrun */
+    const char *json_path; /* --json FILE, or NULL */
+    /*
+     * Sandbox policy for every job, or NULL for plain processes. The engine
+     * adds the workspace and state_dir to its rw_paths (steps write there).
+     */
+    const struct sb_policy *sandbox;
 };
 
 /*
