@@ -340,14 +340,25 @@ static int leg_env(struct ex__leg *leg, struct gr_diag *d)
 static void timeout_cb(uv_timer_t *t)
 {
     struct ex__leg *leg = gr_container_of(t, struct ex__leg, timer);
-    char *msg = gr_xasprintf("The job running on runner ghrun has exceeded the maximum "
-                             "execution time of %g minutes.",
-                             leg->timeout_min);
+    char *msg;
 
+    if (leg->timed_out) {
+        /* cancel-timeout-minutes passed too: stop whatever still runs, run nothing more */
+        ex__leg_log(leg, "##[error]The job was not cancelled within %g minutes; stopping it.",
+                    EX__CANCEL_TIMEOUT_MIN);
+        leg->abandoned = true;
+        ex__proc_kill(leg->proc, SIGKILL);
+        return;
+    }
+    msg = gr_xasprintf("The job running on runner ghrun has exceeded the maximum "
+                       "execution time of %g minutes.",
+                       leg->timeout_min);
     leg->timed_out = true;
     ex__leg_annotate(leg, NULL, "error", msg, NULL);
     free(msg);
     ex__leg_cancel(leg);
+    /* steps that still run after the cancellation (always()) get a grace period */
+    uv_timer_start(&leg->timer, timeout_cb, (uint64_t)(EX__CANCEL_TIMEOUT_MIN * 60000.0), 0);
 }
 
 static int leg_settings(struct ex__leg *leg, struct gr_diag *d)
@@ -383,6 +394,33 @@ static int leg_settings(struct ex__leg *leg, struct gr_diag *d)
 
 static void leg_end(struct ex__leg *leg);
 
+/* The job's sandbox: the run's policy (if any) plus the workspace and state dir writable. */
+static int leg_sandbox(struct ex__leg *leg)
+{
+    const struct sb_policy *base = leg->run->opts->sandbox;
+    struct sb_policy pol;
+    const char **rw;
+    size_t n = 0;
+    int r;
+
+    if (!base)
+        return sb_job_new(leg->jr->pj->id, NULL, &leg->sb);
+    pol = *base;
+    while (base->rw_paths && base->rw_paths[n])
+        n++;
+    rw = gr_xcalloc(n + 3, sizeof(*rw));
+    for (size_t i = 0; i < n; i++)
+        rw[i] = base->rw_paths[i];
+    rw[n] = leg->run->workdir;
+    rw[n + 1] = leg->run->state_dir;
+    pol.rw_paths = rw;
+    r = sb_job_new(leg->jr->pj->id, &pol, &leg->sb); /* copies the policy */
+    if (r < 0 && *sb_last_error())
+        GR_LOG_ERR("sandbox: %s", sb_last_error());
+    free(rw);
+    return r;
+}
+
 int ex__leg_start(struct ex__leg *leg)
 {
     const struct ex_reporter *rep = leg->run->rep;
@@ -398,7 +436,7 @@ int ex__leg_start(struct ex__leg *leg)
     leg->json = ex__json_leg_new(leg);
     if (rep->job_started)
         rep->job_started(rep->ctx, leg, leg->display_name);
-    r = sb_job_new(leg->jr->pj->id, NULL, &leg->sb);
+    r = leg_sandbox(leg);
     if (r < 0)
         gr_diag_set(&d, r, NULL, 0, 0, "cannot set up the job sandbox: %s", gr_strerror(r));
     if (r == 0 && leg->preset_error)
@@ -428,7 +466,7 @@ void ex__leg_next(struct ex__leg *leg)
 
     if (leg->finished)
         return;
-    while (leg->step_i < job->n_steps) {
+    while (leg->step_i < job->n_steps && !leg->abandoned) {
         if (ex__step_run(leg, &job->steps[leg->step_i]) == 0)
             return;
         leg->step_i++;
