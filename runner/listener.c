@@ -555,6 +555,8 @@ static bool on_job_request(struct rn_listener *l, const json_t *body)
         GR_LOG_ERR("job request without runner_request_id or run_service_url; ignoring it");
         return true;
     }
+    if (pending.request_id && !strcmp(pending.request_id, rid))
+        return true; /* delivered again before our delete landed: it is ours already */
     if (l->job || l->job_taken) {
         GR_LOG_WARN("a job is running already; leaving job request %s to others", rid);
         return false;

@@ -119,12 +119,20 @@ run_once_expect() { # DESC CONCLUSION [env...]
 
 mode_of() { stat -c %a "$1"; }
 
-# ---------------------------------------------------------------- classic flow
-start_fake
-echo REGTOKEN-1234567890 >>"$T/secrets"
-echo REMTOKEN-1234567890 >>"$T/secrets"
+# ---------------------------------------------------------------- parts
+# test_runner_faults.sh and test_runner_flows.sh source this file with RUNNER_PART set
+# and run one part each, so that every ctest entry stays well under its timeout.
 
-check "config succeeds" config "$T/r1" r1 --labels gpu,big
+first_config() {
+    start_fake
+    echo REGTOKEN-1234567890 >>"$T/secrets"
+    echo REMTOKEN-1234567890 >>"$T/secrets"
+    check "config succeeds" config "$T/r1" r1 --labels gpu,big
+}
+
+part_core() {
+# ---------------------------------------------------------------- classic flow
+
 for f in .runner .credentials .credentials_rsaparams; do
     expect_eq "$f mode" "$(mode_of "$T/r1/$f")" 600
 done
@@ -173,6 +181,9 @@ job '{"name":"expr","steps":[{"run":"echo x","if":"github.ref == '"'"'refs/heads
 run_once_expect "unsupported condition" failed
 expect_eq "unsupported condition: step" "$(steps_of "$JOB_RID")" failed
 
+}
+
+part_faults() {
 # ---------------------------------------------------------------- faults, one stage at a time
 fault_case() { # FAULT CONCLUSION
     ctl fault "$(python3 -c "import sys,json; p=sys.argv[1].split(':'); \
@@ -211,6 +222,9 @@ expect_eq "abandoned job: exit code" "$?" 1
 expect_eq "abandoned job: no completion" "$(completions_of "$JOB_RID")" 0
 check "abandoned job: step did not run" test ! -e "$T/must-not-exist"
 
+}
+
+part_flows() {
 # ---------------------------------------------------------------- messages
 stop_fake
 start_fake
@@ -344,7 +358,10 @@ job '{"name":"cb","steps":[{"run":"true"}]}'
 timeout 120 "$RUNNER" run --root "$T/cb" --once >>"$LOG" 2>&1 </dev/null
 expect_eq "classic+broker: completed" "$(conclusion_of "$JOB_RID")" succeeded
 
-# ---------------------------------------------------------------- no secrets in runner logs
+}
+
+finish_all() {
+# no secrets in runner logs
 leaks=0
 while read -r s; do
     [ -n "$s" ] && grep -qF -- "$s" "$LOG" && { echo "leaked: ${s:0:6}..."; leaks=1; }
@@ -358,3 +375,10 @@ if [ "$_fail" -ne 0 ]; then
     tail -40 "$LOG"
 fi
 [ "$_fail" -eq 0 ]
+}
+
+if [ -z "${RUNNER_PART:-}" ]; then
+    first_config
+    part_core
+    finish_all
+fi
