@@ -8,6 +8,8 @@ set -u
 SRC=${GR_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 BUILD=${GR_BUILD_DIR:-$SRC/build}
 FAKE="$SRC/tests/integration/fake_github.py"
+# the interpreter itself: version-manager shims cost a process or two per call
+PY=$(python3 -c "import sys; print(sys.executable)")
 
 # The front end: ghrun once its CLI table lists `config`, else the unit-test driver.
 RUNNER=""
@@ -48,7 +50,7 @@ unset GHRUN_ROOT ACTIONS_RUNNER_HOOK_JOB_STARTED ACTIONS_RUNNER_HOOK_JOB_COMPLET
 start_fake() {
     stop_fake
     : >"$T/fake.out"
-    python3 "$FAKE" --log "$T/requests.jsonl" --poll-hold 1 "$@" >"$T/fake.out" 2>>"$T/fake.err" &
+    "$PY" "$FAKE" --log "$T/requests.jsonl" --poll-hold 1 "$@" >"$T/fake.out" 2>>"$T/fake.err" &
     FAKE_PID=$!
     for _ in $(seq 200); do
         grep -q '^PORT ' "$T/fake.out" && break
@@ -70,7 +72,7 @@ stop_fake() {
 ctl() { curl -s -X POST -d "$2" "$BASE/_control/$1"; }
 state() { curl -s "$BASE/_control/state"; }
 # jq-less JSON query: state | q 'python expression over d'
-q() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+q() { "$PY" -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
 LOG="$T/runner.log"
 runner() { timeout 120 "$RUNNER" "$@" >>"$LOG" 2>&1 </dev/null; }
@@ -186,7 +188,7 @@ expect_eq "unsupported condition: step" "$(steps_of "$JOB_RID")" failed
 part_faults() {
 # ---------------------------------------------------------------- faults, one stage at a time
 fault_case() { # FAULT CONCLUSION
-    ctl fault "$(python3 -c "import sys,json; p=sys.argv[1].split(':'); \
+    ctl fault "$("$PY" -c "import sys,json; p=sys.argv[1].split(':'); \
 print(json.dumps({'endpoint':p[0],'kind':':'.join(p[1:-1]),'count':int(p[-1])}))" "$1")" >/dev/null
     job '{"name":"fault","steps":[{"run":"echo ok"}]}'
     run_once_expect "fault $1" "$2"
@@ -206,7 +208,7 @@ ctl fault '{"endpoint":"completejob","kind":"late:2.5","count":1}' >/dev/null
 job '{"name":"late","steps":[{"run":"exit 4"}]}'
 run_once_expect "late completion" failed GHRUN_REQUEST_TIMEOUT_MS=1000
 LJOB=$(echo "$JOB" | q 'd["job_id"]')
-python3 - "$T/requests.jsonl" "$LJOB" <<'EOF' && ok || bad "late completion: retries carry one body"
+"$PY" - "$T/requests.jsonl" "$LJOB" <<'EOF' && ok || bad "late completion: retries carry one body"
 import json, sys
 sent = [e["body"] for e in map(json.loads, open(sys.argv[1]))
         if e["endpoint"] == "completejob" and e.get("body") and e["body"].get("jobId") == sys.argv[2]]
@@ -323,7 +325,7 @@ check "ephemeral: local files removed" test ! -e "$T/eph/.runner"
 
 # JIT: the three files in a blob; one job; the files are gone afterwards.
 config "$T/jitsrc" jit1 || bad "config jit source"
-BLOB=$(python3 - "$T/jitsrc" <<'EOF'
+BLOB=$("$PY" - "$T/jitsrc" <<'EOF'
 import base64, json, os, sys
 d = {f: base64.b64encode(open(os.path.join(sys.argv[1], f), "rb").read()).decode()
      for f in (".runner", ".credentials", ".credentials_rsaparams")}
