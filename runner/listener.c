@@ -751,6 +751,12 @@ static void close_all(struct rn_listener *l)
         rn_req_free(sr->req);
         free(sr);
     }
+    /* freed here, not after uv_run: a request with a retry timer closes it on the loop */
+    rn_req_free(l->token_req);
+    rn_req_free(l->session_req);
+    rn_req_free(l->poll_req);
+    rn_req_free(l->acquire_req);
+    l->token_req = l->session_req = l->poll_req = l->acquire_req = NULL;
     rn_http_free(l->http);
     l->http = NULL;
 }
