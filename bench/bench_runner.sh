@@ -17,7 +17,7 @@ T=$(mktemp -d /tmp/ghrun-bench.XXXXXX)
 FAKE_PID=""
 trap '[ -n "$FAKE_PID" ] && kill $FAKE_PID; rm -rf "$T"' EXIT
 
-python3 "$SRC/tests/integration/fake_github.py" --log "$T/req.jsonl" --poll-hold 50 >"$T/fake.out" &
+python3 "$SRC/tests/integration/fake_github.py" --log "$T/req.jsonl" --poll-hold 50 >"$T/fake.out" 2>/dev/null &
 FAKE_PID=$!
 for _ in $(seq 200); do grep -q '^PORT ' "$T/fake.out" && break; sleep 0.05; done
 PORT=$(awk '/^PORT /{print $2}' "$T/fake.out")
@@ -26,7 +26,10 @@ BASE="http://127.0.0.1:$PORT"
     --name bench >/dev/null 2>&1 || { echo "config failed"; exit 1; }
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-polls() { grep -c '"endpoint": "message"' "$T/req.jsonl" 2>/dev/null || echo 0; }
+# The fake logs a request when it is answered, and it holds long-polls for 50 s: count the
+# session creations instead, after which the runner starts its first poll at once.
+polls() { grep -c '"method": "POST", "path": "/tenant/_apis/distributedtask/pools/1/sessions"' \
+    "$T/req.jsonl" 2>/dev/null || echo 0; }
 rss_kb() { awk '/^VmRSS/{print $2}' "/proc/$1/status"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
