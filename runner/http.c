@@ -250,6 +250,8 @@ struct rn_req *rn_req_new(const char *method, const char *url)
     req->timeout_ms = RN_REQ_DEFAULT_TIMEOUT_MS;
     req->max_attempts = 1;
     req->retry_base_ms = 1000;
+    /* no "Expect: 100-continue" wait (a second per large body on servers that skip it) */
+    req->headers = curl_slist_append(req->headers, "Expect:");
     return req;
 }
 

@@ -555,6 +555,8 @@ static bool on_job_request(struct rn_listener *l, const json_t *body)
         GR_LOG_ERR("job request without runner_request_id or run_service_url; ignoring it");
         return true;
     }
+    if (pending.request_id && !strcmp(pending.request_id, rid))
+        return true; /* delivered again before our delete landed: it is ours already */
     if (l->job || l->job_taken) {
         GR_LOG_WARN("a job is running already; leaving job request %s to others", rid);
         return false;
@@ -749,6 +751,12 @@ static void close_all(struct rn_listener *l)
         rn_req_free(sr->req);
         free(sr);
     }
+    /* freed here, not after uv_run: a request with a retry timer closes it on the loop */
+    rn_req_free(l->token_req);
+    rn_req_free(l->session_req);
+    rn_req_free(l->poll_req);
+    rn_req_free(l->acquire_req);
+    l->token_req = l->session_req = l->poll_req = l->acquire_req = NULL;
     rn_http_free(l->http);
     l->http = NULL;
 }

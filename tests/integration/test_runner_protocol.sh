@@ -8,6 +8,8 @@ set -u
 SRC=${GR_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 BUILD=${GR_BUILD_DIR:-$SRC/build}
 FAKE="$SRC/tests/integration/fake_github.py"
+# the interpreter itself: version-manager shims cost a process or two per call
+PY=$(python3 -c "import sys; print(sys.executable)")
 
 # The front end: ghrun once its CLI table lists `config`, else the unit-test driver.
 RUNNER=""
@@ -48,7 +50,7 @@ unset GHRUN_ROOT ACTIONS_RUNNER_HOOK_JOB_STARTED ACTIONS_RUNNER_HOOK_JOB_COMPLET
 start_fake() {
     stop_fake
     : >"$T/fake.out"
-    python3 "$FAKE" --log "$T/requests.jsonl" --poll-hold 1 "$@" >"$T/fake.out" 2>>"$T/fake.err" &
+    "$PY" "$FAKE" --log "$T/requests.jsonl" --poll-hold 1 "$@" >"$T/fake.out" 2>>"$T/fake.err" &
     FAKE_PID=$!
     for _ in $(seq 200); do
         grep -q '^PORT ' "$T/fake.out" && break
@@ -70,7 +72,7 @@ stop_fake() {
 ctl() { curl -s -X POST -d "$2" "$BASE/_control/$1"; }
 state() { curl -s "$BASE/_control/state"; }
 # jq-less JSON query: state | q 'python expression over d'
-q() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+q() { "$PY" -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
 LOG="$T/runner.log"
 runner() { timeout 120 "$RUNNER" "$@" >>"$LOG" 2>&1 </dev/null; }
@@ -119,12 +121,20 @@ run_once_expect() { # DESC CONCLUSION [env...]
 
 mode_of() { stat -c %a "$1"; }
 
-# ---------------------------------------------------------------- classic flow
-start_fake
-echo REGTOKEN-1234567890 >>"$T/secrets"
-echo REMTOKEN-1234567890 >>"$T/secrets"
+# ---------------------------------------------------------------- parts
+# test_runner_faults.sh and test_runner_flows.sh source this file with RUNNER_PART set
+# and run one part each, so that every ctest entry stays well under its timeout.
 
-check "config succeeds" config "$T/r1" r1 --labels gpu,big
+first_config() {
+    start_fake
+    echo REGTOKEN-1234567890 >>"$T/secrets"
+    echo REMTOKEN-1234567890 >>"$T/secrets"
+    check "config succeeds" config "$T/r1" r1 --labels gpu,big
+}
+
+part_core() {
+# ---------------------------------------------------------------- classic flow
+
 for f in .runner .credentials .credentials_rsaparams; do
     expect_eq "$f mode" "$(mode_of "$T/r1/$f")" 600
 done
@@ -173,9 +183,12 @@ job '{"name":"expr","steps":[{"run":"echo x","if":"github.ref == '"'"'refs/heads
 run_once_expect "unsupported condition" failed
 expect_eq "unsupported condition: step" "$(steps_of "$JOB_RID")" failed
 
+}
+
+part_faults() {
 # ---------------------------------------------------------------- faults, one stage at a time
 fault_case() { # FAULT CONCLUSION
-    ctl fault "$(python3 -c "import sys,json; p=sys.argv[1].split(':'); \
+    ctl fault "$("$PY" -c "import sys,json; p=sys.argv[1].split(':'); \
 print(json.dumps({'endpoint':p[0],'kind':':'.join(p[1:-1]),'count':int(p[-1])}))" "$1")" >/dev/null
     job '{"name":"fault","steps":[{"run":"echo ok"}]}'
     run_once_expect "fault $1" "$2"
@@ -195,7 +208,7 @@ ctl fault '{"endpoint":"completejob","kind":"late:2.5","count":1}' >/dev/null
 job '{"name":"late","steps":[{"run":"exit 4"}]}'
 run_once_expect "late completion" failed GHRUN_REQUEST_TIMEOUT_MS=1000
 LJOB=$(echo "$JOB" | q 'd["job_id"]')
-python3 - "$T/requests.jsonl" "$LJOB" <<'EOF' && ok || bad "late completion: retries carry one body"
+"$PY" - "$T/requests.jsonl" "$LJOB" <<'EOF' && ok || bad "late completion: retries carry one body"
 import json, sys
 sent = [e["body"] for e in map(json.loads, open(sys.argv[1]))
         if e["endpoint"] == "completejob" and e.get("body") and e["body"].get("jobId") == sys.argv[2]]
@@ -211,6 +224,9 @@ expect_eq "abandoned job: exit code" "$?" 1
 expect_eq "abandoned job: no completion" "$(completions_of "$JOB_RID")" 0
 check "abandoned job: step did not run" test ! -e "$T/must-not-exist"
 
+}
+
+part_flows() {
 # ---------------------------------------------------------------- messages
 stop_fake
 start_fake
@@ -309,7 +325,7 @@ check "ephemeral: local files removed" test ! -e "$T/eph/.runner"
 
 # JIT: the three files in a blob; one job; the files are gone afterwards.
 config "$T/jitsrc" jit1 || bad "config jit source"
-BLOB=$(python3 - "$T/jitsrc" <<'EOF'
+BLOB=$("$PY" - "$T/jitsrc" <<'EOF'
 import base64, json, os, sys
 d = {f: base64.b64encode(open(os.path.join(sys.argv[1], f), "rb").read()).decode()
      for f in (".runner", ".credentials", ".credentials_rsaparams")}
@@ -344,7 +360,10 @@ job '{"name":"cb","steps":[{"run":"true"}]}'
 timeout 120 "$RUNNER" run --root "$T/cb" --once >>"$LOG" 2>&1 </dev/null
 expect_eq "classic+broker: completed" "$(conclusion_of "$JOB_RID")" succeeded
 
-# ---------------------------------------------------------------- no secrets in runner logs
+}
+
+finish_all() {
+# no secrets in runner logs
 leaks=0
 while read -r s; do
     [ -n "$s" ] && grep -qF -- "$s" "$LOG" && { echo "leaked: ${s:0:6}..."; leaks=1; }
@@ -358,3 +377,10 @@ if [ "$_fail" -ne 0 ]; then
     tail -40 "$LOG"
 fi
 [ "$_fail" -eq 0 ]
+}
+
+if [ -z "${RUNNER_PART:-}" ]; then
+    first_config
+    part_core
+    finish_all
+fi
