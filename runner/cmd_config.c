@@ -38,27 +38,6 @@ static void help(void)
            "  -h, --help          show this help\n");
 }
 
-int rn_cmd_usage_error(const char *cmd, const char *fmt, ...)
-{
-    va_list ap;
-
-    fprintf(stderr, "ghrun %s: ", cmd);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, " (see 'ghrun %s --help')\n", cmd);
-    return 2;
-}
-
-int rn_cmd_opt_error(const char *cmd, int c, char **argv)
-{
-    const char *arg = optind > 0 ? argv[optind - 1] : "";
-
-    if (c == ':')
-        return rn_cmd_usage_error(cmd, "option '%s' needs a value", arg);
-    return rn_cmd_usage_error(cmd, "unknown option '%s'", arg);
-}
-
 char *rn_cmd_root(const char *opt)
 {
     const char *env = getenv("GHRUN_ROOT");
@@ -165,11 +144,11 @@ static int parse(int argc, char **argv, struct cfg_args *a)
             help();
             return 1;
         default:
-            return rn_cmd_opt_error("config", c, argv);
+            return rn_cli_opt_error("config", c, argv);
         }
     }
     if (optind < argc)
-        return rn_cmd_usage_error("config", "unexpected argument '%s'", argv[optind]);
+        return rn_cli_usage_error("config", "unexpected argument '%s'", argv[optind]);
     return 0;
 }
 
@@ -189,10 +168,10 @@ static int complete(struct cfg_args *a)
         if (*asks[i].slot)
             continue;
         if (a->unattended)
-            return rn_cmd_usage_error("config", "missing %s", asks[i].flag);
+            return rn_cli_usage_error("config", "missing %s", asks[i].flag);
         a->owned[i] = prompt(asks[i].question, NULL);
         if (!a->owned[i])
-            return rn_cmd_usage_error("config", "missing %s", asks[i].flag);
+            return rn_cli_usage_error("config", "missing %s", asks[i].flag);
         *asks[i].slot = a->owned[i];
     }
     (void)gethostname(host, sizeof(host) - 1);
@@ -258,7 +237,7 @@ int rn_cmd_config(int argc, char **argv)
         return r == 1 ? 0 : r;
     root = rn_cmd_root(a.root_opt);
     if (rn_config_exists(root)) {
-        rc = rn_cmd_usage_error("config", "'%s' is configured already; run 'ghrun remove' first",
+        rc = rn_cli_usage_error("config", "'%s' is configured already; run 'ghrun remove' first",
                                 root);
         goto out;
     }

@@ -86,13 +86,13 @@ int rn_cmd_remove(int argc, char **argv)
             help();
             return 0;
         default:
-            return rn_cmd_opt_error("remove", c, argv);
+            return rn_cli_opt_error("remove", c, argv);
         }
     }
     if (optind < argc)
-        return rn_cmd_usage_error("remove", "unexpected argument '%s'", argv[optind]);
+        return rn_cli_usage_error("remove", "unexpected argument '%s'", argv[optind]);
     if (!token && !local)
-        return rn_cmd_usage_error("remove", "missing --token");
+        return rn_cli_usage_error("remove", "missing --token");
     root = rn_cmd_root(root_opt);
     if (!rn_config_exists(root)) {
         GR_LOG_ERR("'%s' holds no configured runner", root);

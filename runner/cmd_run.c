@@ -60,17 +60,17 @@ int rn_cmd_run(int argc, char **argv)
             help();
             return 0;
         default:
-            return rn_cmd_opt_error("run", c, argv);
+            return rn_cli_opt_error("run", c, argv);
         }
     }
     if (optind < argc)
-        return rn_cmd_usage_error("run", "unexpected argument '%s'", argv[optind]);
+        return rn_cli_usage_error("run", "unexpected argument '%s'", argv[optind]);
     if (env_version && *env_version && lo.version == (const char *)RN_RUNNER_VERSION_DEFAULT)
         lo.version = env_version;
     root = rn_cmd_root(root_opt);
     if (jit) {
         if (rn_config_exists(root)) {
-            rc = rn_cmd_usage_error("run",
+            rc = rn_cli_usage_error("run",
                                     "'%s' is configured already; --jitconfig needs an "
                                     "empty runner root",
                                     root);

@@ -9,12 +9,8 @@ int rn_cmd_config(int argc, char **argv);
 int rn_cmd_run(int argc, char **argv);
 int rn_cmd_remove(int argc, char **argv);
 
-/*
- * The same one-line usage errors as the CLI table's (these commands do not
- * depend on cli.c, so they can be driven on their own). Both return 2.
- */
-int rn_cmd_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int rn_cmd_opt_error(const char *cmd, int c, char **argv);
+/* One-line usage errors come from the CLI table's helpers. */
+#include "cli.h"
 
 /* The runner root: --root, else $GHRUN_ROOT, else the current directory. Owned. */
 char *rn_cmd_root(const char *opt);
