@@ -13,6 +13,15 @@ pkgs=(
     zstd curl hyperfine
 )
 
+# Node.js runs JavaScript actions and the official toolkit tests; keep a node that is
+# already installed (e.g. from NodeSource) rather than pulling Debian's alongside it.
+if ! command -v node >/dev/null 2>&1; then
+    pkgs+=(nodejs)
+fi
+if ! command -v npm >/dev/null 2>&1; then
+    pkgs+=(npm)
+fi
+
 missing=()
 for p in "${pkgs[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
