@@ -41,9 +41,9 @@ json_t *ex__needs_context(struct ex__run *run, const struct ex_job *job)
 
         if (!dep)
             continue;
-        json_object_set_new(needs, dep->pj->id,
-                            json_pack("{s:s,s:O}", "result", ex_result_name(dep->result),
-                                      "outputs", dep->outputs));
+        json_object_set_new(
+            needs, dep->pj->id,
+            json_pack("{s:s,s:O}", "result", ex_result_name(dep->result), "outputs", dep->outputs));
     }
     return needs;
 }
@@ -62,8 +62,8 @@ static bool needs_done(struct ex__run *run, const struct ex_job *job)
 }
 
 /* Worst result among all ancestors, transitively. */
-static void ancestors_scan(struct ex__run *run, const struct ex_job *job, bool *seen,
-                           bool *failed, bool *other)
+static void ancestors_scan(struct ex__run *run, const struct ex_job *job, bool *seen, bool *failed,
+                           bool *other)
 {
     for (size_t i = 0; i < job->n_needs; i++) {
         struct ex__jobrun *dep = ex__jobrun_find(run, job->needs[i]);
@@ -104,11 +104,9 @@ static json_t *job_level_ctx(struct ex__run *run, const struct ex_job *job)
 {
     const struct ex_plan *plan = run->plan;
 
-    return json_pack("{s:O,s:O,s:O,s:o}", "github",
-                     plan->github ? plan->github : json_object(), "inputs",
-                     plan->inputs ? plan->inputs : json_object(), "vars",
-                     plan->vars ? plan->vars : json_object(), "needs",
-                     ex__needs_context(run, job));
+    return json_pack("{s:O,s:O,s:O,s:o}", "github", plan->github ? plan->github : json_object(),
+                     "inputs", plan->inputs ? plan->inputs : json_object(), "vars",
+                     plan->vars ? plan->vars : json_object(), "needs", ex__needs_context(run, job));
 }
 
 static void job_done(struct ex__jobrun *jr, enum ex_result result)
@@ -140,7 +138,8 @@ static char *leg_base_name(const struct ex_job *job)
     return gr_xstrdup(name && *name && !ex_tmpl_has_expr(name) ? name : job->id);
 }
 
-/* strategy.matrix as a mapping whose keys may be expressions too (act-testdata evalmatrixneeds2). */
+/* strategy.matrix as a mapping whose keys may be expressions too (act-testdata evalmatrixneeds2).
+ */
 static int matrix_eval(const struct ex_node *n, const struct ex_eval_env *ev, json_t **ret,
                        struct gr_diag *d)
 {
@@ -190,9 +189,8 @@ static int job_expand_deferred(struct ex__run *run, struct ex__jobrun *jr, struc
 
     r = matrix_eval(job->matrix, &ev, &m, d);
     if (r == 0 && !json_is_object(m))
-        r = gr_diag_set(d, GR_EINVAL_WF, job->matrix->file, job->matrix->line,
-                        job->matrix->col, "strategy.matrix of job '%s' is not a mapping",
-                        job->id);
+        r = gr_diag_set(d, GR_EINVAL_WF, job->matrix->file, job->matrix->line, job->matrix->col,
+                        "strategy.matrix of job '%s' is not a mapping", job->id);
     if (r == 0)
         r = ex_matrix_expand(m, NULL, &legs, d);
     json_decref(m);
@@ -218,8 +216,7 @@ static void job_legs_from_plan(struct ex__jobrun *jr)
     jr->leg_names = gr_xcalloc(pj->n_legs + 1, sizeof(char *));
     for (size_t i = 0; i < pj->n_legs; i++) {
         json_array_append(jr->legs, pj->legs[i].matrix ? pj->legs[i].matrix : json_null());
-        jr->leg_names[i] = gr_xstrdup(pj->legs[i].display_name ? pj->legs[i].display_name
-                                                               : pj->id);
+        jr->leg_names[i] = gr_xstrdup(pj->legs[i].display_name ? pj->legs[i].display_name : pj->id);
     }
 }
 
@@ -455,8 +452,8 @@ static int run_init(struct ex__run *run, uv_loop_t *loop, const struct ex_plan *
         return gr_log_err_errno(-errno, "cannot resolve the workspace '%s'",
                                 opts->workdir ? opts->workdir : ".");
     run->workdir = abs;
-    run->state_dir = opts->state_dir ? gr_xstrdup(opts->state_dir)
-                                     : gr_path_join(run->workdir, ".ghrun");
+    run->state_dir =
+        opts->state_dir ? gr_xstrdup(opts->state_dir) : gr_path_join(run->workdir, ".ghrun");
     run->tool_cache = gr_path_join(run->state_dir, "_tool");
     r = gr_mkdir_p(run->state_dir, 0755);
     if (r < 0)

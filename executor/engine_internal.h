@@ -6,7 +6,7 @@
  * struct ex__jobrun per plan job (pending -> ready -> done); a ready job
  * hands out struct ex__leg objects (one per matrix leg), each a small state
  * machine that walks the job's steps. A script step runs as a struct
- * ex__proc: one uv_process_t in its own process group plus two pipes and
+ * ex__proc: one process in its own process group, a pidfd poll, two pipes and
  * two timers, freed in the last close callback.
  */
 #pragma once
@@ -79,6 +79,12 @@ const char *ex__runner_arch(void);
 
 /* ---- processes (step.c) ------------------------------------------------ */
 
+/*
+ * Write a scratch file under RUNNER_TEMP (script, file command files): no
+ * fsync or rename, since nothing survives the job anyway. 0 or -errno.
+ */
+int ex__scratch_write(const char *path, const char *data, size_t len) GR_MUST_CHECK;
+
 struct ex__proc;
 typedef void (*ex__line_cb)(void *ctx, const char *line, size_t len);
 /* status: exit code (>= 0), or -signal when killed, or < -1000 on spawn error (-errno - 1000) */
@@ -100,8 +106,8 @@ struct ex__proc_opts {
  * close callback, never inside this call. Returns 0 or -errno (spawn failed:
  * on_done will not run).
  */
-int ex__proc_start(uv_loop_t *loop, const struct ex__proc_opts *o, struct ex__proc **ret)
-    GR_MUST_CHECK;
+int ex__proc_start(uv_loop_t *loop, const struct ex__proc_opts *o,
+                   struct ex__proc **ret) GR_MUST_CHECK;
 /* Kill the process group now (timeouts, cancellation). */
 void ex__proc_kill(struct ex__proc *p, int sig);
 pid_t ex__proc_pgid(const struct ex__proc *p);
@@ -114,10 +120,10 @@ struct ex__leg {
     int index; /* leg index within the job */
     json_t *matrix;
     char *display_name;
-    json_t *ctx;       /* contexts object (github, env, steps, ...) */
-    json_t *job_env;   /* job-wide env map: workflow < job < GITHUB_ENV */
-    json_t *path_list; /* GITHUB_PATH additions */
-    json_t *steps_ctx; /* steps.<id> */
+    json_t *ctx;        /* contexts object (github, env, steps, ...) */
+    json_t *job_env;    /* job-wide env map: workflow < job < GITHUB_ENV */
+    json_t *path_list;  /* GITHUB_PATH additions */
+    json_t *steps_ctx;  /* steps.<id> */
     double timeout_min; /* job timeout-minutes */
     const char *status; /* "success", "failure", "cancelled" */
     bool cancelled, timed_out, continue_on_error, started, finished;
@@ -127,18 +133,18 @@ struct ex__leg {
     struct ex_cmd_state cmds; /* stop-commands carries over steps; echo is reset per step */
     char *temp_dir, *leg_dir;
     size_t step_i;
-    struct ex__proc *proc;      /* running step process */
-    struct ex__stepexec *cur;   /* running step */
+    struct ex__proc *proc;    /* running step process */
+    struct ex__stepexec *cur; /* running step */
     pid_t *pgids;
     size_t n_pgids, cap_pgids;
     uv_timer_t timer; /* job timeout */
     bool timer_on;
     uint64_t t0;
-    char *concurrency; /* group held (lower case) or NULL */
+    char *concurrency;  /* group held (lower case) or NULL */
     char *preset_error; /* the job failed before its steps (reported at start) */
-    json_t *outputs;   /* job outputs after the end */
-    json_t *json;      /* results entry */
-    json_t *gen_ids;   /* generated step context names used so far */
+    json_t *outputs;    /* job outputs after the end */
+    json_t *json;       /* results entry */
+    json_t *gen_ids;    /* generated step context names used so far */
 };
 
 /* One step in flight. */
@@ -164,7 +170,7 @@ struct ex__jobrun {
     struct ex__run *run;
     const struct ex_plan_job *pj;
     enum ex__job_state state;
-    json_t *legs;       /* array of matrix objects (null when no matrix) */
+    json_t *legs; /* array of matrix objects (null when no matrix) */
     char **leg_names;
     size_t n_legs, next_leg, running, finished;
     bool fail_fast_hit;
@@ -184,8 +190,8 @@ struct ex__run {
     size_t n_jobs;
     int max_jobs, running;
     char *workdir, *state_dir, *event_json, *tool_cache;
-    json_t *busy_groups; /* concurrency groups in use */
-    json_t *results;     /* --json document's "jobs" array */
+    json_t *busy_groups;    /* concurrency groups in use */
+    json_t *results;        /* --json document's "jobs" array */
     struct ex__leg **alive; /* started legs not yet done */
     size_t n_alive, cap_alive;
     int leg_seq;
@@ -216,8 +222,8 @@ int ex__eval_string(const struct ex_node *n, const struct ex_eval_env *env, cons
 /* Evaluate a node as a boolean / number. */
 int ex__eval_bool(const struct ex_node *n, const struct ex_eval_env *env, bool def, bool *ret,
                   struct gr_diag *reterr) GR_MUST_CHECK;
-int ex__eval_number(const struct ex_node *n, const struct ex_eval_env *env, double def,
-                    double *ret, struct gr_diag *reterr) GR_MUST_CHECK;
+int ex__eval_number(const struct ex_node *n, const struct ex_eval_env *env, double def, double *ret,
+                    struct gr_diag *reterr) GR_MUST_CHECK;
 /* Emit a (masked) log line for the leg. */
 void ex__leg_log(struct ex__leg *leg, const char *fmt, ...) GR_PRINTF(2, 3);
 void ex__leg_logn(struct ex__leg *leg, const char *line, size_t len);

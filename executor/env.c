@@ -24,7 +24,8 @@ void ex__env_merge(json_t *dst, const json_t *src)
 
     if (!json_is_object(src))
         return;
-    json_object_foreach((json_t *)src, k, v) {
+    json_object_foreach((json_t *)src, k, v)
+    {
         char *s = env_value_string(v);
         json_object_set_new(dst, k, json_string(s));
         free(s);
@@ -38,7 +39,8 @@ void ex__path_add(json_t *list, const char *dir)
 
     if (!dir || !*dir)
         return;
-    json_array_foreach(list, i, v) {
+    json_array_foreach(list, i, v)
+    {
         if (strcmp(json_string_value(v), dir) == 0) {
             json_array_remove(list, i);
             break;
@@ -106,7 +108,8 @@ char **ex__step_environ(char *const *base, const json_t *env, const json_t *forc
     free(pv);
 
     out = gr_xcalloc(json_object_size(all) + 1, sizeof(*out));
-    json_object_foreach(all, k, v) {
+    json_object_foreach(all, k, v)
+    {
         out[n++] = gr_xasprintf("%s=%s", k, json_string_value(v));
     }
     json_decref(all);

@@ -69,8 +69,8 @@ int ex__eval_bool(const struct ex_node *n, const struct ex_eval_env *env, bool d
     return 0;
 }
 
-int ex__eval_number(const struct ex_node *n, const struct ex_eval_env *env, double def,
-                    double *ret, struct gr_diag *reterr)
+int ex__eval_number(const struct ex_node *n, const struct ex_eval_env *env, double def, double *ret,
+                    struct gr_diag *reterr)
 {
     json_t *v = NULL;
     char *end = NULL;
@@ -209,9 +209,9 @@ static json_t *runner_context(struct ex__leg *leg)
 
     if (slash && slash != ws_parent)
         *slash = '\0';
-    r = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "os", "Linux", "arch", ex__runner_arch(),
-                  "name", "ghrun", "environment", "self-hosted", "temp", leg->temp_dir,
-                  "tool_cache", leg->run->tool_cache, "workspace", ws_parent);
+    r = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "os", "Linux", "arch", ex__runner_arch(), "name",
+                  "ghrun", "environment", "self-hosted", "temp", leg->temp_dir, "tool_cache",
+                  leg->run->tool_cache, "workspace", ws_parent);
     free(ws_parent);
     return r;
 }
@@ -283,7 +283,8 @@ static void register_secrets(struct ex__leg *leg)
     const char *k;
     json_t *v;
 
-    json_object_foreach(leg->run->plan->secrets, k, v) {
+    json_object_foreach(leg->run->plan->secrets, k, v)
+    {
         if (json_is_string(v))
             ex_masker_add(leg->masker, json_string_value(v), json_string_length(v));
     }
@@ -371,8 +372,8 @@ static int leg_settings(struct ex__leg *leg, struct gr_diag *d)
                            job->id, job->container ? "container:" : "services:");
     if (job->uses)
         return gr_diag_set(d, GR_EFAILED, job->node->file, job->node->line, job->node->col,
-                           "job '%s' calls reusable workflow '%s', which was not inlined",
-                           job->id, ex_node_str(job->uses) ? ex_node_str(job->uses) : "?");
+                           "job '%s' calls reusable workflow '%s', which was not inlined", job->id,
+                           ex_node_str(job->uses) ? ex_node_str(job->uses) : "?");
     if (tmo > 0) {
         uv_timer_start(&leg->timer, timeout_cb, (uint64_t)(tmo * 60000.0 + 0.5), 0);
         leg->timer_on = true;
@@ -470,7 +471,8 @@ void ex__outputs_filter(struct ex__leg *leg, json_t *outputs)
     const char *k;
     json_t *v, *tmp;
 
-    json_object_foreach_safe(outputs, tmp, k, v) {
+    json_object_foreach_safe(outputs, tmp, k, v)
+    {
         char *s = json_is_string(v) ? gr_xstrdup(json_string_value(v)) : ex_value_to_string(v);
         char *m = mask_str(leg, s);
 

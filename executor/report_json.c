@@ -19,12 +19,12 @@
 json_t *ex__json_leg_new(const struct ex__leg *leg)
 {
     return json_pack("{s:s,s:s,s:O,s:s,s:[],s:[],s:{}}", "id", leg->jr->pj->id, "name",
-                     leg->display_name, "matrix", leg->matrix ? leg->matrix : json_null(),
-                     "result", "pending", "steps", "annotations", "outputs");
+                     leg->display_name, "matrix", leg->matrix ? leg->matrix : json_null(), "result",
+                     "pending", "steps", "annotations", "outputs");
 }
 
-void ex__json_step_add(struct ex__leg *leg, const struct ex__stepexec *se,
-                       enum ex_result outcome, enum ex_result conclusion, uint64_t dur_ns)
+void ex__json_step_add(struct ex__leg *leg, const struct ex__stepexec *se, enum ex_result outcome,
+                       enum ex_result conclusion, uint64_t dur_ns)
 {
     json_t *steps = json_object_get(leg->json, "steps");
     json_t *s;
@@ -34,8 +34,8 @@ void ex__json_step_add(struct ex__leg *leg, const struct ex__stepexec *se,
     s = json_pack("{s:i,s:s?,s:s,s:s,s:s,s:s,s:f,s:O,s:O}", "index", se->step->index, "id",
                   se->step->id, "context_name", se->ctx_name, "name",
                   se->name ? se->name : se->ctx_name, "outcome", ex_result_name(outcome),
-                  "conclusion", ex_result_name(conclusion), "duration_ms",
-                  (double)dur_ns / 1e6, "outputs", se->outputs, "annotations", se->annotations);
+                  "conclusion", ex_result_name(conclusion), "duration_ms", (double)dur_ns / 1e6,
+                  "outputs", se->outputs, "annotations", se->annotations);
     json_array_append_new(steps, s);
 }
 

@@ -2,8 +2,9 @@
  * Steps: the per-step state machine (env, if, name, run, result) and the
  * process supervision under it.
  *
- * A step process is spawned detached (setsid), so its pid is its process
- * group and a timeout or cancellation kills the whole tree with kill(-pgid).
+ * A step process is spawned in its own session (setsid), so its pid is its
+ * process group and a timeout or cancellation kills the whole tree with
+ * kill(-pgid). Its exit arrives on the loop through a pidfd.
  * stdout and stderr are pipes read on the loop and split into lines; each
  * line passes the workflow command parser and the masker before it reaches
  * the reporter. When the main process exits, the pipes get a short grace
@@ -21,10 +22,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -32,16 +36,17 @@ extern char **environ;
 /* ---- processes --------------------------------------------------------- */
 
 struct ex__proc {
-    uv_process_t proc;
+    uv_poll_t exitp; /* pidfd readable: the process exited */
+    uv_timer_t reap; /* without pidfd_open: poll waitpid */
     uv_pipe_t out, err;
     uv_timer_t timeout, grace;
     struct ex_linesplit ls_out, ls_err;
     ex__line_cb on_line;
     ex__proc_done_cb on_done;
     void *ctx;
-    pid_t pgid;
-    int status, open_handles;
-    bool spawned, exited, out_eof, err_eof, timed_out, closing;
+    pid_t pid;
+    int pidfd, status, open_handles;
+    bool exited, out_eof, err_eof, timed_out, closing;
 };
 
 static void proc_closed(uv_handle_t *h)
@@ -50,6 +55,8 @@ static void proc_closed(uv_handle_t *h)
 
     if (--p->open_handles > 0)
         return;
+    if (p->pidfd >= 0)
+        close(p->pidfd);
     ex_linesplit_release(&p->ls_out);
     ex_linesplit_release(&p->ls_err);
     if (p->on_done)
@@ -59,10 +66,10 @@ static void proc_closed(uv_handle_t *h)
 
 static void proc_close_all(struct ex__proc *p)
 {
-    uv_handle_t *hs[] = {(uv_handle_t *)&p->out, (uv_handle_t *)&p->err,
+    uv_handle_t *hs[] = {(uv_handle_t *)&p->out,     (uv_handle_t *)&p->err,
                          (uv_handle_t *)&p->timeout, (uv_handle_t *)&p->grace,
-                         (uv_handle_t *)&p->proc};
-    size_t n = GR_ARRAY_SIZE(hs); /* uv_spawn initialises the handle even when it fails */
+                         (uv_handle_t *)&p->reap,    (uv_handle_t *)&p->exitp};
+    size_t n = p->pidfd >= 0 ? GR_ARRAY_SIZE(hs) : GR_ARRAY_SIZE(hs) - 1;
 
     p->closing = true;
     p->open_handles = (int)n;
@@ -121,14 +128,38 @@ static void proc_maybe_finish(struct ex__proc *p)
         uv_timer_start(&p->grace, grace_cb, EX__PIPE_GRACE_MS, 0);
 }
 
-static void exit_cb(uv_process_t *h, int64_t exit_status, int term_signal)
+/* Reap the main process if it exited; waitpid on our own pid only. */
+static void proc_try_reap(struct ex__proc *p)
 {
-    struct ex__proc *p = gr_container_of(h, struct ex__proc, proc);
+    int st = 0;
+    pid_t r = waitpid(p->pid, &st, WNOHANG);
 
+    if (r == 0 || (r < 0 && errno == EINTR))
+        return;
     p->exited = true;
-    p->status = term_signal ? -term_signal : (int)exit_status;
+    if (r < 0)
+        p->status = -SIGKILL; /* reaped elsewhere: the status is lost */
+    else if (WIFSIGNALED(st))
+        p->status = -WTERMSIG(st);
+    else
+        p->status = WEXITSTATUS(st);
+    if (p->pidfd >= 0)
+        uv_poll_stop(&p->exitp);
+    uv_timer_stop(&p->reap);
     uv_timer_stop(&p->timeout);
     proc_maybe_finish(p);
+}
+
+static void exit_poll_cb(uv_poll_t *h, int status, int events)
+{
+    (void)status;
+    (void)events;
+    proc_try_reap(gr_container_of(h, struct ex__proc, exitp));
+}
+
+static void reap_cb(uv_timer_t *t)
+{
+    proc_try_reap(gr_container_of(t, struct ex__proc, reap));
 }
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -172,15 +203,14 @@ static void timeout_cb(uv_timer_t *t)
 
 void ex__proc_kill(struct ex__proc *p, int sig)
 {
-    if (p && p->spawned && !p->exited && p->pgid > 0)
-        (void)kill(-p->pgid, sig);
-    else if (p && p->spawned && p->pgid > 0)
-        (void)kill(-p->pgid, sig); /* leftovers holding the pipes */
+    /* the whole group: also children still holding the pipes after the main process */
+    if (p && p->pid > 0)
+        (void)kill(-p->pid, sig);
 }
 
 pid_t ex__proc_pgid(const struct ex__proc *p)
 {
-    return p ? p->pgid : 0;
+    return p ? p->pid : 0;
 }
 
 static void proc_line(void *ctx, const char *line, size_t len)
@@ -190,50 +220,129 @@ static void proc_line(void *ctx, const char *line, size_t len)
     p->on_line(p->ctx, line, len);
 }
 
-int ex__proc_start(uv_loop_t *loop, const struct ex__proc_opts *o, struct ex__proc **ret)
+/*
+ * posix_spawn (glibc: clone with CLONE_VM|CLONE_VFORK) rather than
+ * uv_spawn, which forks on libuv 1.44: copying the runner's page tables and
+ * the copy-on-write faults after each fork cost the loop several ms per
+ * step. No code of ours runs between clone and exec. The child gets its own
+ * session (so its pid is its process group), default signal dispositions,
+ * an empty signal mask, /dev/null as stdin and our pipes as stdout/stderr.
+ */
+static int spawn(const struct ex__proc_opts *o, int out_w, int err_w, pid_t *ret)
 {
-    struct ex__proc *p = gr_xcalloc(1, sizeof(*p));
-    uv_stdio_container_t stdio[3];
-    uv_process_options_t po = {0};
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    sigset_t none, all;
     int r;
 
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&at);
+    r = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    if (r == 0)
+        r = posix_spawn_file_actions_adddup2(&fa, out_w, 1);
+    if (r == 0)
+        r = posix_spawn_file_actions_adddup2(&fa, err_w, 2);
+    if (r == 0 && o->cwd)
+        r = posix_spawn_file_actions_addchdir_np(&fa, o->cwd);
+    if (r == 0)
+        r = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
+                                              POSIX_SPAWN_SETSIGDEF);
+    if (r == 0)
+        r = posix_spawnattr_setsigmask(&at, &none);
+    if (r == 0)
+        r = posix_spawnattr_setsigdefault(&at, &all);
+    if (r == 0)
+        r = posix_spawn(ret, o->argv[0], &fa, &at, o->argv, o->envp);
+    posix_spawnattr_destroy(&at);
+    posix_spawn_file_actions_destroy(&fa);
+    return -r;
+}
+
+static void fds_close(int *fds, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (fds[i] >= 0)
+            close(fds[i]);
+    }
+}
+
+int ex__proc_start(uv_loop_t *loop, const struct ex__proc_opts *o, struct ex__proc **ret)
+{
+    int fds[4] = {-1, -1, -1, -1}; /* out_r, out_w, err_r, err_w */
+    struct ex__proc *p;
+    pid_t pid = -1;
+    int r;
+
+    if (pipe2(fds, O_CLOEXEC) < 0 || pipe2(fds + 2, O_CLOEXEC) < 0) {
+        r = -errno;
+        fds_close(fds, 4);
+        return r;
+    }
+    r = spawn(o, fds[1], fds[3], &pid);
+    close(fds[1]);
+    close(fds[3]);
+    if (r < 0) {
+        close(fds[0]);
+        close(fds[2]);
+        return r;
+    }
+    p = gr_xcalloc(1, sizeof(*p));
     p->on_line = o->on_line;
+    p->on_done = o->on_done;
     p->ctx = o->ctx;
+    p->pid = pid;
+    p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     ex_linesplit_init(&p->ls_out, proc_line, p);
     ex_linesplit_init(&p->ls_err, proc_line, p);
     uv_pipe_init(loop, &p->out, 0);
     uv_pipe_init(loop, &p->err, 0);
     uv_timer_init(loop, &p->timeout);
     uv_timer_init(loop, &p->grace);
-    stdio[0].flags = UV_IGNORE;
-    stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-    stdio[1].data.stream = (uv_stream_t *)&p->out;
-    stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-    stdio[2].data.stream = (uv_stream_t *)&p->err;
-    po.exit_cb = exit_cb;
-    po.file = o->argv[0];
-    po.args = o->argv;
-    po.env = o->envp;
-    po.cwd = o->cwd;
-    po.flags = UV_PROCESS_DETACHED;
-    po.stdio_count = 3;
-    po.stdio = stdio;
-    r = uv_spawn(loop, &p->proc, &po);
-    if (r < 0) {
-        proc_close_all(p); /* on_done stays NULL: nothing is reported */
-        return r;
-    }
-    p->spawned = true;
-    p->pgid = p->proc.pid;
-    p->on_done = o->on_done;
+    uv_timer_init(loop, &p->reap);
     p->out.data = p;
     p->err.data = p;
+    if (uv_pipe_open(&p->out, fds[0]) < 0 || uv_pipe_open(&p->err, fds[2]) < 0)
+        abort(); /* only fails for an fd that is not a pipe */
     uv_read_start((uv_stream_t *)&p->out, alloc_cb, read_cb);
     uv_read_start((uv_stream_t *)&p->err, alloc_cb, read_cb);
+    if (p->pidfd >= 0 && uv_poll_init(loop, &p->exitp, p->pidfd) == 0) {
+        uv_poll_start(&p->exitp, UV_READABLE, exit_poll_cb);
+    } else {
+        if (p->pidfd >= 0)
+            close(p->pidfd);
+        p->pidfd = -1;
+        uv_timer_start(&p->reap, reap_cb, 5, 5);
+    }
     if (o->timeout_s > 0)
         uv_timer_start(&p->timeout, timeout_cb, (uint64_t)(o->timeout_s * 1000.0 + 0.5), 0);
     *ret = p;
     return 0;
+}
+
+int ex__scratch_write(const char *path, const char *data, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    int r = 0;
+
+    if (fd < 0)
+        return -errno;
+    while (len > 0) {
+        ssize_t n = write(fd, data, len);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            r = n < 0 ? -errno : -EIO;
+            break;
+        }
+        data += n;
+        len -= (size_t)n;
+    }
+    if (close(fd) < 0 && r == 0)
+        r = -errno;
+    return r;
 }
 
 /* ---- step state -------------------------------------------------------- */
@@ -314,8 +423,8 @@ static struct ex__stepexec *stepexec_new(struct ex__leg *leg, const struct ex_st
     se->line = GR_BUF_INIT(0);
     se->t0 = gr_now_ns();
     se->debug = leg->run->opts->verbose ||
-                 json_true_str(leg->run->plan->secrets, "ACTIONS_STEP_DEBUG") ||
-                 json_true_str(leg->run->plan->vars, "ACTIONS_STEP_DEBUG");
+                json_true_str(leg->run->plan->secrets, "ACTIONS_STEP_DEBUG") ||
+                json_true_str(leg->run->plan->vars, "ACTIONS_STEP_DEBUG");
     leg->cmds.echo = se->debug;
     return se;
 }
@@ -424,8 +533,7 @@ static void step_fail_early(struct ex__stepexec *se, const struct gr_diag *d)
 static void unsupported_uses(struct ex__stepexec *se)
 {
     const char *uses = ex_node_str(se->step->uses);
-    char *msg = gr_xasprintf("step '%s': action '%s' cannot run: %s", se->name,
-                             uses ? uses : "?",
+    char *msg = gr_xasprintf("step '%s': action '%s' cannot run: %s", se->name, uses ? uses : "?",
                              uses && gr_startswith(uses, "docker://")
                                  ? "docker actions need the container support (not in this build)"
                                  : "remote and local actions need the actions support (not in "
@@ -497,8 +605,8 @@ void ex__step_finished(struct ex__stepexec *se, enum ex_result outcome)
     json_t *sc;
 
     if (se->step->id) {
-        sc = json_pack("{s:O,s:s,s:s}", "outputs", se->outputs, "outcome",
-                       ex_result_name(outcome), "conclusion", ex_result_name(conclusion));
+        sc = json_pack("{s:O,s:s,s:s}", "outputs", se->outputs, "outcome", ex_result_name(outcome),
+                       "conclusion", ex_result_name(conclusion));
         json_object_set_new(leg->steps_ctx, se->step->id, sc);
     }
     if (conclusion == EX_RESULT_FAILURE && !leg->cancelled)
@@ -515,11 +623,36 @@ void ex__step_finished(struct ex__stepexec *se, enum ex_result outcome)
 /* ---- process environment ----------------------------------------------- */
 
 static const char *const github_env_keys[] = {
-    "action_path", "action_repository", "action_ref", "actor", "actor_id", "api_url",
-    "base_ref", "event_name", "event_path", "graphql_url", "head_ref", "job", "ref",
-    "ref_name", "ref_protected", "ref_type", "repository", "repository_id", "repository_owner",
-    "repository_owner_id", "retention_days", "run_attempt", "run_id", "run_number",
-    "server_url", "sha", "triggering_actor", "workflow", "workflow_ref", "workflow_sha",
+    "action_path",
+    "action_repository",
+    "action_ref",
+    "actor",
+    "actor_id",
+    "api_url",
+    "base_ref",
+    "event_name",
+    "event_path",
+    "graphql_url",
+    "head_ref",
+    "job",
+    "ref",
+    "ref_name",
+    "ref_protected",
+    "ref_type",
+    "repository",
+    "repository_id",
+    "repository_owner",
+    "repository_owner_id",
+    "retention_days",
+    "run_attempt",
+    "run_id",
+    "run_number",
+    "server_url",
+    "sha",
+    "triggering_actor",
+    "workflow",
+    "workflow_ref",
+    "workflow_sha",
     "workspace",
 };
 
@@ -546,10 +679,13 @@ static char *filecmd_create(struct ex__stepexec *se, const char *prefix)
     char *dir = gr_path_join(se->leg->temp_dir, "_runner_file_commands");
     char *path = gr_xasprintf("%s/%s%08x%04x%x", dir, prefix, (unsigned)uv_hrtime(), ++seq,
                               (unsigned)getpid());
-    int r = gr_mkdir_p(dir, 0755);
+    int r = ex__scratch_write(path, "", 0);
 
-    if (r == 0)
-        r = gr_file_write_atomic(path, "", 0, 0644);
+    if (r == -ENOENT) { /* first step of the job, or a step emptied RUNNER_TEMP */
+        r = gr_mkdir_p(dir, 0755);
+        if (r == 0)
+            r = ex__scratch_write(path, "", 0);
+    }
     if (r < 0)
         GR_LOG_WARN("cannot create '%s': %s", path, gr_strerror(r));
     free(dir);
@@ -569,7 +705,8 @@ static json_t *forced_env(struct ex__stepexec *se)
         if (v)
             forced_add_upper(forced, "GITHUB_", github_env_keys[i], v);
     }
-    json_object_foreach((json_t *)rn, k, v) {
+    json_object_foreach((json_t *)rn, k, v)
+    {
         forced_add_upper(forced, "RUNNER_", k, v);
     }
     json_object_set_new(forced, "GITHUB_ACTION", json_string(se->ctx_name));
@@ -739,8 +876,8 @@ static int filecmd_read(struct ex__stepexec *se, const char *path, char **ret, s
         return 0;
     }
     if (r < 0) {
-        char *msg = gr_xasprintf("cannot read the file command file '%s': %s", path,
-                                 gr_strerror(r));
+        char *msg =
+            gr_xasprintf("cannot read the file command file '%s': %s", path, gr_strerror(r));
 
         ex__leg_annotate(se->leg, se, "error", msg, NULL);
         free(msg);
@@ -777,7 +914,8 @@ static void filecmd_env(struct ex__stepexec *se)
 
     if (filecmd_kv(se, se->file_env, "env", kv) < 0)
         se->failed_cmd = true;
-    json_object_foreach(kv, k, v) {
+    json_object_foreach(kv, k, v)
+    {
         if (!*k) {
             ex__leg_annotate(se->leg, se, "error", "Invalid environment variable name: empty",
                              NULL);
@@ -802,7 +940,8 @@ static void filecmd_output(struct ex__stepexec *se)
 
     if (filecmd_kv(se, se->file_output, "output", kv) < 0)
         se->failed_cmd = true;
-    json_object_foreach(kv, k, v) {
+    json_object_foreach(kv, k, v)
+    {
         if (!*k) {
             ex__leg_annotate(se->leg, se, "error", "Invalid output name: empty", NULL);
             se->failed_cmd = true;
@@ -832,7 +971,8 @@ static void filecmd_path(struct ex__stepexec *se)
 
     if (filecmd_read(se, se->file_path, &data, &len) == 0 &&
         ex_filecmd_parse_path(data, len, dirs) == 0) {
-        json_array_foreach(dirs, i, v) {
+        json_array_foreach(dirs, i, v)
+        {
             ex__path_add(se->leg->path_list, json_string_value(v));
         }
     }

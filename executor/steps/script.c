@@ -271,9 +271,9 @@ static char *write_script(struct ex__stepexec *se, const struct ex__shell *sh, c
 {
     static unsigned seq;
     char *text = ex__script_text(sh, run);
-    char *path = gr_xasprintf("%s/%08x-%04x%s", se->leg->temp_dir, (unsigned)uv_hrtime(), ++seq,
-                              sh->ext);
-    int r = gr_file_write_atomic(path, text, strlen(text), 0644);
+    char *path =
+        gr_xasprintf("%s/%08x-%04x%s", se->leg->temp_dir, (unsigned)uv_hrtime(), ++seq, sh->ext);
+    int r = ex__scratch_write(path, text, strlen(text));
 
     free(text);
     if (r < 0) {
@@ -319,8 +319,8 @@ static int script_eval(struct ex__stepexec *se, struct script_parts *p, struct g
     r = ex__eval_string(run_setting(leg, st->shell, "shell"), &ev, "", &p->shell, d);
     if (r < 0)
         return r;
-    r = ex__eval_string(run_setting(leg, st->working_directory, "working-directory"), &ev, "",
-                        &wd, d);
+    r = ex__eval_string(run_setting(leg, st->working_directory, "working-directory"), &ev, "", &wd,
+                        d);
     if (r < 0)
         return r;
     p->wd = resolve_workdir(leg, wd);

@@ -208,8 +208,8 @@ static void test_outputs_filter(void **state)
     struct ex_run_opts opts = {0};
     struct ex__run run = {.rep = &rep, .opts = &opts};
     struct ex__leg leg = {.run = &run};
-    json_t *outs = json_pack("{s:s,s:s,s:s,s:i}", "empty", "", "secret", "token=s3cr3t!",
-                             "plain", "ok", "num", 5);
+    json_t *outs = json_pack("{s:s,s:s,s:s,s:i}", "empty", "", "secret", "token=s3cr3t!", "plain",
+                             "ok", "num", 5);
 
     (void)state;
     leg.masker = ex_masker_new();
@@ -253,8 +253,13 @@ static pid_t run_proc(const char *script, double timeout_s, struct proc_result *
     uv_loop_t loop;
     char *argv[] = {"/bin/sh", "-c", (char *)script, NULL};
     char *envp[] = {"PATH=/usr/bin:/bin", NULL};
-    struct ex__proc_opts o = {.argv = argv, .envp = envp, .cwd = "/", .timeout_s = timeout_s,
-                              .on_line = on_line, .on_done = on_done, .ctx = pr};
+    struct ex__proc_opts o = {.argv = argv,
+                              .envp = envp,
+                              .cwd = "/",
+                              .timeout_s = timeout_s,
+                              .on_line = on_line,
+                              .on_done = on_done,
+                              .ctx = pr};
     struct ex__proc *p = NULL;
     pid_t pgid;
 
@@ -329,8 +334,8 @@ static void test_proc_spawn_error(void **state)
     char *argv[] = {"/nonexistent/prog", NULL};
     char *envp[] = {NULL};
     struct proc_result pr = {0};
-    struct ex__proc_opts o = {.argv = argv, .envp = envp, .cwd = "/", .on_line = on_line,
-                              .on_done = on_done, .ctx = &pr};
+    struct ex__proc_opts o = {
+        .argv = argv, .envp = envp, .cwd = "/", .on_line = on_line, .on_done = on_done, .ctx = &pr};
     struct ex__proc *p = NULL;
 
     (void)state;
