@@ -17,3 +17,4 @@
 #include "ex/logs.h"
 #include "ex/commands.h"
 #include "ex/engine.h"
+#include "ex/action.h"

@@ -53,6 +53,10 @@ struct ex_run_opts {
     const char *workdir;     /* where the repository lives (GITHUB_WORKSPACE) */
     const char *state_dir;   /* scratch root for RUNNER_TEMP etc.; NULL: <workdir>/.ghrun */
     const char *json_path;   /* --json FILE, or NULL */
+    /* actions (ex/action.h): */
+    const char *node;        /* node binary for JavaScript actions; NULL: `node` on PATH */
+    const char *action_dir;  /* local actions laid out as owner/repo/ref/, or NULL */
+    const char *actions_url; /* clone base for owner/repo; NULL: https://github.com */
 };
 
 /*
