@@ -600,6 +600,8 @@ void ex__step_finished(struct ex__stepexec *se, enum ex_result outcome)
     }
     if (conclusion == EX_RESULT_FAILURE && !leg->cancelled)
         leg->status = "failure";
+    if (se->frame)
+        ex__composite_child_done(se->frame, se);
     if (rep->step_finished && !se->frame)
         rep->step_finished(rep->ctx, leg, se->step->index, outcome, conclusion, dur);
     if (!se->frame)

@@ -175,6 +175,11 @@ static int frame_run(struct ex__frame *f)
     return 1;
 }
 
+void ex__composite_child_done(struct ex__frame *f, const struct ex__stepexec *child)
+{
+    json_array_extend(f->se->annotations, child->annotations);
+}
+
 void ex__composite_next(struct ex__frame *f)
 {
     struct ex__leg *leg = f->se->leg;
