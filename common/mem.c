@@ -42,7 +42,10 @@ char *gr_xstrdup(const char *s)
 
 char *gr_xstrndup(const char *s, size_t n)
 {
-    char *p = gr_xmalloc(n + 1);
+    char *p;
+
+    n = strnlen(s, n);
+    p = gr_xmalloc(n + 1);
     memcpy(p, s, n);
     p[n] = '\0';
     return p;

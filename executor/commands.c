@@ -805,37 +805,63 @@ int ex_filecmd_parse_kv(const char *path, const char *data, size_t len, json_t *
     return 0;
 }
 
-static void path_add(json_t *out, const char *p, size_t n)
+/*
+ * Keep only the last occurrence of each entry (PrependPath.RemoveAll + Add,
+ * line after line), in one pass with a map from entry to its last index.
+ */
+static int path_dedup(json_t *all, json_t *out)
 {
-    size_t i, vlen;
-    char *v = utf8_clean(p, n, &vlen);
+    json_t *last = json_object(), *v;
+    size_t i;
+    int r = 0;
 
-    for (i = json_array_size(out); i-- > 0;) {
-        json_t *e = json_array_get(out, i);
-        if (json_string_length(e) == vlen && memcmp(json_string_value(e), v, vlen) == 0)
-            (void)json_array_remove(out, i);
+    json_array_foreach(all, i, v)
+    {
+        if (json_object_setn_new(last, json_string_value(v), json_string_length(v),
+                                 json_integer((json_int_t)i)) < 0)
+            r = -ENOMEM;
     }
-    (void)json_array_append_new(out, json_stringn(v, vlen));
-    free(v);
+    json_array_clear(out);
+    json_array_foreach(all, i, v)
+    {
+        json_t *at = json_object_getn(last, json_string_value(v), json_string_length(v));
+        if (r == 0 && json_integer_value(at) == (json_int_t)i)
+            r = json_array_append(out, v) < 0 ? -ENOMEM : 0;
+    }
+    json_decref(last);
+    return r;
 }
 
 int ex_filecmd_parse_path(const char *data, size_t len, json_t *out)
 {
-    size_t i = 0;
+    json_t *all, *v;
+    size_t i = 0, k;
+    int r;
 
     if (!json_is_array(out) || (!data && len))
         return -EINVAL;
+    all = json_array();
+    json_array_foreach(out, k, v)
+    {
+        if (json_is_string(v))
+            (void)json_array_append(all, v);
+    }
     if (len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0)
         i = 3;
     while (i < len) {
-        size_t start = i;
+        size_t start = i, vlen;
         while (i < len && data[i] != '\n' && data[i] != '\r')
             i++;
-        if (i > start)
-            path_add(out, data + start, i - start);
+        if (i > start) {
+            char *clean = utf8_clean(data + start, i - start, &vlen);
+            (void)json_array_append_new(all, json_stringn(clean, vlen));
+            free(clean);
+        }
         if (i < len && data[i] == '\r' && i + 1 < len && data[i + 1] == '\n')
             i++;
         i++;
     }
-    return 0;
+    r = path_dedup(all, out);
+    json_decref(all);
+    return r;
 }

@@ -15,6 +15,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,13 +101,18 @@ static const char *ancestors_status(struct ex__run *run, const struct ex_job *jo
     return other ? "skipped" : "success";
 }
 
+static json_t *ctx_ref(json_t *v)
+{
+    return v ? json_incref(v) : json_object();
+}
+
 static json_t *job_level_ctx(struct ex__run *run, const struct ex_job *job)
 {
     const struct ex_plan *plan = run->plan;
 
-    return json_pack("{s:O,s:O,s:O,s:o}", "github", plan->github ? plan->github : json_object(),
-                     "inputs", plan->inputs ? plan->inputs : json_object(), "vars",
-                     plan->vars ? plan->vars : json_object(), "needs", ex__needs_context(run, job));
+    return json_pack("{s:o,s:o,s:o,s:o}", "github", ctx_ref(plan->github), "inputs",
+                     ctx_ref(plan->inputs), "vars", ctx_ref(plan->vars), "needs",
+                     ex__needs_context(run, job));
 }
 
 static void job_done(struct ex__jobrun *jr, enum ex_result result)
@@ -241,6 +247,11 @@ static void job_make_ready(struct ex__run *run, struct ex__jobrun *jr)
     bool run_it = false;
 
     jr->t0 = gr_now_ns();
+    if (run->cancel_requested) {
+        job_done(jr, EX_RESULT_CANCELLED);
+        ex__json_job_skipped(run, jr);
+        return;
+    }
     if (job_if(run, jr, &run_it, &d) < 0) {
         job_single_error_leg(jr, &d);
     } else if (!run_it) {
@@ -262,6 +273,25 @@ static void job_make_ready(struct ex__run *run, struct ex__jobrun *jr)
 
 /* ---- legs -------------------------------------------------------------- */
 
+/* A `name:` with an expression is evaluated per leg and used without the matrix suffix. */
+static void leg_eval_name(struct ex__leg *leg)
+{
+    const char *name = ex_node_str(leg->jr->pj->job->name);
+    struct ex_eval_env ev;
+    struct gr_diag d = {0};
+    json_t *v = NULL;
+
+    if (!name || !ex_tmpl_has_expr(name))
+        return;
+    ex__leg_eval_env(leg, &ev);
+    if (ex_tmpl_eval(name, &ev, &v, &d) < 0)
+        return; /* keep the generated name */
+    free(leg->display_name);
+    leg->display_name =
+        json_is_string(v) ? gr_xstrdup(json_string_value(v)) : ex_value_to_string(v);
+    json_decref(v);
+}
+
 static struct ex__leg *leg_new(struct ex__run *run, struct ex__jobrun *jr, size_t idx)
 {
     struct ex__leg *leg = gr_xcalloc(1, sizeof(*leg));
@@ -280,6 +310,8 @@ static struct ex__leg *leg_new(struct ex__run *run, struct ex__jobrun *jr, size_
     leg->leg_dir = gr_xasprintf("%s/%d-%s", run->state_dir, ++run->leg_seq, jr->pj->id);
     leg->temp_dir = gr_path_join(leg->leg_dir, "_temp");
     ex__leg_init_ctx(leg);
+    if (jr->pj->matrix_deferred)
+        leg_eval_name(leg);
     return leg;
 }
 
@@ -356,6 +388,12 @@ static void job_dispatch(struct ex__run *run, struct ex__jobrun *jr)
 {
     int mp = jr->pj->max_parallel;
 
+    if (run->cancel_requested && jr->next_leg < jr->n_legs) {
+        /* legs that never started count as cancelled */
+        jr->finished += jr->n_legs - jr->next_leg;
+        jr->next_leg = jr->n_legs;
+        jr->any_cancelled = true;
+    }
     while (jr->next_leg < jr->n_legs && run->running < run->max_jobs &&
            (mp <= 0 || (int)jr->running < mp)) {
         if (!leg_launch(run, jr))
@@ -374,6 +412,56 @@ static void job_maybe_complete(struct ex__jobrun *jr)
     else
         job_done(jr, EX_RESULT_SUCCESS);
     jr->run->again = true;
+}
+
+static bool run_all_done(const struct ex__run *run)
+{
+    for (size_t i = 0; i < run->n_jobs; i++) {
+        if (run->jobs[i].state != EX__JOB_DONE)
+            return false;
+    }
+    return true;
+}
+
+static void signals_stop(struct ex__run *run)
+{
+    run->signals_on = false;
+    uv_close((uv_handle_t *)&run->sigint, NULL);
+    uv_close((uv_handle_t *)&run->sigterm, NULL);
+}
+
+/*
+ * Ctrl-C: steps run in their own sessions, so the terminal's SIGINT does not
+ * reach them; cancel every running leg (killing its process group) and start
+ * nothing new. A second signal kills whatever still runs.
+ */
+static void signal_cb(uv_signal_t *h, int signum)
+{
+    struct ex__run *run = h->data;
+
+    if (run->cancel_requested) {
+        for (size_t i = 0; i < run->n_alive; i++)
+            ex__proc_kill(run->alive[i]->proc, SIGKILL);
+        return;
+    }
+    GR_LOG_WARN("%s: cancelling the run", strsignal(signum));
+    run->cancel_requested = true;
+    for (size_t i = 0; i < run->n_alive; i++)
+        ex__leg_cancel(run->alive[i]);
+    ex__schedule(run);
+}
+
+static void signals_start(struct ex__run *run)
+{
+    uv_signal_init(run->loop, &run->sigint);
+    uv_signal_init(run->loop, &run->sigterm);
+    run->sigint.data = run;
+    run->sigterm.data = run;
+    uv_signal_start(&run->sigint, signal_cb, SIGINT);
+    uv_signal_start(&run->sigterm, signal_cb, SIGTERM);
+    uv_unref((uv_handle_t *)&run->sigint);
+    uv_unref((uv_handle_t *)&run->sigterm);
+    run->signals_on = true;
 }
 
 void ex__schedule(struct ex__run *run)
@@ -398,6 +486,8 @@ void ex__schedule(struct ex__run *run)
         }
     } while (run->again);
     run->scheduling = false;
+    if (run->signals_on && run->n_alive == 0 && run_all_done(run))
+        signals_stop(run);
 }
 
 static void fail_fast(struct ex__run *run, struct ex__jobrun *jr)
@@ -476,6 +566,11 @@ static int run_init(struct ex__run *run, uv_loop_t *loop, const struct ex_plan *
 
 static void run_release(struct ex__run *run)
 {
+    /* leave no empty scratch folders behind in the repository */
+    if (run->tool_cache)
+        (void)rmdir(run->tool_cache);
+    if (run->state_dir)
+        (void)rmdir(run->state_dir);
     for (size_t i = 0; i < run->n_jobs; i++) {
         struct ex__jobrun *jr = &run->jobs[i];
 
@@ -518,8 +613,13 @@ int ex_run_plan(uv_loop_t *loop, const struct ex_plan *plan, const struct ex_run
     r = run_init(&run, loop, plan, opts, rep);
     if (r < 0)
         goto out;
+    signals_start(&run);
     ex__schedule(&run);
     r = uv_run(loop, UV_RUN_DEFAULT);
+    if (run.signals_on) {
+        signals_stop(&run);
+        (void)uv_run(loop, UV_RUN_NOWAIT);
+    }
     (void)r; /* returns non-zero only when uv_stop() was called */
     r = run.error;
     ok = run_ok(&run);

@@ -86,6 +86,22 @@ const char *ex__runner_arch(void);
  * fsync or rename, since nothing survives the job anyway. 0 or -errno.
  */
 int ex__scratch_write(const char *path, const char *data, size_t len) GR_MUST_CHECK;
+/*
+ * Make path a fresh empty file for the current step. The previous step's
+ * file of the same slot is renamed and truncated rather than a new inode
+ * created: on ext4, allocating inodes while others were just deleted costs
+ * more than the rest of the step's bookkeeping together.
+ */
+enum {
+    EX__SLOT_ENV,
+    EX__SLOT_OUTPUT,
+    EX__SLOT_PATH,
+    EX__SLOT_STATE,
+    EX__SLOT_SUMMARY,
+    EX__SLOT_SCRIPT,
+    EX__N_SLOTS
+};
+int ex__scratch_fresh(struct ex__leg *leg, int slot, const char *path) GR_MUST_CHECK;
 
 struct ex__proc;
 typedef void (*ex__line_cb)(void *ctx, const char *line, size_t len);
@@ -137,6 +153,7 @@ struct ex__leg {
     size_t step_i;
     struct ex__proc *proc;    /* running step process */
     struct ex__stepexec *cur; /* running step */
+    char *spare[EX__N_SLOTS]; /* previous step's scratch files, reused by the next */
     pid_t *pgids;
     size_t n_pgids, cap_pgids;
     uv_timer_t timer; /* job timeout */
@@ -162,7 +179,7 @@ struct ex__stepexec {
     int n_err, n_warn, n_notice;
     bool failed_cmd; /* a command failed the step */
     bool debug;
-    char *file_env, *file_output, *file_path, *file_state, *file_summary;
+    char *file_env, *file_output, *file_path, *file_state, *file_summary, *script;
     uint64_t t0;
     double timeout_min;
     struct gr_buf line;
@@ -204,6 +221,9 @@ struct ex__run {
     size_t n_alive, cap_alive;
     int leg_seq;
     bool scheduling, again;
+    bool cancel_requested; /* SIGINT/SIGTERM: cancel what runs, start nothing new */
+    bool signals_on;
+    uv_signal_t sigint, sigterm;
     int error; /* first internal error */
 };
 
@@ -235,6 +255,8 @@ int ex__eval_number(const struct ex_node *n, const struct ex_eval_env *env, doub
 /* Emit a (masked) log line for the leg. */
 void ex__leg_log(struct ex__leg *leg, const char *fmt, ...) GR_PRINTF(2, 3);
 void ex__leg_logn(struct ex__leg *leg, const char *line, size_t len);
+/* s with every registered secret masked. Owned; NULL for NULL. */
+char *ex__leg_mask(struct ex__leg *leg, const char *s);
 /* Record an annotation (masked) for the current step and report it. */
 void ex__leg_annotate(struct ex__leg *leg, struct ex__stepexec *se, const char *level,
                       const char *msg, const struct ex_cmd *pos);
@@ -290,10 +312,12 @@ int ex__script_run(struct ex__stepexec *se);
 int ex__checkout_run(struct ex__stepexec *se, const char *uses);
 
 /* report_json.c */
+/* A JSON string for text that may not be UTF-8 (bytes >= 0x80 become '?' then). */
+json_t *ex__json_text(const char *s);
 json_t *ex__json_leg_new(const struct ex__leg *leg);
 void ex__json_step_add(struct ex__leg *leg, const struct ex__stepexec *se, enum ex_result outcome,
                        enum ex_result conclusion, uint64_t dur_ns);
 void ex__json_leg_finish(struct ex__leg *leg, uint64_t dur_ns);
-/* A job whose `if` was false: one entry with result skipped. */
+/* A job that never started (`if` false, run cancelled): one entry with jr->result. */
 void ex__json_job_skipped(struct ex__run *run, const struct ex__jobrun *jr);
 int ex__json_write(const struct ex__run *run, const char *path, bool ok) GR_MUST_CHECK;

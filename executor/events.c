@@ -256,7 +256,8 @@ static bool ref_filters_pass(const struct ex_trigger *t, const char *ref, char *
         name = ref + strlen("refs/tags/");
     else if (is_branch)
         name = ref + strlen("refs/heads/");
-    if (!branch_filters && !tag_filters)
+    /* no ref known (not a repository, detached HEAD without a tag): filters cannot decide */
+    if ((!branch_filters && !tag_filters) || !*ref)
         goto out;
     if (is_tag && !tag_filters) {
         ok = false;
@@ -427,13 +428,17 @@ static int input_err(struct gr_diag *reterr, const struct ex_node *n, const char
 
 /* Value given for one input (string from the CLI, or any JSON from a payload). */
 static int coerce_input(const char *name, const char *type, const struct ex_node *decl,
-                        const json_t *given, json_t **ret, struct gr_diag *reterr)
+                        const json_t *given, bool strict, json_t **ret, struct gr_diag *reterr)
 {
     char *s = ex_matrix_value_str(given);
     double d;
     int r = 0;
 
-    if (strcmp(type, "boolean") == 0) {
+    /* workflow_call `with:` values keep their types: a string is no boolean or number */
+    if (strict && (strcmp(type, "boolean") == 0 || strcmp(type, "number") == 0) &&
+        !(strcmp(type, "boolean") == 0 ? json_is_boolean(given) : json_is_number(given))) {
+        r = input_err(reterr, decl, "Input '%s' expects a %s, got '%s'", name, type, s);
+    } else if (strcmp(type, "boolean") == 0) {
         if (json_is_boolean(given))
             *ret = json_incref((json_t *)given);
         else if (strcasecmp(s, "true") == 0 || strcasecmp(s, "false") == 0)
@@ -457,21 +462,21 @@ static int coerce_input(const char *name, const char *type, const struct ex_node
     return r;
 }
 
-static int check_choice(const char *name, const struct ex_node *decl, const json_t *value,
-                        struct gr_diag *reterr)
+static int check_choice(const char *name, const struct ex_node *key, const struct ex_node *decl,
+                        const json_t *value, struct gr_diag *reterr)
 {
     const struct ex_node *opts = ex_node_get(decl, "options");
     const char *v = json_string_value(value);
     size_t i;
 
     if (!opts || opts->kind != EX_NODE_SEQ)
-        return input_err(reterr, decl, "Input '%s' of type choice has no options%s", name, "");
+        return input_err(reterr, key, "Input '%s' of type choice has no options%s", name, "");
     for (i = 0; i < opts->n; i++) {
         const char *o = ex_node_str(opts->items[i]);
         if (o && v && strcmp(o, v) == 0)
             return 0;
     }
-    return input_err(reterr, decl,
+    return input_err(reterr, key,
                      "Provided value '%s' for input '%s' not in the list of allowed values",
                      v ? v : "", name);
 }
@@ -484,7 +489,7 @@ static int input_default(const struct ex_node *def, const json_t *ctx, json_t **
     const char *s = ex_node_str(def);
     int r;
 
-    if (def->kind == EX_NODE_SCALAR && s && ex_tmpl_has_expr(s)) {
+    if (ctx && def->kind == EX_NODE_SCALAR && s && ex_tmpl_has_expr(s)) {
         r = ex_tmpl_eval(s, &env, ret, reterr);
         if (r < 0 && reterr && !reterr->file) {
             reterr->file = def->file;
@@ -508,14 +513,16 @@ static json_t *zero_value(const char *type)
 
 struct inputs_state {
     const char *event;
+    unsigned flags;
     const json_t *given;
     const json_t *ctx; /* contexts for workflow_call defaults */
     json_t *typed, *strings;
 };
 
-static int one_input(struct inputs_state *st, const char *name, const struct ex_node *decl,
+static int one_input(struct inputs_state *st, const struct ex_node *key, const struct ex_node *decl,
                      struct gr_diag *reterr)
 {
+    const char *name = key->str;
     const struct ex_node *tn = decl ? ex_node_get(decl, "type") : NULL;
     const struct ex_node *rq = decl ? ex_node_get(decl, "required") : NULL;
     const struct ex_node *df = decl ? ex_node_get(decl, "default") : NULL;
@@ -526,13 +533,14 @@ static int one_input(struct inputs_state *st, const char *name, const struct ex_
     int r = 0;
 
     if (given) {
-        r = coerce_input(name, type, decl, given, &val, reterr);
+        r = coerce_input(name, type, key, given, st->flags & EX_INPUTS_STRICT, &val, reterr);
     } else if (df && !(df->kind == EX_NODE_SCALAR && df->type == EX_SCALAR_NULL)) {
-        r = input_default(df, st->ctx, &raw, reterr);
+        /* only workflow_call defaults may use expressions */
+        r = input_default(df, call ? st->ctx : NULL, &raw, reterr);
         if (r >= 0)
-            r = coerce_input(name, type, df, raw, &val, reterr);
-    } else if (required) {
-        r = input_err(reterr, decl,
+            r = coerce_input(name, type, df, raw, false, &val, reterr);
+    } else if (required && !(st->flags & EX_INPUTS_PARTIAL)) {
+        r = input_err(reterr, key,
                       call ? "Input %s is required, but not provided while calling%s"
                            : "Required input '%s' not provided%s",
                       name, "");
@@ -540,7 +548,7 @@ static int one_input(struct inputs_state *st, const char *name, const struct ex_
         val = zero_value(type);
     }
     if (r >= 0 && strcmp(type, "choice") == 0 && (given || df))
-        r = check_choice(name, decl, val, reterr);
+        r = check_choice(name, key, decl, val, reterr);
     if (r >= 0) {
         char *str = ex_matrix_value_str(val);
         json_object_set(st->typed, name, val);
@@ -571,11 +579,12 @@ static int check_given(const struct ex_node *decls, const json_t *given, bool ca
 }
 
 int ex_events_inputs(const struct ex_trigger *t, const json_t *given, const json_t *ctx,
-                     json_t **ret_typed, json_t **ret_strings, struct gr_diag *reterr)
+                     unsigned flags, json_t **ret_typed, json_t **ret_strings,
+                     struct gr_diag *reterr)
 {
     const struct ex_node *decls =
         t->node && t->node->kind == EX_NODE_MAP ? ex_node_get(t->node, "inputs") : NULL;
-    struct inputs_state st = {.event = t->event, .given = given, .ctx = ctx};
+    struct inputs_state st = {.event = t->event, .flags = flags, .given = given, .ctx = ctx};
     size_t i;
     int r;
 
@@ -585,7 +594,7 @@ int ex_events_inputs(const struct ex_trigger *t, const json_t *given, const json
     st.typed = json_object();
     st.strings = json_object();
     for (i = 0; decls && decls->kind == EX_NODE_MAP && i < decls->n; i++) {
-        r = one_input(&st, decls->keys[i]->str, decls->vals[i], reterr);
+        r = one_input(&st, decls->keys[i], decls->vals[i], reterr);
         if (r < 0)
             goto out;
     }

@@ -372,7 +372,6 @@ static int fn_fromjson(struct ex_ev *ev, const struct ex_node *n, struct ex_val 
     char buf[32];
     const char *s;
     size_t len;
-    json_error_t jerr;
     json_t *j;
     int r;
 
@@ -380,12 +379,7 @@ static int fn_fromjson(struct ex_ev *ev, const struct ex_node *n, struct ex_val 
     if (r < 0)
         return r;
     ex__val_to_str(&v, buf, &s, &len);
-    /* Newtonsoft's JToken.ReadFrom reads one value and ignores what follows; numbers are doubles.
-     */
-    j = json_loadb(s, len, JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK, &jerr);
-    if (!j) /* integers past int64: read every number as a double */
-        j = json_loadb(s, len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL | JSON_DISABLE_EOF_CHECK,
-                       &jerr);
+    j = ex__json_parse(s, len); /* see expr_json.c */
     if (!j)
         return ex__ev_error(ev, "Error parsing fromJson");
     ex__arena_own(&ev->ar, j);

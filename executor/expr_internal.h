@@ -250,5 +250,8 @@ bool ex__ci_find(const char *h, size_t hlen, const char *n, size_t nlen);
 bool ex__ci_starts(const char *h, size_t hlen, const char *n, size_t nlen);
 bool ex__ci_ends(const char *h, size_t hlen, const char *n, size_t nlen);
 
+/* fromJSON's reader: strict JSON, else Newtonsoft's lenient forms. New reference or NULL. */
+json_t *ex__json_parse(const char *s, size_t len);
+
 /* toJSON text of v into b (pretty, 2-space, as the runner). */
 int ex__to_json_buf(const struct ex_val *v, struct gr_buf *b) GR_MUST_CHECK;

@@ -157,6 +157,22 @@ size_t ex__fmt_number(double d, char *buf)
         return (size_t)snprintf(buf, 32, d < 0 ? "-Infinity" : "Infinity");
     if (d == 0)
         d = 0; /* -0 prints as 0 (EvaluationResult.ConvertToString) */
+    if (d == floor(d) && fabs(d) < 1e15) {
+        /* Whole numbers of up to 15 digits print as integers under G15: skip printf. */
+        char tmp[24];
+        size_t k = 0, len = 0;
+        uint64_t u = (uint64_t)fabs(d);
+        do {
+            tmp[k++] = (char)('0' + u % 10);
+            u /= 10;
+        } while (u);
+        if (d < 0)
+            buf[len++] = '-';
+        while (k)
+            buf[len++] = tmp[--k];
+        buf[len] = '\0';
+        return len;
+    }
     /* printf's %G switches to exponent form exactly where .NET's G15 does. */
     n = snprintf(buf, 32, "%.15G", d);
     return (size_t)n;
@@ -415,7 +431,11 @@ static uint32_t utf8_next(const char *s, size_t len, size_t *i)
     return u[0];
 }
 
-/* ToUpperInvariant for ASCII, Latin-1, Latin Extended-A, Greek and Cyrillic. */
+/*
+ * ToUpperInvariant (simple case mapping) for ASCII, Latin-1, Latin Extended-A,
+ * Greek, Cyrillic, Armenian, Latin Extended Additional and fullwidth Latin;
+ * other characters compare as they are.
+ */
 static uint32_t upper(uint32_t c)
 {
     if (c < 0x80)
@@ -430,14 +450,30 @@ static uint32_t upper(uint32_t c)
         return c & ~1u;
     if ((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17e))
         return (c & 1u) ? c : c - 1;
+    if (c == 0x3ac)
+        return 0x386;
+    if (c >= 0x3ad && c <= 0x3af)
+        return c - 0x25;
     if (c == 0x3c2)
         return 0x3a3;
-    if (c >= 0x3b1 && c <= 0x3c9)
+    if (c >= 0x3b1 && c <= 0x3cb)
         return c - 0x20;
+    if (c == 0x3cc)
+        return 0x38c;
+    if (c == 0x3cd || c == 0x3ce)
+        return c - 0x3f;
     if (c >= 0x430 && c <= 0x44f)
         return c - 0x20;
     if (c >= 0x450 && c <= 0x45f)
         return c - 0x50;
+    if ((c >= 0x460 && c <= 0x481) || (c >= 0x48a && c <= 0x4bf) || (c >= 0x4d0 && c <= 0x52f))
+        return c & ~1u;
+    if (c >= 0x561 && c <= 0x586)
+        return c - 0x30;
+    if ((c >= 0x1e00 && c <= 0x1e95) || (c >= 0x1ea0 && c <= 0x1eff))
+        return c & ~1u;
+    if (c >= 0xff41 && c <= 0xff5a)
+        return c - 0x20;
     return c;
 }
 

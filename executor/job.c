@@ -140,12 +140,12 @@ static int *annotation_counter(struct ex__stepexec *se, const char *level)
 
 static json_t *annotation_json(const struct ex_annotation *a)
 {
-    json_t *o = json_pack("{s:s,s:s}", "level", a->level, "message", a->message);
+    json_t *o = json_pack("{s:s,s:o}", "level", a->level, "message", ex__json_text(a->message));
 
     if (a->title)
-        json_object_set_new(o, "title", json_string(a->title));
+        json_object_set_new(o, "title", ex__json_text(a->title));
     if (a->file)
-        json_object_set_new(o, "file", json_string(a->file));
+        json_object_set_new(o, "file", ex__json_text(a->file));
     if (a->line)
         json_object_set_new(o, "line", json_integer(a->line));
     if (a->end_line)
@@ -157,7 +157,7 @@ static json_t *annotation_json(const struct ex_annotation *a)
     return o;
 }
 
-static char *mask_str(struct ex__leg *leg, const char *s)
+char *ex__leg_mask(struct ex__leg *leg, const char *s)
 {
     struct gr_buf m = GR_BUF_INIT(0);
 
@@ -174,7 +174,7 @@ void ex__leg_annotate(struct ex__leg *leg, struct ex__stepexec *se, const char *
                       const char *msg, const struct ex_cmd *pos)
 {
     const struct ex_reporter *rep = leg->run->rep;
-    char *m = mask_str(leg, msg), *title = pos ? mask_str(leg, pos->title) : NULL;
+    char *m = ex__leg_mask(leg, msg), *title = pos ? ex__leg_mask(leg, pos->title) : NULL;
     struct ex_annotation a = {.level = level, .message = m, .title = title};
     json_t *list = se ? se->annotations : json_object_get(leg->json, "annotations");
     int *cnt = se ? annotation_counter(se, level) : NULL;
@@ -476,7 +476,7 @@ void ex__outputs_filter(struct ex__leg *leg, json_t *outputs)
     json_object_foreach_safe(outputs, tmp, k, v)
     {
         char *s = json_is_string(v) ? gr_xstrdup(json_string_value(v)) : ex_value_to_string(v);
-        char *m = mask_str(leg, s);
+        char *m = ex__leg_mask(leg, s);
 
         if (!*s) {
             json_object_del(outputs, k);
@@ -576,6 +576,8 @@ void ex__leg_free(struct ex__leg *leg)
     ex_cmd_state_release(&leg->cmds);
     free(leg->temp_dir);
     free(leg->leg_dir);
+    for (int i = 0; i < EX__N_SLOTS; i++)
+        free(leg->spare[i]);
     free(leg->pgids);
     free(leg->concurrency);
     free(leg->preset_error);

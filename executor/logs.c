@@ -62,12 +62,19 @@ struct pattern {
     uint32_t next; /* next pattern (index + 1) in the same chain; 0 ends it */
 };
 
+/* Open-addressing set of indexes into an array of patterns (dedup in O(1)). */
+struct strset {
+    uint32_t *slots; /* index + 1; 0: empty */
+    size_t cap, n;
+};
+
 struct ex_masker {
     struct pattern *pats;
     size_t npats, cap;
-    char **values; /* registered values, for ex_masker_count and dedup */
-    size_t *value_lens;
+    struct strset pat_set;
+    struct pattern *values; /* registered values, for ex_masker_count and dedup */
     size_t nvalues, values_cap;
+    struct strset value_set;
     size_t nshort; /* patterns shorter than SHORT_LEN */
     size_t m;      /* window for long patterns; 0: none */
     uint8_t shift[NBLOCKS];
@@ -110,14 +117,54 @@ static void rebuild_long(struct ex_masker *m, size_t window)
             index_long(m, (uint32_t)i);
 }
 
-static bool has_pattern(const struct ex_masker *m, const char *s, size_t len)
+static size_t hash_bytes(const char *s, size_t len)
 {
+    uint64_t h = 1469598103934665603ull;
     size_t i;
 
-    for (i = 0; i < m->npats; i++)
-        if (m->pats[i].len == len && memcmp(m->pats[i].s, s, len) == 0)
-            return true;
-    return false;
+    for (i = 0; i < len; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    return (size_t)(h ^ (h >> 29));
+}
+
+/* Slot holding s, or the empty slot where it would go. */
+static uint32_t *set_slot(const struct strset *set, const struct pattern *arr, const char *s,
+                          size_t len)
+{
+    size_t i = hash_bytes(s, len) & (set->cap - 1);
+
+    for (;; i = (i + 1) & (set->cap - 1)) {
+        uint32_t *slot = &set->slots[i];
+        if (!*slot)
+            return slot;
+        const struct pattern *p = &arr[*slot - 1];
+        if (p->len == len && memcmp(p->s, s, len) == 0)
+            return slot;
+    }
+}
+
+static bool set_has(const struct strset *set, const struct pattern *arr, const char *s, size_t len)
+{
+    return set->cap && *set_slot(set, arr, s, len) != 0;
+}
+
+/* Record arr[idx]; the set is kept at most half full. */
+static void set_add(struct strset *set, const struct pattern *arr, uint32_t idx)
+{
+    if ((set->n + 1) * 2 > set->cap) {
+        struct strset grown = {.cap = set->cap ? set->cap * 2 : 64};
+        size_t i;
+        grown.slots = gr_xcalloc(grown.cap, sizeof(uint32_t));
+        for (i = 0; i < set->cap; i++)
+            if (set->slots[i])
+                *set_slot(&grown, arr, arr[set->slots[i] - 1].s, arr[set->slots[i] - 1].len) =
+                    set->slots[i];
+        grown.n = set->n;
+        free(set->slots);
+        *set = grown;
+    }
+    *set_slot(set, arr, arr[idx].s, arr[idx].len) = idx + 1;
+    set->n++;
 }
 
 /* Add one pattern (copied); duplicates and empty strings are ignored. */
@@ -125,11 +172,12 @@ static void add_pattern(struct ex_masker *m, const char *s, size_t len)
 {
     uint32_t idx;
 
-    if (len == 0 || has_pattern(m, s, len))
+    if (len == 0 || set_has(&m->pat_set, m->pats, s, len))
         return;
     GR_GROW(m->pats, m->cap, m->npats + 1);
     idx = (uint32_t)m->npats++;
     m->pats[idx] = (struct pattern){.s = gr_xstrndup(s, len), .len = len};
+    set_add(&m->pat_set, m->pats, idx);
     if (len < SHORT_LEN) {
         m->nshort++;
         unsigned char c = (unsigned char)s[0];
@@ -363,27 +411,24 @@ void ex_masker_free(struct ex_masker *m)
     for (i = 0; i < m->npats; i++)
         free(m->pats[i].s);
     for (i = 0; i < m->nvalues; i++)
-        free(m->values[i]);
+        free(m->values[i].s);
     free(m->pats);
     free(m->values);
-    free(m->value_lens);
+    free(m->pat_set.slots);
+    free(m->value_set.slots);
     free(m);
 }
 
 static void add_value(struct ex_masker *m, const char *s, size_t len)
 {
-    size_t i, vcap;
+    uint32_t idx;
 
-    if (len == 0)
+    if (len == 0 || set_has(&m->value_set, m->values, s, len))
         return;
-    for (i = 0; i < m->nvalues; i++)
-        if (m->value_lens[i] == len && memcmp(m->values[i], s, len) == 0)
-            return;
-    vcap = m->values_cap;
     GR_GROW(m->values, m->values_cap, m->nvalues + 1);
-    GR_GROW(m->value_lens, vcap, m->nvalues + 1);
-    m->values[m->nvalues] = gr_xstrndup(s, len);
-    m->value_lens[m->nvalues++] = len;
+    idx = (uint32_t)m->nvalues++;
+    m->values[idx] = (struct pattern){.s = gr_xstrndup(s, len), .len = len};
+    set_add(&m->value_set, m->values, idx);
     add_with_encodings(m, s, len);
 }
 

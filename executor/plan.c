@@ -95,11 +95,45 @@ static bool scalar_is_one_expr(const struct ex_node *n)
 static int eval_node(const struct ex_node *n, const struct ex_eval_env *env, json_t **ret,
                      struct gr_diag *reterr);
 
+/*
+ * Expression numbers are doubles; integral ones become JSON integers, as
+ * YAML integers are, so that legs compare and print the same either way.
+ */
+static json_t *normalize_numbers(json_t *v)
+{
+    const char *k;
+    json_t *it;
+    size_t i;
+    double d;
+
+    if (json_is_real(v)) {
+        d = json_real_value(v);
+        if (d == (double)(json_int_t)d && d > -9007199254740992.0 && d < 9007199254740992.0) {
+            json_decref(v);
+            return json_integer((json_int_t)d);
+        }
+        return v;
+    }
+    if (json_is_object(v))
+        json_object_foreach(v, k, it) json_object_set_new(v, k, normalize_numbers(json_incref(it)));
+    else if (json_is_array(v))
+        json_array_foreach(v, i, it) json_array_set_new(v, i, normalize_numbers(json_incref(it)));
+    return v;
+}
+
 static int eval_scalar(const struct ex_node *n, const struct ex_eval_env *env, json_t **ret,
                        struct gr_diag *reterr)
 {
-    if (n->kind == EX_NODE_SCALAR && ex_tmpl_has_expr(n->str))
-        return at_node(reterr, n, ex_tmpl_eval(n->str, env, ret, reterr));
+    json_t *v = NULL;
+    int r;
+
+    if (n->kind == EX_NODE_SCALAR && ex_tmpl_has_expr(n->str)) {
+        r = at_node(reterr, n, ex_tmpl_eval(n->str, env, &v, reterr));
+        if (r < 0)
+            return r;
+        *ret = normalize_numbers(v);
+        return 0;
+    }
     *ret = ex_node_to_json(n);
     return 0;
 }
@@ -222,6 +256,27 @@ static void github_extras(struct ex_plan *p)
     json_object_set_new(p->github, "token", json_string(token ? token : ""));
 }
 
+/*
+ * What a generated payload cannot know without the workflow: schedule's cron
+ * string (the first one) and workflow_dispatch's workflow path.
+ */
+static void payload_extras(struct ex_plan *p, const struct ex_trigger *t)
+{
+    json_t *ev = json_object_get(p->github, "event");
+    const struct ex_node *first;
+
+    if (!t || !json_is_object(ev))
+        return;
+    if (strcmp(t->event, "schedule") == 0 && t->node && t->node->kind == EX_NODE_SEQ &&
+        t->node->n > 0) {
+        first = ex_node_get(t->node->items[0], "cron");
+        if (first && ex_node_str(first) && !json_object_get(ev, "schedule"))
+            json_object_set_new(ev, "schedule", json_string(ex_node_str(first)));
+    }
+    if (strcmp(t->event, "workflow_dispatch") == 0 && !json_object_get(ev, "workflow"))
+        json_object_set_new(ev, "workflow", json_string(p->wf->path ? p->wf->path : ""));
+}
+
 /* workflow_dispatch / workflow_call inputs: typed context and github.event.inputs. */
 static int plan_inputs(struct ex_plan *p, const struct ex_trigger *t, const json_t *given_cli,
                        struct gr_diag *reterr)
@@ -236,7 +291,7 @@ static int plan_inputs(struct ex_plan *p, const struct ex_trigger *t, const json
     if (given_cli)
         json_object_update(given, (json_t *)given_cli);
     ctx = plan_contexts(p, NULL);
-    r = ex_events_inputs(t, given, ctx, &typed, &strings, reterr);
+    r = ex_events_inputs(t, given, ctx, 0, &typed, &strings, reterr);
     json_decref(ctx);
     json_decref(given);
     if (r < 0)
@@ -262,10 +317,9 @@ static void plan_trigger(struct ex_plan *p, const struct ex_trigger *t,
     }
     if (!t) {
         p->triggered = false;
-        p->not_triggered =
-            p->wf->n_triggers == 0
-                ? gr_xstrdup("the workflow has no events ('on' is missing)")
-                : gr_xasprintf("the workflow is not triggered by '%s'", p->event_name);
+        p->not_triggered = p->wf->n_triggers == 0
+                               ? gr_xstrdup("the workflow has no events ('on' is missing)")
+                               : gr_xasprintf("'on' has no '%s' event", p->event_name);
         return;
     }
     if (o->ignore_filters) {
@@ -459,7 +513,10 @@ static int plan_matrix(const struct ex_plan *p, struct ex_plan_job *pj, const js
     return r;
 }
 
-static int plan_job(const struct ex_plan *p, struct ex_plan_job *pj, const json_t *filter,
+static int plan_called(const struct ex_plan *parent, struct ex_plan_job *pj,
+                       const struct ex_plan_opts *o, struct gr_diag *reterr);
+
+static int plan_job(const struct ex_plan *p, struct ex_plan_job *pj, const struct ex_plan_opts *o,
                     struct gr_diag *reterr)
 {
     const struct ex_job *j = pj->job;
@@ -470,14 +527,18 @@ static int plan_job(const struct ex_plan *p, struct ex_plan_job *pj, const json_
     r = strategy_scalars(p, pj, reterr);
     if (r < 0)
         return r;
-    if (j->matrix)
-        return plan_matrix(p, pj, filter, reterr);
-    pj->legs = gr_xcalloc(1, sizeof(*pj->legs));
-    pj->n_legs = 1;
-    pj->legs[0].display_name = job_base_name(j, &name_expr);
-    if (name_expr)
-        eval_leg_name(p, j, &pj->legs[0]);
-    return 0;
+    if (j->matrix) {
+        r = plan_matrix(p, pj, o->matrix_filter, reterr);
+    } else {
+        pj->legs = gr_xcalloc(1, sizeof(*pj->legs));
+        pj->n_legs = 1;
+        pj->legs[0].display_name = job_base_name(j, &name_expr);
+        if (name_expr)
+            eval_leg_name(p, j, &pj->legs[0]);
+    }
+    if (r >= 0 && j->uses)
+        r = plan_called(p, pj, o, reterr);
+    return r;
 }
 
 static int plan_jobs(struct ex_plan *p, const struct ex_plan_opts *o, struct gr_diag *reterr)
@@ -503,7 +564,7 @@ static int plan_jobs(struct ex_plan *p, const struct ex_plan_opts *o, struct gr_
             p->jobs[p->n_jobs].job = &wf->jobs[i];
             p->jobs[p->n_jobs].stage = s;
             p->n_jobs++;
-            r = plan_job(p, &p->jobs[p->n_jobs - 1], o->matrix_filter, reterr);
+            r = plan_job(p, &p->jobs[p->n_jobs - 1], o, reterr);
             if (r < 0)
                 goto out;
         }
@@ -539,6 +600,8 @@ int ex_plan_build(const struct ex_workflow *wf, const struct ex_plan_opts *opts,
         goto out;
     github_extras(p);
     t = ex_workflow_trigger(wf, p->event_name);
+    if (!opts->event_payload)
+        payload_extras(p, t);
     has_inputs = strcmp(p->event_name, "workflow_dispatch") == 0 ||
                  strcmp(p->event_name, "workflow_call") == 0;
     if (t && has_inputs)
@@ -568,8 +631,10 @@ void ex_plan_free(struct ex_plan *plan)
 
     if (!plan)
         return;
-    for (i = 0; i < plan->n_jobs; i++)
+    for (i = 0; i < plan->n_jobs; i++) {
         ex_legs_free(plan->jobs[i].legs, plan->jobs[i].n_legs);
+        ex_plan_free(plan->jobs[i].called);
+    }
     free(plan->jobs);
     free(plan->event_name);
     free(plan->not_triggered);
@@ -578,5 +643,204 @@ void ex_plan_free(struct ex_plan *plan)
     json_decref(plan->secrets);
     json_decref(plan->vars);
     json_decref(plan->env);
+    ex_workflow_free(plan->owned_wf);
     free(plan);
+}
+
+/* ---- reusable workflows (workflow-semantics.md section 10) ------------- */
+
+static int load_callee(const struct ex_job *j, const char *repo_dir, struct ex_workflow **ret,
+                       struct gr_diag *reterr)
+{
+    const char *uses = ex_node_str(j->uses);
+    char *path = gr_path_join(repo_dir ? repo_dir : ".", uses + 2);
+    struct gr_diag d = {0};
+    char where[700];
+    int r;
+
+    r = ex_workflow_load(path, ret, NULL, &d);
+    if (r < 0) {
+        if (!d.file)
+            d.file = path;
+        gr_diag_format(&d, where, sizeof(where));
+        r = at_node(reterr, j->uses,
+                    gr_diag_set(reterr, r, NULL, 0, 0, "cannot use '%s': %s", uses, where));
+    }
+    free(path);
+    return r;
+}
+
+/* secrets: inherit, or a mapping checked against on.workflow_call.secrets */
+static int called_secrets(const struct ex_plan *parent, const struct ex_job *j,
+                          const struct ex_trigger *t, json_t **ret, struct gr_diag *reterr)
+{
+    const struct ex_node *decl =
+        t->node && t->node->kind == EX_NODE_MAP ? ex_node_get(t->node, "secrets") : NULL;
+    const struct ex_node *map = j->secrets, *rq;
+    json_t *out = json_object(), *ctx = plan_contexts(parent, NULL), *v = NULL;
+    struct ex_eval_env env = {.contexts = ctx};
+    bool deferred = false;
+    size_t i;
+    int r = 0;
+
+    json_object_set(ctx, "secrets", parent->secrets);
+    if (map && map->kind == EX_NODE_SCALAR && strcmp(map->str, "inherit") == 0) {
+        json_object_update(out, parent->secrets);
+        goto out;
+    }
+    for (i = 0; map && map->kind == EX_NODE_MAP && i < map->n && r >= 0; i++) {
+        const char *k = map->keys[i]->str;
+        if (!decl || decl->kind != EX_NODE_MAP || !ex_node_get(decl, k)) {
+            r = at_node(reterr, map->keys[i],
+                        gr_diag_set(reterr, GR_EINVAL_WF, NULL, 0, 0,
+                                    "Invalid secret, %s is not defined in the referenced workflow.",
+                                    k));
+            break;
+        }
+        if (!node_uses_only(map->vals[i], PLAN_CTX | EX_CTX_SECRETS)) {
+            deferred = true;
+            continue;
+        }
+        r = eval_scalar(map->vals[i], &env, &v, reterr);
+        if (r >= 0)
+            json_object_set_new(out, k,
+                                json_string(json_string_value(v) ? json_string_value(v) : ""));
+        json_decref(v);
+        v = NULL;
+    }
+    for (i = 0; r >= 0 && !deferred && decl && decl->kind == EX_NODE_MAP && i < decl->n; i++) {
+        rq = ex_node_get(decl->vals[i], "required");
+        if (!rq || rq->type != EX_SCALAR_BOOL || strcmp(rq->str, "true") != 0 ||
+            json_object_get(out, decl->keys[i]->str))
+            continue;
+        r = at_node(reterr, j->uses,
+                    gr_diag_set(reterr, GR_EINVAL_WF, NULL, 0, 0,
+                                "Secret %s is required, but not provided while calling.",
+                                decl->keys[i]->str));
+    }
+out:
+    if (r >= 0 && !json_object_get(out, "GITHUB_TOKEN") &&
+        json_object_get(parent->secrets, "GITHUB_TOKEN"))
+        json_object_set(out, "GITHUB_TOKEN", json_object_get(parent->secrets, "GITHUB_TOKEN"));
+    json_decref(ctx);
+    if (r < 0)
+        json_decref(out);
+    else
+        *ret = out;
+    return r;
+}
+
+/* with: typed inputs, evaluated now when they use only github/inputs/vars. */
+static int called_inputs(const struct ex_plan *parent, const struct ex_job *j,
+                         const struct ex_trigger *t, struct ex_plan *sub, struct gr_diag *reterr)
+{
+    json_t *ctx = plan_contexts(parent, NULL), *given = NULL, *strings = NULL;
+    struct ex_eval_env env = {.contexts = ctx};
+    unsigned flags = EX_INPUTS_STRICT;
+    int r = 0;
+
+    if (j->with && !node_uses_only(j->with, PLAN_CTX)) {
+        sub->inputs_deferred = true;
+        flags |= EX_INPUTS_PARTIAL;
+    } else if (j->with) {
+        r = eval_node(j->with, &env, &given, reterr);
+    }
+    if (r >= 0 && !json_is_object(given)) {
+        json_decref(given);
+        given = json_object();
+    }
+    if (r >= 0)
+        r = ex_events_inputs(t, given, ctx, flags, &sub->inputs, &strings, reterr);
+    json_decref(strings);
+    json_decref(given);
+    json_decref(ctx);
+    return r;
+}
+
+/* "<caller> / <callee leg>" for every leg of the called plan, recursively. */
+static void prefix_names(struct ex_plan *sub, const char *caller)
+{
+    size_t i, k;
+
+    for (i = 0; i < sub->n_jobs; i++) {
+        for (k = 0; k < sub->jobs[i].n_legs; k++) {
+            char *n = gr_xasprintf("%s / %s", caller, sub->jobs[i].legs[k].display_name);
+            free(sub->jobs[i].legs[k].display_name);
+            sub->jobs[i].legs[k].display_name = n;
+        }
+        if (sub->jobs[i].called)
+            prefix_names(sub->jobs[i].called, caller);
+    }
+}
+
+/*
+ * A problem inside the called workflow is reported at the caller's `uses:`,
+ * with the callee's position in the message: the callee is freed with the
+ * failed plan, so the diag must not point into it.
+ */
+static int rehome(struct gr_diag *d, const struct ex_node *at, int r)
+{
+    char where[sizeof(d->msg)];
+
+    if (!d || r >= 0 || d->file == at->file)
+        return r;
+    if (gr_startswith(d->msg, "in the called workflow: ")) {
+        /* already rehomed one level down: keep the innermost position in the message */
+        d->file = at->file;
+        d->line = at->line;
+        d->col = at->col;
+        return r;
+    }
+    gr_diag_format(d, where, sizeof(where));
+    return gr_diag_set(d, r, at->file, at->line, at->col, "in the called workflow: %s", where);
+}
+
+static int plan_called(const struct ex_plan *parent, struct ex_plan_job *pj,
+                       const struct ex_plan_opts *o, struct gr_diag *reterr)
+{
+    const struct ex_job *j = pj->job;
+    const char *uses = ex_node_str(j->uses);
+    struct ex_plan_opts so = *o;
+    const struct ex_trigger *t;
+    struct ex_plan *sub;
+    bool name_expr;
+    char *caller;
+    int r;
+
+    if (!uses || !gr_startswith(uses, "./"))
+        return 0; /* remote reusable workflows are fetched by the engine */
+    if (parent->depth >= EX_REUSE_MAX_DEPTH)
+        return at_node(reterr, j->uses,
+                       gr_diag_set(reterr, GR_EINVAL_WF, NULL, 0, 0,
+                                   "Nested reusable workflow depth exceeded %d.",
+                                   EX_REUSE_MAX_DEPTH + 1));
+    sub = gr_xcalloc(1, sizeof(*sub));
+    pj->called = sub;
+    r = load_callee(j, o->repo_dir, &sub->owned_wf, reterr);
+    if (r < 0)
+        return r;
+    sub->wf = sub->owned_wf;
+    sub->caller = pj;
+    sub->depth = parent->depth + 1;
+    sub->event_name = gr_xstrdup(parent->event_name);
+    sub->github = json_deep_copy(parent->github);
+    sub->vars = json_deep_copy(parent->vars);
+    sub->env = json_deep_copy(parent->env);
+    sub->triggered = true;
+    t = ex_workflow_trigger(sub->wf, "workflow_call");
+    if (!t)
+        return at_node(reterr, j->uses,
+                       gr_diag_set(reterr, GR_EINVAL_WF, NULL, 0, 0,
+                                   "workflow_call key is not defined in the referenced workflow."));
+    r = called_inputs(parent, j, t, sub, reterr);
+    if (r >= 0)
+        r = called_secrets(parent, j, t, &sub->secrets, reterr);
+    so.job_id = NULL;
+    if (r >= 0)
+        r = plan_jobs(sub, &so, reterr);
+    caller = pj->n_legs == 1 ? gr_xstrdup(pj->legs[0].display_name) : job_base_name(j, &name_expr);
+    if (r >= 0)
+        prefix_names(sub, caller);
+    free(caller);
+    return rehome(reterr, j->uses, r);
 }

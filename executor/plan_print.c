@@ -115,7 +115,9 @@ struct row {
     char *col[6];
 };
 
-static void add_rows(const struct ex_plan *p, struct row **rows, size_t *n, size_t *cap)
+/* Rows of a plan; jobs of a called workflow follow their caller as "caller/job" at its stage. */
+static void add_rows(const struct ex_plan *p, const char *prefix, int stage, struct row **rows,
+                     size_t *n, size_t *cap)
 {
     char *events = events_str(p->wf);
     size_t i;
@@ -123,15 +125,18 @@ static void add_rows(const struct ex_plan *p, struct row **rows, size_t *n, size
     for (i = 0; i < p->n_jobs; i++) {
         const struct ex_plan_job *j = &p->jobs[i];
         const char *jn = j->job->name ? ex_node_str(j->job->name) : NULL;
+        char *id = prefix ? gr_xasprintf("%s/%s", prefix, j->id) : gr_xstrdup(j->id);
         struct row *r;
         GR_GROW(*rows, *cap, *n + 1);
         r = &(*rows)[(*n)++];
-        r->col[0] = gr_xasprintf("%d", j->stage);
-        r->col[1] = gr_xstrdup(j->id);
+        r->col[0] = gr_xasprintf("%d", stage >= 0 ? stage : j->stage);
+        r->col[1] = id;
         r->col[2] = gr_xstrdup(jn && *jn ? jn : j->id);
         r->col[3] = gr_xstrdup(wf_name(p->wf));
         r->col[4] = gr_xstrdup(base_name(p->wf->path));
-        r->col[5] = gr_xstrdup(events);
+        r->col[5] = gr_xstrdup(prefix ? "workflow_call" : events);
+        if (j->called)
+            add_rows(j->called, id, stage >= 0 ? stage : j->stage, rows, n, cap);
     }
     free(events);
 }
@@ -165,7 +170,7 @@ void ex_plan_print_list_many(const struct ex_plan *const *plans, size_t n, FILE 
     int k;
 
     for (i = 0; i < n; i++)
-        add_rows(plans[i], &rows, &nr, &cap);
+        add_rows(plans[i], NULL, -1, &rows, &nr, &cap);
     /* a stable sort keeps workflow order within a stage */
     for (i = 1; i < nr; i++)
         for (size_t j = i; j > 0 && row_cmp(&rows[j - 1], &rows[j]) > 0; j--) {
@@ -218,86 +223,111 @@ static void print_header(const struct ex_plan *p, FILE *out)
     }
 }
 
-static void print_legs(const struct ex_plan_job *j, FILE *out)
+static void print_legs(const struct ex_plan_job *j, FILE *out, const char *ind)
 {
     size_t i;
 
     if (j->matrix_deferred) {
         char *m = node_line(j->job->matrix);
-        fprintf(out, "    matrix: expanded when its needs finish: %s\n", m);
+        fprintf(out, "%s    matrix: expanded when its needs finish: %s\n", ind, m);
         free(m);
         return;
     }
     if (!j->job->matrix)
         return;
     if (j->max_parallel > 0)
-        fprintf(out, "    strategy: fail-fast %s, max-parallel %d\n",
+        fprintf(out, "%s    strategy: fail-fast %s, max-parallel %d\n", ind,
                 j->fail_fast ? "true" : "false", j->max_parallel);
     else
-        fprintf(out, "    strategy: fail-fast %s, max-parallel unlimited\n",
+        fprintf(out, "%s    strategy: fail-fast %s, max-parallel unlimited\n", ind,
                 j->fail_fast ? "true" : "false");
-    fprintf(out, "    legs (%zu):\n", j->n_legs);
+    fprintf(out, "%s    legs (%zu):\n", ind, j->n_legs);
     for (i = 0; i < j->n_legs; i++) {
         char *m = json_dumps(j->legs[i].matrix, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        fprintf(out, "      - %s %s\n", j->legs[i].display_name, m ? m : "{}");
+        fprintf(out, "%s      - %s %s\n", ind, j->legs[i].display_name, m ? m : "{}");
         free(m);
     }
 }
 
-static void print_job(const struct ex_plan_job *j, FILE *out)
+static void print_field(FILE *out, const char *ind, const char *key, const struct ex_node *n)
+{
+    char *s;
+
+    if (!n)
+        return;
+    s = node_line(n);
+    fprintf(out, "%s    %s: %s\n", ind, key, s);
+    free(s);
+}
+
+static void print_jobs(const struct ex_plan *plan, FILE *out, const char *ind);
+
+/* A called workflow: its inputs (never its secrets) and its jobs, indented. */
+static void print_called(const struct ex_plan *sub, FILE *out, const char *ind)
+{
+    char *in = json_dumps(sub->inputs, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *ind2 = gr_xasprintf("%s    | ", ind);
+
+    fprintf(out, "%s    calls: %s (%s)\n", ind, wf_name(sub->wf), sub->wf->path);
+    fprintf(out, "%s    inputs: %s%s\n", ind, in ? in : "{}",
+            sub->inputs_deferred ? " (with: is evaluated when the job starts)" : "");
+    print_jobs(sub, out, ind2);
+    free(ind2);
+    free(in);
+}
+
+static void print_job(const struct ex_plan_job *j, FILE *out, const char *ind)
 {
     const struct ex_job *job = j->job;
     size_t i;
     char *s;
 
-    fprintf(out, "  Job %s\n", j->id);
-    if (job->name) {
-        s = node_line(job->name);
-        fprintf(out, "    name: %s\n", s);
-        free(s);
-    }
+    fprintf(out, "%s  Job %s\n", ind, j->id);
+    if (!job->matrix && j->n_legs == 1 && strcmp(j->legs[0].display_name, j->id) != 0)
+        fprintf(out, "%s    name: %s\n", ind, j->legs[0].display_name);
+    else
+        print_field(out, ind, "name", job->name);
     if (job->n_needs) {
-        fprintf(out, "    needs: ");
+        fprintf(out, "%s    needs: ", ind);
         for (i = 0; i < job->n_needs; i++)
             fprintf(out, "%s%s", i ? ", " : "", job->needs[i]);
         fprintf(out, "\n");
     }
-    if (job->runs_on) {
-        s = node_line(job->runs_on);
-        fprintf(out, "    runs-on: %s\n", s);
-        free(s);
-    }
-    if (job->uses) {
-        s = node_line(job->uses);
-        fprintf(out, "    uses: %s\n", s);
-        free(s);
-    }
-    print_legs(j, out);
+    print_field(out, ind, "runs-on", job->runs_on);
+    print_field(out, ind, "uses", job->uses);
+    print_legs(j, out, ind);
+    if (j->called)
+        print_called(j->called, out, ind);
     if (job->n_steps)
-        fprintf(out, "    steps:\n");
+        fprintf(out, "%s    steps:\n", ind);
     for (i = 0; i < job->n_steps; i++) {
         s = ex_plan_step_name(&job->steps[i]);
-        fprintf(out, "      %zu. %s\n", i + 1, s);
+        fprintf(out, "%s      %zu. %s\n", ind, i + 1, s);
         free(s);
+    }
+}
+
+static void print_jobs(const struct ex_plan *plan, FILE *out, const char *ind)
+{
+    size_t i;
+    int stage = -1;
+
+    for (i = 0; i < plan->n_jobs; i++) {
+        if (plan->jobs[i].stage != stage) {
+            stage = plan->jobs[i].stage;
+            fprintf(out, "%sStage %d:\n", ind, stage);
+        }
+        print_job(&plan->jobs[i], out, ind);
     }
 }
 
 void ex_plan_print_dryrun(const struct ex_plan *plan, FILE *out)
 {
-    size_t i;
-    int stage = -1;
-
     print_header(plan, out);
     if (!plan->triggered) {
         fprintf(out, "Not triggered: %s\n",
                 plan->not_triggered ? plan->not_triggered : "filtered out");
         return;
     }
-    for (i = 0; i < plan->n_jobs; i++) {
-        if (plan->jobs[i].stage != stage) {
-            stage = plan->jobs[i].stage;
-            fprintf(out, "Stage %d:\n", stage);
-        }
-        print_job(&plan->jobs[i], out);
-    }
+    print_jobs(plan, out, "");
 }

@@ -7,7 +7,8 @@
  *                "outputs", "annotations"}]}]}
  *
  * Jobs appear in the order their legs finished; a job whose `if` was false
- * appears once with result "skipped" and no steps. Every string that came
+ * appears once with result "skipped" and no steps (one that a cancelled run
+ * never started: "cancelled"). Every string that came
  * from a step went through the masker.
  */
 #include "engine_internal.h"
@@ -16,11 +17,33 @@
 #include <stdlib.h>
 #include <string.h>
 
+json_t *ex__json_text(const char *s)
+{
+    json_t *v;
+    char *copy;
+
+    if (!s)
+        return json_null();
+    v = json_string(s);
+    if (v)
+        return v;
+    /* not UTF-8 (binary output in a name or message): keep ASCII, replace the rest */
+    copy = gr_xstrdup(s);
+    for (char *p = copy; *p; p++) {
+        if ((unsigned char)*p >= 0x80)
+            *p = '?';
+    }
+    v = json_string(copy);
+    free(copy);
+    return v;
+}
+
 json_t *ex__json_leg_new(const struct ex__leg *leg)
 {
-    return json_pack("{s:s,s:s,s:O,s:s,s:[],s:[],s:{}}", "id", leg->jr->pj->id, "name",
-                     leg->display_name, "matrix", leg->matrix ? leg->matrix : json_null(), "result",
-                     "pending", "steps", "annotations", "outputs");
+    return json_pack("{s:s,s:o,s:O,s:s,s:[],s:[],s:{}}", "id", leg->jr->pj->id, "name",
+                     ex__json_text(leg->display_name), "matrix",
+                     leg->matrix ? leg->matrix : json_null(), "result", "pending", "steps",
+                     "annotations", "outputs");
 }
 
 void ex__json_step_add(struct ex__leg *leg, const struct ex__stepexec *se, enum ex_result outcome,
@@ -31,11 +54,11 @@ void ex__json_step_add(struct ex__leg *leg, const struct ex__stepexec *se, enum 
 
     if (!steps)
         return;
-    s = json_pack("{s:i,s:s?,s:s,s:s,s:s,s:s,s:f,s:O,s:O}", "index", se->step->index, "id",
+    s = json_pack("{s:i,s:s?,s:s,s:o,s:s,s:s,s:f,s:O,s:O}", "index", se->step->index, "id",
                   se->step->id, "context_name", se->ctx_name, "name",
-                  se->name ? se->name : se->ctx_name, "outcome", ex_result_name(outcome),
-                  "conclusion", ex_result_name(conclusion), "duration_ms", (double)dur_ns / 1e6,
-                  "outputs", se->outputs, "annotations", se->annotations);
+                  ex__json_text(se->name ? se->name : se->ctx_name), "outcome",
+                  ex_result_name(outcome), "conclusion", ex_result_name(conclusion), "duration_ms",
+                  (double)dur_ns / 1e6, "outputs", se->outputs, "annotations", se->annotations);
     json_array_append_new(steps, s);
 }
 
@@ -51,16 +74,17 @@ void ex__json_leg_finish(struct ex__leg *leg, uint64_t dur_ns)
 
 void ex__json_job_skipped(struct ex__run *run, const struct ex__jobrun *jr)
 {
-    json_t *j = json_pack("{s:s,s:s,s:n,s:s,s:b,s:f,s:{},s:[],s:[]}", "id", jr->pj->id, "name",
-                          jr->pj->id, "matrix", "result", "skipped", "continue_on_error", 0,
-                          "duration_ms", 0.0, "outputs", "annotations", "steps");
+    json_t *j =
+        json_pack("{s:s,s:s,s:n,s:s,s:b,s:f,s:{},s:[],s:[]}", "id", jr->pj->id, "name", jr->pj->id,
+                  "matrix", "result", ex_result_name(jr->result), "continue_on_error", 0,
+                  "duration_ms", 0.0, "outputs", "annotations", "steps");
     const struct ex_reporter *rep = run->rep;
 
     json_array_append_new(run->results, j);
     if (rep->job_started)
         rep->job_started(rep->ctx, jr, jr->pj->id);
     if (rep->job_finished)
-        rep->job_finished(rep->ctx, jr, EX_RESULT_SKIPPED, NULL, 0);
+        rep->job_finished(rep->ctx, jr, jr->result, NULL, 0);
 }
 
 int ex__json_write(const struct ex__run *run, const char *path, bool ok)

@@ -4,6 +4,7 @@
  *   [build] 🚀  Start job
  *   [build] ⭐ Run Main Compile
  *   [build]   | compiler output
+ *   [build]   | debug: a ##[debug] line (warning:, error:, notice: likewise)
  *   [build]   ▶ group title              (contents folded unless verbose)
  *   [build]   error: src/a.c:3:5: message
  *   [build]   ✅  Success - Main Compile [1.234s]
@@ -21,8 +22,8 @@
  * headings, paragraphs, bullet, ordered and task lists, block quotes, fenced
  * and indented code, pipe tables (aligned by code points), thematic breaks,
  * and inline bold, emphasis, strike-through, code, links, images, autolinks,
- * backslash escapes, common HTML entities; HTML tags are dropped (<br> is a
- * space).
+ * backslash escapes, common HTML entities and emoji shortcodes; HTML tags
+ * are dropped (<br> is a space).
  */
 #include "ex/engine.h"
 
@@ -264,17 +265,42 @@ static void on_step_started(void *ctx, const void *job, int step, const char *na
     job_say(t, j, NULL, "⭐ Run Main %s", j->steps[step]);
 }
 
+/* "##[debug]", "##[warning]"... lines that the runner writes to the log. */
+static const struct {
+    const char *marker, *word, *color;
+} log_markers[] = {
+    {"##[debug]", "debug: ", C_DIM},
+    {"##[notice]", "notice: ", C_CYAN},
+    {"##[warning]", "warning: ", C_YELLOW},
+    {"##[error]", "error: ", C_RED},
+};
+
 static void on_log_line(void *ctx, const void *job, const char *line, size_t len)
 {
     struct ex_term_reporter *t = ctx;
     struct term_job *j = find_job(t, job, NULL);
     struct gr_buf b = GR_BUF_INIT(0);
+    const char *color = NULL;
+    size_t k;
 
     if (j->in_group && !t->verbose)
         return;
     add_prefix(&b, t, j);
     xadds(&b, j->in_group ? "  |   " : "  | ");
+    for (k = 0; k < GR_ARRAY_SIZE(log_markers); k++) {
+        size_t n = strlen(log_markers[k].marker);
+        if (len >= n && memcmp(line, log_markers[k].marker, n) == 0) {
+            color = log_markers[k].color;
+            xcolor(&b, t->color, color);
+            xadds(&b, log_markers[k].word);
+            line += n;
+            len -= n;
+            break;
+        }
+    }
     add_text(&b, t->color, line, len);
+    if (color)
+        xcolor(&b, t->color, C_RESET);
     emit(t, &b);
 }
 
@@ -437,17 +463,27 @@ static void on_summary(void *ctx, const void *job, const char *markdown, size_t 
 
 /* ---- Markdown to text: inline ------------------------------------------ */
 
+/*
+ * Limits that keep hostile input linear: a closing delimiter is looked for
+ * at most MD_SEARCH bytes ahead, spans nest at most MD_DEPTH deep, and lines
+ * longer than MD_LINE_MAX are copied without inline formatting.
+ */
+#define MD_SEARCH 512
+#define MD_DEPTH 8
+#define MD_LINE_MAX 65536
+
 struct md {
     struct gr_buf *out;
     bool color;
+    int depth;
 };
 
 /* Index of the closing delimiter `d` (length n) after i, or 0 when there is none. */
 static size_t find_close(const char *s, size_t len, size_t i, const char *d, size_t n)
 {
-    size_t k;
+    size_t k, end = len - i > MD_SEARCH ? i + MD_SEARCH : len;
 
-    for (k = i; k + n <= len; k++) {
+    for (k = i; k + n <= end; k++) {
         if (s[k] == '\\') {
             k++;
             continue;
@@ -458,9 +494,9 @@ static size_t find_close(const char *s, size_t len, size_t i, const char *d, siz
     return 0;
 }
 
-static void md_inline(const struct md *md, const char *s, size_t len);
+static void md_inline(struct md *md, const char *s, size_t len);
 
-static bool md_entity(const struct md *md, const char *s, size_t len, size_t *i)
+static bool md_entity(struct md *md, const char *s, size_t len, size_t *i)
 {
     static const struct {
         const char *name, *text;
@@ -480,9 +516,10 @@ static bool md_entity(const struct md *md, const char *s, size_t len, size_t *i)
 }
 
 /* <tag ...> dropped; <br> becomes a space; <https://x> autolinks keep the URL. */
-static bool md_tag(const struct md *md, const char *s, size_t len, size_t *i)
+static bool md_tag(struct md *md, const char *s, size_t len, size_t *i)
 {
-    const char *gt = memchr(s + *i, '>', len - *i);
+    size_t room = len - *i > MD_SEARCH ? MD_SEARCH : len - *i;
+    const char *gt = memchr(s + *i, '>', room);
     size_t n;
 
     if (!gt || *i + 1 >= len)
@@ -503,7 +540,7 @@ static bool md_tag(const struct md *md, const char *s, size_t len, size_t *i)
 }
 
 /* [text](url) and ![alt](url) */
-static bool md_link(const struct md *md, const char *s, size_t len, size_t *i)
+static bool md_link(struct md *md, const char *s, size_t len, size_t *i)
 {
     bool image = s[*i] == '!';
     size_t open = *i + (image ? 1 : 0), close, paren_end;
@@ -538,7 +575,7 @@ static bool md_link(const struct md *md, const char *s, size_t len, size_t *i)
 }
 
 /* **bold**, __bold__, *em*, _em_, ~~strike~~, `code` */
-static bool md_span(const struct md *md, const char *s, size_t len, size_t *i)
+static bool md_span(struct md *md, const char *s, size_t len, size_t *i)
 {
     static const struct {
         const char *d;
@@ -577,10 +614,59 @@ static bool md_span(const struct md *md, const char *s, size_t len, size_t *i)
     return false;
 }
 
-static void md_inline(const struct md *md, const char *s, size_t len)
+/* GitHub emoji shortcodes that summaries use most. */
+static bool md_emoji(struct md *md, const char *s, size_t len, size_t *i)
+{
+    static const struct {
+        const char *code, *text;
+    } emoji[] = {
+        {":white_check_mark:", "✅"},
+        {":heavy_check_mark:", "✔"},
+        {":x:", "❌"},
+        {":warning:", "⚠"},
+        {":rocket:", "🚀"},
+        {":tada:", "🎉"},
+        {":memo:", "📝"},
+        {":bug:", "🐛"},
+        {":fire:", "🔥"},
+        {":sparkles:", "✨"},
+        {":zap:", "⚡"},
+        {":package:", "📦"},
+        {":construction:", "🚧"},
+        {":no_entry:", "⛔"},
+        {":red_circle:", "🔴"},
+        {":green_circle:", "🟢"},
+        {":yellow_circle:", "🟡"},
+        {":clock1:", "🕐"},
+        {":hourglass:", "⌛"},
+        {":information_source:", "ℹ"},
+        {":star:", "⭐"},
+        {":thumbsup:", "👍"},
+        {":+1:", "👍"},
+        {":lock:", "🔒"},
+    };
+    size_t e;
+
+    for (e = 0; e < GR_ARRAY_SIZE(emoji); e++) {
+        size_t n = strlen(emoji[e].code);
+        if (*i + n <= len && memcmp(s + *i, emoji[e].code, n) == 0) {
+            xadds(md->out, emoji[e].text);
+            *i += n;
+            return true;
+        }
+    }
+    return false;
+}
+
+static void md_inline(struct md *md, const char *s, size_t len)
 {
     size_t i = 0;
 
+    if (len > MD_LINE_MAX || md->depth >= MD_DEPTH) {
+        xadd(md->out, s, len);
+        return;
+    }
+    md->depth++;
     while (i < len) {
         char c = s[i];
         if (c == '\\' && i + 1 < len && strchr("\\`*_{}[]()#+-.!|~<>", s[i + 1])) {
@@ -596,9 +682,12 @@ static void md_inline(const struct md *md, const char *s, size_t len)
             continue;
         if (c == '&' && md_entity(md, s, len, &i))
             continue;
+        if (c == ':' && md_emoji(md, s, len, &i))
+            continue;
         xaddch(md->out, c);
         i++;
     }
+    md->depth--;
 }
 
 /* ---- Markdown to text: blocks ------------------------------------------ */
@@ -667,10 +756,22 @@ static bool is_table_sep(struct md_line l)
     return dash;
 }
 
-/* Split a table row into rendered cells. */
-static size_t table_cells(const struct md *md, struct md_line l, char **cells, size_t *lens)
+/* A rendered table: all cell text in one buffer, each row an array of cells. */
+struct tcell {
+    size_t off, len, width;
+};
+
+struct trow {
+    struct tcell *cells;
+    size_t n;
+};
+
+/* Split a table row into cells rendered into text. */
+static struct trow table_cells(struct md *md, struct md_line l, struct gr_buf *text)
 {
-    size_t i = indent_of(l), n = 0, end = l.n;
+    struct tcell tmp[MAX_COLS];
+    struct trow row = {0};
+    size_t i = indent_of(l), end = l.n;
 
     while (end > i && l.p[end - 1] == ' ')
         end--;
@@ -678,23 +779,25 @@ static size_t table_cells(const struct md *md, struct md_line l, char **cells, s
         i++;
     if (end > i && l.p[end - 1] == '|' && (end < 2 || l.p[end - 2] != '\\'))
         end--;
-    while (i <= end && n < MAX_COLS) {
-        size_t start = i;
+    while (i <= end && row.n < MAX_COLS) {
+        size_t a = i, b;
         while (i < end && !(l.p[i] == '|' && (i == 0 || l.p[i - 1] != '\\')))
             i++;
-        size_t a = start, b = i;
+        b = i;
         while (a < b && l.p[a] == ' ')
             a++;
         while (b > a && l.p[b - 1] == ' ')
             b--;
-        struct gr_buf cell = GR_BUF_INIT(0);
-        struct md sub = {.out = &cell, .color = md->color};
+        struct md sub = {.out = text, .color = md->color};
+        size_t off = text->len;
         md_inline(&sub, l.p + a, b - a);
-        cells[n] = gr_buf_detach(&cell, &lens[n]);
-        n++;
+        tmp[row.n++] =
+            (struct tcell){off, text->len - off, visible_width(text->ptr + off, text->len - off)};
         i++;
     }
-    return n;
+    row.cells = gr_xmalloc(row.n * sizeof(*row.cells) + 1);
+    memcpy(row.cells, tmp, row.n * sizeof(*row.cells));
+    return row;
 }
 
 static void pad(struct gr_buf *b, size_t n)
@@ -703,19 +806,19 @@ static void pad(struct gr_buf *b, size_t n)
         xaddch(b, ' ');
 }
 
-static void table_row_out(const struct md *md, char **cells, size_t *lens, size_t n,
+static void table_row_out(struct md *md, const struct trow *row, const char *text,
                           const size_t *widths, const bool *right, size_t cols)
 {
     size_t c, start = md->out->len;
 
     for (c = 0; c < cols; c++) {
-        size_t w = c < n ? visible_width(cells[c], lens[c]) : 0;
+        size_t w = c < row->n ? row->cells[c].width : 0;
         if (c)
             xadds(md->out, " | ");
         if (right[c])
             pad(md->out, widths[c] - w);
-        if (c < n)
-            xadd(md->out, cells[c], lens[c]);
+        if (c < row->n)
+            xadd(md->out, text + row->cells[c].off, row->cells[c].len);
         if (!right[c])
             pad(md->out, widths[c] - w);
     }
@@ -747,7 +850,7 @@ static void table_align(struct md_line sep, bool *right, size_t cols)
     }
 }
 
-static void table_sep_out(const struct md *md, const size_t *widths, size_t cols)
+static void table_sep_out(struct md *md, const size_t *widths, size_t cols)
 {
     size_t c, k;
 
@@ -761,47 +864,40 @@ static void table_sep_out(const struct md *md, const size_t *widths, size_t cols
 }
 
 /* Render the table in lines[0..n) (row 1 is the separator); returns rows used. */
-static size_t md_table(const struct md *md, const struct md_line *lines, size_t n)
+static size_t md_table(struct md *md, const struct md_line *lines, size_t n)
 {
-    size_t rows = 2, r, c, cols = 0, widths[MAX_COLS] = {0};
+    size_t nrows = 2, r, c, cols = 0, widths[MAX_COLS] = {0};
     bool right[MAX_COLS] = {false};
-    char *(*cells)[MAX_COLS];
-    size_t(*lens)[MAX_COLS], *ncells;
+    struct gr_buf text = GR_BUF_INIT(0);
+    struct trow *rows;
 
-    while (rows < n && is_table_row(lines[rows]) && !is_blank(lines[rows]))
-        rows++;
-    cells = gr_xcalloc(rows, sizeof(*cells));
-    lens = gr_xcalloc(rows, sizeof(*lens));
-    ncells = gr_xcalloc(rows, sizeof(*ncells));
-    for (r = 0; r < rows; r++) {
+    while (nrows < n && is_table_row(lines[nrows]) && !is_blank(lines[nrows]))
+        nrows++;
+    rows = gr_xcalloc(nrows, sizeof(*rows));
+    for (r = 0; r < nrows; r++) {
         if (r == 1)
             continue;
-        ncells[r] = table_cells(md, lines[r], cells[r], lens[r]);
-        if (ncells[r] > cols)
-            cols = ncells[r];
-        for (c = 0; c < ncells[r]; c++) {
-            size_t w = visible_width(cells[r][c], lens[r][c]);
-            if (w > widths[c])
-                widths[c] = w;
-        }
+        rows[r] = table_cells(md, lines[r], &text);
+        if (rows[r].n > cols)
+            cols = rows[r].n;
+        for (c = 0; c < rows[r].n; c++)
+            if (rows[r].cells[c].width > widths[c])
+                widths[c] = rows[r].cells[c].width;
     }
     table_align(lines[1], right, cols);
-    for (r = 0; r < rows; r++) {
-        if (r == 1) {
+    for (r = 0; r < nrows; r++) {
+        if (r == 1)
             table_sep_out(md, widths, cols);
-            continue;
-        }
-        table_row_out(md, cells[r], lens[r], ncells[r], widths, right, cols);
-        for (c = 0; c < ncells[r]; c++)
-            free(cells[r][c]);
+        else
+            table_row_out(md, &rows[r], text.ptr, widths, right, cols);
+        free(rows[r].cells);
     }
-    free(cells);
-    free(lens);
-    free(ncells);
-    return rows;
+    free(rows);
+    gr_buf_release(&text);
+    return nrows;
 }
 
-static size_t md_code_block(const struct md *md, const struct md_line *lines, size_t n)
+static size_t md_code_block(struct md *md, const struct md_line *lines, size_t n)
 {
     size_t i;
 
@@ -815,7 +911,7 @@ static size_t md_code_block(const struct md *md, const struct md_line *lines, si
     return i < n ? i + 1 : n;
 }
 
-static bool md_heading(const struct md *md, struct md_line l)
+static bool md_heading(struct md *md, struct md_line l)
 {
     size_t i = indent_of(l), level = 0, k, w;
     size_t start_len = md->out->len;
@@ -846,7 +942,7 @@ static bool md_heading(const struct md *md, struct md_line l)
 }
 
 /* "- x", "* x", "+ x", "1. x", "1) x", task boxes; returns false when not a list item. */
-static bool md_list_item(const struct md *md, struct md_line l)
+static bool md_list_item(struct md *md, struct md_line l)
 {
     size_t ind = indent_of(l), i = ind;
 
@@ -876,7 +972,7 @@ static bool md_list_item(const struct md *md, struct md_line l)
 }
 
 /* One block starting at lines[0]; returns the number of lines it used. */
-static size_t md_block(const struct md *md, const struct md_line *lines, size_t n)
+static size_t md_block(struct md *md, const struct md_line *lines, size_t n)
 {
     struct md_line l = lines[0];
     size_t i = indent_of(l);

@@ -347,10 +347,48 @@ int ex__scratch_write(const char *path, const char *data, size_t len)
 
 /* ---- step state -------------------------------------------------------- */
 
+static void spare_put(struct ex__leg *leg, int slot, char **path)
+{
+    if (*path && !leg->spare[slot]) {
+        leg->spare[slot] = *path;
+        *path = NULL;
+    }
+    free(*path);
+    *path = NULL;
+}
+
+int ex__scratch_fresh(struct ex__leg *leg, int slot, const char *path)
+{
+    char *dir;
+    int r;
+
+    if (leg->spare[slot]) {
+        r = rename(leg->spare[slot], path);
+        free(leg->spare[slot]);
+        leg->spare[slot] = NULL;
+        if (r == 0 && truncate(path, 0) == 0)
+            return 0;
+    }
+    r = ex__scratch_write(path, "", 0);
+    if (r != -ENOENT)
+        return r;
+    /* first step of the job, or a step emptied RUNNER_TEMP */
+    dir = gr_xstrndup(path, (size_t)(strrchr(path, '/') - path));
+    r = gr_mkdir_p(dir, 0755);
+    free(dir);
+    return r < 0 ? r : ex__scratch_write(path, "", 0);
+}
+
 static void stepexec_free(struct ex__stepexec *se)
 {
     if (!se)
         return;
+    spare_put(se->leg, EX__SLOT_ENV, &se->file_env);
+    spare_put(se->leg, EX__SLOT_OUTPUT, &se->file_output);
+    spare_put(se->leg, EX__SLOT_PATH, &se->file_path);
+    spare_put(se->leg, EX__SLOT_STATE, &se->file_state);
+    spare_put(se->leg, EX__SLOT_SUMMARY, &se->file_summary);
+    spare_put(se->leg, EX__SLOT_SCRIPT, &se->script);
     free(se->name);
     free(se->ctx_name);
     json_decref(se->env);
@@ -358,11 +396,6 @@ static void stepexec_free(struct ex__stepexec *se)
     json_decref(se->annotations);
     json_decref(se->extra_env);
     json_decref(se->state);
-    free(se->file_env);
-    free(se->file_output);
-    free(se->file_path);
-    free(se->file_state);
-    free(se->file_summary);
     gr_buf_release(&se->line);
     free(se);
 }
@@ -545,6 +578,7 @@ int ex__step_run(struct ex__leg *leg, const struct ex_step *st)
     struct ex_eval_env ev;
     struct gr_diag d = {0};
     bool run = false;
+    char *name;
 
     leg->cur = se;
     json_object_set_new(json_object_get(leg->ctx, "github"), "action", json_string(se->ctx_name));
@@ -552,7 +586,9 @@ int ex__step_run(struct ex__leg *leg, const struct ex_step *st)
         step_fail_early(se, &d);
         return 1;
     }
-    se->name = step_name(se);
+    name = step_name(se);
+    se->name = ex__leg_mask(leg, name); /* display names are masked too */
+    free(name);
     if (!run) {
         ex__step_report_start(se);
         ex__step_finished(se, EX_RESULT_SKIPPED);
@@ -665,22 +701,15 @@ static void forced_add_upper(json_t *forced, const char *prefix, const char *key
     free(name);
 }
 
-static char *filecmd_create(struct ex__stepexec *se, const char *prefix)
+static char *filecmd_create(struct ex__stepexec *se, int slot, const char *prefix)
 {
     static unsigned seq;
-    char *dir = gr_path_join(se->leg->temp_dir, "_runner_file_commands");
-    char *path = gr_xasprintf("%s/%s%08x%04x%x", dir, prefix, (unsigned)uv_hrtime(), ++seq,
-                              (unsigned)getpid());
-    int r = ex__scratch_write(path, "", 0);
+    char *path = gr_xasprintf("%s/_runner_file_commands/%s%08x%04x%x", se->leg->temp_dir, prefix,
+                              (unsigned)uv_hrtime(), ++seq, (unsigned)getpid());
+    int r = ex__scratch_fresh(se->leg, slot, path);
 
-    if (r == -ENOENT) { /* first step of the job, or a step emptied RUNNER_TEMP */
-        r = gr_mkdir_p(dir, 0755);
-        if (r == 0)
-            r = ex__scratch_write(path, "", 0);
-    }
     if (r < 0)
         GR_LOG_WARN("cannot create '%s': %s", path, gr_strerror(r));
-    free(dir);
     return path;
 }
 
@@ -718,11 +747,11 @@ char **ex__step_process_env(struct ex__stepexec *se)
     json_t *forced;
     char **envp;
 
-    se->file_env = filecmd_create(se, "set_env_");
-    se->file_output = filecmd_create(se, "set_output_");
-    se->file_path = filecmd_create(se, "add_path_");
-    se->file_state = filecmd_create(se, "save_state_");
-    se->file_summary = filecmd_create(se, "step_summary_");
+    se->file_env = filecmd_create(se, EX__SLOT_ENV, "set_env_");
+    se->file_output = filecmd_create(se, EX__SLOT_OUTPUT, "set_output_");
+    se->file_path = filecmd_create(se, EX__SLOT_PATH, "add_path_");
+    se->file_state = filecmd_create(se, EX__SLOT_STATE, "save_state_");
+    se->file_summary = filecmd_create(se, EX__SLOT_SUMMARY, "step_summary_");
     forced = forced_env(se);
     envp = ex__step_environ(environ, se->env, forced, se->leg->path_list);
     json_decref(forced);
@@ -753,7 +782,8 @@ static void cmd_annotation(struct ex__stepexec *se, struct ex_cmd *c)
                                                   : "notice";
     const char *ws = se->leg->run->workdir;
     size_t wl = strlen(ws);
-    char *msg = gr_xstrndup(c->message ? c->message : "", EX_CMD_MAX_ANNOTATION);
+    const char *text = c->message ? c->message : "";
+    char *msg = gr_xstrndup(text, strnlen(text, EX_CMD_MAX_ANNOTATION));
 
     if (c->file && strncmp(c->file, ws, wl) == 0 && c->file[wl] == '/')
         memmove(c->file, c->file + wl + 1, strlen(c->file + wl + 1) + 1);
@@ -772,7 +802,7 @@ static void cmd_env(struct ex__stepexec *se, const struct ex_cmd *c)
                          "Can't store NODE_OPTIONS output parameter using '::set-env' command.",
                          NULL);
     } else {
-        json_object_set_new(leg->job_env, c->prop_name, json_string(c->message));
+        json_object_set_new(leg->job_env, c->prop_name, ex__json_text(c->message));
     }
 }
 
@@ -814,7 +844,7 @@ static void cmd_apply(struct ex__stepexec *se, struct ex_cmd *c)
             ex_masker_add(se->leg->masker, c->message, strlen(c->message));
         break;
     case EX_CMD_SET_OUTPUT:
-        json_object_set_new(se->outputs, c->prop_name, json_string(c->message));
+        json_object_set_new(se->outputs, c->prop_name, ex__json_text(c->message));
         break;
     case EX_CMD_SET_ENV:
     case EX_CMD_ADD_PATH:

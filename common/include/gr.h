@@ -79,6 +79,7 @@ void *gr_xmalloc(size_t n);
 void *gr_xcalloc(size_t nmemb, size_t size);
 void *gr_xrealloc(void *p, size_t n);
 char *gr_xstrdup(const char *s);
+/* Copy at most n bytes of s (stopping at a NUL), always NUL-terminated. */
 char *gr_xstrndup(const char *s, size_t n);
 char *gr_xasprintf(const char *fmt, ...) GR_PRINTF(1, 2);
 /* Grow an array so that it holds at least n elements of size sz. */

@@ -273,8 +273,10 @@ static char *write_script(struct ex__stepexec *se, const struct ex__shell *sh, c
     char *text = ex__script_text(sh, run);
     char *path =
         gr_xasprintf("%s/%08x-%04x%s", se->leg->temp_dir, (unsigned)uv_hrtime(), ++seq, sh->ext);
-    int r = ex__scratch_write(path, text, strlen(text));
+    int r = ex__scratch_fresh(se->leg, EX__SLOT_SCRIPT, path);
 
+    if (r == 0)
+        r = ex__scratch_write(path, text, strlen(text));
     free(text);
     if (r < 0) {
         gr_diag_set(reterr, r, NULL, 0, 0, "cannot write the script file '%s': %s", path,
@@ -286,7 +288,7 @@ static char *write_script(struct ex__stepexec *se, const struct ex__shell *sh, c
 }
 
 struct script_parts {
-    char *run, *shell, *wd, *script, *path;
+    char *run, *shell, *wd, *path;
     char **argv, **wrapped, **envp;
     struct ex__shell sh;
 };
@@ -296,7 +298,6 @@ static void parts_release(struct script_parts *p)
     free(p->run);
     free(p->shell);
     free(p->wd);
-    free(p->script);
     free(p->path);
     ex__argv_free(p->argv);
     sb_argv_free(p->wrapped);
@@ -353,12 +354,12 @@ static int script_prepare(struct ex__stepexec *se, struct script_parts *p, struc
         return gr_diag_set(d, GR_EFAILED, NULL, 0, 0,
                            "shell '%s' cannot run: '%s' was not found on PATH",
                            *p->shell ? p->shell : "bash", p->sh.argv[0]);
-    p->script = write_script(se, &p->sh, p->run, d);
-    if (!p->script) {
+    se->script = write_script(se, &p->sh, p->run, d);
+    if (!se->script) {
         free(prog);
         return GR_EFAILED;
     }
-    p->argv = ex__shell_argv(&p->sh, p->script);
+    p->argv = ex__shell_argv(&p->sh, se->script);
     free(p->argv[0]);
     p->argv[0] = prog;
     r = sb_wrap_command(se->leg->sb, p->argv, &p->wrapped);

@@ -29,8 +29,6 @@ SKIP = {
     "input-from-cli": "act-specific: passes an undeclared input to a workflow whose required "
                       "inputs are missing; GitHub (and ghrun) reject that ('Unexpected inputs "
                       "provided')",
-    "evalmatrix-merge-array": "known gap in matrix evaluation (plan/workflow): a sequence item "
-                              "that evaluates to an array is not spliced into the sequence",
     "uses-workflow": "needs reusable workflows (./.github/workflows/*.yml) inlined by the plan",
     "uses-workflow-defaults": "needs reusable workflows (./.github/workflows/*.yml) inlined "
                               "by the plan",

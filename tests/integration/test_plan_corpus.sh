@@ -39,24 +39,45 @@ print("\n".join(ids))
 PY
 }
 
-# -n on a file; a workflow_call input that is required gets a value, as a caller would give.
+# A repository for a corpus file owner__repo__name.yml: every corpus workflow of that
+# repository under .github/workflows/ with its own name, so that local reusable
+# workflows (uses: ./.github/workflows/x.yml) resolve. Prints the copied file's path.
+repo_for() {
+    local f=$1 base prefix dir g
+    base=$(basename "$f")
+    prefix=${base%__*}__
+    dir=$tmp/repos/${prefix%__}
+    if [ ! -d "$dir" ]; then
+        mkdir -p "$dir/.github/workflows"
+        for g in "$corpus/real-workflows/$prefix"*; do
+            cp "$g" "$dir/.github/workflows/${g##*__}"
+        done
+    fi
+    echo "$dir/.github/workflows/${base##*__}"
+}
+
+# -n on a file into $tmp/out (exit status kept); a required workflow_call input gets a
+# value, as a caller would give it.
 plan_n() {
-    local f=$1 out args=() name
+    local f args=() name rc dir
+    f=$(repo_for "$1")
+    dir=${f%/.github/workflows/*}
     for _ in 1 2 3 4 5; do
-        out=$("$GHRUN" replay -n --ignore-filters -C "$tmp" -W "$f" "${args[@]}" 2>&1)
-        name=$(printf '%s\n' "$out" | sed -n "s/.*Input \([A-Za-z0-9_-]*\) is required, but not provided while calling.*/\1/p" | head -1)
+        "$GHRUN" replay -n --ignore-filters -C "$dir" -W "$f" "${args[@]}" >"$tmp/out" 2>&1
+        rc=$?
+        name=$(sed -n "s/.*Input \([A-Za-z0-9_-]*\) is required, but not provided while calling.*/\1/p" "$tmp/out" | head -1)
         [ -z "$name" ] && break
         args+=(--input "$name=x")
     done
-    printf '%s\n' "$out"
-    "$GHRUN" replay -n --ignore-filters -C "$tmp" -W "$f" "${args[@]}" >/dev/null 2>&1
+    return $rc
 }
 
 # 1. Real workflows: -n succeeds and lists every job; -l names them too.
 for f in "$corpus"/real-workflows/*.yml; do
     base=$(basename "$f")
-    out=$(plan_n "$f")
+    plan_n "$f"
     rc=$?
+    out=$(cat "$tmp/out")
     if [ $rc -ne 0 ]; then
         bad "$base: -n exit $rc: $(printf '%s\n' "$out" | head -3)"
         continue
@@ -129,7 +150,7 @@ expect_out_has 'Inputs: {"required":"required input","with_default":"default","b
 expect_out_has 'Inputs: {"required":"r","with_default":"default","boolean":false}' \
     "$GHRUN" replay workflow_dispatch -n -C "$tmp" -W "$wd/workflow_dispatch.yml" --input required=r
 expect_rc 2 "$GHRUN" replay workflow_dispatch -n -C "$tmp" -W "$wd/workflow_dispatch.yml"
-expect_err_has "workflow_dispatch.yml:7:9: Required input 'required' not provided" \
+expect_err_has "workflow_dispatch.yml:6:7: Required input 'required' not provided" \
     "$GHRUN" replay workflow_dispatch -n -C "$tmp" -W "$wd/workflow_dispatch.yml"
 expect_rc 2 "$GHRUN" replay workflow_dispatch -n -C "$tmp" -W "$wd/workflow_dispatch.yml" --input required=r --input boolean=maybe
 expect_err_has "Provided value 'maybe' for input 'boolean' not in the list of allowed values" \
@@ -166,6 +187,34 @@ expect_out_has 'Inputs: {"level":"low","count":2.5}' "$GHRUN" replay -n -C "$tmp
 expect_rc 2 "$GHRUN" replay -n -C "$tmp" -W "$tmp/choice.yml" --input level=medium
 expect_rc 2 "$GHRUN" replay -n -C "$tmp" -W "$tmp/choice.yml" --input count=many
 expect_err_has "is not a valid number" "$GHRUN" replay -n -C "$tmp" -W "$tmp/choice.yml" --input count=many
+
+# Reusable workflows: called jobs are listed as caller/job; act's uses-workflow passes a secret
+# that the callee does not declare, which GitHub rejects (act does not check it).
+mkdir -p "$tmp/rw/.github/workflows"
+cat >"$tmp/rw/.github/workflows/callee.yml" <<'YML'
+name: Callee
+on:
+  workflow_call:
+    inputs:
+      n: {type: number, required: true}
+jobs:
+  inner:
+    runs-on: x
+    steps: [{run: echo inner}]
+YML
+cat >"$tmp/rw/caller.yml" <<'YML'
+on: push
+jobs:
+  call:
+    uses: ./.github/workflows/callee.yml
+    with: {n: 3}
+YML
+expect_stdout "0:call 0:call/inner " list_ids -C "$tmp/rw" -W "$tmp/rw/caller.yml"
+expect_out_has '    |     name: call / inner' "$GHRUN" replay -n -C "$tmp/rw" -W "$tmp/rw/caller.yml"
+expect_out_has '    inputs: {"n":3}' "$GHRUN" replay -n -C "$tmp/rw" -W "$tmp/rw/caller.yml"
+expect_rc 2 "$GHRUN" replay -n -C "$act" -W "$act/uses-workflow/local-workflow.yml"
+expect_err_has "local-workflow.yml:12:7: Invalid secret, secret is not defined in the referenced workflow." \
+    "$GHRUN" replay -n -C "$act" -W "$act/uses-workflow/local-workflow.yml"
 
 # 5. -j: the job and what it needs (act's PlanJob); unknown job.
 expect_stdout "0:check 1:build " list_ids -C "$tmp" -W "$act/basic/push.yml" -j build
@@ -211,6 +260,32 @@ if printf '%s\n' "$out" | grep -qE 'top-secret-value|inline-secret-value'; then 
 printf 'BROKEN LINE\n' >"$tmp/.bad"
 expect_rc 2 "$GHRUN" replay -n -C "$tmp" -W "$tmp/sec.yml" --secret-file "$tmp/.bad"
 expect_err_has ".bad:1: invalid line" "$GHRUN" replay -n -C "$tmp" -W "$tmp/sec.yml" --secret-file "$tmp/.bad"
+
+# vars from a dotenv file (plain, export, double and single quotes, "K: V", comments), then --var
+cat >"$tmp/.vars" <<'ENV'
+# a comment line
+A=plain value # trailing comment
+export B="x\ny"
+C='single # kept'
+D: colon-form
+
+JSON={"foo": "bar"}
+E=
+ENV
+cat >"$tmp/vars.yml" <<'YML'
+on: push
+jobs:
+  v:
+    runs-on: x
+    strategy:
+      matrix:
+        all: ['${{ vars.A }}|${{ vars.B }}|${{ vars.C }}|${{ vars.D }}|${{ vars.JSON }}|${{ vars.E }}|${{ vars.F }}']
+    steps: [{run: echo}]
+YML
+expect_out_has '{"all":"plain value|x\ny|single # kept|colon-form|{\"foo\": \"bar\"}||"}' \
+    "$GHRUN" replay -n -C "$tmp" -W "$tmp/vars.yml" --var-file "$tmp/.vars"
+expect_out_has '{"all":"over|x\ny|single # kept|colon-form|{\"foo\": \"bar\"}||f"}' \
+    "$GHRUN" replay -n -C "$tmp" -W "$tmp/vars.yml" --var-file "$tmp/.vars" --var A=over --var F=f
 
 # 8. --json writes the plan.
 expect_rc 0 "$GHRUN" replay -l -C "$tmp" -W "$act/basic/push.yml" --json "$tmp/plan.json"

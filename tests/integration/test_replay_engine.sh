@@ -20,9 +20,10 @@ run() {
     mkdir -p "$ws"
     json=$tmp/$name.json
     t0=$(date +%s)
-    out=$(timeout 120 "$GHRUN" replay push -W "$tmp/$name.yml" -C "$ws" --json "$json" "$@" \
-        </dev/null 2>&1)
+    timeout 120 "$GHRUN" replay push -W "$tmp/$name.yml" -C "$ws" --json "$json" "$@" \
+        </dev/null >"$tmp/$name.log" 2>&1
     rc=$?
+    out=$(tr -d '\000' <"$tmp/$name.log")
     t1=$(date +%s)
     secs=$((t1 - t0))
 }
@@ -240,5 +241,83 @@ want "invalid shell error" grep -q "format string containing '{0}'" <<<"$out"
 want "missing working directory error" grep -q "does/not/exist' does not exist" <<<"$out"
 want "set-env disabled" grep -q "The \`set-env\` command is disabled" <<<"$out"
 want "checkout of the replayed repository succeeds" jcheck 'step("a",4)["outcome"]=="success"'
+
+# ---- env precedence, default variables, shells ---------------------------------
+cat >"$tmp/envs.yml" <<'EOF'
+on: push
+env:
+  A: wf
+  B: wf
+  C: wf
+jobs:
+  e:
+    runs-on: ubuntu-latest
+    env:
+      B: job
+      C: job
+    steps:
+      - run: |
+          echo "C=ghenv" >> "$GITHUB_ENV"
+          echo "/first" >> "$GITHUB_PATH"
+          echo "/second" >> "$GITHUB_PATH"
+          test "$GITHUB_ACTION" = __run
+      - env:
+          D: step
+          E: ${{ env.D }}-${{ env.C }}
+        run: |
+          test "$A/$B/$C/$D/$E" = "wf/job/ghenv/step/-ghenv"
+          case "$PATH" in /second:/first:*) ;; *) exit 1 ;; esac
+          test "$GITHUB_ACTION" = __run_2
+          test "$CI" = true -a "$GITHUB_ACTIONS" = true -a "$RUNNER_OS" = Linux
+          test -d "$RUNNER_TEMP" -a -f "$GITHUB_EVENT_PATH" -a "$GITHUB_WORKSPACE" = "$PWD"
+          test "$GITHUB_JOB" = e -a "$GITHUB_EVENT_NAME" = push
+      - run: false | true
+      - id: pf
+        continue-on-error: true
+        shell: bash
+        run: false | true
+      - run: test "${{ steps.pf.outcome }}/${{ steps.pf.conclusion }}" = failure/success
+      - shell: python
+        run: |
+          import os
+          assert os.environ["C"] == "ghenv"
+EOF
+run envs
+want "env precedence, defaults and shells" test "$rc" -eq 0
+want "no pipefail without shell, pipefail with shell: bash" \
+    jcheck 'step("e",2)["outcome"]=="success" and step("e",3)["outcome"]=="failure"'
+
+# ---- Ctrl-C cancels the run and its process groups ------------------------------
+cat >"$tmp/sigint.yml" <<'EOF'
+on: push
+jobs:
+  long:
+    runs-on: ubuntu-latest
+    steps:
+      - run: |
+          (sleep 3; touch "$GITHUB_WORKSPACE/survived") &
+          sleep 60
+      - if: always()
+        run: echo cleanup-after-cancel
+  later:
+    needs: long
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo never
+EOF
+mkdir -p "$tmp/sigint"
+t0=$(date +%s)
+"$GHRUN" replay push -W "$tmp/sigint.yml" -C "$tmp/sigint" --json "$tmp/sigint.json" \
+    >"$tmp/sigint.log" 2>&1 </dev/null &
+pid=$!
+sleep 1
+kill -INT "$pid"
+wait "$pid"
+rc=$? secs=$(($(date +%s) - t0)) out=$(cat "$tmp/sigint.log") json=$tmp/sigint.json
+want "SIGINT ends the run quickly with a failure" test "$rc" -eq 1 -a "$secs" -lt 15
+want "always() steps run after cancellation" grep -q "cleanup-after-cancel" <<<"$out"
+want "cancelled results" jcheck 'job("long")["result"]=="cancelled" and job("later")["result"]=="cancelled"'
+sleep 3
+want "the step's processes were killed" test ! -e "$tmp/sigint/survived"
 
 finish

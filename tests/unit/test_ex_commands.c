@@ -605,6 +605,23 @@ static void path_file(void **state)
     json_decref(a);
 }
 
+static void path_file_large(void **state)
+{
+    struct gr_buf b = GR_BUF_INIT(0);
+    json_t *a = json_array();
+    int i;
+
+    (void)state;
+    for (i = 0; i < 100000; i++)
+        assert_int_equal(gr_buf_addf(&b, "/p/%d\n", i % 50000), 0);
+    assert_int_equal(ex_filecmd_parse_path(b.ptr, b.len, a), 0);
+    assert_int_equal(json_array_size(a), 50000);
+    assert_string_equal(json_string_value(json_array_get(a, 0)), "/p/0");
+    assert_string_equal(json_string_value(json_array_get(a, 49999)), "/p/49999");
+    json_decref(a);
+    gr_buf_release(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -630,6 +647,7 @@ int main(void)
         cmocka_unit_test(kv_errors),
         cmocka_unit_test(kv_bom_and_utf8),
         cmocka_unit_test(path_file),
+        cmocka_unit_test(path_file_large),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -209,6 +209,10 @@ static void coercion(void **state)
         {"1 < 'abc'", "false", NULL},
         {"github.arr > 1", "false", NULL},
         {"'\xc3\xa9' == '\xc3\x89'", "true", NULL}, /* OrdinalIgnoreCase beyond ASCII */
+        {"'\xd0\xb6\xce\xbb' == '\xd0\x96\xce\x9b'", "true", NULL}, /* Cyrillic, Greek */
+        {"contains('x\xc3\xa9y', '\xc3\x89Y')", "true", NULL},
+        {"startsWith('\xc3\xa9t\xc3\xa9', '\xc3\x89T')", "true", NULL},
+        {"'\xc3\xa9' > 'z'", "true", NULL}, /* ordinal: U+00C9 sorts after Z */
         {"matrix.node == '18'", "true", NULL},
         {"matrix.os == 'UBUNTU-LATEST'", "true", NULL},
     };
@@ -344,6 +348,13 @@ static void json_functions(void **state)
         {"fromJSON('true')", "true", NULL},
         {"fromJSON('{\"A\": 2}').a", "2", NULL},
         {"fromJSON('')", NULL, "Error parsing fromJson"},
+        /* Newtonsoft's leniency: comments, single quotes, bare names, trailing commas. */
+        {"fromJSON('{a: ''x'', /* c */ \"b\": [1, 2,], // end\n}')", "{\"a\":\"x\",\"b\":[1,2]}",
+         NULL},
+        {"fromJSON('[''it\\''s'', \"q\\\"\"]')", "[\"it's\",\"q\\\"\"]", NULL},
+        {"fromJSON('[1.5E+3, true, null,]')", "[1500.0,true,null]", NULL},
+        {"fromJSON('[1 2]')", NULL, "Error parsing fromJson"},
+        {"fromJSON('{\"a\": 1} trailing')", "{\"a\":1}", NULL},
         {"fromJSON('{')", NULL, "Error parsing fromJson"},
     };
     (void)state;
@@ -677,6 +688,48 @@ static void results_by_reference(void **state)
     json_decref(ctx);
 }
 
+static size_t json_allocs;
+
+static void *counting_malloc(size_t n)
+{
+    json_allocs++;
+    return malloc(n);
+}
+
+/* Lookups, comparisons and logic allocate nothing: no jansson value is made. */
+static void no_alloc_lookups(void **state)
+{
+    static const char *const srcs[] = {
+        "github.event_name == 'push' && startsWith(github.ref, 'refs/tags/')",
+        "steps.build.outputs.version",
+        "contains(github.event.head_commit.message, '[skip ci]')",
+        "needs.plan.result != 'failure' || github.nul",
+        "matrix.os == 'UBUNTU-latest'",
+    };
+    json_t *ctx = test_ctx();
+    struct ex_eval_env env = {.contexts = ctx};
+    struct ex_expr *e[GR_ARRAY_SIZE(srcs)];
+
+    (void)state;
+    for (size_t i = 0; i < GR_ARRAY_SIZE(srcs); i++)
+        assert_int_equal(
+            ex_expr_parse(srcs[i], strlen(srcs[i]), EX_CTX_ALL, EX_FN_ALL, &e[i], NULL), 0);
+    json_set_alloc_funcs(counting_malloc, free);
+    json_allocs = 0;
+    for (int k = 0; k < 100; k++) {
+        for (size_t i = 0; i < GR_ARRAY_SIZE(srcs); i++) {
+            json_t *v = NULL;
+            assert_int_equal(ex_expr_eval(e[i], &env, &v, NULL), 0);
+            json_decref(v);
+        }
+    }
+    json_set_alloc_funcs(malloc, free);
+    assert_int_equal(json_allocs, 0);
+    for (size_t i = 0; i < GR_ARRAY_SIZE(srcs); i++)
+        ex_expr_free(e[i]);
+    json_decref(ctx);
+}
+
 static void value_helpers(void **state)
 {
     json_t *o = json_pack("{s:i, s:s}", "Name", 1, "other", "x");
@@ -827,16 +880,17 @@ static void hash_files(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(literals),        cmocka_unit_test(number_format),
-        cmocka_unit_test(operators),       cmocka_unit_test(coercion),
-        cmocka_unit_test(indexing),        cmocka_unit_test(string_functions),
-        cmocka_unit_test(format_function), cmocka_unit_test(json_functions),
-        cmocka_unit_test(case_function),   cmocka_unit_test(status_functions),
-        cmocka_unit_test(parse_errors),    cmocka_unit_test(allowed_names),
-        cmocka_unit_test(limits),          cmocka_unit_test(memory_limit),
-        cmocka_unit_test(uses_status),     cmocka_unit_test(templates),
-        cmocka_unit_test(if_conditions),   cmocka_unit_test(value_helpers),
-        cmocka_unit_test(hash_files),      cmocka_unit_test(results_by_reference),
+        cmocka_unit_test(literals),         cmocka_unit_test(number_format),
+        cmocka_unit_test(operators),        cmocka_unit_test(coercion),
+        cmocka_unit_test(indexing),         cmocka_unit_test(string_functions),
+        cmocka_unit_test(format_function),  cmocka_unit_test(json_functions),
+        cmocka_unit_test(case_function),    cmocka_unit_test(status_functions),
+        cmocka_unit_test(parse_errors),     cmocka_unit_test(allowed_names),
+        cmocka_unit_test(limits),           cmocka_unit_test(memory_limit),
+        cmocka_unit_test(uses_status),      cmocka_unit_test(templates),
+        cmocka_unit_test(if_conditions),    cmocka_unit_test(value_helpers),
+        cmocka_unit_test(hash_files),       cmocka_unit_test(results_by_reference),
+        cmocka_unit_test(no_alloc_lookups),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

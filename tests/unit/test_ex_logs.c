@@ -398,6 +398,24 @@ static void mask_window_rebuild(void **state)
     ex_masker_free(m);
 }
 
+static void mask_many_secrets(void **state)
+{
+    struct ex_masker *m = ex_masker_new();
+    char buf[64];
+    int i;
+
+    (void)state;
+    for (i = 0; i < 5000; i++) {
+        int n = snprintf(buf, sizeof(buf), "secret-number-%05d", i);
+        ex_masker_add(m, buf, (size_t)n);
+        ex_masker_add(m, buf, (size_t)n); /* again: ignored */
+    }
+    assert_int_equal(ex_masker_count(m), 5000);
+    assert_mask(m, "a secret-number-04711 b secret-number-00000", "a *** b ***");
+    assert_mask(m, "secret-number-5000", "secret-number-5000");
+    ex_masker_free(m);
+}
+
 static void mask_long_line_edges(void **state)
 {
     struct ex_masker *m = ex_masker_new();
@@ -559,6 +577,7 @@ int main(void)
         cmocka_unit_test(mask_duplicates_ignored),
         cmocka_unit_test(mask_encodings),
         cmocka_unit_test(mask_window_rebuild),
+        cmocka_unit_test(mask_many_secrets),
         cmocka_unit_test(mask_long_line_edges),
         cmocka_unit_test(mask_out_limit),
         cmocka_unit_test(mask_split_across_feeds),

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -205,6 +206,31 @@ static void interleaved_jobs_and_table(void **state)
     cap_free(&c);
 }
 
+/* After job_finished the engine may hand the same pointer to another job. */
+static void handle_reused_after_finish(void **state)
+{
+    struct cap c;
+
+    (void)state;
+    cap_open(&c, false, false);
+    c.r->job_started(c.r->ctx, &JOB_A, "first");
+    c.r->job_finished(c.r->ctx, &JOB_A, EX_RESULT_SUCCESS, NULL, SEC);
+    c.r->job_started(c.r->ctx, &JOB_A, "second");
+    log_s(&c, &JOB_A, "x");
+    c.r->job_finished(c.r->ctx, &JOB_A, EX_RESULT_FAILURE, NULL, 2 * SEC);
+    ex_term_reporter_finish(c.t);
+    assert_string_equal(cap_text(&c), "[first] 🚀  Start job\n"
+                                      "[first] 🏁  Job succeeded\n"
+                                      "[second] 🚀  Start job\n"
+                                      "[second]   | x\n"
+                                      "[second] 🏁  Job failed\n"
+                                      "\n"
+                                      "JOB     RESULT     DURATION\n"
+                                      "first   success    1.000s\n"
+                                      "second  failure    2.000s\n");
+    cap_free(&c);
+}
+
 static void unfinished_job_in_table(void **state)
 {
     struct cap c;
@@ -219,6 +245,30 @@ static void unfinished_job_in_table(void **state)
                                       "\n"
                                       "JOB  RESULT     DURATION\n"
                                       "x    -          -\n");
+    cap_free(&c);
+}
+
+static void runner_markers(void **state)
+{
+    struct cap c;
+    const char *out;
+
+    (void)state;
+    cap_open(&c, false, false);
+    log_s(&c, &JOB_A, "##[debug]Evaluating: success()");
+    log_s(&c, &JOB_A, "##[warning]Skip output 'x' since it may contain secret.");
+    log_s(&c, &JOB_A, "##[error]boom");
+    log_s(&c, &JOB_A, "##[other]kept");
+    assert_string_equal(cap_text(&c),
+                        "[job]   | debug: Evaluating: success()\n"
+                        "[job]   | warning: Skip output 'x' since it may contain secret.\n"
+                        "[job]   | error: boom\n"
+                        "[job]   | ##[other]kept\n");
+    cap_free(&c);
+    cap_open(&c, true, false);
+    log_s(&c, &JOB_A, "##[debug]d");
+    out = cap_text(&c);
+    assert_non_null(strstr(out, "  | \x1b[2mdebug: d\x1b[0m\n"));
     cap_free(&c);
 }
 
@@ -254,7 +304,7 @@ static void summary_markdown(void **state)
                      "- one\n"
                      "  - nested\n"
                      "- [x] done\n"
-                     "- [ ] todo\n"
+                     "- [ ] later\n"
                      "1. first\n"
                      "2) second\n"
                      "\n"
@@ -269,7 +319,7 @@ static void summary_markdown(void **state)
                      "> quoted _text_\n"
                      "\n"
                      "---\n"
-                     "### Small heading ###\n"
+                     "### Small heading :rocket: ###\n"
                      "<details><summary>More</summary>hidden<br>text</details>\n"
                      "snake_case_name and 2 * 3 * 4 and \\*literal\\*\n"
                      "![logo](img.png)\n";
@@ -289,7 +339,7 @@ static void summary_markdown(void **state)
                         "  • one\n"
                         "    • nested\n"
                         "  ☑ done\n"
-                        "  ☐ todo\n"
+                        "  ☐ later\n"
                         "  1. first\n"
                         "  2. second\n"
                         "\n"
@@ -302,7 +352,7 @@ static void summary_markdown(void **state)
                         "│ quoted text\n"
                         "\n"
                         "────────────────────────────────────────\n"
-                        "» Small heading\n"
+                        "» Small heading 🚀\n"
                         "Morehidden text\n"
                         "snake_case_name and 2 * 3 * 4 and *literal*\n"
                         "[image: logo] (img.png)\n"
@@ -348,6 +398,37 @@ static void table_alignment_with_utf8_and_colors(void **state)
     cap_free(&c);
 }
 
+/* Hostile summaries finish quickly and keep their text. */
+static void summary_hostile_input(void **state)
+{
+    struct gr_buf md = GR_BUF_INIT(0);
+    static const char *const units[] = {"[", "*", "<", "x`", "**a", "*_", "![", "&"};
+    size_t u, k;
+    struct cap c;
+    clock_t t0 = clock();
+
+    (void)state;
+    for (u = 0; u < GR_ARRAY_SIZE(units); u++) {
+        for (k = 0; k < 60000 / strlen(units[u]); k++)
+            assert_int_equal(gr_buf_adds(&md, units[u]), 0);
+        assert_int_equal(gr_buf_adds(&md, "\n"), 0);
+    }
+    for (k = 0; k < 200000; k++)
+        assert_int_equal(gr_buf_addch(&md, 'x'), 0);
+    assert_int_equal(gr_buf_adds(&md, "\n| h | i |\n|---|---|\n"), 0);
+    for (k = 0; k < 20000; k++)
+        assert_int_equal(gr_buf_adds(&md, "| a | b |\n"), 0);
+    cap_open(&c, false, false);
+    const char *out = render(&c, md.ptr);
+    assert_non_null(out);
+    assert_true(strlen(out) > 200000);
+    assert_non_null(strstr(out, "[[[[[[[["));
+    assert_non_null(strstr(out, "a | b\n"));
+    assert_true((double)(clock() - t0) / CLOCKS_PER_SEC < 20.0);
+    cap_free(&c);
+    gr_buf_release(&md);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -356,11 +437,14 @@ int main(void)
         cmocka_unit_test(annotations),
         cmocka_unit_test(color_output),
         cmocka_unit_test(interleaved_jobs_and_table),
+        cmocka_unit_test(handle_reused_after_finish),
         cmocka_unit_test(unfinished_job_in_table),
+        cmocka_unit_test(runner_markers),
         cmocka_unit_test(nothing_to_finish),
         cmocka_unit_test(summary_markdown),
         cmocka_unit_test(summaries_concatenated_per_job),
         cmocka_unit_test(table_alignment_with_utf8_and_colors),
+        cmocka_unit_test(summary_hostile_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

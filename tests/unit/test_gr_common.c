@@ -106,6 +106,19 @@ static void files_atomic_write_mode_and_rm(void **state)
     free(sub);
 }
 
+static void strndup_stops_at_nul(void **state)
+{
+    char *p;
+
+    (void)state;
+    p = gr_xstrndup("abc", 4096);
+    assert_string_equal(p, "abc");
+    free(p);
+    p = gr_xstrndup("abcdef", 2);
+    assert_string_equal(p, "ab");
+    free(p);
+}
+
 static void path_join_normalises_slashes(void **state)
 {
     char *p;
@@ -130,6 +143,7 @@ int main(void)
         cmocka_unit_test(errors_have_names_and_messages),
         cmocka_unit_test(diag_formats_location),
         cmocka_unit_test(files_atomic_write_mode_and_rm),
+        cmocka_unit_test(strndup_stops_at_nul),
         cmocka_unit_test(path_join_normalises_slashes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

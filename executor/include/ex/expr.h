@@ -82,7 +82,7 @@ int ex_expr_eval_str(const char *src, const struct ex_eval_env *env, json_t **re
 /* ---- templates: strings holding ${{ }} --------------------------------- */
 
 bool ex_tmpl_has_expr(const char *s);
-/* Syntax-check every ${{ }} in s (for validation); columns are offsets within s plus col0. */
+/* Syntax-check every ${{ }} in s (for validation); reterr->col is the 1-based column in s. */
 int ex_tmpl_check(const char *s, unsigned allowed_ctx, unsigned allowed_fn,
                   struct gr_diag *reterr) GR_MUST_CHECK;
 /*

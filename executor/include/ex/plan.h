@@ -17,16 +17,16 @@
 
 /* What the user asked for (ghrun replay's flags). Borrowed for the call. */
 struct ex_plan_opts {
-    const char *event_name;  /* NULL: push if the workflow has it, else its first trigger */
-    json_t *event_payload;   /* from -e FILE, or NULL for a generated default */
-    json_t *inputs;          /* --input k=v as an object of strings, or NULL */
-    json_t *secrets;         /* object, or NULL */
-    json_t *vars;            /* object, or NULL */
-    json_t *env;             /* --env: extra environment for every step, or NULL */
-    json_t *matrix_filter;   /* --matrix k:v: object of key -> array of accepted strings, or NULL */
-    const char *job_id;      /* -j: this job and the jobs it needs (as act's PlanJob), or NULL */
-    const char *repo_dir;    /* the repository being replayed (workspace) */
-    bool ignore_filters;     /* run even if branch/path filters say no */
+    const char *event_name; /* NULL: push if the workflow has it, else its first trigger */
+    json_t *event_payload;  /* from -e FILE, or NULL for a generated default */
+    json_t *inputs;         /* --input k=v as an object of strings, or NULL */
+    json_t *secrets;        /* object, or NULL */
+    json_t *vars;           /* object, or NULL */
+    json_t *env;            /* --env: extra environment for every step, or NULL */
+    json_t *matrix_filter;  /* --matrix k:v: object of key -> array of accepted strings, or NULL */
+    const char *job_id;     /* -j: this job and the jobs it needs (as act's PlanJob), or NULL */
+    const char *repo_dir;   /* the repository being replayed (workspace) */
+    bool ignore_filters;    /* run even if branch/path filters say no */
 };
 
 /* One matrix leg (or the single leg of a job without a matrix). */
@@ -43,21 +43,36 @@ struct ex_plan_job {
     struct ex_leg *legs;
     size_t n_legs;
     bool fail_fast;
-    int max_parallel;     /* 0 = unlimited */
+    int max_parallel; /* 0 = unlimited */
+    /*
+     * `uses: ./path/to/workflow.yml`: the called workflow's plan (owned),
+     * with its typed inputs and mapped secrets; its jobs' legs are named
+     * "<caller> / <callee job>". NULL for other jobs and for remote
+     * `owner/repo/path@ref` calls (not fetched at plan time).
+     */
+    struct ex_plan *called;
 };
 
 struct ex_plan {
     const struct ex_workflow *wf; /* borrowed */
     char *event_name;
-    json_t *github;  /* the github context (event payload in github.event) */
-    json_t *inputs;  /* typed inputs context (workflow_dispatch / workflow_call) or NULL */
+    json_t *github; /* the github context (event payload in github.event) */
+    json_t *inputs; /* typed inputs context (workflow_dispatch / workflow_call) or NULL */
     json_t *secrets, *vars, *env;
     struct ex_plan_job *jobs; /* in stage order, then file order */
     size_t n_jobs;
     int n_stages;
-    bool triggered;  /* false when the event (or a filter) does not trigger the workflow */
+    bool triggered;      /* false when the event (or a filter) does not trigger the workflow */
     char *not_triggered; /* why not (owned), or NULL */
+    /* Called workflows only (see ex_plan_job.called): */
+    struct ex_workflow *owned_wf;     /* the callee, freed with the plan */
+    const struct ex_plan_job *caller; /* the calling job in the parent plan */
+    int depth;                        /* 0 for the workflow being replayed */
+    /* `with:` uses needs/matrix: inputs hold defaults only; the engine re-checks them */
+    bool inputs_deferred;
 };
+
+#define EX_REUSE_MAX_DEPTH 9 /* nested calls below the top workflow (github.com: 10 levels) */
 
 int ex_plan_build(const struct ex_workflow *wf, const struct ex_plan_opts *opts,
                   struct ex_plan **ret, struct gr_diag *reterr) GR_MUST_CHECK;
@@ -86,7 +101,7 @@ int ex_github_context(const char *repo_dir, const char *event_name, const json_t
 /* `ghrun replay -l`: the job graph by stage. `-n`: the full plan. */
 void ex_plan_print_list(const struct ex_plan *plan, FILE *out);
 void ex_plan_print_dryrun(const struct ex_plan *plan, FILE *out);
-/* A step's display name as the runner generates it ("Run echo hi", "Run actions/checkout@v4"). Owned. */
+/* A step's display name as the runner generates it ("Run echo hi"). Owned. */
 char *ex_plan_step_name(const struct ex_step *st);
 /* -l for several workflows in one table (stages side by side, as act merges them). */
 void ex_plan_print_list_many(const struct ex_plan *const *plans, size_t n, FILE *out);
@@ -127,9 +142,15 @@ bool ex_events_triggered(const struct ex_trigger *t, const json_t *github, const
  * *ret_strings holds every value as a string (github.event.inputs).
  * Unknown or missing required inputs, bad booleans/numbers and choices not
  * in `options` are GR_EUSAGE errors with the declaration's position.
+ * EX_INPUTS_STRICT: given values are typed (a caller's `with:`), so a string
+ * for a boolean or number input is an error. EX_INPUTS_PARTIAL: a missing
+ * required input is no error (the caller's values are known only later).
  */
+#define EX_INPUTS_STRICT 1u
+#define EX_INPUTS_PARTIAL 2u
 int ex_events_inputs(const struct ex_trigger *t, const json_t *given, const json_t *ctx,
-                     json_t **ret_typed, json_t **ret_strings, struct gr_diag *reterr) GR_MUST_CHECK;
+                     unsigned flags, json_t **ret_typed, json_t **ret_strings,
+                     struct gr_diag *reterr) GR_MUST_CHECK;
 
 /*
  * Files changed by the event in the local repository (libgit2): push: the
