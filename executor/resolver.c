@@ -126,12 +126,22 @@ static int mirror_fetch(struct resolve_work *w, git_repository *repo, const char
 {
     char *specs[] = {"+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"};
     git_strarray refspecs = {specs, 2};
+    git_remote_create_options ro;
     git_fetch_options fo;
     git_remote *remote = NULL;
     int r = git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
 
+    /*
+     * An anonymous remote without url.<base>.insteadOf rewriting: libgit2
+     * 1.5 matches every config entry against a regex for it and leaks the
+     * match data of each entry that does not match.
+     */
     if (r == 0)
-        r = git_remote_create_anonymous(&remote, repo, url);
+        r = git_remote_create_options_init(&ro, GIT_REMOTE_CREATE_OPTIONS_VERSION);
+    ro.repository = repo;
+    ro.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF | GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
+    if (r == 0)
+        r = git_remote_create_with_opts(&remote, url, &ro);
 
     if (r == 0)
         r = git_remote_fetch(remote, &refspecs, &fo, NULL);
