@@ -13,7 +13,7 @@
  * ratio ghrun/baseline (target <= 1.5) and the RSS (target < 20 MB).
  *
  * usage: bench_steps [-n steps] [-r repeats] [ghrun]
- * ghrun defaults to $GHRUN, then ../runner/ghrun next to this executable.
+ * ghrun defaults to $GHRUN, then ghrun or ../runner/ghrun next to this executable.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -139,7 +139,7 @@ static char *default_ghrun(void)
 {
     char self[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    char *slash;
+    char *slash, *path;
 
     if (getenv("GHRUN"))
         return gr_xstrdup(getenv("GHRUN"));
@@ -149,6 +149,10 @@ static char *default_ghrun(void)
     slash = strrchr(self, '/');
     if (slash)
         *slash = '\0';
+    path = gr_xasprintf("%s/ghrun", self); /* both in the build's bin/ */
+    if (access(path, X_OK) == 0)
+        return path;
+    free(path);
     return gr_xasprintf("%s/../runner/ghrun", self);
 }
 

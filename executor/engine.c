@@ -440,8 +440,10 @@ static void signal_cb(uv_signal_t *h, int signum)
     struct ex__run *run = h->data;
 
     if (run->cancel_requested) {
-        for (size_t i = 0; i < run->n_alive; i++)
+        for (size_t i = 0; i < run->n_alive; i++) {
+            run->alive[i]->abandoned = true;
             ex__proc_kill(run->alive[i]->proc, SIGKILL);
+        }
         return;
     }
     GR_LOG_WARN("%s: cancelling the run", strsignal(signum));

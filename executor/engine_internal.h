@@ -23,6 +23,7 @@
 #define EX__FILECMD_MAX (16u * 1024 * 1024) /* bytes read back from one file command file */
 #define EX__SUMMARY_MAX (1024u * 1024)      /* $GITHUB_STEP_SUMMARY, as the runner */
 #define EX__ANNOTATIONS_PER_TYPE 10         /* kept per type per step */
+#define EX__CANCEL_TIMEOUT_MIN 5.0          /* cancel-timeout-minutes default (WorkflowConstants) */
 #define EX__PIPE_GRACE_MS 100 /* after the main process exits, wait this long for EOF */
 
 struct ex__run;
@@ -145,6 +146,7 @@ struct ex__leg {
     double timeout_min; /* job timeout-minutes */
     const char *status; /* "success", "failure", "cancelled" */
     bool cancelled, timed_out, continue_on_error, started, finished;
+    bool abandoned; /* the cancel timeout passed: no further steps */
     enum ex_result result;
     struct sb_job *sb;
     struct ex_masker *masker;

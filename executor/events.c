@@ -349,24 +349,22 @@ static bool types_pass(const struct ex_trigger *t, const json_t *payload, char *
     return ok;
 }
 
-static const char *filter_ref(const char *event, const json_t *github)
+/* The ref the filters look at (owned): the base branch for pull requests, else github.ref. */
+static char *filter_ref(const char *event, const json_t *github)
 {
-    /* pull_request filters look at the base branch */
-    if (strcmp(event, "pull_request") == 0 || strcmp(event, "pull_request_target") == 0) {
-        const char *base = json_string_value(json_object_get(github, "base_ref"));
-        static __thread char buf[512];
-        if (base && *base) {
-            snprintf(buf, sizeof(buf), "refs/heads/%s", base);
-            return buf;
-        }
-    }
-    return json_string_value(json_object_get(github, "ref"));
+    const char *base = json_string_value(json_object_get(github, "base_ref"));
+    const char *ref = json_string_value(json_object_get(github, "ref"));
+
+    if ((strcmp(event, "pull_request") == 0 || strcmp(event, "pull_request_target") == 0) && base &&
+        *base)
+        return gr_xasprintf("refs/heads/%s", base);
+    return gr_xstrdup(ref ? ref : "");
 }
 
 bool ex_events_triggered(const struct ex_trigger *t, const json_t *github, const json_t *changed,
                          char **ret_reason)
 {
-    const char *ref = filter_ref(t->event, github);
+    char *ref = filter_ref(t->event, github);
     const json_t *payload = json_object_get(github, "event");
     bool ok = true, refs_apply;
 
@@ -374,12 +372,13 @@ bool ex_events_triggered(const struct ex_trigger *t, const json_t *github, const
                  strcmp(t->event, "pull_request_target") == 0;
     if (!types_pass(t, payload, ret_reason))
         ok = false;
-    if (refs_apply && !ref_filters_pass(t, ref ? ref : "", ret_reason))
+    if (refs_apply && !ref_filters_pass(t, ref, ret_reason))
         ok = false;
     /* paths filters are not evaluated for tag pushes */
-    if (refs_apply && !(ref && gr_startswith(ref, "refs/tags/")) &&
+    if (refs_apply && !gr_startswith(ref, "refs/tags/") &&
         !paths_filters_pass(t, changed, ret_reason))
         ok = false;
+    free(ref);
     return ok;
 }
 

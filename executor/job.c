@@ -340,14 +340,25 @@ static int leg_env(struct ex__leg *leg, struct gr_diag *d)
 static void timeout_cb(uv_timer_t *t)
 {
     struct ex__leg *leg = gr_container_of(t, struct ex__leg, timer);
-    char *msg = gr_xasprintf("The job running on runner ghrun has exceeded the maximum "
-                             "execution time of %g minutes.",
-                             leg->timeout_min);
+    char *msg;
 
+    if (leg->timed_out) {
+        /* cancel-timeout-minutes passed too: stop whatever still runs, run nothing more */
+        ex__leg_log(leg, "##[error]The job was not cancelled within %g minutes; stopping it.",
+                    EX__CANCEL_TIMEOUT_MIN);
+        leg->abandoned = true;
+        ex__proc_kill(leg->proc, SIGKILL);
+        return;
+    }
+    msg = gr_xasprintf("The job running on runner ghrun has exceeded the maximum "
+                       "execution time of %g minutes.",
+                       leg->timeout_min);
     leg->timed_out = true;
     ex__leg_annotate(leg, NULL, "error", msg, NULL);
     free(msg);
     ex__leg_cancel(leg);
+    /* steps that still run after the cancellation (always()) get a grace period */
+    uv_timer_start(&leg->timer, timeout_cb, (uint64_t)(EX__CANCEL_TIMEOUT_MIN * 60000.0), 0);
 }
 
 static int leg_settings(struct ex__leg *leg, struct gr_diag *d)
@@ -428,7 +439,7 @@ void ex__leg_next(struct ex__leg *leg)
 
     if (leg->finished)
         return;
-    while (leg->step_i < job->n_steps) {
+    while (leg->step_i < job->n_steps && !leg->abandoned) {
         if (ex__step_run(leg, &job->steps[leg->step_i]) == 0)
             return;
         leg->step_i++;

@@ -326,7 +326,10 @@ static void plan_trigger(struct ex_plan *p, const struct ex_trigger *t,
         p->triggered = true;
         return;
     }
-    if (ex_github_changed_files(o->repo_dir, p->github, &changed, &d) < 0)
+    /* the diff is computed only for triggers that filter on paths */
+    if (t->node && t->node->kind == EX_NODE_MAP &&
+        (ex_node_get(t->node, "paths") || ex_node_get(t->node, "paths-ignore")) &&
+        ex_github_changed_files(o->repo_dir, p->github, &changed, &d) < 0)
         changed = NULL;
     p->triggered = ex_events_triggered(t, p->github, changed, &p->not_triggered);
     json_decref(changed);

@@ -216,6 +216,37 @@ expect_rc 2 "$GHRUN" replay -n -C "$act" -W "$act/uses-workflow/local-workflow.y
 expect_err_has "local-workflow.yml:12:7: Invalid secret, secret is not defined in the referenced workflow." \
     "$GHRUN" replay -n -C "$act" -W "$act/uses-workflow/local-workflow.yml"
 
+# Branch and path filters against a real repository (needs the git command).
+if command -v git >/dev/null 2>&1; then
+    r=$tmp/gitrepo
+    mkdir -p "$r/src" "$r/docs"
+    git -C "$r" init -q -b main
+    git -C "$r" config user.name "Plan Test"
+    git -C "$r" config user.email plan@example.com
+    echo a >"$r/docs/a.md"
+    git -C "$r" add . && git -C "$r" commit -qm one
+    echo b >"$r/src/b.c"
+    git -C "$r" add . && git -C "$r" commit -qm two
+    for spec in "branches: [main]|1" "branches: [dev]|0" "paths: ['src/**']|1" \
+        "paths: ['docs/**']|0" "paths-ignore: ['src/**']|0" "tags: ['v*']|0"; do
+        filter=${spec%|*}
+        printf 'on:\n  push:\n    %s\njobs:\n  j:\n    runs-on: x\n    steps: [{run: echo}]\n' \
+            "$filter" >"$tmp/filter.yml"
+        want=${spec##*|}
+        got=$("$GHRUN" replay -l -C "$r" -W "$tmp/filter.yml" 2>/dev/null | grep -c '^0  ')
+        if [ "$got" = "$want" ]; then ok; else bad "filter '$filter': $got jobs, want $want"; fi
+    done
+    expect_out_has "repository local/gitrepo, actor Plan Test" \
+        "$GHRUN" replay -n -C "$r" -W "$tmp/filter.yml"
+    expect_out_has "ref refs/heads/main" "$GHRUN" replay -n -C "$r" -W "$tmp/filter.yml"
+    git -C "$r" remote add origin git@github.com:octo/demo.git
+    expect_out_has "repository octo/demo" "$GHRUN" replay -n -C "$r" -W "$tmp/filter.yml"
+    # --ignore-filters plans it anyway
+    expect_stdout "0:j " list_ids -C "$r" -W "$tmp/filter.yml" --ignore-filters
+else
+    echo "SKIP: no git command for the filter checks"
+fi
+
 # 5. -j: the job and what it needs (act's PlanJob); unknown job.
 expect_stdout "0:check 1:build " list_ids -C "$tmp" -W "$act/basic/push.yml" -j build
 expect_stdout "0:check " list_ids -C "$tmp" -W "$act/basic/push.yml" -j check

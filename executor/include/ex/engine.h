@@ -61,7 +61,29 @@ struct ex_run_opts {
 
 /*
  * Run the plan to completion on loop (uv_run is called inside). Returns 0 and
- * *ret_ok = all jobs succeeded; < 0 on an internal error.
+ * *ret_ok = all jobs succeeded (skipped jobs and failed jobs with
+ * continue-on-error count as succeeded); < 0 on an internal error.
+ *
+ * Steps run on the host as GitHub's runner runs them (workflow-semantics.md
+ * sections 3 to 8): `run:` steps with the runner's shell templates,
+ * `actions/checkout` of the replayed repository as a no-op with its outputs;
+ * any other `uses:` fails its step with a one-line error. Each step process
+ * gets its own session (kill(-pgid) on timeout and cancellation); leftovers
+ * die at the end of the job. Step environment: the runner's own environment,
+ * the env context, GITHUB_* and RUNNER_* (RUNNER_TEMP under state_dir, emptied
+ * per job), GITHUB_ACTIONS=true, CI=true unless set, GHRUN=true. ACT is not
+ * set (GitHub does not set it); act-compatible workflows can get it with
+ * `--env ACT=true`.
+ *
+ * SIGINT/SIGTERM during the run cancel it: running steps are killed, steps
+ * with always()/cancelled() still run, jobs not started are cancelled; a
+ * second signal kills what is left. The signal handlers are installed only
+ * while ex_run_plan runs.
+ *
+ * opts->json_path: {"ok", "jobs": [{"id", "name", "matrix", "result",
+ * "continue_on_error", "duration_ms", "outputs", "annotations", "steps":
+ * [{"index", "id", "context_name", "name", "outcome", "conclusion",
+ * "duration_ms", "outputs", "annotations"}]}]}, one entry per leg.
  */
 int ex_run_plan(uv_loop_t *loop, const struct ex_plan *plan, const struct ex_run_opts *opts,
                 const struct ex_reporter *rep, bool *ret_ok) GR_MUST_CHECK;
