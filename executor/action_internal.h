@@ -37,6 +37,7 @@ struct ex__frame {
     struct ex_action *act;
     size_t i;                     /* current step */
     int depth;                    /* 1 for a composite used by the job */
+    uint64_t deadline_ms;         /* uv_now() limit from the uses: step's timeout-minutes, or 0 */
     json_t *inputs, *steps, *env; /* scoped contexts; env: explicit env of the uses: chain */
     json_t *saved_inputs, *saved_gh;
     json_t *saved_steps; /* borrowed: the outer leg->steps_ctx */

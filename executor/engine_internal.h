@@ -302,6 +302,8 @@ int ex__action_post_next(struct ex__leg *leg);
 void ex__action_leg_free(struct ex__leg *leg);
 /* The env a step of frame starts from (new reference). */
 json_t *ex__frame_env(struct ex__frame *f);
+/* Timeout of a step of frame: its own, cut to what is left of the uses: step's (minutes). */
+double ex__frame_timeout(struct ex__frame *f, double own_min);
 /* A step of frame is being recorded: its annotations go to the uses: step. */
 void ex__composite_child_done(struct ex__frame *f, const struct ex__stepexec *child);
 /* A step of frame ended on the loop: run the frame's next steps. */

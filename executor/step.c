@@ -600,6 +600,8 @@ int ex__step_run(struct ex__leg *leg, const struct ex_step *st)
         step_fail_early(se, &d);
         return 1;
     }
+    if (se->frame)
+        se->timeout_min = ex__frame_timeout(se->frame, se->timeout_min);
     return step_dispatch(se);
 }
 

@@ -9,6 +9,9 @@
  * outputs are the action's `outputs.<name>.value`, evaluated at the end even
  * after a failure.
  *
+ * timeout-minutes on the uses: step bounds the action's steps together
+ * (each step's own limit is cut to what is left).
+ *
  * Env: a step of the action starts from the job's env (with GITHUB_ENV
  * updates, also those made inside the action), then the `env:` of every
  * uses: step on the way down (outermost first), then its own `env:`. So a
@@ -175,6 +178,25 @@ static int frame_run(struct ex__frame *f)
     return 1;
 }
 
+double ex__frame_timeout(struct ex__frame *f, double own_min)
+{
+    uint64_t now = uv_now(f->se->leg->run->loop);
+    double left = 0;
+
+    for (; f; f = f->up) {
+        double l;
+
+        if (!f->deadline_ms)
+            continue;
+        l = f->deadline_ms > now ? (double)(f->deadline_ms - now) / 60000.0 : 1.0 / 60000.0;
+        if (left <= 0 || l < left)
+            left = l;
+    }
+    if (left <= 0)
+        return own_min;
+    return own_min > 0 && own_min < left ? own_min : left;
+}
+
 void ex__composite_child_done(struct ex__frame *f, const struct ex__stepexec *child)
 {
     json_array_extend(f->se->annotations, child->annotations);
@@ -204,6 +226,8 @@ int ex__composite_start(struct ex__stepexec *se, struct ex_action *a, json_t *in
     f->depth = f->up ? f->up->depth + 1 : 1;
     f->inputs = inputs;
     f->steps = json_object();
+    if (se->timeout_min > 0)
+        f->deadline_ms = uv_now(se->leg->run->loop) + (uint64_t)(se->timeout_min * 60000.0 + 0.5);
     if (f->depth > EX_ACTION_MAX_DEPTH) {
         chain = frame_chain(f->up, uses);
         r = ex__action_fail(se,

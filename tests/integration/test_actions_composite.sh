@@ -2,7 +2,8 @@
 # Local composite actions end to end: inputs (expression defaults), outputs
 # through two levels, scoped step ids, the env chain, GITHUB_ENV from inside,
 # github.action_path, working-directory, recursion and docker errors, a
-# missing action, a bad runs.using, input warnings. Fixtures: actions/composite.
+# missing action, a bad runs.using, input warnings, timeout-minutes on the
+# uses: step. Fixtures: actions/composite.
 set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/lib.sh"
@@ -61,5 +62,10 @@ import json,sys
 d=json.load(open('$tmp/warn.json'))
 a=d['jobs'][0]['steps'][0]['annotations']
 sys.exit(0 if len([x for x in a if x['level']=='warning'])==2 else 1)"
+
+job timeout
+want "timeout-minutes on the uses: step bounds its steps" test "$rc" -eq 1
+want "timed out step named" grep -q "The action 'Run sleep 60' has timed out after" <<<"$out"
+want "the job goes on after the timeout" grep -q "after-timeout" <<<"$out"
 
 finish
