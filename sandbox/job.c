@@ -1,34 +1,336 @@
 /*
- * Per-job sandbox state and the one entry point that starts steps.
- * This first back end runs steps as plain processes in their own process
- * group; isolation (namespaces, cgroups, seccomp) plugs in behind the same
- * functions.
+ * Per-job sandbox state and the entry points the executor calls.
+ *
+ * sb_job_new() decides what the job gets on this host (namespaces when the
+ * runner is root, seccomp, cgroups), prepares it (job cgroup with limits,
+ * compiled filter, private dir with /tmp) and records what is missing;
+ * strict policies refuse instead. sb_wrap_command() turns that into the
+ * gr-sandbox command line. A NULL policy keeps the plain back end: the
+ * command runs as given, unsandboxed, and the job reports it as degraded.
  */
-#include "sb.h"
+#include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SB_MAX_DEGRADED 16
 
 struct sb_job {
     char *name;
+    bool sandboxed; /* false: NULL policy, plain commands */
     struct sb_policy policy;
+    char **masks;
+    char **rws;
+    bool root, ns, seccomp, slot, mount_setattr;
+    const char *arches;
+    char dir[SB_PATH];
+    char tmp[SB_PATH];
+    char empty[SB_PATH];
+    char bpf[SB_PATH];
+    struct sb_cgjob *cg; /* NULL: no cgroup */
+    const char *degraded[SB_MAX_DEGRADED + 1];
+    size_t n_degraded;
+    char summary[512];
+    struct sb_step_stats last;
+    bool have_last;
 };
+
+static char helper_override[SB_PATH];
+
+int sb_set_helper_path(const char *path)
+{
+    if (!path) {
+        helper_override[0] = '\0';
+        return 0;
+    }
+    return sb__path(helper_override, sizeof(helper_override), "%s", path);
+}
+
+int sb__find_helper(char *out, size_t len)
+{
+    const char *env = getenv("GR_SANDBOX_HELPER");
+    char exe[SB_PATH];
+    ssize_t n;
+    char *slash;
+
+    if (helper_override[0])
+        return sb__path(out, len, "%s", helper_override);
+    if (env && *env)
+        return sb__path(out, len, "%s", env);
+    n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            if (sb__path(out, len, "%s/gr-sandbox", exe) == 0 && access(out, X_OK) == 0)
+                return 0;
+        }
+    }
+#ifdef GR_SANDBOX_BUILD_HELPER
+    if (access(GR_SANDBOX_BUILD_HELPER, X_OK) == 0)
+        return sb__path(out, len, "%s", GR_SANDBOX_BUILD_HELPER);
+#endif
+    return -ENOENT;
+}
+
+static char **copy_list(const char *const *src)
+{
+    size_t n = 0;
+    char **out;
+
+    while (src && src[n])
+        n++;
+    out = calloc(n + 1, sizeof(*out));
+    for (size_t i = 0; out && i < n; i++) {
+        out[i] = strdup(src[i]);
+        if (!out[i]) {
+            sb_argv_free(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
+bool sb__have_seccomp(void)
+{
+    return prctl(PR_GET_SECCOMP, 0, 0, 0, 0) >= 0;
+}
+
+bool sb__have_ns(const char *name)
+{
+    char p[64];
+
+    snprintf(p, sizeof(p), "/proc/self/ns/%s", name);
+    return sb__exists(p);
+}
+
+static const struct sb_cg *host_cgroups(void)
+{
+    static struct sb_cg cg;
+    static bool done;
+
+    if (!done && sb_cg_detect(&(struct sb_cg_env){0}, &cg) < 0)
+        cg.mode = SB_CG_NONE;
+    done = true;
+    return &cg;
+}
+
+static void degrade(struct sb_job *j, const char *why)
+{
+    if (j->n_degraded < SB_MAX_DEGRADED)
+        j->degraded[j->n_degraded++] = why;
+}
+
+/* The private dir: <state>/ghrun-job-<pid>-<random>/{tmp,empty,seccomp.bpf}. */
+static int make_dirs(struct sb_job *j)
+{
+    const char *state = j->policy.state_dir ? j->policy.state_dir : getenv("TMPDIR");
+    char prefix[SB_PATH];
+    int fd, r;
+
+    r = sb__path(prefix, sizeof(prefix), "%s/ghrun-job-%ld-", state ? state : "/tmp",
+                 (long)getpid());
+    if (r == 0)
+        r = sb__mkdtemp(j->dir, sizeof(j->dir), prefix);
+    if (r < 0) {
+        j->dir[0] = '\0';
+        return r;
+    }
+    (void)sb__path(j->tmp, sizeof(j->tmp), "%s/tmp", j->dir);
+    (void)sb__path(j->empty, sizeof(j->empty), "%s/empty", j->dir);
+    (void)sb__path(j->bpf, sizeof(j->bpf), "%s/seccomp.bpf", j->dir);
+    if (mkdir(j->tmp, 0700) < 0 || chmod(j->tmp, 01777) < 0)
+        return -errno;
+    if (j->slot && chown(j->tmp, j->policy.slot_uid, j->policy.slot_gid) < 0)
+        return -errno;
+    fd = open(j->empty, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0444);
+    if (fd < 0)
+        return -errno;
+    close(fd);
+    return 0;
+}
+
+static int compile_filter(struct sb_job *j)
+{
+    int fd = open(j->bpf, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+    int r;
+
+    if (fd < 0)
+        return -errno;
+    r = sb_sc_export(&j->policy, fd, &j->arches);
+    close(fd);
+    return r;
+}
+
+static void cgroup_setup(struct sb_job *j)
+{
+    const struct sb_cg *host = host_cgroups();
+    struct sb_cgjob *cg = calloc(1, sizeof(*cg));
+    int r;
+
+    if (!cg) {
+        degrade(j, "no cgroup: out of memory");
+        return;
+    }
+    r = sb_cg_job_create(host, j->name, &j->policy, cg);
+    if (r < 0) {
+        free(cg);
+        degrade(j, host->mode == SB_CG_NONE ? "no cgroup: no cgroup hierarchy found"
+                                            : "no cgroup: cannot create the job cgroup");
+        return;
+    }
+    j->cg = cg;
+}
+
+static void check_cgroup(struct sb_job *j)
+{
+    const struct sb_policy *p = &j->policy;
+
+    if (!j->cg)
+        return;
+    if (p->memory_max && j->cg->cg.on[SB_CTL_MEMORY] == SB_CG_OFF)
+        degrade(j, "no memory limit: memory controller unavailable");
+    if (p->pids_max && j->cg->cg.on[SB_CTL_PIDS] == SB_CG_OFF)
+        degrade(j, "no pids limit: pids controller unavailable (RLIMIT_NPROC instead)");
+    if (p->cpu_quota_us && j->cg->cg.on[SB_CTL_CPU] == SB_CG_OFF)
+        degrade(j, "no cpu limit: cpu controller unavailable");
+    if (j->cg->kill == SB_KILL_NONE)
+        degrade(j, "no cgroup tree kill: neither cgroup.kill nor a freezer");
+}
+
+static void check_features(struct sb_job *j)
+{
+    if (!j->root)
+        degrade(j, "no namespaces, masks or read-only root: the runner is not root");
+    else if (!j->ns)
+        degrade(j, "no mount/pid namespaces: the kernel lacks them");
+    if (j->root && !j->slot)
+        degrade(j, "steps run as root without capabilities: no slot uid configured");
+    if (!j->seccomp)
+        degrade(j, "no seccomp filter: the kernel lacks seccomp");
+    else if (j->policy.seccomp_audit)
+        degrade(j, "seccomp in audit mode: denials are only logged");
+    if (j->root && j->ns && !j->mount_setattr)
+        degrade(j, "only the top mount is read-only: mount_setattr unavailable");
+    if (j->policy.network_none && !j->ns)
+        degrade(j, "network not isolated: network namespaces need root");
+    check_cgroup(j);
+}
+
+static const char *strict_missing(const struct sb_job *j)
+{
+    if (!j->root || !j->ns)
+        return "mount and pid namespaces (the runner must be root)";
+    if (!j->slot)
+        return "a slot uid (policy slot_uid)";
+    if (!j->seccomp || j->policy.seccomp_audit)
+        return "an enforcing seccomp filter";
+    if (!j->cg)
+        return "a job cgroup";
+    if (j->cg->cg.on[SB_CTL_MEMORY] == SB_CG_OFF || j->cg->cg.on[SB_CTL_PIDS] == SB_CG_OFF)
+        return "memory and pids cgroup controllers";
+    if (j->cg->kill == SB_KILL_NONE)
+        return "a cgroup tree kill (cgroup.kill or freezer)";
+    return NULL;
+}
+
+static void make_summary(struct sb_job *j)
+{
+    char cg[128] = "none";
+
+    if (!j->sandboxed) {
+        snprintf(j->summary, sizeof(j->summary), "sandbox: off (no policy)");
+        return;
+    }
+    if (j->cg)
+        sb_cg_describe(&j->cg->cg, j->cg->kill, cg, sizeof(cg));
+    snprintf(j->summary, sizeof(j->summary),
+             "sandbox: uid=%s ns=%s net=%s seccomp=%s%s nnp=on cgroup=%s%s",
+             j->slot ? "slot" : (j->root ? "root-nocaps" : "self"),
+             j->ns ? "mnt,pid,ipc,uts,cgroup" : "off",
+             j->policy.network_none && j->ns ? "none" : "host",
+             j->seccomp && j->policy.seccomp_audit ? "audit:" : "", j->seccomp ? j->arches : "off",
+             cg, j->n_degraded ? " (degraded)" : "");
+}
+
+static int copy_policy(struct sb_job *j, const struct sb_policy *p)
+{
+    j->policy = *p;
+    j->masks = copy_list(p->mask_paths);
+    j->rws = copy_list(p->rw_paths);
+    if (!j->masks || !j->rws)
+        return -ENOMEM;
+    j->policy.mask_paths = (const char *const *)j->masks;
+    j->policy.rw_paths = (const char *const *)j->rws;
+    j->policy.state_dir = NULL;
+    return 0;
+}
+
+static int setup(struct sb_job *j, const struct sb_policy *p)
+{
+    const char *missing;
+    int r;
+
+    j->root = geteuid() == 0;
+    j->ns = j->root && sb__have_ns("mnt") && sb__have_ns("pid");
+    j->slot = j->root && p->slot_uid != 0;
+    j->seccomp = sb__have_seccomp();
+    j->mount_setattr = sb__have_mount_setattr();
+    j->policy.state_dir = p->state_dir;
+    if (j->slot && !j->policy.slot_gid)
+        j->policy.slot_gid = j->policy.slot_uid;
+    r = make_dirs(j);
+    if (r < 0)
+        return r;
+    r = j->seccomp ? compile_filter(j) : 0;
+    if (r < 0)
+        return r;
+    cgroup_setup(j);
+    check_features(j);
+    missing = strict_missing(j);
+    if (p->strict && missing) {
+        sb__set_error("strict sandbox: missing %s", missing);
+        return -EOPNOTSUPP;
+    }
+    return 0;
+}
 
 int sb_job_new(const char *name, const struct sb_policy *policy, struct sb_job **ret)
 {
     struct sb_job *j = calloc(1, sizeof(*j));
+    int r;
 
+    sb__set_error("%s", "");
     if (!j)
         return -ENOMEM;
     j->name = strdup(name ? name : "job");
-    if (!j->name) {
-        free(j);
-        return -ENOMEM;
+    r = j->name ? 0 : -ENOMEM;
+    if (r == 0 && policy) {
+        j->sandboxed = true;
+        r = copy_policy(j, policy);
+        if (r == 0)
+            r = setup(j, policy);
+    } else if (r == 0) {
+        degrade(j, "no sandbox: no policy given");
     }
-    if (policy)
-        j->policy = *policy;
+    if (r < 0) {
+        if (!sb_last_error()[0])
+            sb__set_error("cannot set up the job sandbox: %s", strerror(-r));
+        sb_job_free(j);
+        return r;
+    }
+    j->policy.state_dir = NULL;
+    make_summary(j);
     *ret = j;
     return 0;
 }
@@ -37,29 +339,134 @@ void sb_job_free(struct sb_job *job)
 {
     if (!job)
         return;
+    if (job->cg) {
+        (void)sb_cg_job_destroy(job->cg);
+        free(job->cg);
+    }
+    if (job->dir[0])
+        (void)sb__rm_rf(job->dir);
+    sb_argv_free(job->masks);
+    sb_argv_free(job->rws);
     free(job->name);
     free(job);
 }
 
+/* ---- command lines ---- */
+
+struct argv_b {
+    char **v;
+    size_t n, cap;
+    int err;
+};
+
+static void push(struct argv_b *b, const char *s)
+{
+    char **v;
+
+    if (b->err)
+        return;
+    if (b->n + 2 > b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 32;
+        v = realloc(b->v, b->cap * sizeof(*v));
+        if (!v) {
+            b->err = -ENOMEM;
+            return;
+        }
+        b->v = v;
+    }
+    b->v[b->n] = strdup(s);
+    if (!b->v[b->n]) {
+        b->err = -ENOMEM;
+        return;
+    }
+    b->v[++b->n] = NULL;
+}
+
+static void push_opt(struct argv_b *b, const char *opt, const char *v)
+{
+    push(b, opt);
+    push(b, v);
+}
+
+static void push_u64(struct argv_b *b, const char *opt, uint64_t v)
+{
+    char num[32];
+
+    snprintf(num, sizeof(num), "%" PRIu64, v);
+    push_opt(b, opt, num);
+}
+
+static void push_cgroups(struct argv_b *b, const struct sb_job *j)
+{
+    const char *v1[SB_CTL_N];
+    size_t n;
+
+    if (!j->cg)
+        return;
+    if (j->cg->v2[0])
+        push_opt(b, "--cgroup2", j->cg->v2);
+    n = sb_cg_v1_dirs(j->cg, v1, SB_CTL_N);
+    for (size_t i = 0; i < n; i++)
+        push_opt(b, "--cgroup1", v1[i]);
+}
+
+static void push_ns(struct argv_b *b, const struct sb_job *j)
+{
+    push_opt(b, "--ns",
+             j->policy.network_none ? "mnt,pid,ipc,uts,cgroup,net" : "mnt,pid,ipc,uts,cgroup");
+    push(b, "--ro-root");
+    push_opt(b, "--tmp", j->tmp);
+    push_opt(b, "--empty", j->empty);
+    for (size_t i = 0; j->masks[i]; i++)
+        push_opt(b, "--mask", j->masks[i]);
+    for (size_t i = 0; j->rws[i]; i++)
+        push_opt(b, "--rw", j->rws[i]);
+}
+
+static void push_sandbox(struct argv_b *b, const struct sb_job *j, const char *helper)
+{
+    bool pids_cg = j->cg && j->cg->cg.on[SB_CTL_PIDS] != SB_CG_OFF;
+
+    push(b, helper);
+    push_cgroups(b, j);
+    if (j->seccomp)
+        push_opt(b, "--seccomp", j->bpf);
+    if (j->ns)
+        push_ns(b, j);
+    if (j->slot) {
+        push_u64(b, "--uid", j->policy.slot_uid);
+        push_u64(b, "--gid", j->policy.slot_gid);
+    }
+    push_u64(b, "--nofile", j->policy.nofile ? j->policy.nofile : 65536);
+    /* RLIMIT_NPROC counts per uid: meaningful only for a slot uid. */
+    if (j->slot && !pids_cg && j->policy.pids_max)
+        push_u64(b, "--nproc", j->policy.pids_max);
+    push(b, "--");
+}
+
 int sb_wrap_command(const struct sb_job *job, char *const argv[], char ***ret_argv)
 {
-    size_t n = 0;
-    char **out;
+    struct argv_b b = {0};
+    char helper[SB_PATH];
+    int r;
 
-    (void)job;
-    while (argv[n])
-        n++;
-    out = calloc(n + 1, sizeof(*out));
-    if (!out)
-        return -ENOMEM;
-    for (size_t i = 0; i < n; i++) {
-        out[i] = strdup(argv[i]);
-        if (!out[i]) {
-            sb_argv_free(out);
-            return -ENOMEM;
+    if (!argv || !argv[0])
+        return -EINVAL;
+    if (job && job->sandboxed) {
+        r = sb__find_helper(helper, sizeof(helper));
+        if (r < 0) {
+            sb__set_error("cannot find the gr-sandbox helper");
+            return r;
         }
+        push_sandbox(&b, job, helper);
     }
-    *ret_argv = out;
+    for (size_t i = 0; argv[i]; i++)
+        push(&b, argv[i]);
+    if (b.err) {
+        sb_argv_free(b.v);
+        return b.err;
+    }
+    *ret_argv = b.v;
     return 0;
 }
 
@@ -72,15 +479,79 @@ void sb_argv_free(char **argv)
     free(argv);
 }
 
+/* ---- steps and kills ---- */
+
 int sb_step_reap(struct sb_job *job)
 {
-    (void)job;
-    return 0;
+    int r;
+
+    if (!job || !job->cg)
+        return 0;
+    r = sb_cg_step_finish(job->cg, &job->last);
+    job->have_last = true;
+    return r;
 }
 
 int sb_job_kill(struct sb_job *job, int sig)
 {
-    (void)job;
-    (void)sig;
+    if (!job || !job->cg)
+        return 0;
+    return sb_cg_job_kill(job->cg, sig);
+}
+
+int sb_step_result(const struct sb_job *job, struct sb_step_stats *ret)
+{
+    if (!job || !job->have_last)
+        return -ENODATA;
+    *ret = job->last;
     return 0;
+}
+
+static void human(char *buf, size_t len, uint64_t v, bool exact)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double d = (double)v;
+    size_t u = 0;
+
+    while (d >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
+        d /= 1024;
+        u++;
+    }
+    if (exact && d == (double)(uint64_t)d)
+        snprintf(buf, len, "%" PRIu64 " %s", (uint64_t)d, units[u]);
+    else
+        snprintf(buf, len, "%.1f %s", d, units[u]);
+}
+
+size_t sb_step_stats_message(const struct sb_step_stats *st, char *buf, size_t len)
+{
+    char limit[32], peak[32];
+    int n;
+
+    if (len == 0)
+        return 0;
+    buf[0] = '\0';
+    if (!st->oom_killed)
+        return 0;
+    human(limit, sizeof(limit), st->memory_limit, true);
+    human(peak, sizeof(peak), st->memory_peak, false);
+    if (!st->memory_limit)
+        n = snprintf(buf, len, "killed: out of memory (the kernel OOM killer ended a process)");
+    else if (st->memory_peak)
+        n = snprintf(buf, len, "killed: memory limit of %s reached (peak %s)", limit, peak);
+    else
+        n = snprintf(buf, len, "killed: memory limit of %s reached", limit);
+    if (n < 0)
+        return 0;
+    return (size_t)n < len ? (size_t)n : len - 1;
+}
+
+const char *const *sb_job_degraded(const struct sb_job *job)
+{
+    return job->degraded;
+}
+
+const char *sb_job_summary(const struct sb_job *job)
+{
+    return job->summary;
 }

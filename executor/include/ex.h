@@ -18,3 +18,4 @@
 #include "ex/commands.h"
 #include "ex/engine.h"
 #include "ex/action.h"
+#include "ex/cache.h"

@@ -3,43 +3,177 @@
  * linux headers and libseccomp: no uv, no gr_, no threads.
  *
  * The executor never forks: it asks sb_wrap_command() for the command line
- * that starts a step inside the sandbox and uv_spawn()s that. Job-level
- * resources (cgroup, private dirs) live in an sb_job.
+ * that starts a step inside the sandbox and uv_spawn()s that. The command
+ * line starts the `gr-sandbox` helper, which joins the job's cgroup, enters
+ * fresh namespaces, builds the filesystem view, drops privileges, installs
+ * the seccomp filter and execs the step. Job-level resources (cgroup, the
+ * compiled seccomp filter, the private /tmp) live in an sb_job.
+ *
+ * Helper lookup, first match wins: sb_set_helper_path(); the environment
+ * variable GR_SANDBOX_HELPER; `gr-sandbox` in the directory of
+ * /proc/self/exe (it installs next to ghrun).
+ *
+ * Threads: every function runs on the caller's loop thread; none is
+ * thread-safe (sb_last_error() is one static buffer).
  */
 #pragma once
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 /* What a step may do. Zero means "no limit" / "default". */
 struct sb_policy {
-    uint64_t memory_max;   /* bytes */
+    uint64_t memory_max;   /* bytes, set on the job cgroup (swap off) */
     uint64_t cpu_quota_us; /* per 100ms period */
     uint64_t pids_max;
     bool network_none;
     bool strict; /* refuse to run when an isolation feature is missing */
+    /* Steps run as this uid/gid when the runner is root; 0 = not set. */
+    uid_t slot_uid;
+    gid_t slot_gid;
+    /* NULL-terminated lists, copied by sb_job_new(). */
+    const char *const *mask_paths; /* hidden: empty ro tmpfs (dirs) or empty file */
+    const char *const *rw_paths;   /* stay writable, also inside a masked dir; / is read-only */
+    const char *state_dir;         /* parent of the job's private dir; NULL: $TMPDIR, /tmp */
+    uint64_t nofile;               /* RLIMIT_NOFILE; 0 = 65536 */
+    bool allow_ptrace;             /* ptrace/process_vm_* (denied by default) */
+    bool seccomp_audit;            /* log what the filter would deny, deny nothing (roll-out) */
 };
 
 struct sb_job; /* per-job sandbox state; opaque */
 
 /*
- * Prepare a job: create its cgroup (when available) and decide the mode.
- * name is used in paths (job id); policy is copied. Returns 0 or -errno.
+ * Prepare a job: create its cgroup (when available), compile its seccomp
+ * filter, create its private dir and decide the mode. name is used in paths
+ * (job id); policy is copied deeply. Returns 0 or -errno; with
+ * policy->strict, -EOPNOTSUPP when a required protection is missing
+ * (sb_last_error() says which).
  */
 int sb_job_new(const char *name, const struct sb_policy *policy, struct sb_job **ret);
-/* Kill everything still running in the job and remove its cgroup. NULL-safe. */
+/* Kill everything still running in the job and remove its cgroup and dirs. NULL-safe. */
 void sb_job_free(struct sb_job *job);
 
 /*
- * Build the argv that starts argv inside the job's sandbox (for now, the
- * plain command). *ret_argv is a NULL-terminated malloc'd array whose strings
- * are malloc'd; free it with sb_argv_free().
+ * Build the argv that starts argv inside the job's sandbox: the helper and
+ * its options, then "--", then argv. *ret_argv is a NULL-terminated malloc'd
+ * array whose strings are malloc'd; free it with sb_argv_free(). The helper
+ * exits 125 when it cannot set up the sandbox (its message goes to stderr,
+ * prefixed "gr-sandbox: "), 126/127 when the command cannot be executed,
+ * and otherwise mirrors the step (exit code, or death by the same signal).
+ * Signals sent to the helper are forwarded to the step's process group.
  */
 int sb_wrap_command(const struct sb_job *job, char *const argv[], char ***ret_argv);
 void sb_argv_free(char **argv);
 
-/* Called after a step's main process exited: kill what it left behind. Returns 0 or -errno. */
+/*
+ * Called after a step's main process exited: kill what it left behind
+ * (daemons included), collect its statistics (sb_step_result) and remove
+ * its cgroup. Returns 0 or -errno.
+ */
 int sb_step_reap(struct sb_job *job);
-/* Kill every process of the job now (timeout, cancellation), with sig. */
+/*
+ * Timeout and cancellation. SIGKILL kills every process of the job now
+ * (cgroup.kill, or freeze and sweep) and waits until the cgroup is empty.
+ * Other signals go to the top of each running step (the helper), which
+ * forwards them to the step's process group, like a terminal's ^C.
+ * Returns 0 (also for a job without cgroup, where killing the helper is
+ * the caller's part) or -errno.
+ */
 int sb_job_kill(struct sb_job *job, int sig);
+
+/* What happened to the last reaped step. */
+struct sb_step_stats {
+    bool oom_killed;         /* the kernel OOM killer killed a process of the job */
+    uint64_t oom_kills;      /* how many, during the step */
+    uint64_t memory_limit;   /* bytes in effect for the job, 0 = none */
+    uint64_t memory_peak;    /* bytes, 0 = unknown (v2 memory.peak, v1 max_usage_in_bytes) */
+    uint64_t memory_failcnt; /* v1 only: times the limit was hit */
+    uint64_t pids_limit_hit; /* forks refused by pids.max (v2 pids.events), 0 = unknown */
+};
+/* Statistics of the last step reaped by sb_step_reap(). Returns 0, or -ENODATA if none. */
+int sb_step_result(const struct sb_job *job, struct sb_step_stats *ret);
+/*
+ * A one-line explanation for a step that died of an OOM kill, e.g.
+ * "killed: memory limit of 4 GiB reached (peak 4.0 GiB)", written to buf.
+ * Returns the length, or 0 (buf "") when the stats show no OOM kill.
+ */
+size_t sb_step_stats_message(const struct sb_step_stats *st, char *buf, size_t len);
+
+/*
+ * Protections that are off for this job, as human strings (e.g. "no memory
+ * limit: memory controller unavailable"). The array is NULL-terminated and
+ * owned by the job.
+ */
+const char *const *sb_job_degraded(const struct sb_job *job);
+/* One line describing the job's sandbox, e.g. "sandbox: uid=slot ns=mnt,pid,... cgroup=...". */
+const char *sb_job_summary(const struct sb_job *job);
+
+/* Where the helper is; copied; NULL resets to the default lookup. Returns 0 or -errno. */
+int sb_set_helper_path(const char *path);
+/* The reason of the last failure of sb_job_new(), or "". */
+const char *sb_last_error(void);
+
+/* Write what this host supports for the sandbox, one feature a line. Returns 0 or -errno. */
+int sb_doctor(FILE *out);
+
+/*
+ * GPU slots (docs/sandbox.md section 9): find the NVIDIA GPUs, lease some
+ * exclusively to a job, and tell the job which ones it got.
+ *
+ * Discovery reads the device nodes (<dev>/nvidia<minor>), then the driver's
+ * /proc/driver/nvidia/gpus/<bus id>/information (minor, UUID), and fills in
+ * what is still missing from `nvidia-smi --query-gpu=index,uuid,pci.bus_id
+ * --format=csv,noheader` (index taken as the minor). It may start
+ * nvidia-smi (posix_spawn), so call it at start-up, not on the loop.
+ *
+ * A lease holds one flock()ed file per GPU in lock_dir: exclusive across
+ * runner processes, and gone with the process if it dies.
+ */
+#define SB_GPU_MAX 32
+
+struct sb_gpu {
+    int minor;
+    char uuid[64];   /* "GPU-..." or "" */
+    char bus_id[32]; /* "00000000:17:00.0" or "" */
+};
+
+struct sb_gpu_inv {
+    struct sb_gpu gpu[SB_GPU_MAX];
+    size_t n; /* sorted by minor */
+};
+
+/* Where to look; NULL fields mean the real host ("/dev", "/proc/driver/nvidia/gpus", PATH). */
+struct sb_gpu_env {
+    const char *dev_dir;
+    const char *proc_dir;
+    const char *nvidia_smi; /* "" to skip nvidia-smi */
+};
+
+struct sb_gpu_lease {
+    size_t n;
+    int idx[SB_GPU_MAX]; /* into the inventory */
+    int fd[SB_GPU_MAX];  /* the held lock files */
+};
+
+int sb_gpu_discover(const struct sb_gpu_env *env, struct sb_gpu_inv *ret);
+/* Lease want GPUs (the lowest free minors). Returns 0, -EBUSY if fewer are free, or -errno. */
+int sb_gpu_lease(const struct sb_gpu_inv *inv, size_t want, const char *lock_dir,
+                 struct sb_gpu_lease *ret);
+void sb_gpu_release(struct sb_gpu_lease *lease);
+/*
+ * The step environment for a lease, as "NAME=value" lines separated by '\n':
+ * CUDA_VISIBLE_DEVICES and NVIDIA_VISIBLE_DEVICES (UUIDs when known, else
+ * minors) and CUDA_DEVICE_ORDER=PCI_BUS_ID. CUDA_VISIBLE_DEVICES alone is
+ * advisory; hide the other GPUs with sb_gpu_mask_paths(). Returns 0 or -E2BIG.
+ */
+int sb_gpu_env_text(const struct sb_gpu_inv *inv, const struct sb_gpu_lease *lease, char *buf,
+                    size_t len);
+/*
+ * Device nodes of the GPUs not leased, for sb_policy.mask_paths: a
+ * NULL-terminated malloc'd array of malloc'd strings (free with
+ * sb_argv_free()). Returns 0 or -ENOMEM.
+ */
+int sb_gpu_mask_paths(const struct sb_gpu_inv *inv, const struct sb_gpu_lease *lease,
+                      const char *dev_dir, char ***ret);

@@ -361,6 +361,127 @@ static void test_proc_huge_binary(void **state)
     json_decref(pr.lines);
 }
 
+/* ---- the whole engine over a parsed workflow, with a recording reporter --- */
+
+struct rec {
+    json_t *events;
+};
+
+static void rec_add(struct rec *r, json_t *ev)
+{
+    json_array_append_new(r->events, ev);
+}
+
+static void rec_job_started(void *ctx, const void *job, const char *name)
+{
+    (void)job;
+    rec_add(ctx, json_pack("{s:s,s:s}", "ev", "job_started", "name", name));
+}
+
+static void rec_step_finished(void *ctx, const void *job, int step, enum ex_result outcome,
+                              enum ex_result conclusion, uint64_t dur)
+{
+    (void)job;
+    (void)dur;
+    rec_add(ctx, json_pack("{s:s,s:i,s:s,s:s}", "ev", "step", "i", step, "outcome",
+                           ex_result_name(outcome), "conclusion", ex_result_name(conclusion)));
+}
+
+static void rec_log(void *ctx, const void *job, const char *line, size_t len)
+{
+    (void)job;
+    rec_add(ctx, json_pack("{s:s,s:s%}", "ev", "log", "line", line, len));
+}
+
+static void rec_job_finished(void *ctx, const void *job, enum ex_result result, json_t *outputs,
+                             uint64_t dur)
+{
+    (void)job;
+    (void)dur;
+    rec_add(ctx, json_pack("{s:s,s:s,s:O?}", "ev", "job_finished", "result", ex_result_name(result),
+                           "outputs", outputs));
+}
+
+static const char engine_wf[] = "on: push\n"
+                                "jobs:\n"
+                                "  a:\n"
+                                "    runs-on: x\n"
+                                "    outputs:\n"
+                                "      o: ${{ steps.s.outputs.v }}\n"
+                                "      hidden: ${{ secrets.TOKEN }}\n"
+                                "    steps:\n"
+                                "      - id: s\n"
+                                "        run: echo v=1 >> $GITHUB_OUTPUT; echo tok=$T\n"
+                                "        env:\n"
+                                "          T: ${{ secrets.TOKEN }}\n"
+                                "      - run: exit 4\n"
+                                "        continue-on-error: true\n"
+                                "      - if: failure()\n"
+                                "        run: echo never\n"
+                                "  b:\n"
+                                "    needs: a\n"
+                                "    runs-on: x\n"
+                                "    steps:\n"
+                                "      - run: test '${{ needs.a.outputs.o }}' = 1 && exit 2\n"
+                                "  c:\n"
+                                "    needs: b\n"
+                                "    runs-on: x\n"
+                                "    steps:\n"
+                                "      - run: echo skipped\n";
+
+static void test_run_plan(void **state)
+{
+    char dir[] = "/tmp/ex_engine_run_XXXXXX";
+    struct rec rec = {.events = json_array()};
+    struct ex_reporter rep = {.ctx = &rec,
+                              .job_started = rec_job_started,
+                              .log_line = rec_log,
+                              .step_finished = rec_step_finished,
+                              .job_finished = rec_job_finished};
+    struct ex_workflow *wf = NULL;
+    struct ex_plan *plan = NULL;
+    struct gr_diag d = {0};
+    json_t *secrets = json_pack("{s:s}", "TOKEN", "t0ps3cr3t");
+    struct ex_plan_opts po = {.event_name = "push", .secrets = secrets};
+    struct ex_run_opts ro = {.max_jobs = 2};
+    char *dump, *json_path;
+    uv_loop_t loop;
+    bool ok = true;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    po.repo_dir = dir;
+    ro.workdir = dir;
+    json_path = gr_path_join(dir, "out.json");
+    ro.json_path = json_path;
+    assert_int_equal(ex_workflow_parse("wf.yml", engine_wf, strlen(engine_wf), &wf, NULL, &d), 0);
+    assert_int_equal(ex_plan_build(wf, &po, &plan, &d), 0);
+    assert_int_equal(uv_loop_init(&loop), 0);
+    assert_int_equal(ex_run_plan(&loop, plan, &ro, &rep, &ok), 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    assert_false(ok); /* b failed */
+    dump = json_dumps(rec.events, 0);
+    /* a: continue-on-error keeps the job green; failure() does not run after it */
+    assert_non_null(strstr(dump, "\"i\": 1, \"outcome\": \"failure\", \"conclusion\": "
+                                 "\"success\""));
+    assert_non_null(strstr(dump, "\"i\": 2, \"outcome\": \"skipped\""));
+    /* the secret is masked in the log and its job output dropped */
+    assert_null(strstr(dump, "t0ps3cr3t"));
+    assert_non_null(strstr(dump, "tok=***"));
+    assert_non_null(strstr(dump, "\"outputs\": {\"o\": \"1\"}"));
+    /* b saw needs.a.outputs.o and failed with exit 2; c was skipped */
+    assert_non_null(strstr(dump, "\"result\": \"failure\""));
+    assert_non_null(strstr(dump, "\"result\": \"skipped\""));
+    assert_true(gr_path_exists(json_path));
+    free(dump);
+    free(json_path);
+    ex_plan_free(plan);
+    ex_workflow_free(wf);
+    json_decref(secrets);
+    json_decref(rec.events);
+    assert_int_equal(gr_rm_rf(dir), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -377,6 +498,7 @@ int main(void)
         cmocka_unit_test(test_proc_timeout_kills_tree),
         cmocka_unit_test(test_proc_spawn_error),
         cmocka_unit_test(test_proc_huge_binary),
+        cmocka_unit_test(test_run_plan),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,136 @@
+/*
+ * Shared internals of the sandbox. Three kinds of code live here:
+ * parent-side preparation (sb_job_new, cgroup creation, filter compile),
+ * the gr-sandbox helper (argv parsing, namespaces, mounts, credentials)
+ * and what runs between fork and exec (no malloc, no stdio there).
+ */
+#pragma once
+
+#include "sb.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SB_PATH 4096
+
+/* ---- small file helpers (util.c) ---- */
+int sb__write_file(const char *path, const char *text, bool create);
+int sb__write_filef(const char *path, bool create, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Reads up to len-1 bytes, NUL-terminates. Returns bytes read or -errno. */
+ssize_t sb__read_file(const char *path, char *buf, size_t len);
+/* Value of "key N" in a flat keyed file (memory.events, cgroup.events). */
+int sb__read_key_u64(const char *path, const char *key, uint64_t *ret);
+int sb__read_u64(const char *path, uint64_t *ret);
+int sb__path(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int sb__mkdir_p(const char *path, mode_t mode);
+/* Remove a tree without following symlinks. */
+int sb__rm_rf(const char *path);
+bool sb__exists(const char *path);
+/* mkdtemp() of prefix followed by six random characters, into buf. */
+int sb__mkdtemp(char *buf, size_t len, const char *prefix);
+/* Error text for the last failure (sb_last_error). */
+void sb__set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- cgroups (cgroup.c) ---- */
+enum sb_cg_mode { SB_CG_NONE, SB_CG_V2, SB_CG_HYBRID, SB_CG_V1 };
+enum sb_cg_ctl { SB_CTL_MEMORY, SB_CTL_PIDS, SB_CTL_CPU, SB_CTL_FREEZER, SB_CTL_N };
+enum sb_cg_on { SB_CG_OFF, SB_CG_ON_V2, SB_CG_ON_V1 };
+enum sb_cg_kill { SB_KILL_NONE, SB_KILL_V2, SB_KILL_V2_FREEZE, SB_KILL_V1_FREEZER };
+
+/* Where to look; all NULL means the real host. Tests point these at fake trees. */
+struct sb_cg_env {
+    const char *root;        /* "/sys/fs/cgroup" */
+    const char *self_cgroup; /* "/proc/self/cgroup" */
+    const char *mountinfo;   /* "/proc/self/mountinfo"; NULL with fake: <root>/<ctl> */
+    bool fake;               /* plain files: create control files, no real processes */
+};
+
+/* The host's hierarchy, found once by sb_cg_detect(). */
+struct sb_cg {
+    enum sb_cg_mode mode;
+    bool fake;
+    char v2_mount[SB_PATH];          /* "" when there is no cgroup2 */
+    char v2_self[SB_PATH];           /* our v2 cgroup, absolute path in the mount */
+    char v1_self[SB_CTL_N][SB_PATH]; /* our v1 cgroup per controller; "" when unused */
+    enum sb_cg_on on[SB_CTL_N];
+};
+
+/* A job's cgroups: one dir in v2 and/or one per v1 controller. */
+struct sb_cgjob {
+    struct sb_cg cg;
+    char v2[SB_PATH];
+    char v1[SB_CTL_N][SB_PATH];
+    enum sb_cg_kill kill;
+    uint64_t memory_limit;
+    uint64_t oom_seen; /* job oom_kill count at the last reap */
+    uint64_t pids_seen;
+};
+
+const char *sb_cg_ctl_name(enum sb_cg_ctl c);
+int sb_cg_detect(const struct sb_cg_env *env, struct sb_cg *ret);
+/* "hybrid[mem:v1 pids:v1 cpu:v1 kill:v2]" */
+void sb_cg_describe(const struct sb_cg *cg, enum sb_cg_kill kill, char *buf, size_t len);
+int sb_cg_job_create(const struct sb_cg *cg, const char *name, const struct sb_policy *p,
+                     struct sb_cgjob *ret);
+/* Creates <dir>/step-<id> under every job dir and moves pid in. Helper side. */
+int sb_cg_step_enter(const char *v2_job, const char *const *v1_jobs, size_t n_v1, bool fake,
+                     pid_t pid, const char **ret_failed);
+/* Kill and remove every step-* cgroup, summing statistics. */
+int sb_cg_step_finish(struct sb_cgjob *j, struct sb_step_stats *ret);
+int sb_cg_job_kill(struct sb_cgjob *j, int sig);
+/* Kill everything, wait until empty, remove the job dirs. */
+int sb_cg_job_destroy(struct sb_cgjob *j);
+/* Distinct v1 job dirs in use (memory, pids, cpu, freezer), for the helper. */
+size_t sb_cg_v1_dirs(const struct sb_cgjob *j, const char **ret, size_t max);
+
+/* ---- seccomp (seccomp.c) ---- */
+/* Compile the deny-list for policy into fd as BPF (parent side, libseccomp). */
+int sb_sc_export(const struct sb_policy *p, int fd, const char **ret_arches);
+/* Install a BPF program (between fork and exec; after PR_SET_NO_NEW_PRIVS). */
+int sb_sc_install(const void *bpf, size_t len);
+/* Names of the denied syscalls, for the doctor and tests. */
+size_t sb_sc_rule_count(void);
+
+/* ---- the helper (helper.c and friends) ---- */
+int sb__helper_main(int argc, char **argv);
+
+/* Everything the helper needs, parsed from argv. */
+struct sb_hcfg {
+    const char *cg2;
+    const char *cg1[SB_CTL_N];
+    size_t n_cg1;
+    const char *seccomp;
+    uid_t uid;
+    gid_t gid;
+    bool set_ids;
+    const char *tmp;
+    const char *empty;
+    const char **mask;
+    size_t n_mask;
+    const char **rw;
+    size_t n_rw;
+    bool ro_root;
+    bool ns_mnt, ns_pid, ns_net, ns_ipc, ns_uts, ns_cgroup;
+    uint64_t nofile, nproc;
+    int status_fd;
+    char **argv;
+    /* filled by the helper before forking */
+    void *bpf;
+    size_t bpf_len;
+    char cwd[SB_PATH];
+    int cap_last;
+};
+
+/* mount.c: the step's filesystem view, in the new mount namespace. */
+int sb_mnt_enter(const struct sb_hcfg *c, const char **ret_path);
+/* net.c: bring lo up in a new network namespace. */
+int sb_net_lo_up(void);
+/* cred.c: rlimits, ids, capabilities, securebits, no_new_privs. */
+int sb_cred_enter(const struct sb_hcfg *c, const char **ret_what);
+
+/* ---- features (job.c, doctor.c) ---- */
+bool sb__have_mount_setattr(void);
+bool sb__have_seccomp(void);
+bool sb__have_ns(const char *name);
+int sb__find_helper(char *out, size_t len);

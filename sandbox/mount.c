@@ -1,0 +1,269 @@
+/*
+ * The step's filesystem view (docs/sandbox.md section 4), built in the new
+ * mount namespace by the helper's init child (so the new procfs belongs to
+ * the new pid namespace):
+ *   1. "/" becomes a recursive slave: host mounts propagate in, none out;
+ *   2. the whole tree turns read-only and nosuid (mount_setattr on 5.12+,
+ *      otherwise the top mount only);
+ *   3. a new /proc, with Docker's list of masked entries;
+ *   4. /sys again when the network namespace is new (host interfaces);
+ *   5. masked paths: an empty tmpfs on dirs, an empty file on files;
+ *   6. the job's private /tmp and the writable paths, bound rw from fds
+ *      opened at the start (a writable path may sit inside a masked dir:
+ *      its mount point is made in the mask's tmpfs);
+ *   7. the masks' tmpfs turn read-only;
+ *   8. a private /dev/shm for the new IPC namespace.
+ * Runs between fork and exec: no malloc, no stdio.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+#define SB_MOUNT_ATTR_RDONLY 0x00000001
+#define SB_MOUNT_ATTR_NOSUID 0x00000002
+
+struct sb_mount_attr {
+    uint64_t attr_set;
+    uint64_t attr_clr;
+    uint64_t propagation;
+    uint64_t userns_fd;
+};
+
+bool sb__have_mount_setattr(void)
+{
+    /* An invalid call: ENOSYS only when the syscall is missing. */
+    return syscall(SYS_mount_setattr, -1, "", 0, NULL, 0) < 0 && errno != ENOSYS;
+}
+
+static int ro_root(void)
+{
+    struct sb_mount_attr a = {.attr_set = SB_MOUNT_ATTR_RDONLY | SB_MOUNT_ATTR_NOSUID};
+
+    if (syscall(SYS_mount_setattr, AT_FDCWD, "/", AT_RECURSIVE, &a, sizeof(a)) == 0)
+        return 0;
+    if (errno != ENOSYS)
+        return -errno;
+    if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID, NULL) < 0)
+        return -errno;
+    return 0;
+}
+
+static int bind(const char *src, const char *dst, unsigned long flags)
+{
+    if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
+        return -errno;
+    /* A bind copies the source mount's flags (read-only by now): set ours. */
+    if (mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | flags, NULL) < 0)
+        return -errno;
+    return 0;
+}
+
+/*
+ * The empty file, opened before /tmp (where the job dir may live) is
+ * covered; without one, /dev/null as Docker does.
+ */
+static char empty_src[64] = "/dev/null";
+
+#define SB_MAX_RW 64
+
+/* Sources of the rw binds, opened before anything covers them. */
+static char rw_src[SB_MAX_RW + 1][32];
+
+static int open_sources(const struct sb_hcfg *c, const char **ret_path)
+{
+    if (c->n_rw > SB_MAX_RW)
+        return -E2BIG;
+    for (size_t i = 0; i <= c->n_rw; i++) {
+        const char *path = i < c->n_rw ? c->rw[i] : c->tmp;
+        int fd;
+
+        if (!path)
+            continue;
+        *ret_path = path;
+        fd = open(path, O_PATH | O_CLOEXEC);
+        if (fd < 0)
+            return -errno;
+        snprintf(rw_src[i], sizeof(rw_src[i]), "/proc/self/fd/%d", fd);
+    }
+    return 0;
+}
+
+static bool is_under(const char *path, const char *dir)
+{
+    size_t n = strlen(dir);
+
+    return strncmp(path, dir, n) == 0 && path[n] == '/';
+}
+
+/* Mount points, inside a fresh mask tmpfs, for the writable paths below it. */
+static int make_mountpoints(const struct sb_hcfg *c, const char *dir)
+{
+    for (size_t i = 0; i < c->n_rw; i++) {
+        char parent[SB_PATH];
+        struct stat st;
+        int r, fd;
+
+        if (!is_under(c->rw[i], dir))
+            continue;
+        if (stat(rw_src[i], &st) < 0)
+            return -errno;
+        if (S_ISDIR(st.st_mode)) {
+            r = sb__mkdir_p(c->rw[i], 0755);
+            if (r < 0)
+                return r;
+            continue;
+        }
+        snprintf(parent, sizeof(parent), "%s", c->rw[i]);
+        *strrchr(parent, '/') = '\0';
+        r = sb__mkdir_p(parent, 0755);
+        if (r < 0)
+            return r;
+        fd = open(c->rw[i], O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+        if (fd < 0)
+            return -errno;
+        close(fd);
+    }
+    return 0;
+}
+
+/* Hide path; a dir's tmpfs stays writable until seal_masks() when c is given. */
+static int mask(const struct sb_hcfg *c, const char *path)
+{
+    unsigned long ro = c ? 0 : MS_RDONLY;
+    struct stat st;
+
+    if (lstat(path, &st) < 0)
+        return errno == ENOENT ? 0 : -errno;
+    if (!S_ISDIR(st.st_mode))
+        return bind(empty_src, path, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
+    if (mount("tmpfs", path, "tmpfs", ro | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+              "size=64k,nr_inodes=64,mode=0755") < 0)
+        return -errno;
+    return c ? make_mountpoints(c, path) : 0;
+}
+
+static int seal_masks(const struct sb_hcfg *c, const char **ret_path)
+{
+    struct stat st;
+
+    for (size_t i = 0; i < c->n_mask; i++) {
+        *ret_path = c->mask[i];
+        if (lstat(c->mask[i], &st) < 0 || !S_ISDIR(st.st_mode))
+            continue;
+        if (mount(NULL, c->mask[i], NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                  NULL) < 0)
+            return -errno;
+    }
+    return 0;
+}
+
+static const char *const proc_masked[] = {"/proc/kcore",        "/proc/keys", "/proc/timer_list",
+                                          "/proc/sched_debug",  "/proc/acpi", "/proc/scsi",
+                                          "/proc/sysrq-trigger"};
+static const char *const proc_ro[] = {"/proc/sys", "/proc/irq", "/proc/bus"};
+
+static int new_proc(const char **ret_path)
+{
+    int r;
+
+    *ret_path = "/proc";
+    if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+        return -errno;
+    for (size_t i = 0; i < sizeof(proc_masked) / sizeof(proc_masked[0]); i++) {
+        *ret_path = proc_masked[i];
+        r = mask(NULL, proc_masked[i]);
+        if (r < 0)
+            return r;
+    }
+    for (size_t i = 0; i < sizeof(proc_ro) / sizeof(proc_ro[0]); i++) {
+        *ret_path = proc_ro[i];
+        if (!sb__exists(proc_ro[i]))
+            continue;
+        r = bind(proc_ro[i], proc_ro[i], MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+static int writable(const struct sb_hcfg *c, const char **ret_path)
+{
+    int r;
+
+    if (c->tmp) {
+        *ret_path = "/tmp";
+        r = bind(rw_src[c->n_rw], "/tmp", MS_NOSUID | MS_NODEV);
+        if (r < 0)
+            return r;
+    }
+    for (size_t i = 0; i < c->n_rw; i++) {
+        *ret_path = c->rw[i];
+        r = bind(rw_src[i], c->rw[i], MS_NOSUID | MS_NODEV);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+int sb_mnt_enter(const struct sb_hcfg *c, const char **ret_path)
+{
+    int r;
+
+    *ret_path = c->empty;
+    if (c->empty) {
+        int fd = open(c->empty, O_PATH | O_CLOEXEC);
+
+        if (fd < 0)
+            return -errno;
+        snprintf(empty_src, sizeof(empty_src), "/proc/self/fd/%d", fd);
+    }
+    r = open_sources(c, ret_path);
+    if (r < 0)
+        return r;
+    *ret_path = "/";
+    if (mount(NULL, "/", NULL, MS_SLAVE | MS_REC, NULL) < 0)
+        return -errno;
+    if (c->ro_root) {
+        r = ro_root();
+        if (r < 0)
+            return r;
+    }
+    if (c->ns_pid) {
+        r = new_proc(ret_path);
+        if (r < 0)
+            return r;
+    }
+    *ret_path = "/sys";
+    if (c->ns_net &&
+        mount("sysfs", "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+        return -errno;
+    for (size_t i = 0; i < c->n_mask; i++) {
+        *ret_path = c->mask[i];
+        r = mask(c, c->mask[i]);
+        if (r < 0)
+            return r;
+    }
+    r = writable(c, ret_path);
+    if (r == 0)
+        r = seal_masks(c, ret_path);
+    if (r < 0)
+        return r;
+    *ret_path = "/dev/shm";
+    if (c->ns_ipc && sb__exists("/dev/shm") &&
+        mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777") < 0)
+        return -errno;
+    return 0;
+}

@@ -1,0 +1,754 @@
+#!/usr/bin/env python3
+"""A fake GitHub for the self-hosted runner protocol, on 127.0.0.1 only.
+
+It speaks enough of runner-protocol.md for `ghrun config`, `ghrun run` and
+`ghrun remove`: runner-registration, the classic pools/agents API, the
+runner-admin API (--v2), the OAuth token endpoint (it verifies the JWT client
+assertion, RS256 or PS256, against the registered public key), pipelines
+sessions and messages, the broker (--broker), and the run service
+(acquirejob, renewjob, completejob).
+
+It prints "PORT <n>" on stdout once listening, appends every request to the
+JSON-lines file given by --log (Authorization values redacted), and keeps its
+state in memory. A control API under /_control/ enqueues jobs and messages,
+injects faults and dumps the state:
+
+  POST /_control/job      {"name": "...", "steps": [{"run": "echo hi", "name": "..", "if": ".."}]}
+  POST /_control/message  {"type": "JobCancellation", "body": {...}}
+  POST /_control/fault    {"endpoint": "completejob", "kind": "500", "count": 1}
+  GET  /_control/state
+
+Fault kinds: an HTTP status ("500", "401", "409"), "drop" (close without an
+answer), "slow:S" (wait S seconds, then answer), "late:S" (apply the request,
+then wait S seconds before answering: a client timeout after the server acted),
+"expire" (the caller's session ends; 404 TaskAgentSessionExpiredException).
+The same faults can be given at start: --fault completejob:late:3:1
+(endpoint:kind[:arg]:count).
+"""
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import sys
+import threading
+import time
+import urllib.parse
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+LOCK = threading.RLock()
+COND = threading.Condition(LOCK)
+
+
+def b64url_dec(s):
+    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+
+def b64_int(s):
+    return int.from_bytes(base64.b64decode(s), "big")
+
+
+SHA256_PREFIX = bytes.fromhex("3031300d060960864801650304020105000420")
+
+
+def mgf1(seed, length):
+    out = b""
+    counter = 0
+    while len(out) < length:
+        out += hashlib.sha256(seed + counter.to_bytes(4, "big")).digest()
+        counter += 1
+    return out[:length]
+
+
+def rsa_verify(n, e, msg, sig, alg):
+    """RS256 (PKCS#1 v1.5) or PS256 (PSS, MGF1-SHA256, salt 32) verification."""
+    k = (n.bit_length() + 7) // 8
+    if len(sig) != k:
+        return False
+    em_int = pow(int.from_bytes(sig, "big"), e, n)
+    digest = hashlib.sha256(msg).digest()
+    if alg == "RS256":
+        t = SHA256_PREFIX + digest
+        expected = b"\x00\x01" + b"\xff" * (k - len(t) - 3) + b"\x00" + t
+        return em_int.to_bytes(k, "big") == expected
+    if alg != "PS256":
+        return False
+    embits = n.bit_length() - 1
+    emlen = (embits + 7) // 8
+    em = em_int.to_bytes(emlen, "big")
+    hlen, slen = 32, 32
+    if em[-1] != 0xBC or emlen < hlen + slen + 2:
+        return False
+    masked, h = em[: emlen - hlen - 1], em[emlen - hlen - 1 : -1]
+    db = bytes(a ^ b for a, b in zip(masked, mgf1(h, len(masked))))
+    db = bytes([db[0] & (0xFF >> (8 * emlen - embits))]) + db[1:]
+    ps_len = emlen - hlen - slen - 2
+    if db[:ps_len] != b"\x00" * ps_len or db[ps_len] != 1:
+        return False
+    salt = db[ps_len + 1 :]
+    return hashlib.sha256(b"\x00" * 8 + digest + salt).digest() == h
+
+
+class State:
+    def __init__(self, args):
+        self.args = args
+        self.reg_token = args.token
+        self.remove_token = args.remove_token
+        self.admin_tokens = set()
+        self.agents = {}  # id -> agent dict
+        self.next_agent = 1
+        self.access_tokens = {}  # token -> (agent id, expiry)
+        self.sessions = {}  # session id -> agent id
+        self.messages = []  # pending messages
+        self.next_message = 1
+        self.jobs = {}  # runner_request_id -> job dict
+        self.job_tokens = {}  # job token -> runner_request_id
+        self.completions = []  # effective completions
+        self.faults = []  # dicts: endpoint, kind, count
+        self.counts = {}
+        self.session_conflicts = 0
+
+
+STATE = None
+LOGF = None
+
+
+def log_request(entry):
+    with LOCK:
+        if LOGF:
+            LOGF.write(json.dumps(entry) + "\n")
+            LOGF.flush()
+
+
+def take_fault(endpoint):
+    with LOCK:
+        for f in STATE.faults:
+            if f["endpoint"] == endpoint and f["count"] > 0:
+                f["count"] -= 1
+                return f["kind"]
+    return None
+
+
+def job_message(base, job):
+    steps = []
+    for i, st in enumerate(job["steps"]):
+        inputs = [{"Key": "script", "Value": st["run"]}]
+        if st.get("shell"):
+            inputs.append({"Key": "shell", "Value": st["shell"]})
+        step = {
+            "type": "action",
+            "id": str(uuid.uuid4()),
+            "name": st.get("id", "__run" if i == 0 else "__run_%d" % (i + 1)),
+            "contextName": st.get("id", "__run" if i == 0 else "__run_%d" % (i + 1)),
+            "reference": {"type": "script"},
+            "inputs": {"type": 2, "map": inputs},
+            "condition": st.get("if", "success()"),
+        }
+        if st.get("name"):
+            step["displayNameToken"] = st["name"]
+        if st.get("env"):
+            step["environment"] = {
+                "type": 2,
+                "map": [{"Key": k, "Value": v} for k, v in st["env"].items()],
+            }
+        if st.get("continue-on-error"):
+            step["continueOnError"] = True
+        steps.append(step)
+    return {
+        "messageType": "RunnerJobRequest",
+        "plan": {
+            "scopeIdentifier": "00000000-0000-0000-0000-000000000000",
+            "planType": "actions",
+            "planId": job["plan_id"],
+            "version": 9,
+        },
+        "timeline": {"id": job["timeline_id"]},
+        "jobId": job["job_id"],
+        "jobDisplayName": job["name"],
+        "jobName": "__default",
+        "requestId": job["request_id"],
+        "resources": {
+            "endpoints": [
+                {
+                    "name": "SystemVssConnection",
+                    "url": base + "/run/",
+                    "authorization": {
+                        "scheme": "OAuth",
+                        "parameters": {"AccessToken": job["token"]},
+                    },
+                    "data": {},
+                }
+            ]
+        },
+        "variables": {
+            "system.github.token": {"value": job["github_token"], "isSecret": True},
+            "system.github.job": {"value": "build"},
+            "MY_SECRET": {"value": job["secret"], "isSecret": True},
+        },
+        "mask": [],
+        "contextData": {
+            "github": {
+                "t": 2,
+                "d": [
+                    {"k": "repository", "v": "acme/widgets"},
+                    {"k": "event_name", "v": "push"},
+                ],
+            }
+        },
+        "environmentVariables": [
+            {"type": 2, "map": [{"Key": k, "Value": v} for k, v in job.get("env", {}).items()]}
+        ],
+        "steps": steps,
+        "fileTable": [".github/workflows/ci.yml"],
+    }
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *a):
+        pass
+
+    # ---- plumbing ----
+    def body_bytes(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n else b""
+
+    def reply(self, code, obj=None, raw=None):
+        data = raw if raw is not None else (b"" if obj is None else json.dumps(obj).encode())
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        self.status = code
+
+    def auth(self):
+        a = self.headers.get("Authorization") or ""
+        scheme, _, value = a.partition(" ")
+        return scheme, value
+
+    def bearer_agent(self):
+        scheme, tok = self.auth()
+        with LOCK:
+            ent = STATE.access_tokens.get(tok) if scheme == "Bearer" else None
+            if not ent or ent[1] < time.time():
+                return None
+            return ent[0]
+
+    def base(self):
+        return "http://127.0.0.1:%d" % self.server.server_address[1]
+
+    def handle_any(self, method):
+        self.status = 0
+        url = urllib.parse.urlsplit(self.path)
+        self.q = dict(urllib.parse.parse_qsl(url.query))
+        self.body = self.body_bytes()
+        parts = [p for p in url.path.split("/") if p]
+        endpoint, fn = self.route(method, parts)
+        late = None
+        fault = take_fault(endpoint) if endpoint else None
+        entry = {
+            "t": time.time(),
+            "method": method,
+            "path": url.path,
+            "query": self.q,
+            "endpoint": endpoint,
+            "auth": self.auth()[0],
+            "fault": fault,
+        }
+        if endpoint in ("completejob", "acquirejob", "renewjob", "agents.create", "session"):
+            try:
+                entry["body"] = json.loads(self.body or b"null")
+            except ValueError:
+                entry["body"] = None
+        try:
+            if fault == "drop":
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return
+            if fault == "expire":
+                aid = self.bearer_agent()
+                with LOCK:
+                    for sid in [s for s, a in STATE.sessions.items() if a == aid]:
+                        del STATE.sessions[sid]
+                self.reply(404, {"message": "session expired",
+                                 "typeKey": "TaskAgentSessionExpiredException"})
+                return
+            if fault and fault.startswith("slow:"):
+                time.sleep(float(fault[5:]))
+            elif fault and fault.startswith("late:"):
+                late = float(fault[5:])
+            elif fault and fault.isdigit():
+                self.reply(int(fault), {"message": "injected fault", "typeKey": "Injected",
+                                        "source": "actions-run-service",
+                                        "statusCode": int(fault)})
+                return
+            if not fn:
+                self.reply(404, {"message": "no route for %s %s" % (method, url.path)})
+                return
+            code, obj = fn(parts)
+            if late:
+                time.sleep(late)
+            self.reply(code, obj)
+        finally:
+            entry["status"] = self.status
+            log_request(entry)
+
+    def do_GET(self):
+        self.handle_any("GET")
+
+    def do_POST(self):
+        self.handle_any("POST")
+
+    def do_PUT(self):
+        self.handle_any("PUT")
+
+    def do_PATCH(self):
+        self.handle_any("PATCH")
+
+    def do_DELETE(self):
+        self.handle_any("DELETE")
+
+    # ---- routing ----
+    def route(self, m, p):
+        if p[:1] == ["_control"]:
+            return None, {"job": self.c_job, "message": self.c_message, "fault": self.c_fault,
+                          "state": self.c_state}.get(p[1] if len(p) > 1 else "")
+        if p[:2] == ["api", "v3"]:
+            rest = p[2:]
+            if m == "POST" and rest == ["actions", "runner-registration"]:
+                return "registration", self.registration
+            if m == "POST" and rest == ["actions", "runners", "register"]:
+                return "admin.register", self.admin_register
+            if m == "GET" and rest[-2:] == ["actions", "runner-groups"]:
+                return "admin.groups", self.admin_groups
+            if m == "GET" and rest[-2:] == ["actions", "runners"]:
+                return "admin.runners", self.admin_runners
+            if m == "DELETE" and len(rest) >= 3 and rest[-3:-1] == ["actions", "runners"]:
+                return "admin.delete", self.admin_delete
+        if p[:1] == ["tenant"] and p[1:4] == ["_apis", "distributedtask", "pools"]:
+            rest = p[4:]
+            if m == "GET" and rest == []:
+                return "pools", self.pools
+            if len(rest) >= 2 and rest[1] == "agents":
+                if m == "GET":
+                    return "agents.list", self.agents_list
+                if m == "POST":
+                    return "agents.create", self.agents_create
+                if m == "PUT":
+                    return "agents.replace", self.agents_create
+                if m == "DELETE":
+                    return "agents.delete", self.agents_delete
+            if len(rest) >= 2 and rest[1] == "sessions":
+                return ("session", self.session_create) if m == "POST" else (
+                    "deletesession", self.session_delete)
+            if len(rest) >= 2 and rest[1] == "messages":
+                return ("message", self.message_get) if m == "GET" else (
+                    "deletemessage", self.message_delete)
+        if p[:1] == ["broker"]:
+            if p[1:] == ["session"]:
+                return ("session", self.session_create) if m == "POST" else (
+                    "deletesession", self.session_delete)
+            if p[1:] == ["message"]:
+                return "message", self.message_get
+            if p[1:] == ["acknowledge"]:
+                return "acknowledge", self.acknowledge
+        if p[:1] == ["oauth"] and m == "POST":
+            return "oauth", self.oauth
+        if p[:1] == ["run"] and m == "POST" and len(p) == 2:
+            return p[1], {"acquirejob": self.acquire, "renewjob": self.renew,
+                          "completejob": self.complete}.get(p[1])
+        return None, None
+
+    # ---- registration ----
+    def registration(self, p):
+        scheme, tok = self.auth()
+        body = json.loads(self.body or b"{}")
+        event = body.get("runner_event")
+        want = STATE.reg_token if event == "register" else STATE.remove_token
+        if scheme != "RemoteAuth" or tok != want:
+            return 404, {"message": "Not Found"}
+        if not body.get("url", "").startswith(self.base() + "/"):
+            return 404, {"message": "unknown url"}
+        admin = "admin-" + uuid.uuid4().hex
+        with LOCK:
+            STATE.admin_tokens.add(admin)
+        return 200, {"url": self.base() + "/tenant/", "token_schema": "OAuthAccessToken",
+                     "token": admin, "use_v2_flow": STATE.args.v2}
+
+    def admin_ok(self):
+        scheme, tok = self.auth()
+        return scheme == "Bearer" and tok in STATE.admin_tokens
+
+    def pools(self, p):
+        if not self.admin_ok():
+            return 401, {"message": "unauthorized"}
+        return 200, {"count": 2, "value": [
+            {"id": 1, "name": "Default", "isHosted": False, "isInternal": True},
+            {"id": 2, "name": "gpu", "isHosted": False, "isInternal": False}]}
+
+    def agents_list(self, p):
+        if not self.admin_ok():
+            return 401, {"message": "unauthorized"}
+        name = self.q.get("agentName")
+        with LOCK:
+            found = [self.agent_view(a) for a in STATE.agents.values()
+                     if a["pool"] == int(p[4]) and (not name or a["name"] == name)]
+        return 200, {"count": len(found), "value": found}
+
+    def agent_view(self, a):
+        props = {}
+        if STATE.args.broker:
+            props["ServerUrlV2"] = {"$type": "System.String", "$value": self.base() + "/broker/"}
+            props["UseV2Flow"] = {"$type": "System.Boolean", "$value": True}
+        props["RequireFipsCryptography"] = {"$type": "System.Boolean", "$value": STATE.args.fips}
+        return {"id": a["id"], "name": a["name"], "version": a["version"],
+                "ephemeral": a["ephemeral"], "disableUpdate": a["disableUpdate"],
+                "labels": a["labels"], "status": "offline",
+                "authorization": {"authorizationUrl": a["auth_url"], "clientId": a["client_id"],
+                                  "publicKey": a["publicKey"]},
+                "properties": props}
+
+    def new_agent(self, body, pool, existing=None):
+        pk = body.get("authorization", {}).get("publicKey", {})
+        n = b64_int(pk["modulus"])
+        if n.bit_length() < 2048:
+            raise ValueError("key too small")
+        with LOCK:
+            aid = existing or STATE.next_agent
+            if not existing:
+                STATE.next_agent += 1
+            cid = str(uuid.uuid4())
+            a = {"id": aid, "name": body["name"], "pool": pool, "version": body.get("version"),
+                 "ephemeral": bool(body.get("ephemeral")),
+                 "disableUpdate": bool(body.get("disableUpdate")),
+                 "labels": body.get("labels", []), "publicKey": pk, "n": n,
+                 "e": b64_int(pk["exponent"]), "client_id": cid,
+                 "auth_url": self.base() + "/oauth/token/" + cid}
+            STATE.agents[aid] = a
+            return a
+
+    def agents_create(self, p):
+        if not self.admin_ok():
+            return 401, {"message": "unauthorized"}
+        body = json.loads(self.body)
+        pool = int(p[4])
+        existing = int(p[6]) if len(p) > 6 else None
+        with LOCK:
+            clash = [a for a in STATE.agents.values() if a["name"] == body.get("name")]
+        if clash and not existing:
+            return 409, {"message": "Agent exists", "typeKey": "TaskAgentExistsException"}
+        try:
+            a = self.new_agent(body, pool, existing)
+        except (KeyError, ValueError) as e:
+            return 400, {"message": "bad agent: %s" % e}
+        return 200, self.agent_view(a)
+
+    def agents_delete(self, p):
+        if not self.admin_ok():
+            return 401, {"message": "unauthorized"}
+        with LOCK:
+            if STATE.agents.pop(int(p[6]), None) is None:
+                return 404, {"message": "no such agent", "typeKey": "TaskAgentNotFoundException"}
+        return 204, None
+
+    # ---- runner-admin flow ----
+    def remote_ok(self):
+        scheme, tok = self.auth()
+        return scheme == "RemoteAuth" and tok in (STATE.reg_token, STATE.remove_token)
+
+    def admin_groups(self, p):
+        if not self.remote_ok():
+            return 401, {"message": "unauthorized"}
+        return 200, {"total_count": 1, "runner_groups": [
+            {"id": 1, "name": "Default", "default": True, "is_hosted": False}]}
+
+    def admin_runners(self, p):
+        if not self.remote_ok():
+            return 401, {"message": "unauthorized"}
+        name = self.q.get("name")
+        with LOCK:
+            found = [{"id": a["id"], "name": a["name"]} for a in STATE.agents.values()
+                     if a["name"] == name]
+        return 200, {"total_count": len(found), "runners": found}
+
+    def admin_register(self, p):
+        if not self.remote_ok():
+            return 401, {"message": "unauthorized"}
+        body = json.loads(self.body)
+        xml = body["public_key"]
+        mod = xml.split("<Modulus>")[1].split("</Modulus>")[0]
+        exp = xml.split("<Exponent>")[1].split("</Exponent>")[0]
+        conv = {"name": body["name"], "version": body.get("version"),
+                "ephemeral": body.get("ephemeral"), "disableUpdate": body.get("updates_disabled"),
+                "labels": body.get("labels"),
+                "authorization": {"publicKey": {"modulus": mod, "exponent": exp}}}
+        a = self.new_agent(conv, body.get("group_id", 1), body.get("runner_id"))
+        return 200, {"id": a["id"], "name": a["name"], "authorization": {
+            "authorization_url": a["auth_url"], "server_url": self.base() + "/broker/",
+            "client_id": a["client_id"]}}
+
+    def admin_delete(self, p):
+        if not self.remote_ok():
+            return 401, {"message": "unauthorized"}
+        with LOCK:
+            if STATE.agents.pop(int(p[-1]), None) is None:
+                return 404, {"message": "no such runner"}
+        return 204, None
+
+    # ---- OAuth ----
+    def oauth(self, p):
+        form = dict(urllib.parse.parse_qsl(self.body.decode()))
+        if form.get("grant_type") != "client_credentials" or form.get(
+                "client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer":
+            return 400, {"error": "invalid_request"}
+        jwt = form.get("client_assertion", "")
+        try:
+            h64, c64, s64 = jwt.split(".")
+            hdr = json.loads(b64url_dec(h64))
+            claims = json.loads(b64url_dec(c64))
+            sig = b64url_dec(s64)
+        except ValueError:
+            return 400, {"error": "invalid_client", "error_description": "malformed assertion"}
+        with LOCK:
+            agent = next((a for a in STATE.agents.values()
+                          if a["client_id"] == claims.get("iss")), None)
+        if not agent:
+            return 400, {"error": "invalid_client", "error_description": "unknown client"}
+        now = time.time()
+        ok = (claims.get("sub") == agent["client_id"]
+              and claims.get("aud") == self.base() + self.path
+              and claims.get("nbf", now + 999) <= now + 300
+              and claims.get("exp", 0) > now
+              and claims.get("exp", 0) - claims.get("nbf", 0) <= 600
+              and hdr.get("alg") == ("PS256" if STATE.args.fips else "RS256")
+              and rsa_verify(agent["n"], agent["e"], (h64 + "." + c64).encode(), sig,
+                             hdr.get("alg")))
+        if not ok:
+            return 400, {"error": "invalid_client",
+                         "error_description": "assertion rejected. Current server time is %d" % now}
+        tok = "at-" + uuid.uuid4().hex
+        with LOCK:
+            STATE.access_tokens[tok] = (agent["id"], now + STATE.args.token_ttl)
+        return 200, {"access_token": tok, "token_type": "JWT",
+                     "expires_in": STATE.args.token_ttl}
+
+    # ---- sessions and messages ----
+    def session_create(self, p):
+        aid = self.bearer_agent()
+        if aid is None:
+            return 401, {"message": "unauthorized"}
+        body = json.loads(self.body or b"{}")
+        with LOCK:
+            if aid in STATE.sessions.values():
+                STATE.session_conflicts += 1
+                return 409, {"message": "session exists",
+                             "typeKey": "TaskAgentSessionConflictException"}
+            sid = str(uuid.uuid4())
+            STATE.sessions[sid] = aid
+        resp = {"sessionId": sid, "ownerName": body.get("ownerName"), "agent": body.get("agent"),
+                "useFipsEncryption": False}
+        return 200, resp
+
+    def session_delete(self, p):
+        aid = self.bearer_agent()
+        if aid is None:
+            return 401, {"message": "unauthorized"}
+        sid = p[-1] if p[0] == "tenant" else self.q.get("sessionId")
+        with LOCK:
+            if p[0] == "broker":
+                sid = next((s for s, a in STATE.sessions.items() if a == aid), None)
+            if STATE.sessions.pop(sid, None) is None:
+                return 404, {"message": "no session"}
+        return 204, None
+
+    def message_get(self, p):
+        aid = self.bearer_agent()
+        if aid is None:
+            return 401, {"message": "unauthorized"}
+        sid = self.q.get("sessionId")
+        with LOCK:
+            if STATE.sessions.get(sid) != aid:
+                return 404, {"message": "session expired",
+                             "typeKey": "TaskAgentSessionExpiredException"}
+        if self.q.get("disableUpdate") != "true":
+            return 400, {"message": "disableUpdate=true expected"}
+        deadline = time.time() + STATE.args.poll_hold
+        with COND:
+            while True:
+                pending = [m for m in STATE.messages if not m.get("taken")]
+                if pending:
+                    m = pending[0]
+                    if p[0] == "broker":
+                        m["taken"] = True  # no delete on the broker
+                    return 200, {k: m[k] for k in ("messageId", "messageType", "iv", "body")}
+                left = deadline - time.time()
+                if left <= 0:
+                    return 202, None
+                COND.wait(left)
+
+    def message_delete(self, p):
+        aid = self.bearer_agent()
+        if aid is None:
+            return 401, {"message": "unauthorized"}
+        mid = int(p[-1])
+        with LOCK:
+            before = len(STATE.messages)
+            STATE.messages = [m for m in STATE.messages if m["messageId"] != mid]
+            gone = before != len(STATE.messages)
+        return (204, None) if gone else (404, {"message": "no message"})
+
+    def acknowledge(self, p):
+        if self.bearer_agent() is None:
+            return 401, {"message": "unauthorized"}
+        return 200, {}
+
+    # ---- run service ----
+    def acquire(self, p):
+        if self.bearer_agent() is None:
+            return 401, {"message": "unauthorized"}
+        body = json.loads(self.body or b"{}")
+        rid = body.get("jobMessageId")
+        with LOCK:
+            job = STATE.jobs.get(rid)
+            if not job:
+                return 404, {"source": "actions-run-service", "statusCode": 404,
+                             "errorMessage": "no such job"}
+            if job["acquired"]:
+                return 409, {"source": "actions-run-service", "statusCode": 409,
+                             "errorMessage": "already acquired"}
+            job["acquired"] = True
+        return 200, job_message(self.base(), job)
+
+    def job_of(self):
+        scheme, tok = self.auth()
+        with LOCK:
+            rid = STATE.job_tokens.get(tok) if scheme == "Bearer" else None
+            return STATE.jobs.get(rid)
+
+    def renew(self, p):
+        job = self.job_of()
+        body = json.loads(self.body or b"{}")
+        if not job or body.get("jobId") != job["job_id"] or body.get("planId") != job["plan_id"]:
+            return 404, {"source": "actions-run-service", "statusCode": 404,
+                         "errorMessage": "job not found"}
+        with LOCK:
+            job["renewals"] += 1
+        until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 600))
+        return 200, {"lockedUntil": until}
+
+    def complete(self, p):
+        job = self.job_of()
+        body = json.loads(self.body or b"{}")
+        if not job or body.get("jobId") != job["job_id"] or body.get("planId") != job["plan_id"]:
+            return 404, {"source": "actions-run-service", "statusCode": 404,
+                         "errorMessage": "job not found"}
+        with LOCK:
+            if job["completed"] is not None:
+                # A repeated completion with the same result is accepted once more
+                # without effect; a different result is a conflict.
+                if job["completed"] == body.get("conclusion"):
+                    return 200, {}
+                return 409, {"source": "actions-run-service", "statusCode": 409,
+                             "errorMessage": "job already completed"}
+            job["completed"] = body.get("conclusion")
+            STATE.completions.append({"request_id": job["request_id"], "body": body})
+        return 200, {}
+
+    # ---- control ----
+    def c_job(self, p):
+        spec = json.loads(self.body or b"{}")
+        with COND:
+            rid = str(STATE.next_message + 1000)
+            job = {"request_id": int(rid), "runner_request_id": rid, "name": spec.get("name", "build"),
+                   "steps": spec.get("steps", []), "env": spec.get("env", {}),
+                   "plan_id": str(uuid.uuid4()), "job_id": str(uuid.uuid4()),
+                   "timeline_id": str(uuid.uuid4()), "token": "jobtok-" + uuid.uuid4().hex,
+                   "github_token": "ghs_" + uuid.uuid4().hex, "secret": spec.get("secret", "s3cr3t-" + uuid.uuid4().hex[:8]),
+                   "acquired": False, "completed": None, "renewals": 0}
+            STATE.jobs[rid] = job
+            STATE.job_tokens[job["token"]] = rid
+            body = {"id": job["job_id"], "runner_request_id": rid,
+                    "run_service_url": self.base() + "/run/", "should_acknowledge": True,
+                    "billing_owner_id": "o1"}
+            self.enqueue("RunnerJobRequest", body)
+        return 200, {"runner_request_id": rid, "job_id": job["job_id"], "secret": job["secret"],
+                     "github_token": job["github_token"], "job_token": job["token"]}
+
+    def enqueue(self, mtype, body):
+        with COND:
+            mid = STATE.next_message
+            STATE.next_message += 1
+            STATE.messages.append({"messageId": mid, "messageType": mtype, "iv": None,
+                                   "body": json.dumps(body) if body is not None else ""})
+            COND.notify_all()
+            return mid
+
+    def c_message(self, p):
+        spec = json.loads(self.body or b"{}")
+        return 200, {"messageId": self.enqueue(spec["type"], spec.get("body"))}
+
+    def c_fault(self, p):
+        spec = json.loads(self.body or b"{}")
+        with LOCK:
+            STATE.faults.append({"endpoint": spec["endpoint"], "kind": str(spec["kind"]),
+                                 "count": int(spec.get("count", 1))})
+        return 200, {}
+
+    def c_state(self, p):
+        with LOCK:
+            return 200, {
+                "agents": [{k: a[k] for k in ("id", "name", "pool", "ephemeral", "disableUpdate",
+                                              "labels", "version")}
+                           for a in STATE.agents.values()],
+                "sessions": len(STATE.sessions),
+                "session_conflicts": STATE.session_conflicts,
+                "pending_messages": len(STATE.messages),
+                "completions": STATE.completions,
+                "jobs": [{k: j[k] for k in ("runner_request_id", "acquired", "completed",
+                                            "renewals")} for j in STATE.jobs.values()],
+                "faults_left": [f for f in STATE.faults if f["count"] > 0],
+            }
+
+
+def parse_fault(spec):
+    parts = spec.split(":")
+    if len(parts) == 4:
+        return {"endpoint": parts[0], "kind": parts[1] + ":" + parts[2], "count": int(parts[3])}
+    if len(parts) == 3:
+        return {"endpoint": parts[0], "kind": parts[1], "count": int(parts[2])}
+    raise SystemExit("bad --fault '%s' (endpoint:kind[:arg]:count)" % spec)
+
+
+def main():
+    global STATE, LOGF
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--log", help="JSON-lines request log")
+    ap.add_argument("--token", default="REGTOKEN-1234567890")
+    ap.add_argument("--remove-token", default="REMTOKEN-1234567890")
+    ap.add_argument("--v2", action="store_true", help="use_v2_flow: runner-admin registration")
+    ap.add_argument("--broker", action="store_true", help="agents get ServerUrlV2/UseV2Flow")
+    ap.add_argument("--fips", action="store_true", help="RequireFipsCryptography (PS256)")
+    ap.add_argument("--poll-hold", type=float, default=2.0, help="long-poll hold in seconds")
+    ap.add_argument("--token-ttl", type=int, default=3600)
+    ap.add_argument("--fault", action="append", default=[])
+    args = ap.parse_args()
+    STATE = State(args)
+    STATE.faults = [parse_fault(f) for f in args.fault]
+    if args.log:
+        LOGF = open(args.log, "a")
+    srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    srv.daemon_threads = True
+    print("PORT %d" % srv.server_address[1], flush=True)
+    try:
+        srv.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())
