@@ -686,7 +686,7 @@ int ex__action_post_next(struct ex__leg *leg)
 {
     struct ex__actleg *al = leg->act;
 
-    while (al && al->n_posts > 0) {
+    while (al && al->n_posts > 0 && !leg->abandoned) {
         struct ex__post p = al->posts[--al->n_posts];
         int r = post_run_one(leg, &p);
 

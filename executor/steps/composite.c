@@ -169,7 +169,7 @@ static int frame_run(struct ex__frame *f)
 {
     struct ex__leg *leg = f->se->leg;
 
-    while (f->i < f->act->n_steps) {
+    while (f->i < f->act->n_steps && !leg->abandoned) {
         if (ex__step_run(leg, &f->act->steps[f->i]) == 0)
             return 0;
         f->i++;
