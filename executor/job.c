@@ -394,6 +394,33 @@ static int leg_settings(struct ex__leg *leg, struct gr_diag *d)
 
 static void leg_end(struct ex__leg *leg);
 
+/* The job's sandbox: the run's policy (if any) plus the workspace and state dir writable. */
+static int leg_sandbox(struct ex__leg *leg)
+{
+    const struct sb_policy *base = leg->run->opts->sandbox;
+    struct sb_policy pol;
+    const char **rw;
+    size_t n = 0;
+    int r;
+
+    if (!base)
+        return sb_job_new(leg->jr->pj->id, NULL, &leg->sb);
+    pol = *base;
+    while (base->rw_paths && base->rw_paths[n])
+        n++;
+    rw = gr_xcalloc(n + 3, sizeof(*rw));
+    for (size_t i = 0; i < n; i++)
+        rw[i] = base->rw_paths[i];
+    rw[n] = leg->run->workdir;
+    rw[n + 1] = leg->run->state_dir;
+    pol.rw_paths = rw;
+    r = sb_job_new(leg->jr->pj->id, &pol, &leg->sb); /* copies the policy */
+    if (r < 0 && *sb_last_error())
+        GR_LOG_ERR("sandbox: %s", sb_last_error());
+    free(rw);
+    return r;
+}
+
 int ex__leg_start(struct ex__leg *leg)
 {
     const struct ex_reporter *rep = leg->run->rep;
@@ -409,7 +436,7 @@ int ex__leg_start(struct ex__leg *leg)
     leg->json = ex__json_leg_new(leg);
     if (rep->job_started)
         rep->job_started(rep->ctx, leg, leg->display_name);
-    r = sb_job_new(leg->jr->pj->id, NULL, &leg->sb);
+    r = leg_sandbox(leg);
     if (r < 0)
         gr_diag_set(&d, r, NULL, 0, 0, "cannot set up the job sandbox: %s", gr_strerror(r));
     if (r == 0 && leg->preset_error)

@@ -482,6 +482,56 @@ static void test_run_plan(void **state)
     assert_int_equal(gr_rm_rf(dir), 0);
 }
 
+/* The same engine through the gr-sandbox helper: the workspace and RUNNER_TEMP stay writable. */
+static void test_run_plan_sandboxed(void **state)
+{
+    static const char wf_src[] = "on: push\n"
+                                 "jobs:\n"
+                                 "  a:\n"
+                                 "    runs-on: x\n"
+                                 "    steps:\n"
+                                 "      - run: touch ws-ok \"$RUNNER_TEMP/t\" && echo \"x=1\" >> "
+                                 "\"$GITHUB_OUTPUT\"\n";
+    char dir[] = "ex_engine_sb_XXXXXX"; /* not under /tmp, which the sandbox replaces */
+    struct sb_policy pol = {0};
+    struct ex_workflow *wf = NULL;
+    struct ex_plan *plan = NULL;
+    struct gr_diag d = {0};
+    struct ex_plan_opts po = {.event_name = "push"};
+    struct ex_run_opts ro = {.max_jobs = 1, .sandbox = &pol};
+    struct rec rec = {.events = json_array()};
+    struct ex_reporter rep = {.ctx = &rec, .log_line = rec_log, .job_finished = rec_job_finished};
+    char *flag, *dump;
+    uv_loop_t loop;
+    bool ok = false, exists;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    po.repo_dir = dir;
+    ro.workdir = dir;
+    assert_int_equal(ex_workflow_parse("wf.yml", wf_src, strlen(wf_src), &wf, NULL, &d), 0);
+    assert_int_equal(ex_plan_build(wf, &po, &plan, &d), 0);
+    assert_int_equal(uv_loop_init(&loop), 0);
+    assert_int_equal(ex_run_plan(&loop, plan, &ro, &rep, &ok), 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    flag = gr_path_join(dir, "ws-ok");
+    exists = gr_path_exists(flag);
+    dump = json_dumps(rec.events, 0);
+    free(flag);
+    ex_plan_free(plan);
+    ex_workflow_free(wf);
+    json_decref(rec.events);
+    assert_int_equal(gr_rm_rf(dir), 0);
+    if (!ok && strstr(dump, "gr-sandbox: ")) {
+        print_message("no sandbox on this host: %s\n", dump);
+        free(dump);
+        skip();
+    }
+    free(dump);
+    assert_true(ok);
+    assert_true(exists);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -499,6 +549,7 @@ int main(void)
         cmocka_unit_test(test_proc_spawn_error),
         cmocka_unit_test(test_proc_huge_binary),
         cmocka_unit_test(test_run_plan),
+        cmocka_unit_test(test_run_plan_sandboxed),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
