@@ -29,6 +29,8 @@
 struct ex__run;
 struct ex__jobrun;
 struct ex__leg;
+struct ex__frame;  /* a running composite action (steps/composite.c) */
+struct ex__actleg; /* per-leg action state: loaded actions, post steps (action.c) */
 
 /* ---- shells (steps/script.c) ------------------------------------------- */
 
@@ -164,6 +166,8 @@ struct ex__leg {
     json_t *outputs;    /* job outputs after the end */
     json_t *json;       /* results entry */
     json_t *gen_ids;    /* generated step context names used so far */
+    struct ex__frame *frame; /* innermost running composite action, or NULL */
+    struct ex__actleg *act;  /* action state (action.c), NULL until an action runs */
 };
 
 /* One step in flight. */
@@ -181,6 +185,10 @@ struct ex__stepexec {
     uint64_t t0;
     double timeout_min;
     struct gr_buf line;
+    struct ex__frame *frame; /* composite action this step belongs to (NULL: the job's) */
+    json_t *extra_env;       /* forced process env of an action (INPUT_*, STATE_*) or NULL */
+    json_t *state;           /* GITHUB_STATE / save-state values of this step, or NULL */
+    bool post;               /* a post step: not recorded in the steps context */
 };
 
 enum ex__job_state { EX__JOB_PENDING, EX__JOB_READY, EX__JOB_DONE };
@@ -275,6 +283,31 @@ char **ex__step_process_env(struct ex__stepexec *se);
 void ex__step_line(struct ex__stepexec *se, const char *line, size_t len);
 /* The step's process ended: file commands, outcome, next step. */
 void ex__step_proc_done(struct ex__stepexec *se, int status, bool timed_out);
+
+/* The stepexec for st (its frame is leg->frame). */
+struct ex__stepexec *ex__stepexec_new(struct ex__leg *leg, const struct ex_step *st);
+void ex__step_report_start(struct ex__stepexec *se);
+/* Read back the step's file commands (env, output, state, path, summary). */
+void ex__step_filecmds(struct ex__stepexec *se);
+/* Outcome of a step process that ended with status (annotates failures). */
+enum ex_result ex__step_outcome(struct ex__stepexec *se, int status, bool timed_out);
+/* After a step ended on the loop: the next step of its composite frame, or of the job. */
+void ex__step_advance(struct ex__leg *leg, struct ex__frame *frame);
+
+/* action.c, steps/composite.c, steps/node.c */
+/* A `uses:` step other than actions/checkout. Returns like ex__step_run. */
+int ex__action_run(struct ex__stepexec *se);
+/* Start the next post step; 0 when one runs on the loop, 1 when none is left. */
+int ex__action_post_next(struct ex__leg *leg);
+void ex__action_leg_free(struct ex__leg *leg);
+/* The env a step of frame starts from (new reference). */
+json_t *ex__frame_env(struct ex__frame *f);
+/* Timeout of a step of frame: its own, cut to what is left of the uses: step's (minutes). */
+double ex__frame_timeout(struct ex__frame *f, double own_min);
+/* A step of frame is being recorded: its annotations go to the uses: step. */
+void ex__composite_child_done(struct ex__frame *f, const struct ex__stepexec *child);
+/* A step of frame ended on the loop: run the frame's next steps. */
+void ex__composite_next(struct ex__frame *f);
 
 /* steps/script.c */
 /* Returns like ex__step_run. */

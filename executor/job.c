@@ -471,6 +471,8 @@ void ex__leg_next(struct ex__leg *leg)
             return;
         leg->step_i++;
     }
+    if (ex__action_post_next(leg) == 0)
+        return;
     leg_end(leg);
 }
 
@@ -606,6 +608,7 @@ void ex__leg_free(struct ex__leg *leg)
     json_decref(leg->outputs);
     json_decref(leg->json);
     json_decref(leg->gen_ids);
+    ex__action_leg_free(leg);
     sb_job_free(leg->sb);
     ex_masker_free(leg->masker);
     ex_cmd_state_release(&leg->cmds);

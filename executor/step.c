@@ -394,6 +394,8 @@ static void stepexec_free(struct ex__stepexec *se)
     json_decref(se->env);
     json_decref(se->outputs);
     json_decref(se->annotations);
+    json_decref(se->extra_env);
+    json_decref(se->state);
     gr_buf_release(&se->line);
     free(se);
 }
@@ -444,11 +446,12 @@ static bool json_true_str(const json_t *obj, const char *key)
     return v && strcasecmp(v, "true") == 0;
 }
 
-static struct ex__stepexec *stepexec_new(struct ex__leg *leg, const struct ex_step *st)
+struct ex__stepexec *ex__stepexec_new(struct ex__leg *leg, const struct ex_step *st)
 {
     struct ex__stepexec *se = gr_xcalloc(1, sizeof(*se));
 
     se->leg = leg;
+    se->frame = leg->frame;
     se->step = st;
     se->ctx_name = st->id ? gr_xstrdup(st->id) : generated_name(leg, st);
     se->outputs = json_object();
@@ -470,8 +473,10 @@ static int step_env(struct ex__stepexec *se, struct gr_diag *d)
     json_t *v = NULL;
     int r;
 
-    json_object_set(leg->ctx, "env", leg->job_env);
-    se->env = json_deep_copy(leg->job_env);
+    json_t *base = se->frame ? ex__frame_env(se->frame) : json_deep_copy(leg->job_env);
+
+    json_object_set_new(leg->ctx, "env", base);
+    se->env = json_deep_copy(base);
     if (se->step->env) {
         ex__leg_eval_env(leg, &ev);
         r = ex_node_eval(se->step->env, &ev, &v, d);
@@ -534,10 +539,12 @@ static int step_if(struct ex__stepexec *se, bool *ret, struct gr_diag *d)
     return ex_if_eval(cond ? cond : "", &ev, ret, d);
 }
 
-static void step_report_start(struct ex__stepexec *se)
+void ex__step_report_start(struct ex__stepexec *se)
 {
     const struct ex_reporter *rep = se->leg->run->rep;
 
+    if (se->frame)
+        return; /* steps of a composite action log under their uses: step */
     if (rep->step_started)
         rep->step_started(rep->ctx, se->leg, se->step->index, se->name);
 }
@@ -548,6 +555,8 @@ static int step_dispatch(struct ex__stepexec *se)
 
     if (!se->step->uses)
         return ex__script_run(se);
+    if (!gr_startswith(uses, "actions/checkout@"))
+        return ex__action_run(se);
     return ex__checkout_run(se, uses);
 }
 
@@ -557,33 +566,18 @@ static void step_fail_early(struct ex__stepexec *se, const struct gr_diag *d)
 
     if (!se->name)
         se->name = gr_xstrdup(se->step->id ? se->step->id : se->ctx_name);
-    step_report_start(se);
+    ex__step_report_start(se);
     gr_diag_format(d, msg, sizeof(msg));
     ex__leg_annotate(se->leg, se, "error", msg, NULL);
     ex__step_finished(se, EX_RESULT_FAILURE);
 }
 
-static void unsupported_uses(struct ex__stepexec *se)
-{
-    const char *uses = ex_node_str(se->step->uses);
-    char *msg = gr_xasprintf("step '%s': action '%s' cannot run: %s", se->name, uses ? uses : "?",
-                             uses && gr_startswith(uses, "docker://")
-                                 ? "docker actions need the container support (not in this build)"
-                                 : "remote and local actions need the actions support (not in "
-                                   "this build)");
-
-    ex__leg_annotate(se->leg, se, "error", msg, NULL);
-    free(msg);
-    ex__step_finished(se, EX_RESULT_FAILURE);
-}
-
 int ex__step_run(struct ex__leg *leg, const struct ex_step *st)
 {
-    struct ex__stepexec *se = stepexec_new(leg, st);
+    struct ex__stepexec *se = ex__stepexec_new(leg, st);
     struct ex_eval_env ev;
     struct gr_diag d = {0};
     bool run = false;
-    const char *uses;
     char *name;
 
     leg->cur = se;
@@ -596,21 +590,18 @@ int ex__step_run(struct ex__leg *leg, const struct ex_step *st)
     se->name = ex__leg_mask(leg, name); /* display names are masked too */
     free(name);
     if (!run) {
-        step_report_start(se);
+        ex__step_report_start(se);
         ex__step_finished(se, EX_RESULT_SKIPPED);
         return 1;
     }
-    step_report_start(se);
+    ex__step_report_start(se);
     ex__leg_eval_env(leg, &ev);
     if (ex__eval_number(st->timeout_minutes, &ev, 0, &se->timeout_min, &d) < 0) {
         step_fail_early(se, &d);
         return 1;
     }
-    uses = ex_node_str(st->uses);
-    if (st->uses && !(uses && gr_startswith(uses, "actions/checkout@"))) {
-        unsupported_uses(se);
-        return 1;
-    }
+    if (se->frame)
+        se->timeout_min = ex__frame_timeout(se->frame, se->timeout_min);
     return step_dispatch(se);
 }
 
@@ -640,16 +631,19 @@ void ex__step_finished(struct ex__stepexec *se, enum ex_result outcome)
     uint64_t dur = gr_now_ns() - se->t0;
     json_t *sc;
 
-    if (se->step->id) {
+    if (se->step->id && !se->post) {
         sc = json_pack("{s:O,s:s,s:s}", "outputs", se->outputs, "outcome", ex_result_name(outcome),
                        "conclusion", ex_result_name(conclusion));
         json_object_set_new(leg->steps_ctx, se->step->id, sc);
     }
     if (conclusion == EX_RESULT_FAILURE && !leg->cancelled)
         leg->status = "failure";
-    if (rep->step_finished)
+    if (se->frame)
+        ex__composite_child_done(se->frame, se);
+    if (rep->step_finished && !se->frame)
         rep->step_finished(rep->ctx, leg, se->step->index, outcome, conclusion, dur);
-    ex__json_step_add(leg, se, outcome, conclusion, dur);
+    if (!se->frame)
+        ex__json_step_add(leg, se, outcome, conclusion, dur);
     json_object_set(leg->ctx, "env", leg->job_env);
     if (leg->cur == se)
         leg->cur = NULL;
@@ -745,6 +739,8 @@ static json_t *forced_env(struct ex__stepexec *se)
     json_object_set_new(forced, "GITHUB_STATE", json_string(se->file_state));
     json_object_set_new(forced, "GITHUB_STEP_SUMMARY", json_string(se->file_summary));
     json_object_set_new(forced, "GHRUN", json_string("true"));
+    if (se->extra_env)
+        json_object_update(forced, se->extra_env);
     return forced;
 }
 
@@ -855,6 +851,11 @@ static void cmd_apply(struct ex__stepexec *se, struct ex_cmd *c)
     case EX_CMD_SET_ENV:
     case EX_CMD_ADD_PATH:
         cmd_env(se, c);
+        break;
+    case EX_CMD_SAVE_STATE:
+        if (!se->state)
+            se->state = json_object();
+        json_object_set_new(se->state, c->prop_name, json_string(c->message));
         break;
     default:
         break; /* resume/echo/save-state/matchers: parser state only */
@@ -986,9 +987,14 @@ static void filecmd_state(struct ex__stepexec *se)
 {
     json_t *kv = json_object();
 
-    /* STATE_* only matters to pre/post stages of actions, which this build does not run. */
+    /* kept for the action's later stages (STATE_*, action.c) */
     if (filecmd_kv(se, se->file_state, "state", kv) < 0)
         se->failed_cmd = true;
+    if (json_object_size(kv) > 0) {
+        if (!se->state)
+            se->state = json_object();
+        json_object_update(se->state, kv);
+    }
     json_decref(kv);
 }
 
@@ -1048,7 +1054,7 @@ static void filecmd_summary(struct ex__stepexec *se)
     free(data);
 }
 
-static void filecmds_process(struct ex__stepexec *se)
+void ex__step_filecmds(struct ex__stepexec *se)
 {
     if (!se->file_env)
         return;
@@ -1061,7 +1067,7 @@ static void filecmds_process(struct ex__stepexec *se)
 
 /* ---- the end of a step process ----------------------------------------- */
 
-static enum ex_result proc_outcome(struct ex__stepexec *se, int status, bool timed_out)
+enum ex_result ex__step_outcome(struct ex__stepexec *se, int status, bool timed_out)
 {
     struct ex__leg *leg = se->leg;
 
@@ -1089,6 +1095,7 @@ static enum ex_result proc_outcome(struct ex__stepexec *se, int status, bool tim
 void ex__step_proc_done(struct ex__stepexec *se, int status, bool timed_out)
 {
     struct ex__leg *leg = se->leg;
+    struct ex__frame *frame;
     enum ex_result outcome;
     int r;
 
@@ -1096,9 +1103,19 @@ void ex__step_proc_done(struct ex__stepexec *se, int status, bool timed_out)
     r = sb_step_reap(leg->sb);
     if (r < 0)
         GR_LOG_DEBUG("sandbox step reap: %s", gr_strerror(r));
-    filecmds_process(se);
-    outcome = proc_outcome(se, status, timed_out);
+    ex__step_filecmds(se);
+    outcome = ex__step_outcome(se, status, timed_out);
+    frame = se->frame;
     ex__step_finished(se, outcome);
+    ex__step_advance(leg, frame);
+}
+
+void ex__step_advance(struct ex__leg *leg, struct ex__frame *frame)
+{
+    if (frame) {
+        ex__composite_next(frame);
+        return;
+    }
     leg->step_i++;
     ex__leg_next(leg);
 }

@@ -29,6 +29,9 @@ enum {
     OPT_JSON,
     OPT_JOBS,
     OPT_IGNORE_FILTERS,
+    OPT_NODE,
+    OPT_ACTION_DIR,
+    OPT_ACTIONS_URL,
 };
 
 static const struct option long_opts[] = {
@@ -50,6 +53,9 @@ static const struct option long_opts[] = {
     {"json", required_argument, NULL, OPT_JSON},
     {"jobs", required_argument, NULL, OPT_JOBS},
     {"ignore-filters", no_argument, NULL, OPT_IGNORE_FILTERS},
+    {"node", required_argument, NULL, OPT_NODE},
+    {"action-dir", required_argument, NULL, OPT_ACTION_DIR},
+    {"actions-url", required_argument, NULL, OPT_ACTIONS_URL},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -77,6 +83,9 @@ static void help(void)
            "  -n, --dryrun           print the plan: jobs, matrix legs and steps\n"
            "      --json FILE        write the plan (or the results) as JSON\n"
            "      --jobs N           run at most N jobs at a time\n"
+           "      --node PATH        node for JavaScript actions (default: node on PATH)\n"
+           "      --action-dir DIR   actions as DIR/owner/repo/ref/ (tried first)\n"
+           "      --actions-url URL  where owner/repo is cloned from (default https://github.com)\n"
            "  -v, --verbose          more output\n"
            "  -h, --help             show this help\n\n"
            "Exit status: 0 success, 1 a job failed, 2 usage, workflow or plan error.\n");
@@ -206,6 +215,15 @@ static int one_opt(struct cli *c, int ch, char **argv)
         return parse_jobs(c, optarg);
     case OPT_IGNORE_FILTERS:
         c->o.ignore_filters = true;
+        return 0;
+    case OPT_NODE:
+        c->o.node = optarg;
+        return 0;
+    case OPT_ACTION_DIR:
+        c->o.action_dir = optarg;
+        return 0;
+    case OPT_ACTIONS_URL:
+        c->o.actions_url = optarg;
         return 0;
     default:
         return rn_cli_opt_error("replay", ch, argv);

@@ -25,6 +25,9 @@ struct rn_replay_opts {
     int jobs;               /* --jobs N: parallel jobs, 0 = default */
     bool verbose;           /* -v */
     bool ignore_filters;    /* --ignore-filters */
+    const char *node;        /* --node PATH */
+    const char *action_dir;  /* --action-dir DIR */
+    const char *actions_url; /* --actions-url URL */
 };
 
 /*

@@ -34,6 +34,9 @@ int rn_replay_run(struct ex_plan *plan, const struct rn_replay_opts *o)
         .verbose = o->verbose,
         .workdir = o->directory ? o->directory : ".",
         .json_path = o->json_path,
+        .node = o->node,
+        .action_dir = o->action_dir,
+        .actions_url = o->actions_url,
     };
     struct ex_term_reporter *term = NULL;
     uv_loop_t loop;

@@ -17,4 +17,5 @@
 #include "ex/logs.h"
 #include "ex/commands.h"
 #include "ex/engine.h"
+#include "ex/action.h"
 #include "ex/cache.h"

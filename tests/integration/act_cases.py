@@ -19,9 +19,6 @@ import subprocess
 import sys
 import tempfile
 
-NEEDS_ACTIONS = "needs local/remote action support (composite, JavaScript or Docker actions), " \
-                "not in this build"
-
 # case -> reason it does not run here
 SKIP = {
     "defaults-run": "asserts $SHELL, which comes from the login shell on a host (act disables "
@@ -32,25 +29,12 @@ SKIP = {
     "input-from-cli": "act-specific: passes an undeclared input to a workflow whose required "
                       "inputs are missing; GitHub (and ghrun) reject that ('Unexpected inputs "
                       "provided')",
-    "set-env-step-env-override": NEEDS_ACTIONS,
-    "do-not-leak-step-env-in-composite": NEEDS_ACTIONS,
-    "workflow_dispatch-scalar-composite-action": NEEDS_ACTIONS,
-    "pull-request": NEEDS_ACTIONS,
-    "mask-values": NEEDS_ACTIONS,
     "uses-workflow": "needs reusable workflows (./.github/workflows/*.yml) inlined by the plan",
     "uses-workflow-defaults": "needs reusable workflows (./.github/workflows/*.yml) inlined "
                               "by the plan",
-    "uses-composite": NEEDS_ACTIONS,
-    "uses-composite-with-error": NEEDS_ACTIONS,
-    "composite-fail-with-output": NEEDS_ACTIONS,
-    "act-composite-env-test": NEEDS_ACTIONS,
-    "inputs-via-env-context": NEEDS_ACTIONS,
-    "uses-composite-check-for-input-collision": NEEDS_ACTIONS + "; and node",
-    "uses-composite-check-for-input-shadowing": NEEDS_ACTIONS + "; and node",
-    "uses-composite-with-pre-and-post-steps": NEEDS_ACTIONS + "; and node",
-    "ensure-post-steps": NEEDS_ACTIONS + "; and node",
-    "post-step-failure-is-job-failure": NEEDS_ACTIONS + "; and node",
-    "no-panic-on-invalid-composite-action": NEEDS_ACTIONS,
+    "uses-composite-with-pre-and-post-steps": "relies on act's single GITHUB_ENV file per job "
+                                              "(steps append ';stepN' without a newline); "
+                                              "GitHub and ghrun give each step a new file",
 }
 
 # extra command-line arguments per case (act's flags for the same case)

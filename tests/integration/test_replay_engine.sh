@@ -236,7 +236,7 @@ jobs:
 EOF
 run unsup
 want "unsupported steps fail the run" test "$rc" -eq 1
-want "unsupported action error" grep -q "action 'some-org/some-action@v1' cannot run" <<<"$out"
+want "unsupported action error" grep -q "action 'some-org/some-action@v1' (ref 'v1') was not found" <<<"$out"
 want "invalid shell error" grep -q "format string containing '{0}'" <<<"$out"
 want "missing working directory error" grep -q "does/not/exist' does not exist" <<<"$out"
 want "set-env disabled" grep -q "The \`set-env\` command is disabled" <<<"$out"

@@ -209,9 +209,16 @@ job '{"name":"late","steps":[{"run":"exit 4"}]}'
 run_once_expect "late completion" failed GHRUN_REQUEST_TIMEOUT_MS=1000
 LJOB=$(echo "$JOB" | q 'd["job_id"]')
 "$PY" - "$T/requests.jsonl" "$LJOB" <<'EOF' && ok || bad "late completion: retries carry one body"
-import json, sys
-sent = [e["body"] for e in map(json.loads, open(sys.argv[1]))
-        if e["endpoint"] == "completejob" and e.get("body") and e["body"].get("jobId") == sys.argv[2]]
+import json, sys, time
+# The late attempt is logged only once its delayed answer is written, which can be after
+# the runner (done with the retry) has exited: wait for it, a bounded while.
+for _ in range(100):
+    sent = [e["body"] for e in map(json.loads, open(sys.argv[1]))
+            if e["endpoint"] == "completejob" and e.get("body")
+            and e["body"].get("jobId") == sys.argv[2]]
+    if len(sent) >= 2:
+        break
+    time.sleep(0.1)
 bodies = {json.dumps(b, sort_keys=True) for b in sent}
 sys.exit(0 if len(sent) >= 2 and len(bodies) == 1 else 1)
 EOF

@@ -60,6 +60,10 @@ struct ex_run_opts {
      * adds the workspace and state_dir to its rw_paths (steps write there).
      */
     const struct sb_policy *sandbox;
+    /* actions (ex/action.h): */
+    const char *node;        /* node binary for JavaScript actions; NULL: `node` on PATH */
+    const char *action_dir;  /* local actions laid out as owner/repo/ref/, or NULL */
+    const char *actions_url; /* clone base for owner/repo; NULL: https://github.com */
 };
 
 /*
@@ -70,7 +74,8 @@ struct ex_run_opts {
  * Steps run on the host as GitHub's runner runs them (workflow-semantics.md
  * sections 3 to 8): `run:` steps with the runner's shell templates,
  * `actions/checkout` of the replayed repository as a no-op with its outputs;
- * any other `uses:` fails its step with a one-line error. Each step process
+ * any other `uses:` runs as an action (ex/action.h: composite and JavaScript
+ * actions; docker ones fail their step with a one-line error). Each step process
  * gets its own session (kill(-pgid) on timeout and cancellation); leftovers
  * die at the end of the job. Step environment: the runner's own environment,
  * the env context, GITHUB_* and RUNNER_* (RUNNER_TEMP under state_dir, emptied

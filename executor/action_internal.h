@@ -1,0 +1,71 @@
+/*
+ * Internals of actions (action.c, resolver.c, steps/composite.c,
+ * steps/node.c). Never exported.
+ *
+ * A `uses:` step goes: parse the reference -> find the action's directory
+ * (the workspace for ./path, else the resolver, which may clone on the
+ * thread pool) -> load action.yml -> evaluate inputs -> run it as a
+ * composite frame or as node stages. Post steps are queued per leg and run
+ * after the job's steps, last registered first.
+ */
+#pragma once
+
+#include "engine_internal.h"
+#include "ex/action.h"
+
+/* A registered post stage of a node action. */
+struct ex__post {
+    const struct ex_step *step; /* the uses: step (workflow or a kept action's steps) */
+    struct ex_action *act;      /* borrowed from the leg's list */
+    json_t *inputs_env;         /* INPUT_* values */
+    json_t *state;              /* STATE_* values saved by pre/main */
+    json_t *gh;                 /* action_path, action_repository, action_ref */
+    char *name;                 /* the step's display name */
+};
+
+struct ex__actleg {
+    struct ex_action **actions; /* every action loaded by the leg (steps point into them) */
+    size_t n_actions, cap_actions;
+    struct ex__post *posts;
+    size_t n_posts, cap_posts;
+};
+
+/* A running composite action. */
+struct ex__frame {
+    struct ex__stepexec *se; /* its uses: step */
+    struct ex__frame *up;
+    struct ex_action *act;
+    size_t i;                     /* current step */
+    int depth;                    /* 1 for a composite used by the job */
+    uint64_t deadline_ms;         /* uv_now() limit from the uses: step's timeout-minutes, or 0 */
+    json_t *inputs, *steps, *env; /* scoped contexts; env: explicit env of the uses: chain */
+    json_t *saved_inputs, *saved_gh;
+    json_t *saved_steps; /* borrowed: the outer leg->steps_ctx */
+    const char *saved_status;
+};
+
+/* action.c */
+struct ex__actleg *ex__actleg_get(struct ex__leg *leg);
+/* Set github.action_path/_repository/_ref from gh (object); returns the previous values. */
+json_t *ex__action_gh_swap(struct ex__leg *leg, const json_t *gh);
+/* Annotate "step 'name': msg" and finish the step as failed. Returns 1. */
+int ex__action_fail(struct ex__stepexec *se, const char *fmt, ...) GR_PRINTF(2, 3);
+/* Start an action once its directory is known (after the resolver). Returns like ex__step_run. */
+int ex__action_start(struct ex__stepexec *se, const struct ex_action_ref *ref, const char *dir,
+                     json_t *gh);
+
+/* steps/composite.c: inputs and gh stolen. Returns like ex__step_run. */
+int ex__composite_start(struct ex__stepexec *se, struct ex_action *a, json_t *inputs, json_t *gh);
+
+/* steps/node.c: inputs and gh stolen. Returns like ex__step_run. */
+int ex__node_start(struct ex__stepexec *se, struct ex_action *a, json_t *inputs, json_t *gh);
+/* Run a post stage as step se (se->post). Returns like ex__step_run. */
+int ex__node_post_start(struct ex__stepexec *se, struct ex__post *p);
+
+/*
+ * resolver.c: find owner/repo[/path]@ref: the --action-dir tree, then a
+ * clone from --actions-url (cached per owner/repo@commit under the state
+ * dir) on the thread pool. Returns 0 when the step continues on the loop,
+ * 1 when it finished synchronously (an error reported on the step).
+ */
+int ex__resolve_start(struct ex__stepexec *se, const struct ex_action_ref *ref);

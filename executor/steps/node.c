@@ -1,0 +1,382 @@
+/*
+ * JavaScript actions (runs.using: node12/16/20/24), as actions/runner's
+ * NodeScriptActionHandler: `node <action dir>/<script>` in the workspace
+ * with the step's environment plus INPUT_<NAME> for every input,
+ * STATE_<name> for the values the action saved (GITHUB_STATE or
+ * ::save-state::) in its earlier stages, GITHUB_ACTION_PATH,
+ * GITHUB_ACTION_REPOSITORY and GITHUB_ACTION_REF.
+ *
+ * Stages: `pre` (when pre-if, default always(), holds) runs right before
+ * `main` in the same step (see the report: the runner runs pre stages at
+ * job set-up for downloaded actions); `post` is registered when main starts
+ * and runs after the job's steps (post-if, default always()).
+ *
+ * The node binary is --node or `node` on PATH; its version is asked once
+ * per binary (`node --version`, on the loop) and a node older than the
+ * action's runs.using is refused.
+ */
+#include "action_internal.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+extern char **environ;
+
+enum stage { STAGE_PROBE, STAGE_PRE, STAGE_MAIN, STAGE_POST };
+
+struct node_run {
+    struct ex__stepexec *se;
+    struct ex_action *a;
+    json_t *inputs_env, *gh;
+    char *node;
+    enum stage stage;
+    long post_idx; /* registered post stage, or -1 */
+    char version[32];
+};
+
+/* node binary -> major version, asked once per process */
+static struct {
+    char path[PATH_MAX];
+    char version[32];
+    int major;
+} probe_cache;
+
+static void nr_free(struct node_run *nr)
+{
+    json_decref(nr->inputs_env);
+    json_decref(nr->gh);
+    free(nr->node);
+    free(nr);
+}
+
+static char *node_find(struct ex__stepexec *se)
+{
+    const char *opt = se->leg->run->opts->node;
+    const json_t *pathv = json_object_get(se->env, "PATH");
+    const char *base = pathv ? json_string_value(pathv) : getenv("PATH");
+    char *path = ex__path_value(se->leg->path_list, base);
+    char *prog = ex__which(opt && *opt ? opt : "node", path);
+
+    free(path);
+    return prog;
+}
+
+static void stage_line(void *ctx, const char *line, size_t len)
+{
+    struct node_run *nr = ctx;
+
+    ex__step_line(nr->se, line, len);
+}
+
+static void stage_done(void *ctx, int status, bool timed_out);
+
+static void files_reset(struct ex__stepexec *se)
+{
+    char **files[] = {&se->file_env, &se->file_output, &se->file_path, &se->file_state,
+                      &se->file_summary};
+
+    for (size_t i = 0; i < GR_ARRAY_SIZE(files); i++) {
+        free(*files[i]);
+        *files[i] = NULL;
+    }
+}
+
+static json_t *stage_env(struct node_run *nr, const json_t *state)
+{
+    json_t *extra = json_deep_copy(nr->inputs_env);
+    const char *k;
+    json_t *v;
+
+    json_object_foreach((json_t *)state, k, v)
+    {
+        char *name = gr_xasprintf("STATE_%s", k);
+
+        json_object_set(extra, name, v);
+        free(name);
+    }
+    return extra;
+}
+
+static int stage_spawn(struct node_run *nr, const char *script, const json_t *state,
+                       struct gr_diag *d)
+{
+    struct ex__stepexec *se = nr->se;
+    struct ex__leg *leg = se->leg;
+    char *argv[3] = {nr->node, NULL, NULL};
+    char **wrapped = NULL, **envp;
+    struct ex__proc_opts o;
+    json_t *old;
+    int r;
+
+    files_reset(se);
+    json_decref(se->extra_env);
+    se->extra_env = stage_env(nr, state);
+    old = ex__action_gh_swap(leg, nr->gh);
+    envp = ex__step_process_env(se);
+    json_decref(ex__action_gh_swap(leg, old));
+    json_decref(old);
+    argv[1] = script[0] == '/' ? gr_xstrdup(script) : gr_path_join(nr->a->dir, script);
+    r = sb_wrap_command(leg->sb, argv, &wrapped);
+    if (r < 0) {
+        gr_diag_set(d, r, NULL, 0, 0, "sandbox cannot wrap the step: %s", gr_strerror(r));
+        goto out;
+    }
+    o = (struct ex__proc_opts){
+        .argv = wrapped,
+        .envp = envp,
+        .cwd = leg->run->workdir,
+        .timeout_s = se->timeout_min * 60.0,
+        .on_line = stage_line,
+        .on_done = stage_done,
+        .ctx = nr,
+    };
+    r = ex__proc_start(leg->run->loop, &o, &leg->proc);
+    if (r < 0) {
+        gr_diag_set(d, r, NULL, 0, 0, "cannot start '%s': %s", nr->node, gr_strerror(r));
+        goto out;
+    }
+    GR_GROW(leg->pgids, leg->cap_pgids, leg->n_pgids + 1);
+    leg->pgids[leg->n_pgids++] = ex__proc_pgid(leg->proc);
+out:
+    free(argv[1]);
+    sb_argv_free(wrapped);
+    ex__argv_free(envp);
+    return r;
+}
+
+/* Evaluate a pre-if/post-if (default always()). */
+static int stage_cond(struct ex__stepexec *se, const struct ex_node *n, bool *ret,
+                      struct gr_diag *d)
+{
+    struct ex_eval_env ev;
+    const char *cond = n ? ex_node_str(n) : NULL;
+
+    ex__leg_eval_env(se->leg, &ev);
+    return ex_if_eval(cond && *cond ? cond : "always()", &ev, ret, d);
+}
+
+static void post_register(struct node_run *nr)
+{
+    struct ex__actleg *al = ex__actleg_get(nr->se->leg);
+    struct ex__post *p;
+
+    GR_GROW(al->posts, al->cap_posts, al->n_posts + 1);
+    p = &al->posts[al->n_posts];
+    *p = (struct ex__post){
+        .step = nr->se->step,
+        .act = nr->a,
+        .inputs_env = json_incref(nr->inputs_env),
+        .state = json_object(),
+        .gh = json_incref(nr->gh),
+        .name = gr_xstrdup(nr->se->name),
+    };
+    nr->post_idx = (long)al->n_posts++;
+}
+
+/* Start the next stage from nr->stage on. Returns like ex__step_run; frees nr when done. */
+static int stages_next(struct node_run *nr)
+{
+    struct ex__stepexec *se = nr->se;
+    struct gr_diag d = {0};
+    bool run = false;
+    int r;
+
+    if (nr->stage == STAGE_PROBE) {
+        nr->stage = STAGE_PRE;
+        if (nr->a->pre && *nr->a->pre) {
+            r = stage_cond(se, nr->a->pre_if, &run, &d);
+            if (r == 0 && run)
+                r = stage_spawn(nr, nr->a->pre, se->state, &d);
+            if (r < 0)
+                goto fail;
+            if (run)
+                return 0;
+        }
+    }
+    nr->stage = STAGE_MAIN;
+    if (nr->a->post && *nr->a->post)
+        post_register(nr);
+    r = stage_spawn(nr, nr->a->main, se->state, &d);
+    if (r < 0)
+        goto fail;
+    return 0;
+fail:
+    nr_free(nr);
+    return ex__action_fail(se, "%s", d.msg);
+}
+
+static void post_state(struct node_run *nr)
+{
+    struct ex__actleg *al = nr->se->leg->act;
+
+    if (nr->post_idx >= 0 && al && (size_t)nr->post_idx < al->n_posts && nr->se->state)
+        json_object_update(al->posts[nr->post_idx].state, nr->se->state);
+}
+
+static void stage_done(void *ctx, int status, bool timed_out)
+{
+    struct node_run *nr = ctx;
+    struct ex__stepexec *se = nr->se;
+    struct ex__leg *leg = se->leg;
+    struct ex__frame *frame = se->frame;
+    enum ex_result outcome;
+    int r;
+
+    leg->proc = NULL;
+    r = sb_step_reap(leg->sb);
+    if (r < 0)
+        GR_LOG_DEBUG("sandbox step reap: %s", gr_strerror(r));
+    ex__step_filecmds(se);
+    post_state(nr);
+    outcome = ex__step_outcome(se, status, timed_out);
+    if (nr->stage == STAGE_PRE && outcome == EX_RESULT_SUCCESS && !leg->cancelled) {
+        if (stages_next(nr) == 0)
+            return;
+        ex__step_advance(leg, frame);
+        return;
+    }
+    nr_free(nr);
+    ex__step_finished(se, outcome);
+    ex__step_advance(leg, frame);
+}
+
+/* ---- the version of node ----------------------------------------------- */
+
+static int version_check(struct node_run *nr)
+{
+    int need = nr->a->node_major;
+
+    if (probe_cache.major <= 0) {
+        int r = ex__action_fail(nr->se, "cannot tell the version of '%s' (output '%s')", nr->node,
+                                probe_cache.version);
+
+        nr_free(nr);
+        return r;
+    }
+    if (probe_cache.major < need) {
+        int r = ex__action_fail(nr->se,
+                                "action '%s' runs on %s but '%s' is %s; install node %d or "
+                                "newer, or pass --node",
+                                ex_node_str(nr->se->step->uses), nr->a->using, nr->node,
+                                probe_cache.version, need);
+
+        nr_free(nr);
+        return r;
+    }
+    return stages_next(nr);
+}
+
+static void probe_line(void *ctx, const char *line, size_t len)
+{
+    struct node_run *nr = ctx;
+
+    if (!nr->version[0])
+        snprintf(nr->version, sizeof(nr->version), "%.*s", (int)len, line);
+}
+
+static void probe_done(void *ctx, int status, bool timed_out)
+{
+    struct node_run *nr = ctx;
+    struct ex__leg *leg = nr->se->leg;
+    struct ex__frame *frame = nr->se->frame;
+
+    leg->proc = NULL;
+    (void)timed_out;
+    snprintf(probe_cache.path, sizeof(probe_cache.path), "%s", nr->node);
+    snprintf(probe_cache.version, sizeof(probe_cache.version), "%s", nr->version);
+    probe_cache.major =
+        status == 0 && nr->version[0] == 'v' ? (int)strtol(nr->version + 1, NULL, 10) : 0;
+    if (version_check(nr) == 1)
+        ex__step_advance(leg, frame);
+}
+
+static int probe_start(struct node_run *nr)
+{
+    char *argv[] = {nr->node, "--version", NULL};
+    char **envp = ex__step_environ(environ, NULL, NULL, NULL);
+    struct ex__proc_opts o = {
+        .argv = argv,
+        .envp = envp,
+        .cwd = nr->se->leg->run->workdir,
+        .timeout_s = 30,
+        .on_line = probe_line,
+        .on_done = probe_done,
+        .ctx = nr,
+    };
+    int r = ex__proc_start(nr->se->leg->run->loop, &o, &nr->se->leg->proc);
+
+    ex__argv_free(envp);
+    if (r < 0) {
+        r = ex__action_fail(nr->se, "cannot start '%s': %s", nr->node, gr_strerror(r));
+        nr_free(nr);
+        return r;
+    }
+    return 0;
+}
+
+static json_t *inputs_env(const json_t *inputs)
+{
+    json_t *out = json_object();
+    const char *k;
+    json_t *v;
+
+    json_object_foreach((json_t *)inputs, k, v)
+    {
+        char *name = ex_action_input_env(k);
+
+        json_object_set(out, name, v);
+        free(name);
+    }
+    return out;
+}
+
+int ex__node_start(struct ex__stepexec *se, struct ex_action *a, json_t *inputs, json_t *gh)
+{
+    struct node_run *nr = gr_xcalloc(1, sizeof(*nr));
+
+    nr->se = se;
+    nr->a = a;
+    nr->gh = gh;
+    nr->post_idx = -1;
+    nr->inputs_env = inputs_env(inputs);
+    json_decref(inputs);
+    nr->node = node_find(se);
+    if (!nr->node) {
+        const char *opt = se->leg->run->opts->node;
+
+        nr_free(nr);
+        return ex__action_fail(se, "action '%s' (%s) needs node, but '%s' was not found%s",
+                               ex_node_str(se->step->uses), a->using, opt ? opt : "node",
+                               opt ? "" : " on PATH (pass --node)");
+    }
+    nr->stage = STAGE_PROBE;
+    if (strcmp(probe_cache.path, nr->node) == 0)
+        return version_check(nr);
+    return probe_start(nr);
+}
+
+int ex__node_post_start(struct ex__stepexec *se, struct ex__post *p)
+{
+    struct node_run *nr = gr_xcalloc(1, sizeof(*nr));
+    struct gr_diag d = {0};
+
+    nr->se = se;
+    nr->a = p->act;
+    nr->gh = json_incref(p->gh);
+    nr->inputs_env = json_incref(p->inputs_env);
+    nr->post_idx = -1;
+    nr->stage = STAGE_POST;
+    nr->node = node_find(se);
+    if (!nr->node) {
+        nr_free(nr);
+        return ex__action_fail(se, "'node' was not found");
+    }
+    if (stage_spawn(nr, p->act->post, p->state, &d) < 0) {
+        nr_free(nr);
+        return ex__action_fail(se, "%s", d.msg);
+    }
+    return 0;
+}

@@ -1,0 +1,2 @@
+const core = require('@actions/core');
+console.log(`post state ${core.getState('from_pre')} ${core.getState('from_main')} input ${core.getInput('who')}`);

@@ -1,0 +1,3 @@
+const core = require('@actions/core');
+core.saveState('from_pre', 'pre-value');
+console.log('pre ran for ' + core.getInput('who'));

@@ -1,0 +1,1 @@
+console.log('failpost post'); process.exit(4);

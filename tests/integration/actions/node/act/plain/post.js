@@ -1,0 +1,1 @@
+console.log(`plain post ${process.env.STATE_plain_state}`);

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# JavaScript actions end to end, with the real @actions/core from the npm
+# registry (installed once under the build dir; those checks are skipped with
+# the reason when npm cannot install it): inputs, outputs, exportVariable,
+# addPath, state across pre/main/post, setSecret, annotations with file and
+# line, the step summary, setFailed. Without the toolkit: INPUT_ names with
+# spaces, GITHUB_STATE -> STATE_*, post steps in reverse order with post-if,
+# a failing post step failing the job, and a node older than runs.using.
+# Fixtures: actions/node.
+set -u
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$here/lib.sh"
+
+if ! command -v node >/dev/null; then
+    echo "SKIP: no node on PATH"
+    exit 0
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cp -r "$here/actions/node" "$tmp/ws"
+
+job() {
+    local id=$1
+    shift
+    out=$(cd "$tmp/ws" && timeout 120 "$GHRUN" replay push -W wf.yml -C . -j "$id" \
+        --json "$tmp/$id.json" "$@" </dev/null 2>&1)
+    rc=$?
+    json=$tmp/$id.json
+}
+want() {
+    local desc=$1
+    shift
+    if "$@"; then ok; else bad "$desc"; echo "$out" | tail -25; fi
+}
+jcheck() {
+    python3 - "$json" "$1" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+steps = doc["jobs"][0]["steps"]
+def ann(i, level):
+    return [a for a in steps[i]["annotations"] if a["level"] == level]
+sys.exit(0 if eval(sys.argv[2]) else 1)
+PY
+}
+
+# ---- without the toolkit ---------------------------------------------------
+job plain
+want "failing post fails the job" test "$rc" -eq 1
+want "INPUT_ with a space in the name" grep -q "plain main first path=true" <<<"$out"
+want "failing post ran" grep -q "failpost post" <<<"$out"
+want "post-if success() skipped after the failed post" jcheck \
+    'steps[-1]["outcome"] == "skipped" and steps[-1]["name"].startswith("Post")'
+want "posts in reverse order" jcheck \
+    '[s["outcome"] for s in steps] == ["success", "success", "failure", "skipped"]'
+want "post failure annotated" grep -q "Process completed with exit code 4" <<<"$out"
+
+printf '#!/bin/sh\necho v12.22.0\n' >"$tmp/old-node"
+chmod +x "$tmp/old-node"
+job oldnode --node "$tmp/old-node"
+want "old node refused" test "$rc" -eq 1
+want "old node message" grep -q \
+    "action './act/plain' runs on node16 but '$tmp/old-node' is v12.22.0; install node 16 or newer" \
+    <<<"$out"
+job oldnode --node "$tmp/no-such-node"
+want "missing node message" grep -q "needs node, but '$tmp/no-such-node' was not found" <<<"$out"
+
+# ---- with @actions/core ----------------------------------------------------
+npmdir=${GR_BUILD_DIR:-$tmp}/npm-actions-core
+if [ ! -d "$npmdir/node_modules/@actions/core" ]; then
+    mkdir -p "$npmdir"
+    (cd "$npmdir" && timeout 180 npm install --no-audit --no-fund --silent @actions/core@1 \
+        >"$tmp/npm.log" 2>&1)
+fi
+if [ ! -d "$npmdir/node_modules/@actions/core" ]; then
+    echo "SKIP: @actions/core checks: npm could not install it ($(tail -1 "$tmp/npm.log" 2>/dev/null))"
+    finish
+    exit $?
+fi
+ln -s "$npmdir/node_modules" "$tmp/ws/act/core/node_modules"
+
+job core
+want "toolkit job succeeds" test "$rc" -eq 0
+want "step checks passed" grep -q "step-checks-passed" <<<"$out"
+want "pre ran with inputs" grep -q "pre ran for world" <<<"$out"
+want "state reaches post, inputs too" grep -q "post state pre-value main-value input world" <<<"$out"
+want "secret masked" grep -q "the token is \*\*\*" <<<"$out"
+want "secret never printed" test "$(grep -c 's3cr3t-token' <<<"$out")" -eq 0
+want "GITHUB_ACTION and GITHUB_ACTION_REPOSITORY" grep -q "env action=js repo=\[\]" <<<"$out"
+want "summary" grep -q "summary from js" <<<"$out"
+want "error annotation with file and line" jcheck \
+    'ann(0, "error")[0]["file"] == "src/a.js" and ann(0, "error")[0]["line"] == 3'
+want "warning annotation with line and column" jcheck \
+    'ann(0, "warning")[0]["line"] == 5 and ann(0, "warning")[0]["col"] == 2'
+want "notice annotation" jcheck 'ann(0, "notice")[0]["message"] == "a notice"'
+want "output recorded" jcheck 'steps[0]["outputs"]["greeting"] == "hello world"'
+
+job fail
+want "setFailed fails the job" test "$rc" -eq 1
+want "setFailed message" grep -q "asked to fail" <<<"$out"
+
+finish
