@@ -161,11 +161,11 @@ struct ex__leg {
     uv_timer_t timer; /* job timeout */
     bool timer_on;
     uint64_t t0;
-    char *concurrency;  /* group held (lower case) or NULL */
-    char *preset_error; /* the job failed before its steps (reported at start) */
-    json_t *outputs;    /* job outputs after the end */
-    json_t *json;       /* results entry */
-    json_t *gen_ids;    /* generated step context names used so far */
+    char *concurrency;       /* group held (lower case) or NULL */
+    char *preset_error;      /* the job failed before its steps (reported at start) */
+    json_t *outputs;         /* job outputs after the end */
+    json_t *json;            /* results entry */
+    json_t *gen_ids;         /* generated step context names used so far */
     struct ex__frame *frame; /* innermost running composite action, or NULL */
     struct ex__actleg *act;  /* action state (action.c), NULL until an action runs */
 };

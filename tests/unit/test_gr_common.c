@@ -138,12 +138,9 @@ static void path_join_normalises_slashes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(buf_append_and_limit),
-        cmocka_unit_test(buf_large_format),
-        cmocka_unit_test(errors_have_names_and_messages),
-        cmocka_unit_test(diag_formats_location),
-        cmocka_unit_test(files_atomic_write_mode_and_rm),
-        cmocka_unit_test(strndup_stops_at_nul),
+        cmocka_unit_test(buf_append_and_limit),           cmocka_unit_test(buf_large_format),
+        cmocka_unit_test(errors_have_names_and_messages), cmocka_unit_test(diag_formats_location),
+        cmocka_unit_test(files_atomic_write_mode_and_rm), cmocka_unit_test(strndup_stops_at_nul),
         cmocka_unit_test(path_join_normalises_slashes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -60,8 +60,9 @@ bool ex_expr_uses_status(const struct ex_expr *e);
 
 /* What an evaluation sees. Everything is borrowed for the duration of the call. */
 struct ex_eval_env {
-    json_t *contexts;      /* object: context name (lower case) -> value; may be NULL */
-    const char *status;    /* job status for the status functions: "success" (NULL), "failure", "cancelled" */
+    json_t *contexts; /* object: context name (lower case) -> value; may be NULL */
+    const char
+        *status; /* job status for the status functions: "success" (NULL), "failure", "cancelled" */
     const char *workspace; /* base directory of hashFiles(); NULL makes hashFiles an error */
 };
 
