@@ -13,7 +13,7 @@
  * machine may be busy, so the numbers are indicative.
  *
  * usage: bench_actions [-n uses] [-r repeats] [ghrun]
- * ghrun defaults to $GHRUN, then ../runner/ghrun next to this executable.
+ * ghrun defaults to $GHRUN, then ghrun next to this executable (build/bin/).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -175,7 +175,7 @@ static char *default_ghrun(void)
     slash = strrchr(self, '/');
     if (slash)
         *slash = '\0';
-    return gr_xasprintf("%s/../runner/ghrun", self);
+    return gr_xasprintf("%s/ghrun", self);
 }
 
 static void report(int n, int reps, int64_t *comp, int64_t *inl, int64_t *js, int64_t *node)

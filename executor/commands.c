@@ -755,7 +755,7 @@ static int kv_entry(struct kv_reader *rd, struct gr_str l, json_t *out, struct g
 {
     const char *eq = memchr(l.ptr, '=', l.len);
     const char *hd = memmem(l.ptr, l.len, "<<", 2);
-    struct gr_str key, value;
+    struct gr_str key = {0}, value = {0};
     int r;
 
     if (eq && (!hd || eq < hd)) {
