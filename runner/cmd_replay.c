@@ -32,6 +32,7 @@ enum {
     OPT_NODE,
     OPT_ACTION_DIR,
     OPT_ACTIONS_URL,
+    OPT_SANDBOX,
 };
 
 static const struct option long_opts[] = {
@@ -56,6 +57,7 @@ static const struct option long_opts[] = {
     {"node", required_argument, NULL, OPT_NODE},
     {"action-dir", required_argument, NULL, OPT_ACTION_DIR},
     {"actions-url", required_argument, NULL, OPT_ACTIONS_URL},
+    {"sandbox", required_argument, NULL, OPT_SANDBOX},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -86,6 +88,8 @@ static void help(void)
            "      --node PATH        node for JavaScript actions (default: node on PATH)\n"
            "      --action-dir DIR   actions as DIR/owner/repo/ref/ (tried first)\n"
            "      --actions-url URL  where owner/repo is cloned from (default https://github.com)\n"
+           "      --sandbox MODE     off (default), best-effort or strict: run every step in\n"
+           "                         the gr-sandbox helper (namespaces, seccomp, cgroups)\n"
            "  -v, --verbose          more output\n"
            "  -h, --help             show this help\n\n"
            "Exit status: 0 success, 1 a job failed, 2 usage, workflow or plan error.\n");
@@ -224,6 +228,12 @@ static int one_opt(struct cli *c, int ch, char **argv)
         return 0;
     case OPT_ACTIONS_URL:
         c->o.actions_url = optarg;
+        return 0;
+    case OPT_SANDBOX:
+        if (strcmp(optarg, "off") && strcmp(optarg, "best-effort") && strcmp(optarg, "strict"))
+            return rn_cli_usage_error(
+                "replay", "--sandbox takes off, best-effort or strict, not '%s'", optarg);
+        c->o.sandbox = strcmp(optarg, "off") ? optarg : NULL;
         return 0;
     default:
         return rn_cli_opt_error("replay", ch, argv);

@@ -28,6 +28,7 @@ struct rn_replay_opts {
     const char *node;        /* --node PATH */
     const char *action_dir;  /* --action-dir DIR */
     const char *actions_url; /* --actions-url URL */
+    const char *sandbox;     /* --sandbox: NULL (off), "best-effort" or "strict" */
 };
 
 /*

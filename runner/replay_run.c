@@ -3,8 +3,10 @@
  * the engine. The exit code says whether every job succeeded.
  */
 #include "internal.h"
+#include "sb.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -38,11 +40,16 @@ int rn_replay_run(struct ex_plan *plan, const struct rn_replay_opts *o)
         .action_dir = o->action_dir,
         .actions_url = o->actions_url,
     };
+    /* Replay keeps the invoking user (no slot uid) and adds only the workspace and state
+     * directory as writable paths (the engine does that); the rest of / is read-only. */
+    struct sb_policy policy = {.strict = o->sandbox && !strcmp(o->sandbox, "strict")};
     struct ex_term_reporter *term = NULL;
     uv_loop_t loop;
     bool ok = false;
     int r;
 
+    if (o->sandbox)
+        ro.sandbox = &policy;
     r = uv_loop_init(&loop);
     if (r < 0) {
         fprintf(stderr, "ghrun replay: cannot create the event loop: %s\n", uv_strerror(r));
