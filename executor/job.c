@@ -378,8 +378,8 @@ static int leg_settings(struct ex__leg *leg, struct gr_diag *d)
     leg->timeout_min = tmo;
     if (job->container || job->services)
         return gr_diag_set(d, GR_EFAILED, job->node->file, job->node->line, job->node->col,
-                           "job '%s' uses %s, which needs the container support (not in this "
-                           "build)",
+                           "job '%s': %s is not supported in host mode (steps run on this host, "
+                           "without containers)",
                            job->id, job->container ? "container:" : "services:");
     if (job->uses)
         return gr_diag_set(d, GR_EFAILED, job->node->file, job->node->line, job->node->col,
