@@ -92,15 +92,19 @@ static int write_all(int fd, const void *data, size_t len)
     return 0;
 }
 
-/* Hash a whole file; ret_size receives its length. */
-static int hash_file(const char *path, char out[EX_CACHE_HEX_LEN], uint64_t *ret_size)
+/*
+ * Read a whole file, hashing it (SHA-256, hex into sha) and, when dst >= 0,
+ * copying it to dst; ret_size receives its length. sha and ret_size are
+ * written only on success.
+ */
+static int copy_hashing(const char *src, int dst, char sha[EX_CACHE_HEX_LEN], uint64_t *ret_size)
 {
     EVP_MD_CTX *md = md_new();
     char *buf = gr_xmalloc(IO_CHUNK);
     uint64_t size = 0;
     int fd, r = 0;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    fd = open(src, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         r = -errno;
         goto out;
@@ -109,23 +113,34 @@ static int hash_file(const char *path, char out[EX_CACHE_HEX_LEN], uint64_t *ret
         ssize_t n = read(fd, buf, IO_CHUNK);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0) {
-            r = -errno;
-            goto out;
-        }
-        if (n == 0)
+        if (n <= 0) {
+            r = n < 0 ? -errno : 0;
             break;
+        }
+        if (dst >= 0) {
+            r = write_all(dst, buf, (size_t)n);
+            if (r < 0)
+                break;
+        }
         EVP_DigestUpdate(md, buf, (size_t)n);
         size += (uint64_t)n;
     }
-    md_final_hex(md, out);
-    *ret_size = size;
+    if (r == 0) {
+        md_final_hex(md, sha);
+        *ret_size = size;
+    }
 out:
     if (fd >= 0)
         close(fd);
     free(buf);
     EVP_MD_CTX_free(md);
     return r;
+}
+
+/* Hash a whole file; ret_size receives its length. */
+static int hash_file(const char *path, char out[EX_CACHE_HEX_LEN], uint64_t *ret_size)
+{
+    return copy_hashing(path, -1, out, ret_size);
 }
 
 void ex_cache_version(const char *const *paths, size_t npaths, const char *compression,
@@ -873,44 +888,6 @@ out:
 }
 
 /* ---- saving a file -------------------------------------------------------- */
-
-static int copy_hashing(const char *src, int dst, char sha[EX_CACHE_HEX_LEN], uint64_t *ret_size)
-{
-    EVP_MD_CTX *md = md_new();
-    char *buf = gr_xmalloc(IO_CHUNK);
-    uint64_t size = 0;
-    int fd, r = 0;
-
-    fd = open(src, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        r = -errno;
-        goto out;
-    }
-    for (;;) {
-        ssize_t n = read(fd, buf, IO_CHUNK);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            r = n < 0 ? -errno : 0;
-            break;
-        }
-        r = write_all(dst, buf, (size_t)n);
-        if (r < 0)
-            break;
-        EVP_DigestUpdate(md, buf, (size_t)n);
-        size += (uint64_t)n;
-    }
-    if (r == 0) {
-        md_final_hex(md, sha);
-        *ret_size = size;
-    }
-out:
-    if (fd >= 0)
-        close(fd);
-    free(buf);
-    EVP_MD_CTX_free(md);
-    return r;
-}
 
 static int save_by_move(struct ex_cache *c, const char *scope, const char *key, const char *version,
                         const char *src, struct ex_cache_entry *ret, struct gr_diag *reterr)

@@ -379,9 +379,13 @@ static int parse_excludes(struct mbuild *b, const json_t *seq, struct gr_diag *r
         if (json_object_size(e) == 0)
             return gr_diag_set(reterr, GR_EINVAL_WF, NULL, 0, 0,
                                "Matrix exclude filter must not be empty");
-        json_object_foreach(e, k, v) if (!json_object_get(b->vectors, k)) return gr_diag_set(
-            reterr, GR_EINVAL_WF, NULL, 0, 0,
-            "Matrix exclude key '%s' does not match any key within the matrix", k);
+        json_object_foreach(e, k, v)
+        {
+            if (!json_object_get(b->vectors, k))
+                return gr_diag_set(
+                    reterr, GR_EINVAL_WF, NULL, 0, 0,
+                    "Matrix exclude key '%s' does not match any key within the matrix", k);
+        }
         b->exc[b->n_exc].filter = json_incref(e);
         mfilter_compile(&b->exc[b->n_exc]);
         b->n_exc++;
