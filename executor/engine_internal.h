@@ -315,6 +315,14 @@ int ex__script_run(struct ex__stepexec *se);
 /* steps/checkout.c */
 int ex__checkout_run(struct ex__stepexec *se, const char *uses);
 
+/*
+ * Native implementations of well-known actions (steps/native.c holds the table). A native
+ * step function runs the step for `uses` (owner/repo[/path]@ref) and returns as
+ * ex__action_run does. ex__native_lookup returns NULL when `uses` has no native version.
+ */
+typedef int ex__native_fn(struct ex__stepexec *se, const char *uses);
+ex__native_fn *ex__native_lookup(const char *uses);
+
 /* report_json.c */
 /* A JSON string for text that may not be UTF-8 (bytes >= 0x80 become '?' then). */
 json_t *ex__json_text(const char *s);

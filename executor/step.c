@@ -552,12 +552,12 @@ void ex__step_report_start(struct ex__stepexec *se)
 static int step_dispatch(struct ex__stepexec *se)
 {
     const char *uses = ex_node_str(se->step->uses);
+    ex__native_fn *native;
 
     if (!se->step->uses)
         return ex__script_run(se);
-    if (!gr_startswith(uses, "actions/checkout@"))
-        return ex__action_run(se);
-    return ex__checkout_run(se, uses);
+    native = se->leg->run->opts->no_native ? NULL : ex__native_lookup(uses);
+    return native ? native(se, uses) : ex__action_run(se);
 }
 
 static void step_fail_early(struct ex__stepexec *se, const struct gr_diag *d)
@@ -739,6 +739,12 @@ static json_t *forced_env(struct ex__stepexec *se)
     json_object_set_new(forced, "GITHUB_STATE", json_string(se->file_state));
     json_object_set_new(forced, "GITHUB_STEP_SUMMARY", json_string(se->file_summary));
     json_object_set_new(forced, "GHRUN", json_string("true"));
+    for (const char *const *e = se->leg->run->opts->step_env; e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+
+        if (eq && eq != *e)
+            json_object_setn_new(forced, *e, (size_t)(eq - *e), json_string(eq + 1));
+    }
     if (se->extra_env)
         json_object_update(forced, se->extra_env);
     return forced;

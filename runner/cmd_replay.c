@@ -33,6 +33,8 @@ enum {
     OPT_ACTION_DIR,
     OPT_ACTIONS_URL,
     OPT_SANDBOX,
+    OPT_NO_NATIVE,
+    OPT_ARTIFACT_DIR,
 };
 
 static const struct option long_opts[] = {
@@ -58,6 +60,8 @@ static const struct option long_opts[] = {
     {"action-dir", required_argument, NULL, OPT_ACTION_DIR},
     {"actions-url", required_argument, NULL, OPT_ACTIONS_URL},
     {"sandbox", required_argument, NULL, OPT_SANDBOX},
+    {"no-native", no_argument, NULL, OPT_NO_NATIVE},
+    {"artifact-dir", required_argument, NULL, OPT_ARTIFACT_DIR},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -90,6 +94,10 @@ static void help(void)
            "      --actions-url URL  where owner/repo is cloned from (default https://github.com)\n"
            "      --sandbox MODE     off (default), best-effort or strict: run every step in\n"
            "                         the gr-sandbox helper (namespaces, seccomp, cgroups)\n"
+           "      --no-native        run actions/checkout, cache and artifact actions through\n"
+           "                         their JavaScript actions instead of natively\n"
+           "      --artifact-dir DIR where artifacts are stored\n"
+           "                         (default: .ghrun/artifacts/<run_id>/ in the workspace)\n"
            "  -v, --verbose          more output\n"
            "  -h, --help             show this help\n\n"
            "Exit status: 0 success, 1 a job failed, 2 usage, workflow or plan error.\n");
@@ -234,6 +242,12 @@ static int one_opt(struct cli *c, int ch, char **argv)
             return rn_cli_usage_error(
                 "replay", "--sandbox takes off, best-effort or strict, not '%s'", optarg);
         c->o.sandbox = strcmp(optarg, "off") ? optarg : NULL;
+        return 0;
+    case OPT_NO_NATIVE:
+        c->o.no_native = true;
+        return 0;
+    case OPT_ARTIFACT_DIR:
+        c->o.artifact_dir = optarg;
         return 0;
     default:
         return rn_cli_opt_error("replay", ch, argv);

@@ -12,23 +12,25 @@
 
 /* Parsed `ghrun replay` options. Everything is owned by cmd_replay.c and valid during the call. */
 struct rn_replay_opts {
-    const char *directory;   /* -C: the repository (workspace); "." by default */
-    const char *json_path;   /* --json FILE, or NULL */
-    const char *job_id;      /* -j, or NULL */
-    const char *event_name;  /* positional, or NULL (each workflow's default) */
-    json_t *event_payload;   /* -e FILE, or NULL */
-    json_t *inputs;          /* --input: object of strings */
-    json_t *secrets;         /* -s, --secret-file: object of strings (never print) */
-    json_t *vars;            /* --var, --var-file */
-    json_t *env;             /* --env, --env-file */
-    json_t *matrix_filter;   /* --matrix k:v: key -> array of accepted strings, or NULL */
-    int jobs;                /* --jobs N: parallel jobs, 0 = default */
-    bool verbose;            /* -v */
-    bool ignore_filters;     /* --ignore-filters */
-    const char *node;        /* --node PATH */
-    const char *action_dir;  /* --action-dir DIR */
-    const char *actions_url; /* --actions-url URL */
-    const char *sandbox;     /* --sandbox: NULL (off), "best-effort" or "strict" */
+    const char *directory;    /* -C: the repository (workspace); "." by default */
+    const char *json_path;    /* --json FILE, or NULL */
+    const char *job_id;       /* -j, or NULL */
+    const char *event_name;   /* positional, or NULL (each workflow's default) */
+    json_t *event_payload;    /* -e FILE, or NULL */
+    json_t *inputs;           /* --input: object of strings */
+    json_t *secrets;          /* -s, --secret-file: object of strings (never print) */
+    json_t *vars;             /* --var, --var-file */
+    json_t *env;              /* --env, --env-file */
+    json_t *matrix_filter;    /* --matrix k:v: key -> array of accepted strings, or NULL */
+    int jobs;                 /* --jobs N: parallel jobs, 0 = default */
+    bool verbose;             /* -v */
+    bool ignore_filters;      /* --ignore-filters */
+    const char *node;         /* --node PATH */
+    const char *action_dir;   /* --action-dir DIR */
+    const char *actions_url;  /* --actions-url URL */
+    const char *sandbox;      /* --sandbox: NULL (off), "best-effort" or "strict" */
+    bool no_native;           /* --no-native */
+    const char *artifact_dir; /* --artifact-dir DIR, or NULL */
 };
 
 /*

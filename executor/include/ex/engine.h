@@ -64,6 +64,14 @@ struct ex_run_opts {
     const char *node;        /* node binary for JavaScript actions; NULL: `node` on PATH */
     const char *action_dir;  /* local actions laid out as owner/repo/ref/, or NULL */
     const char *actions_url; /* clone base for owner/repo; NULL: https://github.com */
+    /*
+     * NULL-terminated "KEY=VALUE" list forced into every step's environment after
+     * GITHUB_* and RUNNER_* (the job services: ACTIONS_RUNTIME_URL, ACTIONS_RUNTIME_TOKEN,
+     * ACTIONS_CACHE_URL, ACTIONS_RESULTS_URL, ...), or NULL.
+     */
+    const char *const *step_env;
+    /* Run every `uses:` through its real action, never a native implementation (--no-native). */
+    bool no_native;
 };
 
 /*

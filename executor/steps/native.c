@@ -1,0 +1,31 @@
+/*
+ * Which `uses:` run natively instead of through their JavaScript action. Matching is on
+ * "owner/repo[/path]@" (case-insensitive owner and repo, as GitHub resolves them), any ref.
+ * `--no-native` (ex_run_opts.no_native) bypasses the table.
+ */
+#include "engine_internal.h"
+
+#include <string.h>
+#include <strings.h>
+
+static const struct {
+    const char *action; /* owner/repo[/path], matched up to the '@' */
+    ex__native_fn *fn;
+} natives[] = {
+    {"actions/checkout", ex__checkout_run},
+};
+
+ex__native_fn *ex__native_lookup(const char *uses)
+{
+    const char *at = uses ? strchr(uses, '@') : NULL;
+
+    if (!at)
+        return NULL;
+    for (size_t i = 0; i < GR_ARRAY_SIZE(natives); i++) {
+        size_t n = strlen(natives[i].action);
+
+        if ((size_t)(at - uses) == n && strncasecmp(uses, natives[i].action, n) == 0)
+            return natives[i].fn;
+    }
+    return NULL;
+}
