@@ -72,6 +72,12 @@ struct ex_run_opts {
     const char *const *step_env;
     /* Run every `uses:` through its real action, never a native implementation (--no-native). */
     bool no_native;
+    /*
+     * The dependency cache store of the native actions/cache (ex/cache.h); NULL: the
+     * default of `ghrun cache` and the embedded cache service, $GHRUN_CACHE_DIR, else
+     * $HOME/.cache/ghrun/cache.
+     */
+    const char *cache_dir;
 };
 
 /*
