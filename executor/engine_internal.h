@@ -318,6 +318,13 @@ int ex__checkout_run(struct ex__stepexec *se, const char *uses);
 int ex__cache_run(struct ex__stepexec *se, const char *uses);
 int ex__cache_restore_run(struct ex__stepexec *se, const char *uses);
 int ex__cache_save_run(struct ex__stepexec *se, const char *uses);
+/*
+ * The archive members of the `path` patterns (array of strings, "!" for exclusions) as
+ * @actions/cache resolves them: paths relative to ws (normalized, absolute), "../" for those
+ * outside, `~` being home; sorted, without members below another member (a directory is
+ * archived with everything in it). Owned array of owned strings; *ret_n may be 0.
+ */
+char **ex__cache_members(const json_t *patterns, const char *ws, const char *home, size_t *ret_n);
 
 /*
  * Native implementations of well-known actions (steps/native.c holds the table). A native

@@ -450,7 +450,7 @@ static char *pat_root(const struct pat *pt)
         gr_buf_release(&b);
         return gr_xstrdup("/");
     }
-    return b.ptr;
+    return gr_buf_detach(&b, NULL);
 }
 
 static void resolve_init(struct resolve *rs, const json_t *patterns, const char *ws,
@@ -509,15 +509,10 @@ static char *relative(const char *ws, const char *path)
         gr_buf_release(&b);
         return gr_xstrdup(".");
     }
-    return b.ptr;
+    return gr_buf_detach(&b, NULL);
 }
 
-/*
- * Resolve patterns into member names relative to ws, sorted, without members below another
- * member (a directory is archived with everything in it). *ret_n may be 0.
- */
-static char **resolve_members(const json_t *patterns, const char *ws, const char *home,
-                              size_t *ret_n)
+char **ex__cache_members(const json_t *patterns, const char *ws, const char *home, size_t *ret_n)
 {
     struct resolve rs = {0};
     char **v = NULL;
@@ -611,7 +606,7 @@ static void save_work(struct cache_job *j, struct ex_cache *c)
     const char *key = json_string_value(json_array_get(j->keys, 0));
     struct gr_diag d = {0};
     size_t n = 0;
-    char **members = resolve_members(j->patterns, j->ws, j->home, &n);
+    char **members = ex__cache_members(j->patterns, j->ws, j->home, &n);
 
     if (n == 0) {
         j->r = GR_ENOTFOUND;
