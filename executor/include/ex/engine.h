@@ -72,6 +72,11 @@ struct ex_run_opts {
     const char *const *step_env;
     /* Run every `uses:` through its real action, never a native implementation (--no-native). */
     bool no_native;
+    /*
+     * The run's artifact store (ex/artifact.h), where the native upload-artifact and
+     * download-artifact write and read; NULL: <state_dir>/artifacts/<github.run_id>.
+     */
+    const char *artifact_dir;
 };
 
 /*
