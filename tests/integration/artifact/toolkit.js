@@ -28,7 +28,9 @@ async function main() {
         const jobs = args.slice(1).map(async spec => {
             const [name, files] = spec.split('=');
             const list = files.split(',').map(f => path.join(root, f));
-            const res = await client.uploadArtifact(name, list, root, {retentionDays: 3});
+            const level = process.env.TK_LEVEL ? parseInt(process.env.TK_LEVEL) : undefined;
+            const res = await client.uploadArtifact(name, list, root,
+                                                    {retentionDays: 3, compressionLevel: level});
             console.log(`uploaded ${name} id=${res.id} size=${res.size}`);
         });
         await Promise.all(jobs);
