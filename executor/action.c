@@ -659,7 +659,8 @@ static int post_run_one(struct ex__leg *leg, struct ex__post *p)
     struct ex__stepexec *se = ex__stepexec_new(leg, p->step);
     struct ex_eval_env ev;
     struct gr_diag d = {0};
-    const char *cond = p->act->post_if ? ex_node_str(p->act->post_if) : NULL;
+    const struct ex_node *pif = p->native ? NULL : p->act->post_if;
+    const char *cond = p->native ? p->post_if : pif ? ex_node_str(pif) : NULL;
     bool run = false;
 
     se->post = true;
@@ -679,7 +680,7 @@ static int post_run_one(struct ex__leg *leg, struct ex__post *p)
         ex__step_finished(se, EX_RESULT_SKIPPED);
         return 1;
     }
-    return ex__node_post_start(se, p);
+    return p->native ? p->native(se, p->state) : ex__node_post_start(se, p);
 }
 
 int ex__action_post_next(struct ex__leg *leg)

@@ -21,6 +21,8 @@ struct ex__post {
     json_t *state;              /* STATE_* values saved by pre/main */
     json_t *gh;                 /* action_path, action_repository, action_ref */
     char *name;                 /* the step's display name */
+    ex__native_post_fn *native; /* a native action's post step (act is NULL), or NULL */
+    const char *post_if;        /* native: its post-if (static), or NULL for always() */
 };
 
 struct ex__actleg {

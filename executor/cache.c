@@ -795,7 +795,7 @@ static int add_path(struct archive *out, const char *base, const char *path, cha
                     struct gr_diag *reterr)
 {
     int fd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    const char *rel = ex__cache_member_name(path);
+    const char *rel = ex__cache_outside_name(path);
     char *name;
     int r;
 
@@ -811,17 +811,21 @@ static int add_path(struct archive *out, const char *base, const char *path, cha
     return r;
 }
 
-static struct archive *writer_new(struct wsink *sink)
+static struct archive *writer_new(struct wsink *sink, bool gzip)
 {
     struct archive *a = archive_write_new();
     char threads[24];
     long n = sysconf(_SC_NPROCESSORS_ONLN);
 
     (void)snprintf(threads, sizeof(threads), "%ld", n > 1 ? n : 1);
-    archive_write_add_filter_zstd(a);
-    /* Multi-threaded compression where libarchive/libzstd support it; harmless otherwise. */
-    (void)archive_write_set_filter_option(a, "zstd", "threads", threads);
-    (void)archive_write_set_filter_option(a, "zstd", "compression-level", ZSTD_LEVEL);
+    if (gzip) {
+        archive_write_add_filter_gzip(a);
+    } else {
+        archive_write_add_filter_zstd(a);
+        /* Multi-threaded compression where libarchive/libzstd support it; harmless otherwise. */
+        (void)archive_write_set_filter_option(a, "zstd", "threads", threads);
+        (void)archive_write_set_filter_option(a, "zstd", "compression-level", ZSTD_LEVEL);
+    }
     archive_write_set_format_pax_restricted(a);
     archive_write_set_bytes_in_last_block(a, 1);
     if (archive_write_open2(a, sink, NULL, sink_write, NULL, NULL) != ARCHIVE_OK) {
@@ -832,10 +836,11 @@ static struct archive *writer_new(struct wsink *sink)
 }
 
 static int write_tree(int fd, const char *base_dir, const char *const *paths, size_t npaths,
-                      char sha[EX_CACHE_HEX_LEN], uint64_t *ret_size, struct gr_diag *reterr)
+                      bool gzip, char sha[EX_CACHE_HEX_LEN], uint64_t *ret_size,
+                      struct gr_diag *reterr)
 {
     struct wsink sink = {.fd = fd, .md = md_new()};
-    struct archive *a = writer_new(&sink);
+    struct archive *a = writer_new(&sink, gzip);
     char *buf = gr_xmalloc(IO_CHUNK);
     int r = 0;
 
@@ -860,22 +865,18 @@ out:
     return r;
 }
 
-int ex_cache_save_tree(struct ex_cache *c, const char *scope, const char *key, const char *version,
-                       const char *base_dir, const char *const *paths, size_t npaths,
-                       struct ex_cache_entry *ret, struct gr_diag *reterr)
+static int save_paths(struct ex_cache *c, const char *scope, const char *key, const char *version,
+                      const char *base_dir, const char *const *paths, size_t npaths, bool gzip,
+                      struct ex_cache_entry *ret, struct gr_diag *reterr)
 {
     char sha[EX_CACHE_HEX_LEN], *tmp = NULL;
     uint64_t size = 0;
     int fd = -1, r;
 
-    for (size_t i = 0; i < npaths; i++)
-        if (!rel_path_ok(paths[i]))
-            return gr_diag_set(reterr, -EINVAL, paths[i], 0, 0,
-                               "cache paths must be relative and must not contain '..'");
     r = ex_cache_tmpfile(c, &tmp, &fd);
     if (r < 0)
         return gr_diag_set(reterr, r, c->tmp, 0, 0, "cannot create a temporary file");
-    r = write_tree(fd, base_dir, paths, npaths, sha, &size, reterr);
+    r = write_tree(fd, base_dir, paths, npaths, gzip, sha, &size, reterr);
     if (r < 0) {
         (void)unlink(tmp);
         goto out;
@@ -885,6 +886,31 @@ out:
     close(fd);
     free(tmp);
     return r;
+}
+
+int ex_cache_save_tree(struct ex_cache *c, const char *scope, const char *key, const char *version,
+                       const char *base_dir, const char *const *paths, size_t npaths,
+                       struct ex_cache_entry *ret, struct gr_diag *reterr)
+{
+    for (size_t i = 0; i < npaths; i++)
+        if (!rel_path_ok(paths[i]))
+            return gr_diag_set(reterr, -EINVAL, paths[i], 0, 0,
+                               "cache paths must be relative and must not contain '..'");
+    return save_paths(c, scope, key, version, base_dir, paths, npaths, false, ret, reterr);
+}
+
+int ex_cache_save_members(struct ex_cache *c, const char *scope, const char *key,
+                          const char *version, const char *base_dir, const char *const *members,
+                          size_t n, bool gzip, struct ex_cache_entry *ret, struct gr_diag *reterr)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *m = ex__cache_outside_name(members[i]);
+
+        if (!m || !*m)
+            return gr_diag_set(reterr, -EINVAL, members[i], 0, 0,
+                               "cache member names must be relative, with '..' only at the start");
+    }
+    return save_paths(c, scope, key, version, base_dir, members, n, gzip, ret, reterr);
 }
 
 /* ---- saving a file -------------------------------------------------------- */
@@ -993,6 +1019,73 @@ const char *ex__cache_member_name(const char *name)
     return name;
 }
 
+const char *ex__cache_outside_name(const char *name)
+{
+    const char *p;
+
+    if (!name || name[0] == '/')
+        return NULL;
+    while (name[0] == '.' && name[1] == '/') {
+        name += 2;
+        while (*name == '/')
+            name++;
+    }
+    for (p = name; p[0] == '.' && p[1] == '.' && (p[2] == '/' || !p[2]);) {
+        p += 2;
+        while (*p == '/')
+            p++;
+    }
+    return ex__cache_member_name(p) ? name : NULL;
+}
+
+char *ex__cache_norm_path(const char *base, const char *rel)
+{
+    char *joined = rel[0] == '/' ? gr_xstrdup(rel) : gr_xasprintf("%s/%s", base, rel);
+    char *out = gr_xmalloc(strlen(joined) + 2);
+    size_t len = 0;
+
+    for (const char *p = joined; *p;) {
+        size_t seg = strcspn(p, "/");
+
+        if (seg == 2 && p[0] == '.' && p[1] == '.') {
+            while (len > 0 && out[len - 1] != '/')
+                len--;
+            if (len > 0)
+                len--;
+        } else if (seg && !(seg == 1 && p[0] == '.')) {
+            out[len++] = '/';
+            memcpy(out + len, p, seg);
+            len += seg;
+        }
+        p += seg;
+        while (*p == '/')
+            p++;
+    }
+    if (len == 0)
+        out[len++] = '/';
+    out[len] = '\0';
+    free(joined);
+    return out;
+}
+
+/* Whether the normalized absolute path lies at or below root (also normalized). */
+static bool under_root(const char *path, const char *root)
+{
+    size_t n = strlen(root);
+
+    if (n == 1 && root[0] == '/')
+        return true;
+    return strncmp(path, root, n) == 0 && (path[n] == '/' || path[n] == '\0');
+}
+
+static bool under_any(const char *path, const char *const *roots, size_t nroots)
+{
+    for (size_t i = 0; i < nroots; i++)
+        if (under_root(path, roots[i]))
+            return true;
+    return false;
+}
+
 bool ex__cache_link_inside(const char *name, const char *target)
 {
     const char *slash = strrchr(name, '/');
@@ -1025,14 +1118,62 @@ bool ex__cache_link_inside(const char *name, const char *target)
     return true;
 }
 
+/*
+ * A member that leaves dest through leading "../" (what @actions/cache writes for paths
+ * outside the workspace): allowed only when it, and a link's target, land under one of roots.
+ */
+static int place_outside(struct archive_entry *ent, const char *dest, const char *raw,
+                         const char *const *roots, size_t nroots, struct gr_diag *reterr)
+{
+    const char *hl = archive_entry_hardlink(ent);
+    const char *sl = archive_entry_symlink(ent);
+    char *full = ex__cache_norm_path(dest, raw), *dir = NULL, *t = NULL;
+    int r = 0;
+
+    if (!under_any(full, roots, nroots)) {
+        r = gr_diag_set(reterr, GR_EARCHIVE, NULL, 0, 0,
+                        "refusing archive member '%s': outside the workspace and the cached "
+                        "paths",
+                        raw);
+        goto out;
+    }
+    if (sl) {
+        dir = gr_xstrndup(full, (size_t)(strrchr(full, '/') - full));
+        t = ex__cache_norm_path(*dir ? dir : "/", sl);
+        if (sl[0] == '/' || !under_any(t, roots, nroots))
+            r = gr_diag_set(reterr, GR_EARCHIVE, NULL, 0, 0,
+                            "refusing symbolic link '%s' -> '%s': it points outside the cached "
+                            "paths",
+                            raw, sl);
+    } else if (hl) {
+        t = ex__cache_outside_name(hl) ? ex__cache_norm_path(dest, hl) : NULL;
+        if (!t || !under_any(t, roots, nroots))
+            r = gr_diag_set(reterr, GR_EARCHIVE, NULL, 0, 0,
+                            "refusing hard link '%s' -> '%s': outside the cached paths", raw, hl);
+        else
+            archive_entry_set_hardlink(ent, t);
+    }
+    if (r == 0)
+        archive_entry_set_pathname(ent, full);
+out:
+    free(full);
+    free(dir);
+    free(t);
+    return r;
+}
+
 /* Check one member and point it below dest. */
-static int place_entry(struct archive_entry *ent, const char *dest, struct gr_diag *reterr)
+static int place_entry(struct archive_entry *ent, const char *dest, const char *const *roots,
+                       size_t nroots, struct gr_diag *reterr)
 {
     const char *raw = archive_entry_pathname(ent);
     const char *name = ex__cache_member_name(raw);
     const char *hl = archive_entry_hardlink(ent);
     const char *sl = archive_entry_symlink(ent);
     char *full;
+
+    if ((!name || !*name) && nroots > 0 && raw && ex__cache_outside_name(raw))
+        return place_outside(ent, dest, raw, roots, nroots, reterr);
 
     if (!name || !*name)
         return gr_diag_set(reterr, GR_EARCHIVE, NULL, 0, 0,
@@ -1079,7 +1220,8 @@ static int copy_data(struct archive *in, struct archive *out, const char *name,
     }
 }
 
-static int extract(const char *blob, const char *dest, struct gr_diag *reterr)
+static int extract(const char *blob, const char *dest, const char *const *roots, size_t nroots,
+                   struct gr_diag *reterr)
 {
     struct archive *in = archive_read_new(), *out = archive_write_disk_new();
     struct archive_entry *ent;
@@ -1097,7 +1239,7 @@ static int extract(const char *blob, const char *dest, struct gr_diag *reterr)
         goto out;
     }
     while ((st = archive_read_next_header(in, &ent)) == ARCHIVE_OK) {
-        r = place_entry(ent, dest, reterr);
+        r = place_entry(ent, dest, roots, nroots, reterr);
         if (r < 0)
             goto out;
         if (archive_write_header(out, ent) != ARCHIVE_OK) {
@@ -1125,8 +1267,9 @@ out:
     return r;
 }
 
-int ex_cache_restore_tree(struct ex_cache *c, const struct ex_cache_entry *e, const char *dest_dir,
-                          struct gr_diag *reterr)
+int ex_cache_restore_members(struct ex_cache *c, const struct ex_cache_entry *e,
+                             const char *dest_dir, const char *const *roots, size_t nroots,
+                             struct gr_diag *reterr)
 {
     char *blob = NULL;
     int r;
@@ -1138,9 +1281,15 @@ int ex_cache_restore_tree(struct ex_cache *c, const struct ex_cache_entry *e, co
     if (r < 0)
         return gr_diag_set(reterr, r, dest_dir, 0, 0, "cannot create the destination");
     blob = ex_cache_blob_path(c, e);
-    r = extract(blob, dest_dir, reterr);
+    r = extract(blob, dest_dir, roots, nroots, reterr);
     free(blob);
     return r;
+}
+
+int ex_cache_restore_tree(struct ex_cache *c, const struct ex_cache_entry *e, const char *dest_dir,
+                          struct gr_diag *reterr)
+{
+    return ex_cache_restore_members(c, e, dest_dir, NULL, 0, reterr);
 }
 
 /* ---- management ----------------------------------------------------------- */

@@ -24,3 +24,13 @@ const char *ex__cache_member_name(const char *name);
  * stays inside the extraction directory when resolved lexically.
  */
 bool ex__cache_link_inside(const char *name, const char *target);
+
+/*
+ * Like ex__cache_member_name, but a run of leading "../" is allowed (member names that
+ * @actions/cache writes for paths outside the workspace). Returns the name without leading
+ * "./", or NULL when refused.
+ */
+const char *ex__cache_outside_name(const char *name);
+
+/* base + "/" + rel (or rel when absolute) with ".", ".." and "//" resolved lexically. Owned. */
+char *ex__cache_norm_path(const char *base, const char *rel);

@@ -314,6 +314,10 @@ void ex__composite_next(struct ex__frame *f);
 int ex__script_run(struct ex__stepexec *se);
 /* steps/checkout.c */
 int ex__checkout_run(struct ex__stepexec *se, const char *uses);
+/* steps/cache_action.c: actions/cache, actions/cache/restore, actions/cache/save */
+int ex__cache_run(struct ex__stepexec *se, const char *uses);
+int ex__cache_restore_run(struct ex__stepexec *se, const char *uses);
+int ex__cache_save_run(struct ex__stepexec *se, const char *uses);
 
 /*
  * Native implementations of well-known actions (steps/native.c holds the table). A native
@@ -322,6 +326,17 @@ int ex__checkout_run(struct ex__stepexec *se, const char *uses);
  */
 typedef int ex__native_fn(struct ex__stepexec *se, const char *uses);
 ex__native_fn *ex__native_lookup(const char *uses);
+/*
+ * A native post step, run as step se (se->post) at the end of the job with the data given to
+ * ex__native_post_add. Returns like ex__step_run.
+ */
+typedef int ex__native_post_fn(struct ex__stepexec *se, const json_t *data);
+/*
+ * Queue fn as the post step of se's step (post steps run last queued first) when post_if
+ * (a static string, NULL: always()) holds then. data is stolen.
+ */
+void ex__native_post_add(struct ex__stepexec *se, ex__native_post_fn *fn, const char *post_if,
+                         json_t *data);
 
 /* report_json.c */
 /* A JSON string for text that may not be UTF-8 (bytes >= 0x80 become '?' then). */

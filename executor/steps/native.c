@@ -3,7 +3,7 @@
  * "owner/repo[/path]@" (case-insensitive owner and repo, as GitHub resolves them), any ref.
  * `--no-native` (ex_run_opts.no_native) bypasses the table.
  */
-#include "engine_internal.h"
+#include "action_internal.h"
 
 #include <string.h>
 #include <strings.h>
@@ -13,6 +13,9 @@ static const struct {
     ex__native_fn *fn;
 } natives[] = {
     {"actions/checkout", ex__checkout_run},
+    {"actions/cache", ex__cache_run},
+    {"actions/cache/restore", ex__cache_restore_run},
+    {"actions/cache/save", ex__cache_save_run},
 };
 
 ex__native_fn *ex__native_lookup(const char *uses)
@@ -28,4 +31,19 @@ ex__native_fn *ex__native_lookup(const char *uses)
             return natives[i].fn;
     }
     return NULL;
+}
+
+void ex__native_post_add(struct ex__stepexec *se, ex__native_post_fn *fn, const char *post_if,
+                         json_t *data)
+{
+    struct ex__actleg *al = ex__actleg_get(se->leg);
+
+    GR_GROW(al->posts, al->cap_posts, al->n_posts + 1);
+    al->posts[al->n_posts++] = (struct ex__post){
+        .step = se->step,
+        .state = data,
+        .name = gr_xstrdup(se->name ? se->name : se->ctx_name),
+        .native = fn,
+        .post_if = post_if,
+    };
 }

@@ -98,6 +98,18 @@ int ex_cache_save_tree(struct ex_cache *c, const char *scope, const char *key, c
     __attribute__((warn_unused_result));
 
 /*
+ * Save as @actions/cache lays out its archive: members are paths relative to base_dir as the
+ * toolkit names them (path.relative(workspace, file)), so a path outside base_dir starts with a
+ * run of "../" (e.g. "../../home/u/.npm"); never absolute and no ".." after the first other
+ * component. gzip: tar + gzip (the toolkit's format where zstd is not installed) instead of
+ * tar + zstd. Same results as ex_cache_save_tree().
+ */
+int ex_cache_save_members(struct ex_cache *c, const char *scope, const char *key,
+                          const char *version, const char *base_dir, const char *const *members,
+                          size_t n, bool gzip, struct ex_cache_entry *ret, struct gr_diag *reterr)
+    __attribute__((warn_unused_result));
+
+/*
  * Store the file at src (an archive made elsewhere, e.g. uploaded by the toolkit) as is.
  * When move is true and src is on the store's file system, it is renamed instead of copied.
  * Same results as ex_cache_save_tree().
@@ -128,6 +140,17 @@ int ex_cache_verify(struct ex_cache *c, const struct ex_cache_entry *e, struct g
  */
 int ex_cache_restore_tree(struct ex_cache *c, const struct ex_cache_entry *e, const char *dest_dir,
                           struct gr_diag *reterr) __attribute__((warn_unused_result));
+
+/*
+ * ex_cache_restore_tree() for archives written by ex_cache_save_members() or by @actions/cache:
+ * dest_dir must be absolute; a member starting with "../" is extracted where it points
+ * (lexically) only when that lies at or below one of roots (absolute, normalized directories:
+ * the cached paths), and so must its link target; any other member is checked as
+ * ex_cache_restore_tree() checks it. nroots == 0 refuses every "../" member.
+ */
+int ex_cache_restore_members(struct ex_cache *c, const struct ex_cache_entry *e,
+                             const char *dest_dir, const char *const *roots, size_t nroots,
+                             struct gr_diag *reterr) __attribute__((warn_unused_result));
 
 /* Every entry (all scopes), oldest first. *ret is owned (ex_cache_entries_free). */
 int ex_cache_list(struct ex_cache *c, struct ex_cache_entry **ret, size_t *ret_n)

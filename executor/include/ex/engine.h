@@ -73,6 +73,12 @@ struct ex_run_opts {
     /* Run every `uses:` through its real action, never a native implementation (--no-native). */
     bool no_native;
     /*
+     * The dependency cache store of the native actions/cache (ex/cache.h); NULL: the
+     * default of `ghrun cache` and the embedded cache service, $GHRUN_CACHE_DIR, else
+     * $HOME/.cache/ghrun/cache.
+     */
+    const char *cache_dir;
+    /*
      * The run's artifact store (ex/artifact.h), where the native upload-artifact and
      * download-artifact write and read; NULL: <state_dir>/artifacts/<github.run_id>.
      */
