@@ -79,9 +79,9 @@ static size_t count_tmp(struct fx *f)
 
 static void test_names(void **state)
 {
-    static const char *bad[] = {"", "../x", "/etc/passwd", "a/b", "a\\b", "..", ".", "a:b",
-                                "a\"b", "a<b", "a>b", "a|b", "a*b", "a?b", "a\rb", "a\nb",
-                                "a\tb"};
+    static const char *bad[] = {"",    "../x", "/etc/passwd", "a/b",  "a\\b", "..",
+                                ".",   "a:b",  "a\"b",        "a<b",  "a>b",  "a|b",
+                                "a*b", "a?b",  "a\rb",        "a\nb", "a\tb"};
     static const char *good[] = {"build", "my artifact", "x.zip", ".hidden", "a..b", "日本"};
     struct gr_diag d = {0};
     char long_name[EX_ARTIFACT_NAME_MAX + 2];
