@@ -730,9 +730,9 @@ static void dispatch(struct rn_httpd_conn *c)
     c->st = C_HANDLING;
     c->in_handler = true;
     c->req.conn = c;
-    c->req.ctx = c->srv->ctx;
+    c->req.ctx = c->route->ctx ? c->route->ctx : c->srv->ctx;
     uv_read_stop((uv_stream_t *)&c->tcp);
-    c->route->fn(&c->req, c->srv->ctx);
+    c->route->fn(&c->req, c->req.ctx);
 }
 
 /* No NUL, no LF without CR before it, no CR without LF after it (RFC 9112 2.2: strict). */

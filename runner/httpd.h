@@ -51,6 +51,7 @@ struct rn_httpd_route {
     const char *prefix; /* the path starts with it */
     size_t max_body;    /* larger bodies are answered 413 */
     rn_httpd_handler_fn fn;
+    void *ctx; /* passed to fn instead of the server's ctx when not NULL */
 };
 
 /*

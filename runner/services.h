@@ -40,3 +40,55 @@ int rn_cache_service_port(const struct rn_cache_service *s);
  * finished and the service is freed. Uncommitted uploads are discarded. cb may be NULL.
  */
 void rn_cache_service_close(struct rn_cache_service *s, void (*cb)(void *arg), void *arg);
+
+struct rn_httpd_route;
+
+/*
+ * The cache service's routes with their ctx set to s, copied into out (at most max; returns
+ * how many), so that another server can answer them too: ACTIONS_RESULTS_URL must name one
+ * origin for both the CacheService and the ArtifactService Twirp APIs. Valid while s is.
+ */
+size_t rn_cache_service_routes(struct rn_cache_service *s, struct rn_httpd_route *out,
+                               size_t max);
+
+/* ---- artifacts (services_artifact.c) ---------------------------------------------------- */
+
+struct rn_artifact_service;
+
+#define RN_ARTIFACT_MAX_EXTRA_ROUTES 16
+
+struct rn_artifact_service_opts {
+    const char *dir;            /* the run's store (ex_artifact_open) */
+    const char *token;          /* the job's ACTIONS_RUNTIME_TOKEN; other requests get 401 */
+    const char *run_backend_id; /* the run's id in the token's scp claim */
+    uint64_t max_size;          /* largest artifact in bytes; 0: 10 GiB */
+    const char *host;           /* NULL: 127.0.0.1 */
+    int port;                   /* 0: ephemeral */
+    /* more routes served on the same port (rn_cache_service_routes); copied */
+    const struct rn_httpd_route *extra;
+    size_t nextra;
+};
+
+/*
+ * A runtime token in the shape @actions/artifact 2.x decodes (toolkit packages/artifact/src/
+ * internal/shared/util.ts getBackendIdsFromToken): a JWT whose "scp" claim holds
+ * "Actions.Results:<run_backend_id>:<job_backend_id>", signed with a random key nobody keeps.
+ * Owned.
+ */
+char *rn_artifact_token_new(const char *run_backend_id, const char *job_backend_id);
+
+/*
+ * Serve the Twirp ArtifactService (github.actions.results.api.v1: CreateArtifact,
+ * FinalizeArtifact, ListArtifacts, GetSignedArtifactURL, DeleteArtifact) and the Azure blob
+ * requests @actions/artifact 2.x makes on the signed URLs it hands out (Put Block, Put Block
+ * List, Put Blob; GET to download). Point ACTIONS_RESULTS_URL at rn_artifact_service_url().
+ * Strings in opts are copied. Close with rn_artifact_service_close().
+ */
+int rn_artifact_service_start(uv_loop_t *loop, const struct rn_artifact_service_opts *opts,
+                              struct rn_artifact_service **ret,
+                              struct gr_diag *reterr) GR_MUST_CHECK;
+const char *rn_artifact_service_url(const struct rn_artifact_service *s); /* "http://h:p/" */
+int rn_artifact_service_port(const struct rn_artifact_service *s);
+
+/* Stop serving; unfinished uploads are discarded. cb(arg) runs once everything is freed. */
+void rn_artifact_service_close(struct rn_artifact_service *s, void (*cb)(void *arg), void *arg);

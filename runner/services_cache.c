@@ -1201,6 +1201,17 @@ static const struct rn_httpd_route routes[] = {
     {.method = "PUT", .prefix = BLOB_PREFIX, .max_body = BLOB_MAX, .fn = h_blob_put},
 };
 
+size_t rn_cache_service_routes(struct rn_cache_service *s, struct rn_httpd_route *out, size_t max)
+{
+    size_t n = GR_ARRAY_SIZE(routes) < max ? GR_ARRAY_SIZE(routes) : max;
+
+    for (size_t i = 0; i < n; i++) {
+        out[i] = routes[i];
+        out[i].ctx = s;
+    }
+    return n;
+}
+
 /* ---- lifecycle ------------------------------------------------------------ */
 
 int rn_cache_service_start(uv_loop_t *loop, const struct rn_cache_service_opts *opts,

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
+ex__native_fn ex__upload_artifact_run, ex__download_artifact_run; /* steps/artifact_actions.c */
+
 static const struct {
     const char *action; /* owner/repo[/path], matched up to the '@' */
     ex__native_fn *fn;
@@ -16,6 +18,8 @@ static const struct {
     {"actions/cache", ex__cache_run},
     {"actions/cache/restore", ex__cache_restore_run},
     {"actions/cache/save", ex__cache_save_run},
+    {"actions/upload-artifact", ex__upload_artifact_run},
+    {"actions/download-artifact", ex__download_artifact_run},
 };
 
 ex__native_fn *ex__native_lookup(const char *uses)

@@ -78,6 +78,11 @@ struct ex_run_opts {
      * $HOME/.cache/ghrun/cache.
      */
     const char *cache_dir;
+    /*
+     * The run's artifact store (ex/artifact.h), where the native upload-artifact and
+     * download-artifact write and read; NULL: <state_dir>/artifacts/<github.run_id>.
+     */
+    const char *artifact_dir;
 };
 
 /*
