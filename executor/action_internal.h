@@ -69,3 +69,14 @@ int ex__node_post_start(struct ex__stepexec *se, struct ex__post *p);
  * 1 when it finished synchronously (an error reported on the step).
  */
 int ex__resolve_start(struct ex__stepexec *se, const struct ex_action_ref *ref);
+/*
+ * The resolver for any user (actions, reusable workflows): done(ctx, ref,
+ * root, tried, async) gets the checked-out repository root, or NULL and the
+ * sources tried. It runs inside this call when no clone is needed (async
+ * false; ex__resolve returns its value), else from the after-work callback
+ * (async true; ex__resolve returned 0).
+ */
+typedef int ex__resolved_fn(void *ctx, const struct ex_action_ref *ref, const char *root,
+                            const char *tried, bool async);
+int ex__resolve(struct ex__run *run, const struct ex_action_ref *ref, const char *uses,
+                ex__resolved_fn *done, void *ctx);

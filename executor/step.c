@@ -459,8 +459,8 @@ struct ex__stepexec *ex__stepexec_new(struct ex__leg *leg, const struct ex_step 
     se->line = GR_BUF_INIT(0);
     se->t0 = gr_now_ns();
     se->debug = leg->run->opts->verbose ||
-                json_true_str(leg->run->plan->secrets, "ACTIONS_STEP_DEBUG") ||
-                json_true_str(leg->run->plan->vars, "ACTIONS_STEP_DEBUG");
+                json_true_str(leg->plan->secrets, "ACTIONS_STEP_DEBUG") ||
+                json_true_str(leg->plan->vars, "ACTIONS_STEP_DEBUG");
     leg->cmds.echo = se->debug;
     return se;
 }
