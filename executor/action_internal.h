@@ -21,6 +21,13 @@ struct ex__post {
     json_t *state;              /* STATE_* values saved by pre/main */
     json_t *gh;                 /* action_path, action_repository, action_ref */
     char *name;                 /* the step's display name */
+    json_t *env; /* explicit env of the registering step (its env: and its frames') */
+};
+
+/* A pre stage that ran in the job's set-up phase: main and post get its state. */
+struct ex__prepared {
+    const struct ex_step *step;
+    json_t *state;
 };
 
 struct ex__actleg {
@@ -28,6 +35,8 @@ struct ex__actleg {
     size_t n_actions, cap_actions;
     struct ex__post *posts;
     size_t n_posts, cap_posts;
+    struct ex__prepared *pres;
+    size_t n_pres, cap_pres;
 };
 
 /* A running composite action. */
@@ -59,6 +68,12 @@ int ex__composite_start(struct ex__stepexec *se, struct ex_action *a, json_t *in
 
 /* steps/node.c: inputs and gh stolen. Returns like ex__step_run. */
 int ex__node_start(struct ex__stepexec *se, struct ex_action *a, json_t *inputs, json_t *gh);
+/* Run the pre stage of a in the set-up phase as step se (se->pre). Returns like ex__step_run. */
+int ex__node_pre_start(struct ex__stepexec *se, struct ex_action *a, json_t *inputs, json_t *gh);
+/* The state a set-up pre stage saved for step st, or NULL (borrowed). */
+json_t *ex__action_pre_state(struct ex__leg *leg, const struct ex_step *st);
+/* Record the state of step st's set-up pre stage. */
+void ex__action_pre_save(struct ex__leg *leg, const struct ex_step *st, const json_t *state);
 /* Run a post stage as step se (se->post). Returns like ex__step_run. */
 int ex__node_post_start(struct ex__stepexec *se, struct ex__post *p);
 

@@ -169,6 +169,8 @@ struct ex__leg {
     json_t *gen_ids;         /* generated step context names used so far */
     struct ex__frame *frame; /* innermost running composite action, or NULL */
     struct ex__actleg *act;  /* action state (action.c), NULL until an action runs */
+    size_t pre_i;            /* set-up phase: next job step whose action may have a pre stage */
+    bool pre_done;           /* the set-up phase (pre stages) is over */
 };
 
 /* One step in flight. */
@@ -190,6 +192,7 @@ struct ex__stepexec {
     json_t *extra_env;       /* forced process env of an action (INPUT_*, STATE_*) or NULL */
     json_t *state;           /* GITHUB_STATE / save-state values of this step, or NULL */
     bool post;               /* a post step: not recorded in the steps context */
+    bool pre;                /* a pre step of the job's set-up phase: not recorded either */
 };
 
 enum ex__job_state { EX__JOB_PENDING, EX__JOB_READY, EX__JOB_DONE };
@@ -339,6 +342,13 @@ void ex__step_advance(struct ex__leg *leg, struct ex__frame *frame);
 /* action.c, steps/composite.c, steps/node.c */
 /* A `uses:` step other than actions/checkout. Returns like ex__step_run. */
 int ex__action_run(struct ex__stepexec *se);
+/*
+ * The job's set-up phase: start the pre stage of the next job step's action
+ * (a repository action whose runs.pre holds), in step order; 0 when one
+ * runs on the loop (ex__leg_next is called again after it), 1 when none is
+ * left.
+ */
+int ex__action_pre_next(struct ex__leg *leg);
 /* Start the next post step; 0 when one runs on the loop, 1 when none is left. */
 int ex__action_post_next(struct ex__leg *leg);
 void ex__action_leg_free(struct ex__leg *leg);

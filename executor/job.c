@@ -466,6 +466,11 @@ void ex__leg_next(struct ex__leg *leg)
 
     if (leg->finished)
         return;
+    if (!leg->pre_done) {
+        if (ex__action_pre_next(leg) == 0)
+            return;
+        leg->pre_done = true;
+    }
     while (leg->step_i < job->n_steps && !leg->abandoned) {
         if (ex__step_run(leg, &job->steps[leg->step_i]) == 0)
             return;

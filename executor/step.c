@@ -631,7 +631,7 @@ void ex__step_finished(struct ex__stepexec *se, enum ex_result outcome)
     uint64_t dur = gr_now_ns() - se->t0;
     json_t *sc;
 
-    if (se->step->id && !se->post) {
+    if (se->step->id && !se->post && !se->pre) {
         sc = json_pack("{s:O,s:s,s:s}", "outputs", se->outputs, "outcome", ex_result_name(outcome),
                        "conclusion", ex_result_name(conclusion));
         json_object_set_new(leg->steps_ctx, se->step->id, sc);
