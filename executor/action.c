@@ -401,6 +401,7 @@ struct ex__actleg *ex__actleg_get(struct ex__leg *leg)
 
 static void post_release(struct ex__post *p)
 {
+    json_decref(p->env);
     json_decref(p->inputs_env);
     json_decref(p->state);
     json_decref(p->gh);
@@ -416,6 +417,9 @@ void ex__action_leg_free(struct ex__leg *leg)
     for (size_t i = 0; i < al->n_posts; i++)
         post_release(&al->posts[i]);
     free(al->posts);
+    for (size_t i = 0; i < al->n_pres; i++)
+        json_decref(al->pres[i].state);
+    free(al->pres);
     for (size_t i = 0; i < al->n_actions; i++)
         ex_action_free(al->actions[i]);
     free(al->actions);
@@ -666,7 +670,11 @@ static int post_run_one(struct ex__leg *leg, struct ex__post *p)
     se->post = true;
     leg->cur = se;
     se->name = gr_xasprintf("Post %s", p->name);
+    /* the job's env now, then the registering step's own env (ActionRunner evaluates
+     * Action.Environment for every stage) */
     se->env = json_deep_copy(leg->job_env);
+    if (p->env)
+        json_object_update(se->env, p->env);
     json_object_set(leg->ctx, "env", se->env);
     ex__leg_eval_env(leg, &ev);
     if (ex_if_eval(cond && *cond ? cond : "always()", &ev, &run, &d) < 0) {
@@ -692,6 +700,154 @@ int ex__action_post_next(struct ex__leg *leg)
         int r = post_run_one(leg, &p);
 
         post_release(&p);
+        if (r == 0)
+            return 0;
+    }
+    return 1;
+}
+
+/* ---- pre steps (the job's set-up phase) -------------------------------- */
+
+/*
+ * As the runner's JobExtension.InitializeJob: every job step using a
+ * repository action whose runs.pre is set gets a "Pre <name>" step before
+ * the first step, in step order, with pre-if (default always()) evaluated
+ * then. Actions from the workspace (./path) get none: the runner cannot
+ * load them before the repository is checked out (actions/runner
+ * docs/adrs/0361-wrapper-action.md), so their pre never runs. Nested
+ * actions of a composite keep their pre right before their main.
+ */
+
+json_t *ex__action_pre_state(struct ex__leg *leg, const struct ex_step *st)
+{
+    struct ex__actleg *al = leg->act;
+
+    for (size_t i = 0; al && i < al->n_pres; i++) {
+        if (al->pres[i].step == st)
+            return al->pres[i].state;
+    }
+    return NULL;
+}
+
+void ex__action_pre_save(struct ex__leg *leg, const struct ex_step *st, const json_t *state)
+{
+    struct ex__actleg *al = ex__actleg_get(leg);
+
+    GR_GROW(al->pres, al->cap_pres, al->n_pres + 1);
+    al->pres[al->n_pres].step = st;
+    al->pres[al->n_pres].state = state ? json_deep_copy(state) : json_object();
+    al->n_pres++;
+}
+
+/* The pre step's env: the job's, then the step's env: evaluated over it. */
+static int pre_env(struct ex__stepexec *se, struct gr_diag *d)
+{
+    struct ex__leg *leg = se->leg;
+    struct ex_eval_env ev;
+    json_t *v = NULL;
+    int r = 0;
+
+    se->env = json_deep_copy(leg->job_env);
+    json_object_set(leg->ctx, "env", se->env);
+    if (se->step->env) {
+        ex__leg_eval_env(leg, &ev);
+        r = ex_node_eval(se->step->env, &ev, &v, d);
+        if (r == 0)
+            ex__env_merge(se->env, v);
+        json_decref(v);
+    }
+    return r;
+}
+
+struct pre_ctx {
+    struct ex__leg *leg;
+    const struct ex_step *st;
+};
+
+/* Run the pre stage of the loaded action a for step st. Returns like ex__step_run. */
+static int pre_run(struct ex__leg *leg, const struct ex_step *st, struct ex_action *a,
+                   const struct ex_action_ref *ref)
+{
+    struct ex__stepexec *se = ex__stepexec_new(leg, st);
+    const char *cond = a->pre_if ? ex_node_str(a->pre_if) : NULL;
+    char *name = ex_plan_step_name(st);
+    struct gr_diag d = {0};
+    struct ex_eval_env ev;
+    json_t *inputs = NULL, *gh;
+    bool run = false;
+    int r;
+
+    se->pre = true;
+    leg->cur = se;
+    se->name = gr_xasprintf("Pre %s", name);
+    free(name);
+    r = pre_env(se, &d);
+    ex__step_report_start(se);
+    if (r == 0) {
+        ex__leg_eval_env(leg, &ev);
+        r = ex_if_eval(cond && *cond ? cond : "always()", &ev, &run, &d);
+    }
+    if (r == 0 && !run) {
+        ex__step_finished(se, EX_RESULT_SKIPPED);
+        return 1;
+    }
+    if (r == 0)
+        r = inputs_eval(se, a, &inputs, &d);
+    if (r < 0)
+        return ex__action_fail(se, "%s", d.msg);
+    gh = json_pack("{s:s++,s:s,s:s}", "action_repository", ref->owner, "/", ref->repo, "action_ref",
+                   ref->ref, "action_path", a->dir);
+    return ex__node_pre_start(se, a, inputs, gh);
+}
+
+static int pre_resolved(void *ctx, const struct ex_action_ref *ref, const char *root,
+                        const char *tried, bool async)
+{
+    struct pre_ctx *pc = ctx;
+    struct ex__leg *leg = pc->leg;
+    struct ex_action *a = NULL;
+    struct gr_diag d = {0};
+    char *dir;
+    int r = 1;
+
+    (void)tried; /* the main step reports a missing action */
+    if (root) {
+        dir = *ref->path ? gr_path_join(root, ref->path) : gr_xstrdup(root);
+        if (ex_action_load(dir, &a, &d) == 0) {
+            keep_action(leg, a);
+            if (a->kind == EX_ACTION_NODE && a->pre && *a->pre && !leg->cancelled)
+                r = pre_run(leg, pc->st, a, ref);
+        }
+        free(dir);
+    }
+    free(pc);
+    if (async && r == 1)
+        ex__leg_next(leg);
+    return r;
+}
+
+int ex__action_pre_next(struct ex__leg *leg)
+{
+    const struct ex_job *job = leg->jr->pj->job;
+
+    while (leg->pre_i < job->n_steps && !leg->abandoned && !leg->cancelled) {
+        const struct ex_step *st = &job->steps[leg->pre_i++];
+        const char *uses = st->uses ? ex_node_str(st->uses) : NULL;
+        struct ex_action_ref ref = {0};
+        struct pre_ctx *pc;
+        struct gr_diag d = {0};
+        int r;
+
+        if (!uses || (!leg->run->opts->no_native && ex__native_lookup(uses)))
+            continue;
+        if (ex_action_ref_parse(uses, &ref, &d) < 0 || ref.kind != EX_USES_REMOTE) {
+            ex_action_ref_release(&ref);
+            continue;
+        }
+        pc = gr_xcalloc(1, sizeof(*pc));
+        *pc = (struct pre_ctx){.leg = leg, .st = st};
+        r = ex__resolve(leg->run, &ref, uses, pre_resolved, pc);
+        ex_action_ref_release(&ref);
         if (r == 0)
             return 0;
     }

@@ -23,6 +23,16 @@ struct ex__post {
     char *name;                 /* the step's display name */
     ex__native_post_fn *native; /* a native action's post step (act is NULL), or NULL */
     const char *post_if;        /* native: its post-if (static), or NULL for always() */
+    json_t *env; /* explicit env of the registering step (its env: and its frames') */
+};
+
+/* The explicit env a post step of se gets: its frames' env, then its own env: keys. */
+json_t *ex__post_env(const struct ex__stepexec *se);
+
+/* A pre stage that ran in the job's set-up phase: main and post get its state. */
+struct ex__prepared {
+    const struct ex_step *step;
+    json_t *state;
 };
 
 struct ex__actleg {
@@ -30,6 +40,8 @@ struct ex__actleg {
     size_t n_actions, cap_actions;
     struct ex__post *posts;
     size_t n_posts, cap_posts;
+    struct ex__prepared *pres;
+    size_t n_pres, cap_pres;
 };
 
 /* A running composite action. */
@@ -61,6 +73,12 @@ int ex__composite_start(struct ex__stepexec *se, struct ex_action *a, json_t *in
 
 /* steps/node.c: inputs and gh stolen. Returns like ex__step_run. */
 int ex__node_start(struct ex__stepexec *se, struct ex_action *a, json_t *inputs, json_t *gh);
+/* Run the pre stage of a in the set-up phase as step se (se->pre). Returns like ex__step_run. */
+int ex__node_pre_start(struct ex__stepexec *se, struct ex_action *a, json_t *inputs, json_t *gh);
+/* The state a set-up pre stage saved for step st, or NULL (borrowed). */
+json_t *ex__action_pre_state(struct ex__leg *leg, const struct ex_step *st);
+/* Record the state of step st's set-up pre stage. */
+void ex__action_pre_save(struct ex__leg *leg, const struct ex_step *st, const json_t *state);
 /* Run a post stage as step se (se->post). Returns like ex__step_run. */
 int ex__node_post_start(struct ex__stepexec *se, struct ex__post *p);
 
@@ -71,3 +89,14 @@ int ex__node_post_start(struct ex__stepexec *se, struct ex__post *p);
  * 1 when it finished synchronously (an error reported on the step).
  */
 int ex__resolve_start(struct ex__stepexec *se, const struct ex_action_ref *ref);
+/*
+ * The resolver for any user (actions, reusable workflows): done(ctx, ref,
+ * root, tried, async) gets the checked-out repository root, or NULL and the
+ * sources tried. It runs inside this call when no clone is needed (async
+ * false; ex__resolve returns its value), else from the after-work callback
+ * (async true; ex__resolve returned 0).
+ */
+typedef int ex__resolved_fn(void *ctx, const struct ex_action_ref *ref, const char *root,
+                            const char *tried, bool async);
+int ex__resolve(struct ex__run *run, const struct ex_action_ref *ref, const char *uses,
+                ex__resolved_fn *done, void *ctx);

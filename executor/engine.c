@@ -24,21 +24,22 @@
 
 static const struct ex_reporter null_reporter = {0};
 
-struct ex__jobrun *ex__jobrun_find(struct ex__run *run, const char *id)
+struct ex__jobrun *ex__jobrun_find(const struct ex__scope *sc, const char *id)
 {
-    for (size_t i = 0; i < run->n_jobs; i++) {
-        if (strcasecmp(run->jobs[i].pj->id, id) == 0)
-            return &run->jobs[i];
+    for (size_t i = 0; i < sc->n_jobs; i++) {
+        if (strcasecmp(sc->jobs[i]->pj->id, id) == 0)
+            return sc->jobs[i];
     }
     return NULL;
 }
 
-json_t *ex__needs_context(struct ex__run *run, const struct ex_job *job)
+json_t *ex__needs_context(const struct ex__jobrun *jr)
 {
+    const struct ex_job *job = jr->pj->job;
     json_t *needs = json_object();
 
     for (size_t i = 0; i < job->n_needs; i++) {
-        struct ex__jobrun *dep = ex__jobrun_find(run, job->needs[i]);
+        struct ex__jobrun *dep = ex__jobrun_find(jr->scope, job->needs[i]);
 
         if (!dep)
             continue;
@@ -51,10 +52,12 @@ json_t *ex__needs_context(struct ex__run *run, const struct ex_job *job)
 
 /* ---- job readiness ----------------------------------------------------- */
 
-static bool needs_done(struct ex__run *run, const struct ex_job *job)
+static bool needs_done(const struct ex__jobrun *jr)
 {
+    const struct ex_job *job = jr->pj->job;
+
     for (size_t i = 0; i < job->n_needs; i++) {
-        struct ex__jobrun *dep = ex__jobrun_find(run, job->needs[i]);
+        struct ex__jobrun *dep = ex__jobrun_find(jr->scope, job->needs[i]);
 
         if (dep && dep->state != EX__JOB_DONE)
             return false;
@@ -63,16 +66,17 @@ static bool needs_done(struct ex__run *run, const struct ex_job *job)
 }
 
 /* Worst result among all ancestors, transitively. */
-static void ancestors_scan(struct ex__run *run, const struct ex_job *job, bool *seen, bool *failed,
-                           bool *other)
+static void ancestors_scan(const struct ex__jobrun *jr, bool *seen, bool *failed, bool *other)
 {
+    const struct ex_job *job = jr->pj->job;
+
     for (size_t i = 0; i < job->n_needs; i++) {
-        struct ex__jobrun *dep = ex__jobrun_find(run, job->needs[i]);
+        struct ex__jobrun *dep = ex__jobrun_find(jr->scope, job->needs[i]);
         size_t k;
 
         if (!dep)
             continue;
-        k = (size_t)(dep - run->jobs);
+        k = dep->idx;
         if (seen[k])
             continue;
         seen[k] = true;
@@ -80,7 +84,7 @@ static void ancestors_scan(struct ex__run *run, const struct ex_job *job, bool *
             *failed = true;
         else if (dep->result != EX_RESULT_SUCCESS)
             *other = true;
-        ancestors_scan(run, dep->pj->job, seen, failed, other);
+        ancestors_scan(dep, seen, failed, other);
     }
 }
 
@@ -89,12 +93,12 @@ static void ancestors_scan(struct ex__run *run, const struct ex_job *job, bool *
  * succeeded, "failure" when one failed, otherwise (skipped or cancelled
  * ancestors) a status for which neither success() nor failure() holds.
  */
-static const char *ancestors_status(struct ex__run *run, const struct ex_job *job)
+static const char *ancestors_status(struct ex__run *run, const struct ex__jobrun *jr)
 {
     bool *seen = gr_xcalloc(run->n_jobs, sizeof(*seen));
     bool failed = false, other = false;
 
-    ancestors_scan(run, job, seen, &failed, &other);
+    ancestors_scan(jr, seen, &failed, &other);
     free(seen);
     if (failed)
         return "failure";
@@ -106,13 +110,13 @@ static json_t *ctx_ref(json_t *v)
     return v ? json_incref(v) : json_object();
 }
 
-static json_t *job_level_ctx(struct ex__run *run, const struct ex_job *job)
+static json_t *job_level_ctx(const struct ex__jobrun *jr)
 {
-    const struct ex_plan *plan = run->plan;
+    const struct ex_plan *plan = jr->scope->plan;
 
     return json_pack("{s:o,s:o,s:o,s:o}", "github", ctx_ref(plan->github), "inputs",
                      ctx_ref(plan->inputs), "vars", ctx_ref(plan->vars), "needs",
-                     ex__needs_context(run, job));
+                     ex__needs_context(jr));
 }
 
 static void job_done(struct ex__jobrun *jr, enum ex_result result)
@@ -124,10 +128,10 @@ static void job_done(struct ex__jobrun *jr, enum ex_result result)
 static int job_if(struct ex__run *run, struct ex__jobrun *jr, bool *ret, struct gr_diag *d)
 {
     const struct ex_job *job = jr->pj->job;
-    json_t *ctx = job_level_ctx(run, job);
+    json_t *ctx = job_level_ctx(jr);
     struct ex_eval_env ev = {
         .contexts = ctx,
-        .status = ancestors_status(run, job),
+        .status = ancestors_status(run, jr),
         .workspace = run->workdir,
     };
     const char *cond = job->if_ ? ex_node_str(job->if_) : NULL;
@@ -137,11 +141,24 @@ static int job_if(struct ex__run *run, struct ex__jobrun *jr, bool *ret, struct 
     return r;
 }
 
-static char *leg_base_name(const struct ex_job *job)
+/* name inside a called workflow: "<calling leg> / name". Takes name. */
+static char *scoped_name(const struct ex__jobrun *jr, char *name)
 {
+    char *s;
+
+    if (!jr->scope->name)
+        return name;
+    s = gr_xasprintf("%s / %s", jr->scope->name, name);
+    free(name);
+    return s;
+}
+
+static char *leg_base_name(const struct ex__jobrun *jr)
+{
+    const struct ex_job *job = jr->pj->job;
     const char *name = ex_node_str(job->name);
 
-    return gr_xstrdup(name && *name && !ex_tmpl_has_expr(name) ? name : job->id);
+    return scoped_name(jr, gr_xstrdup(name && *name && !ex_tmpl_has_expr(name) ? name : job->id));
 }
 
 /* strategy.matrix as a mapping whose keys may be expressions too (act-testdata evalmatrixneeds2).
@@ -187,7 +204,7 @@ static int matrix_eval(const struct ex_node *n, const struct ex_eval_env *ev, js
 static int job_expand_deferred(struct ex__run *run, struct ex__jobrun *jr, struct gr_diag *d)
 {
     const struct ex_job *job = jr->pj->job;
-    json_t *ctx = job_level_ctx(run, job);
+    json_t *ctx = job_level_ctx(jr);
     struct ex_eval_env ev = {.contexts = ctx, .workspace = run->workdir};
     json_t *m = NULL, *legs = NULL;
     char *base;
@@ -203,7 +220,7 @@ static int job_expand_deferred(struct ex__run *run, struct ex__jobrun *jr, struc
     json_decref(ctx);
     if (r < 0)
         return r;
-    base = leg_base_name(job);
+    base = leg_base_name(jr);
     jr->n_legs = json_array_size(legs);
     jr->legs = legs;
     jr->leg_names = gr_xcalloc(jr->n_legs + 1, sizeof(char *));
@@ -237,7 +254,7 @@ static void job_single_error_leg(struct ex__jobrun *jr, const struct gr_diag *d)
     json_array_append_new(jr->legs, json_null());
     jr->n_legs = 1;
     jr->leg_names = gr_xcalloc(2, sizeof(char *));
-    jr->leg_names[0] = leg_base_name(jr->pj->job);
+    jr->leg_names[0] = leg_base_name(jr);
     jr->error = gr_xstrdup(msg);
 }
 
@@ -247,7 +264,7 @@ static void job_make_ready(struct ex__run *run, struct ex__jobrun *jr)
     bool run_it = false;
 
     jr->t0 = gr_now_ns();
-    if (run->cancel_requested) {
+    if (run->cancel_requested || ex__scope_cancelled(jr->scope)) {
         job_done(jr, EX_RESULT_CANCELLED);
         ex__json_job_skipped(run, jr);
         return;
@@ -287,8 +304,8 @@ static void leg_eval_name(struct ex__leg *leg)
     if (ex_tmpl_eval(name, &ev, &v, &d) < 0)
         return; /* keep the generated name */
     free(leg->display_name);
-    leg->display_name =
-        json_is_string(v) ? gr_xstrdup(json_string_value(v)) : ex_value_to_string(v);
+    leg->display_name = scoped_name(leg->jr, json_is_string(v) ? gr_xstrdup(json_string_value(v))
+                                                               : ex_value_to_string(v));
     json_decref(v);
 }
 
@@ -299,6 +316,7 @@ static struct ex__leg *leg_new(struct ex__run *run, struct ex__jobrun *jr, size_
 
     leg->run = run;
     leg->jr = jr;
+    leg->plan = jr->scope->plan;
     leg->index = (int)idx;
     leg->matrix = json_is_object(m) ? json_incref(m) : NULL;
     leg->display_name = gr_xstrdup(jr->leg_names[idx]);
@@ -355,6 +373,17 @@ static void alive_del(struct ex__run *run, struct ex__leg *leg)
     }
 }
 
+void ex__leg_launch_error(struct ex__run *run, struct ex__jobrun *jr, size_t idx, const char *msg)
+{
+    struct ex__leg *leg = leg_new(run, jr, idx);
+
+    run->running++;
+    alive_add(run, leg);
+    leg->preset_error = gr_xstrdup(msg);
+    if (ex__leg_start(leg) < 0 && !run->error)
+        run->error = GR_EFAILED;
+}
+
 /* Start one leg; false when it has to wait (concurrency group busy). */
 static bool leg_launch(struct ex__run *run, struct ex__jobrun *jr)
 {
@@ -394,9 +423,12 @@ static void job_dispatch(struct ex__run *run, struct ex__jobrun *jr)
         jr->next_leg = jr->n_legs;
         jr->any_cancelled = true;
     }
-    while (jr->next_leg < jr->n_legs && run->running < run->max_jobs &&
+    /* a calling job takes no slot itself: its called jobs do */
+    while (jr->next_leg < jr->n_legs && (jr->is_call || run->running < run->max_jobs) &&
            (mp <= 0 || (int)jr->running < mp)) {
-        if (!leg_launch(run, jr))
+        if (jr->is_call && !jr->error)
+            ex__call_launch(run, jr);
+        else if (!leg_launch(run, jr))
             return;
     }
 }
@@ -417,7 +449,7 @@ static void job_maybe_complete(struct ex__jobrun *jr)
 static bool run_all_done(const struct ex__run *run)
 {
     for (size_t i = 0; i < run->n_jobs; i++) {
-        if (run->jobs[i].state != EX__JOB_DONE)
+        if (run->jobs[i]->state != EX__JOB_DONE)
             return false;
     }
     return true;
@@ -476,9 +508,9 @@ void ex__schedule(struct ex__run *run)
     do {
         run->again = false;
         for (size_t i = 0; i < run->n_jobs; i++) {
-            struct ex__jobrun *jr = &run->jobs[i];
+            struct ex__jobrun *jr = run->jobs[i];
 
-            if (jr->state == EX__JOB_PENDING && needs_done(run, jr->pj->job)) {
+            if (jr->state == EX__JOB_PENDING && needs_done(jr)) {
                 job_make_ready(run, jr);
                 run->again = true;
             }
@@ -486,10 +518,21 @@ void ex__schedule(struct ex__run *run)
                 job_dispatch(run, jr);
             job_maybe_complete(jr);
         }
+        for (size_t i = 1; i < run->n_scopes; i++)
+            ex__scope_finish(run, run->scopes[i]);
     } while (run->again);
     run->scheduling = false;
     if (run->signals_on && run->n_alive == 0 && run_all_done(run))
         signals_stop(run);
+}
+
+bool ex__scope_cancelled(const struct ex__scope *sc)
+{
+    for (; sc; sc = sc->up) {
+        if (sc->cancelled)
+            return true;
+    }
+    return false;
 }
 
 static void fail_fast(struct ex__run *run, struct ex__jobrun *jr)
@@ -497,10 +540,31 @@ static void fail_fast(struct ex__run *run, struct ex__jobrun *jr)
     if (!jr->pj->fail_fast || jr->fail_fast_hit)
         return;
     jr->fail_fast_hit = true;
+    for (size_t i = 1; i < run->n_scopes; i++) {
+        if (run->scopes[i]->caller == jr && !run->scopes[i]->done)
+            run->scopes[i]->cancelled = true;
+    }
     for (size_t i = 0; i < run->n_alive; i++) {
-        if (run->alive[i]->jr == jr)
+        if (run->alive[i]->jr == jr || ex__scope_cancelled(run->alive[i]->jr->scope))
             ex__leg_cancel(run->alive[i]);
     }
+}
+
+/* A calling job's leg ended (its scope finished, or it failed before one existed). */
+void ex__call_leg_done(struct ex__run *run, struct ex__jobrun *jr, enum ex_result result,
+                       const json_t *outputs)
+{
+    jr->running--;
+    jr->finished++;
+    if (result == EX_RESULT_FAILURE) {
+        jr->any_failure = true;
+        fail_fast(run, jr);
+    } else if (result == EX_RESULT_CANCELLED) {
+        jr->any_cancelled = true;
+    }
+    if (outputs)
+        json_object_update(jr->outputs, (json_t *)outputs);
+    run->again = true;
 }
 
 void ex__leg_done(struct ex__leg *leg)
@@ -555,14 +619,7 @@ static int run_init(struct ex__run *run, uv_loop_t *loop, const struct ex_plan *
         run->max_jobs = 1;
     run->busy_groups = json_object();
     run->results = json_array();
-    run->n_jobs = plan->n_jobs;
-    run->jobs = gr_xcalloc(plan->n_jobs + 1, sizeof(*run->jobs));
-    for (size_t i = 0; i < plan->n_jobs; i++) {
-        run->jobs[i].run = run;
-        run->jobs[i].pj = &plan->jobs[i];
-        run->jobs[i].outputs = json_object();
-        run->jobs[i].result = EX_RESULT_SKIPPED;
-    }
+    (void)ex__scope_new(run, NULL, NULL, NULL, NULL);
     return 0;
 }
 
@@ -574,7 +631,7 @@ static void run_release(struct ex__run *run)
     if (run->state_dir)
         (void)rmdir(run->state_dir);
     for (size_t i = 0; i < run->n_jobs; i++) {
-        struct ex__jobrun *jr = &run->jobs[i];
+        struct ex__jobrun *jr = run->jobs[i];
 
         json_decref(jr->legs);
         json_decref(jr->outputs);
@@ -582,8 +639,20 @@ static void run_release(struct ex__run *run)
             free(jr->leg_names[k]);
         free(jr->leg_names);
         free(jr->error);
+        free(jr->id);
+        free(jr->name);
+        free(jr);
     }
     free(run->jobs);
+    for (size_t i = 0; i < run->n_scopes; i++) {
+        ex_plan_free(run->scopes[i]->owned);
+        free(run->scopes[i]->name);
+        free(run->scopes[i]->id_prefix);
+        free(run->scopes[i]->jobs);
+        json_decref(run->scopes[i]->matrix);
+        free(run->scopes[i]);
+    }
+    free(run->scopes);
     free(run->alive);
     json_decref(run->busy_groups);
     json_decref(run->results);
@@ -595,9 +664,9 @@ static void run_release(struct ex__run *run)
 static bool run_ok(const struct ex__run *run)
 {
     for (size_t i = 0; i < run->n_jobs; i++) {
-        enum ex_result r = run->jobs[i].result;
+        enum ex_result r = run->jobs[i]->result;
 
-        if (run->jobs[i].state != EX__JOB_DONE)
+        if (run->jobs[i]->state != EX__JOB_DONE)
             return false;
         if (r == EX_RESULT_FAILURE || r == EX_RESULT_CANCELLED)
             return false;

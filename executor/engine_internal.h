@@ -136,7 +136,8 @@ pid_t ex__proc_pgid(const struct ex__proc *p);
 struct ex__leg {
     struct ex__run *run;
     struct ex__jobrun *jr;
-    int index; /* leg index within the job */
+    const struct ex_plan *plan; /* the workflow of the job: the run's, or a called one */
+    int index;                  /* leg index within the job */
     json_t *matrix;
     char *display_name;
     json_t *ctx;        /* contexts object (github, env, steps, ...) */
@@ -168,6 +169,8 @@ struct ex__leg {
     json_t *gen_ids;         /* generated step context names used so far */
     struct ex__frame *frame; /* innermost running composite action, or NULL */
     struct ex__actleg *act;  /* action state (action.c), NULL until an action runs */
+    size_t pre_i;            /* set-up phase: next job step whose action may have a pre stage */
+    bool pre_done;           /* the set-up phase (pre stages) is over */
 };
 
 /* One step in flight. */
@@ -189,13 +192,39 @@ struct ex__stepexec {
     json_t *extra_env;       /* forced process env of an action (INPUT_*, STATE_*) or NULL */
     json_t *state;           /* GITHUB_STATE / save-state values of this step, or NULL */
     bool post;               /* a post step: not recorded in the steps context */
+    bool pre;                /* a pre step of the job's set-up phase: not recorded either */
 };
 
 enum ex__job_state { EX__JOB_PENDING, EX__JOB_READY, EX__JOB_DONE };
 
+/*
+ * The jobs of one workflow: the run's plan, or one call of a reusable
+ * workflow by one leg of a calling job (with its own plan, built when the
+ * leg starts, with that leg's inputs and secrets). `needs` resolve within a
+ * scope; the scope ends when its last job is done, which ends the caller's leg.
+ */
+struct ex__scope {
+    const struct ex_plan *plan;
+    struct ex_plan *owned;     /* a call's plan */
+    struct ex__scope *up;      /* the calling job's scope; NULL for the run's */
+    struct ex__jobrun *caller; /* NULL for the run's */
+    char *name;                /* the calling leg's display name, or NULL */
+    char *id_prefix;           /* "caller/" for each level, "" for the run's */
+    struct ex__jobrun **jobs;  /* its jobs (owned by the run) */
+    size_t n_jobs;
+    json_t *matrix; /* the calling leg's matrix, or NULL */
+    uint64_t t0;
+    bool cancelled, done;
+};
+
 struct ex__jobrun {
     struct ex__run *run;
     const struct ex_plan_job *pj;
+    struct ex__scope *scope;
+    size_t idx;   /* in run->jobs */
+    char *id;     /* "caller/job" for a called job, else the job id */
+    char *name;   /* display name without matrix: "caller / job" for a called job */
+    bool is_call; /* jobs.<id>.uses: legs are scopes, not processes */
     enum ex__job_state state;
     json_t *legs; /* array of matrix objects (null when no matrix) */
     char **leg_names;
@@ -213,8 +242,10 @@ struct ex__run {
     const struct ex_plan *plan;
     const struct ex_run_opts *opts;
     const struct ex_reporter *rep;
-    struct ex__jobrun *jobs;
-    size_t n_jobs;
+    struct ex__jobrun **jobs; /* every job of every scope (grows as calls start) */
+    size_t n_jobs, cap_jobs;
+    struct ex__scope **scopes; /* [0] is the run's plan */
+    size_t n_scopes, cap_scopes;
     int max_jobs, running;
     char *workdir, *state_dir, *event_json, *tool_cache;
     json_t *busy_groups;    /* concurrency groups in use */
@@ -232,9 +263,23 @@ struct ex__run {
 /* engine.c */
 void ex__schedule(struct ex__run *run);
 void ex__leg_done(struct ex__leg *leg);
-struct ex__jobrun *ex__jobrun_find(struct ex__run *run, const char *id);
-/* needs.<id>.result and .outputs for job's direct needs. New reference. */
-json_t *ex__needs_context(struct ex__run *run, const struct ex_job *job);
+struct ex__jobrun *ex__jobrun_find(const struct ex__scope *sc, const char *id);
+/* needs.<id>.result and .outputs for jr's direct needs. New reference. */
+json_t *ex__needs_context(const struct ex__jobrun *jr);
+/* engine_call.c: start leg idx of a calling job (jobs.<id>.uses). */
+void ex__call_launch(struct ex__run *run, struct ex__jobrun *jr);
+/* A called scope whose jobs are all done: outputs and result go to its caller. */
+void ex__scope_finish(struct ex__run *run, struct ex__scope *sc);
+/* New scope for a call's plan (stolen); its jobs are added to the run, pending. */
+struct ex__scope *ex__scope_new(struct ex__run *run, struct ex__scope *up,
+                                struct ex__jobrun *caller, struct ex_plan *plan, const char *name);
+/* sc or a scope above it was cancelled (fail-fast of a calling matrix). */
+bool ex__scope_cancelled(const struct ex__scope *sc);
+/* A calling job's leg ended: its scope finished (outputs may be NULL) or it never started. */
+void ex__call_leg_done(struct ex__run *run, struct ex__jobrun *jr, enum ex_result result,
+                       const json_t *outputs);
+/* Start a leg that only reports msg as its error and fails. */
+void ex__leg_launch_error(struct ex__run *run, struct ex__jobrun *jr, size_t idx, const char *msg);
 
 /* job.c */
 /* Run steps from leg->step_i on until one goes async or the job ends. */
@@ -297,6 +342,13 @@ void ex__step_advance(struct ex__leg *leg, struct ex__frame *frame);
 /* action.c, steps/composite.c, steps/node.c */
 /* A `uses:` step other than actions/checkout. Returns like ex__step_run. */
 int ex__action_run(struct ex__stepexec *se);
+/*
+ * The job's set-up phase: start the pre stage of the next job step's action
+ * (a repository action whose runs.pre holds), in step order; 0 when one
+ * runs on the loop (ex__leg_next is called again after it), 1 when none is
+ * left.
+ */
+int ex__action_pre_next(struct ex__leg *leg);
 /* Start the next post step; 0 when one runs on the loop, 1 when none is left. */
 int ex__action_post_next(struct ex__leg *leg);
 void ex__action_leg_free(struct ex__leg *leg);

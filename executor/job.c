@@ -228,7 +228,7 @@ static json_t *strategy_context(struct ex__leg *leg)
 
 static json_t *github_context(struct ex__leg *leg, const char *event_path)
 {
-    json_t *gh = ctx_or_empty(leg->run->plan->github);
+    json_t *gh = ctx_or_empty(leg->plan->github);
 
     json_object_set_new(gh, "job", json_string(leg->jr->pj->id));
     json_object_set_new(gh, "workspace", json_string(leg->run->workdir));
@@ -247,10 +247,10 @@ static json_t *github_context(struct ex__leg *leg, const char *event_path)
         json_object_set_new(gh, "retention_days", json_string("90"));
     if (!json_object_get(gh, "run_attempt"))
         json_object_set_new(gh, "run_attempt", json_string("1"));
-    if (!json_object_get(gh, "workflow") && leg->run->plan->wf) {
-        const char *name = ex_node_str(leg->run->plan->wf->name);
+    if (!json_object_get(gh, "workflow") && leg->plan->wf) {
+        const char *name = ex_node_str(leg->plan->wf->name);
 
-        json_object_set_new(gh, "workflow", json_string(name ? name : leg->run->plan->wf->path));
+        json_object_set_new(gh, "workflow", json_string(name ? name : leg->plan->wf->path));
     }
     return gh;
 }
@@ -258,7 +258,7 @@ static json_t *github_context(struct ex__leg *leg, const char *event_path)
 /* Contexts available before the job starts (concurrency, name): no env, steps or runner yet. */
 void ex__leg_init_ctx(struct ex__leg *leg)
 {
-    const struct ex_plan *plan = leg->run->plan;
+    const struct ex_plan *plan = leg->plan;
     char *event_path = gr_xasprintf("%s/_github_workflow/event.json", leg->temp_dir);
 
     leg->ctx = json_object();
@@ -267,7 +267,7 @@ void ex__leg_init_ctx(struct ex__leg *leg)
     json_object_set_new(leg->ctx, "vars", ctx_or_empty(plan->vars));
     json_object_set_new(leg->ctx, "secrets", ctx_or_empty(plan->secrets));
     json_object_set(leg->ctx, "matrix", leg->matrix ? leg->matrix : json_null());
-    json_object_set_new(leg->ctx, "needs", ex__needs_context(leg->run, leg->jr->pj->job));
+    json_object_set_new(leg->ctx, "needs", ex__needs_context(leg->jr));
     json_object_set_new(leg->ctx, "strategy", strategy_context(leg));
     json_object_set_new(leg->ctx, "job", json_pack("{s:s}", "status", "success"));
     json_object_set_new(leg->ctx, "runner", runner_context(leg));
@@ -278,15 +278,19 @@ void ex__leg_init_ctx(struct ex__leg *leg)
 
 /* ---- start ------------------------------------------------------------- */
 
+/* The job's secrets and, in a called workflow, the run's (never printed either). */
 static void register_secrets(struct ex__leg *leg)
 {
+    const json_t *sets[] = {leg->plan->secrets, leg->run->plan->secrets};
     const char *k;
     json_t *v;
 
-    json_object_foreach(leg->run->plan->secrets, k, v)
-    {
-        if (json_is_string(v))
-            ex_masker_add(leg->masker, json_string_value(v), json_string_length(v));
+    for (size_t i = 0; i < GR_ARRAY_SIZE(sets); i++) {
+        json_object_foreach((json_t *)sets[i], k, v)
+        {
+            if (json_is_string(v))
+                ex_masker_add(leg->masker, json_string_value(v), json_string_length(v));
+        }
     }
 }
 
@@ -315,12 +319,12 @@ static int leg_dirs(struct ex__leg *leg, struct gr_diag *d)
 /* workflow env (github, inputs, vars, secrets), then job env (adds needs, strategy, matrix). */
 static int leg_env(struct ex__leg *leg, struct gr_diag *d)
 {
-    const struct ex_node *layers[] = {leg->run->plan->wf->env, leg->jr->pj->job->env};
+    const struct ex_node *layers[] = {leg->plan->wf->env, leg->jr->pj->job->env};
     struct ex_eval_env ev;
     json_t *v;
     int r;
 
-    ex__env_merge(leg->job_env, leg->run->plan->env);
+    ex__env_merge(leg->job_env, leg->plan->env);
     json_object_del(leg->ctx, "env");
     for (size_t i = 0; i < GR_ARRAY_SIZE(layers); i++) {
         if (!layers[i])
@@ -381,10 +385,6 @@ static int leg_settings(struct ex__leg *leg, struct gr_diag *d)
                            "job '%s': %s is not supported in host mode (steps run on this host, "
                            "without containers)",
                            job->id, job->container ? "container:" : "services:");
-    if (job->uses)
-        return gr_diag_set(d, GR_EFAILED, job->node->file, job->node->line, job->node->col,
-                           "job '%s' calls reusable workflow '%s', which was not inlined", job->id,
-                           ex_node_str(job->uses) ? ex_node_str(job->uses) : "?");
     if (tmo > 0) {
         uv_timer_start(&leg->timer, timeout_cb, (uint64_t)(tmo * 60000.0 + 0.5), 0);
         leg->timer_on = true;
@@ -466,6 +466,11 @@ void ex__leg_next(struct ex__leg *leg)
 
     if (leg->finished)
         return;
+    if (!leg->pre_done) {
+        if (ex__action_pre_next(leg) == 0)
+            return;
+        leg->pre_done = true;
+    }
     while (leg->step_i < job->n_steps && !leg->abandoned) {
         if (ex__step_run(leg, &job->steps[leg->step_i]) == 0)
             return;

@@ -279,7 +279,7 @@ static void payload_extras(struct ex_plan *p, const struct ex_trigger *t)
 
 /* workflow_dispatch / workflow_call inputs: typed context and github.event.inputs. */
 static int plan_inputs(struct ex_plan *p, const struct ex_trigger *t, const json_t *given_cli,
-                       struct gr_diag *reterr)
+                       unsigned flags, struct gr_diag *reterr)
 {
     json_t *event = json_object_get(p->github, "event");
     json_t *given = json_object(), *typed = NULL, *strings = NULL, *ctx;
@@ -291,7 +291,7 @@ static int plan_inputs(struct ex_plan *p, const struct ex_trigger *t, const json
     if (given_cli)
         json_object_update(given, (json_t *)given_cli);
     ctx = plan_contexts(p, NULL);
-    r = ex_events_inputs(t, given, ctx, 0, &typed, &strings, reterr);
+    r = ex_events_inputs(t, given, ctx, flags, &typed, &strings, reterr);
     json_decref(ctx);
     json_decref(given);
     if (r < 0)
@@ -317,9 +317,14 @@ static void plan_trigger(struct ex_plan *p, const struct ex_trigger *t,
     }
     if (!t) {
         p->triggered = false;
-        p->not_triggered = p->wf->n_triggers == 0
-                               ? gr_xstrdup("the workflow has no events ('on' is missing)")
-                               : gr_xasprintf("'on' has no '%s' event", p->event_name);
+        if (p->wf->n_triggers == 0)
+            p->not_triggered = gr_xstrdup("the workflow has no events ('on' is missing)");
+        else if (ex_workflow_trigger(p->wf, "workflow_call"))
+            p->not_triggered = gr_xasprintf("'on' has no '%s' event (a reusable workflow runs "
+                                            "when a job calls it)",
+                                            p->event_name);
+        else
+            p->not_triggered = gr_xasprintf("'on' has no '%s' event", p->event_name);
         return;
     }
     if (o->ignore_filters) {
@@ -598,6 +603,8 @@ int ex_plan_build(const struct ex_workflow *wf, const struct ex_plan_opts *opts,
     p->secrets = copy_or_empty(opts->secrets);
     p->vars = copy_or_empty(opts->vars);
     p->env = copy_or_empty(opts->env);
+    p->repo_dir = gr_xstrdup(opts->repo_dir ? opts->repo_dir : ".");
+    p->matrix_filter = opts->matrix_filter ? json_incref(opts->matrix_filter) : NULL;
     r = ex_github_context(opts->repo_dir, p->event_name, opts->event_payload, &p->github, reterr);
     if (r < 0)
         goto out;
@@ -607,8 +614,16 @@ int ex_plan_build(const struct ex_workflow *wf, const struct ex_plan_opts *opts,
         payload_extras(p, t);
     has_inputs = strcmp(p->event_name, "workflow_dispatch") == 0 ||
                  strcmp(p->event_name, "workflow_call") == 0;
+    /*
+     * A reusable workflow replayed on its own (its first trigger, not asked
+     * for) has no caller to give its required inputs: they are left empty.
+     */
     if (t && has_inputs)
-        r = plan_inputs(p, t, opts->inputs, reterr);
+        r = plan_inputs(p, t, opts->inputs,
+                        !opts->event_name && strcmp(p->event_name, "workflow_call") == 0
+                            ? EX_INPUTS_PARTIAL
+                            : 0,
+                        reterr);
     else if (!has_inputs && opts->inputs && json_object_size(opts->inputs) > 0)
         r = gr_diag_set(reterr, GR_EUSAGE, NULL, 0, 0,
                         "--input needs a workflow_dispatch or workflow_call event the workflow "
@@ -646,17 +661,45 @@ void ex_plan_free(struct ex_plan *plan)
     json_decref(plan->secrets);
     json_decref(plan->vars);
     json_decref(plan->env);
+    json_decref(plan->matrix_filter);
+    free(plan->repo_dir);
     ex_workflow_free(plan->owned_wf);
     free(plan);
 }
 
 /* ---- reusable workflows (workflow-semantics.md section 10) ------------- */
 
-static int load_callee(const struct ex_job *j, const char *repo_dir, struct ex_workflow **ret,
-                       struct gr_diag *reterr)
+#define WF_DIR "./.github/workflows/"
+
+char *ex_plan_callee_path(const struct ex_plan *parent, const char *uses)
+{
+    const char *repo = parent->repo_dir ? parent->repo_dir : ".";
+    const char *wfp = parent->wf ? parent->wf->path : NULL;
+    const char *slash = wfp ? strrchr(wfp, '/') : NULL;
+    char *path = gr_path_join(repo, uses + 2), *dir, *alt;
+
+    /*
+     * `replay -W DIR` may read workflows from outside the repository: then
+     * the caller's own directory stands in for .github/workflows.
+     */
+    if (gr_path_exists(path) || !gr_startswith(uses, WF_DIR) || !wfp)
+        return path;
+    dir = slash ? gr_xstrndup(wfp, (size_t)(slash - wfp)) : gr_xstrdup(".");
+    alt = gr_path_join(dir, uses + strlen(WF_DIR));
+    free(dir);
+    if (!gr_path_exists(alt)) {
+        free(alt);
+        return path;
+    }
+    free(path);
+    return alt;
+}
+
+static int load_callee(const struct ex_plan *parent, const struct ex_job *j,
+                       struct ex_workflow **ret, struct gr_diag *reterr)
 {
     const char *uses = ex_node_str(j->uses);
-    char *path = gr_path_join(repo_dir ? repo_dir : ".", uses + 2);
+    char *path = ex_plan_callee_path(parent, uses);
     struct gr_diag d = {0};
     char where[700];
     int r;
@@ -673,20 +716,32 @@ static int load_callee(const struct ex_job *j, const char *repo_dir, struct ex_w
     return r;
 }
 
+/* Contexts for `with:` and `secrets:`: the run's (c->ctx), else those known at plan time. */
+static json_t *call_contexts(const struct ex_plan *parent, const json_t *run_ctx)
+{
+    json_t *ctx;
+
+    if (run_ctx)
+        return json_deep_copy(run_ctx);
+    ctx = plan_contexts(parent, NULL);
+    json_object_set(ctx, "secrets", parent->secrets);
+    return ctx;
+}
+
 /* secrets: inherit, or a mapping checked against on.workflow_call.secrets */
 static int called_secrets(const struct ex_plan *parent, const struct ex_job *j,
-                          const struct ex_trigger *t, json_t **ret, struct gr_diag *reterr)
+                          const struct ex_trigger *t, const json_t *run_ctx, json_t **ret,
+                          struct gr_diag *reterr)
 {
     const struct ex_node *decl =
         t->node && t->node->kind == EX_NODE_MAP ? ex_node_get(t->node, "secrets") : NULL;
     const struct ex_node *map = j->secrets, *rq;
-    json_t *out = json_object(), *ctx = plan_contexts(parent, NULL), *v = NULL;
+    json_t *out = json_object(), *ctx = call_contexts(parent, run_ctx), *v = NULL;
     struct ex_eval_env env = {.contexts = ctx};
     bool deferred = false;
     size_t i;
     int r = 0;
 
-    json_object_set(ctx, "secrets", parent->secrets);
     if (map && map->kind == EX_NODE_SCALAR && strcmp(map->str, "inherit") == 0) {
         json_object_update(out, parent->secrets);
         goto out;
@@ -700,7 +755,7 @@ static int called_secrets(const struct ex_plan *parent, const struct ex_job *j,
                                     k));
             break;
         }
-        if (!node_uses_only(map->vals[i], PLAN_CTX | EX_CTX_SECRETS)) {
+        if (!run_ctx && !node_uses_only(map->vals[i], PLAN_CTX | EX_CTX_SECRETS)) {
             deferred = true;
             continue;
         }
@@ -711,15 +766,15 @@ static int called_secrets(const struct ex_plan *parent, const struct ex_job *j,
         json_decref(v);
         v = NULL;
     }
-    for (i = 0; r >= 0 && !deferred && decl && decl->kind == EX_NODE_MAP && i < decl->n; i++) {
+    for (i = 0; r >= 0 && decl && decl->kind == EX_NODE_MAP && i < decl->n; i++) {
+        const char *k = decl->keys[i]->str;
         rq = ex_node_get(decl->vals[i], "required");
         if (!rq || rq->type != EX_SCALAR_BOOL || strcmp(rq->str, "true") != 0 ||
-            json_object_get(out, decl->keys[i]->str))
+            json_object_get(out, k) || (deferred && map && ex_node_get(map, k)))
             continue;
         r = at_node(reterr, j->uses,
                     gr_diag_set(reterr, GR_EINVAL_WF, NULL, 0, 0,
-                                "Secret %s is required, but not provided while calling.",
-                                decl->keys[i]->str));
+                                "Secret %s is required, but not provided while calling.", k));
     }
 out:
     if (r >= 0 && !json_object_get(out, "GITHUB_TOKEN") &&
@@ -733,18 +788,62 @@ out:
     return r;
 }
 
-/* with: typed inputs, evaluated now when they use only github/inputs/vars. */
-static int called_inputs(const struct ex_plan *parent, const struct ex_job *j,
-                         const struct ex_trigger *t, struct ex_plan *sub, struct gr_diag *reterr)
+/*
+ * `with:` that needs run-time contexts: at plan time its keys are still
+ * checked (unknown inputs, missing required ones) and the values known now
+ * are evaluated; the engine evaluates all of it again when the job starts.
+ */
+static int with_partial(const struct ex_job *j, const struct ex_trigger *t,
+                        const struct ex_eval_env *env, json_t **ret, struct gr_diag *reterr)
 {
-    json_t *ctx = plan_contexts(parent, NULL), *given = NULL, *strings = NULL;
+    const struct ex_node *decls =
+        t->node && t->node->kind == EX_NODE_MAP ? ex_node_get(t->node, "inputs") : NULL;
+    const struct ex_node *w = j->with, *rq;
+    json_t *given = json_object(), *v = NULL;
+    size_t i;
+    int r = 0;
+
+    for (i = 0; w->kind == EX_NODE_MAP && i < w->n && r >= 0; i++) {
+        if (!decls || decls->kind != EX_NODE_MAP || !ex_node_get(decls, w->keys[i]->str))
+            r = at_node(reterr, w->keys[i],
+                        gr_diag_set(reterr, GR_EUSAGE, NULL, 0, 0,
+                                    "Invalid input, %s is not defined in the referenced workflow",
+                                    w->keys[i]->str));
+        else if (node_uses_only(w->vals[i], PLAN_CTX) &&
+                 (r = eval_node(w->vals[i], env, &v, reterr)) >= 0)
+            json_object_set_new(given, w->keys[i]->str, v);
+    }
+    for (i = 0; r >= 0 && decls && decls->kind == EX_NODE_MAP && i < decls->n; i++) {
+        rq = ex_node_get(decls->vals[i], "required");
+        if (rq && rq->type == EX_SCALAR_BOOL && strcmp(rq->str, "true") == 0 &&
+            !ex_node_get(w, decls->keys[i]->str))
+            r = at_node(reterr, j->uses,
+                        gr_diag_set(reterr, GR_EUSAGE, NULL, 0, 0,
+                                    "Input %s is required, but not provided while calling",
+                                    decls->keys[i]->str));
+    }
+    if (r < 0) {
+        json_decref(given);
+        return r;
+    }
+    *ret = given;
+    return 0;
+}
+
+/* with: typed inputs (at plan time only what github/inputs/vars give). */
+static int called_inputs(const struct ex_plan *parent, const struct ex_job *j,
+                         const struct ex_trigger *t, const json_t *run_ctx, struct ex_plan *sub,
+                         struct gr_diag *reterr)
+{
+    json_t *ctx = call_contexts(parent, run_ctx), *given = NULL, *strings = NULL;
     struct ex_eval_env env = {.contexts = ctx};
     unsigned flags = EX_INPUTS_STRICT;
     int r = 0;
 
-    if (j->with && !node_uses_only(j->with, PLAN_CTX)) {
+    if (j->with && !run_ctx && !node_uses_only(j->with, PLAN_CTX)) {
         sub->inputs_deferred = true;
         flags |= EX_INPUTS_PARTIAL;
+        r = with_partial(j, t, &env, &given, reterr);
     } else if (j->with) {
         r = eval_node(j->with, &env, &given, reterr);
     }
@@ -798,52 +897,81 @@ static int rehome(struct gr_diag *d, const struct ex_node *at, int r)
     return gr_diag_set(d, r, at->file, at->line, at->col, "in the called workflow: %s", where);
 }
 
-static int plan_called(const struct ex_plan *parent, struct ex_plan_job *pj,
-                       const struct ex_plan_opts *o, struct gr_diag *reterr)
+static int call_build(const struct ex_plan *parent, const struct ex_plan_job *pj,
+                      const struct ex_plan_call *c, struct ex_plan *sub, struct gr_diag *reterr)
 {
     const struct ex_job *j = pj->job;
-    const char *uses = ex_node_str(j->uses);
-    struct ex_plan_opts so = *o;
+    struct ex_plan_opts so = {.repo_dir = sub->repo_dir, .matrix_filter = sub->matrix_filter};
     const struct ex_trigger *t;
-    struct ex_plan *sub;
-    bool name_expr;
-    char *caller;
     int r;
 
-    if (!uses || !gr_startswith(uses, "./"))
-        return 0; /* remote reusable workflows are fetched by the engine */
     if (parent->depth >= EX_REUSE_MAX_DEPTH)
         return at_node(reterr, j->uses,
                        gr_diag_set(reterr, GR_EINVAL_WF, NULL, 0, 0,
                                    "Nested reusable workflow depth exceeded %d.",
                                    EX_REUSE_MAX_DEPTH + 1));
-    sub = gr_xcalloc(1, sizeof(*sub));
-    pj->called = sub;
-    r = load_callee(j, o->repo_dir, &sub->owned_wf, reterr);
-    if (r < 0)
-        return r;
+    if (!sub->owned_wf) {
+        r = load_callee(parent, j, &sub->owned_wf, reterr);
+        if (r < 0)
+            return r;
+    }
     sub->wf = sub->owned_wf;
-    sub->caller = pj;
-    sub->depth = parent->depth + 1;
-    sub->event_name = gr_xstrdup(parent->event_name);
-    sub->github = json_deep_copy(parent->github);
-    sub->vars = json_deep_copy(parent->vars);
-    sub->env = json_deep_copy(parent->env);
-    sub->triggered = true;
     t = ex_workflow_trigger(sub->wf, "workflow_call");
     if (!t)
         return at_node(reterr, j->uses,
                        gr_diag_set(reterr, GR_EINVAL_WF, NULL, 0, 0,
                                    "workflow_call key is not defined in the referenced workflow."));
-    r = called_inputs(parent, j, t, sub, reterr);
+    r = called_inputs(parent, j, t, c->ctx, sub, reterr);
     if (r >= 0)
-        r = called_secrets(parent, j, t, &sub->secrets, reterr);
-    so.job_id = NULL;
+        r = called_secrets(parent, j, t, c->ctx, &sub->secrets, reterr);
     if (r >= 0)
         r = plan_jobs(sub, &so, reterr);
-    caller = pj->n_legs == 1 ? gr_xstrdup(pj->legs[0].display_name) : job_base_name(j, &name_expr);
     if (r >= 0)
-        prefix_names(sub, caller);
+        prefix_names(sub, c->caller_name);
+    return r;
+}
+
+int ex_plan_call(const struct ex_plan *parent, const struct ex_plan_job *pj,
+                 const struct ex_plan_call *c, struct ex_plan **ret, struct gr_diag *reterr)
+{
+    struct ex_plan *sub = gr_xcalloc(1, sizeof(*sub));
+    int r;
+
+    sub->owned_wf = c->wf;
+    sub->caller = pj;
+    sub->depth = parent->depth + 1;
+    sub->repo_dir = gr_xstrdup(c->repo_dir ? c->repo_dir : parent->repo_dir);
+    sub->matrix_filter = parent->matrix_filter ? json_incref(parent->matrix_filter) : NULL;
+    sub->event_name = gr_xstrdup(parent->event_name);
+    sub->github = json_deep_copy(parent->github);
+    sub->vars = json_deep_copy(parent->vars);
+    sub->env = json_deep_copy(parent->env);
+    sub->triggered = true;
+    r = rehome(reterr, pj->job->uses, call_build(parent, pj, c, sub, reterr));
+    if (r < 0) {
+        ex_plan_free(sub);
+        return r;
+    }
+    *ret = sub;
+    return 0;
+}
+
+static int plan_called(const struct ex_plan *parent, struct ex_plan_job *pj,
+                       const struct ex_plan_opts *o, struct gr_diag *reterr)
+{
+    const char *uses = ex_node_str(pj->job->uses);
+    struct ex_plan_call c = {0};
+    bool name_expr;
+    char *caller;
+    int r;
+
+    (void)o;
+    if (!uses || !gr_startswith(uses, "./"))
+        return 0; /* remote reusable workflows are fetched by the engine */
+    caller =
+        pj->n_legs == 1 ? gr_xstrdup(pj->legs[0].display_name) : job_base_name(pj->job, &name_expr);
+    c.caller_name = caller;
+    r = ex_plan_call(parent, pj, &c, &pj->called, reterr);
     free(caller);
-    return rehome(reterr, j->uses, r);
+    return r;
 }

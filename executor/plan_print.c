@@ -116,8 +116,8 @@ struct row {
 };
 
 /* Rows of a plan; jobs of a called workflow follow their caller as "caller/job" at its stage. */
-static void add_rows(const struct ex_plan *p, const char *prefix, int stage, struct row **rows,
-                     size_t *n, size_t *cap)
+static void add_rows(const struct ex_plan *p, const char *prefix, const char *caller, int stage,
+                     struct row **rows, size_t *n, size_t *cap)
 {
     char *events = events_str(p->wf);
     size_t i;
@@ -131,12 +131,14 @@ static void add_rows(const struct ex_plan *p, const char *prefix, int stage, str
         r = &(*rows)[(*n)++];
         r->col[0] = gr_xasprintf("%d", stage >= 0 ? stage : j->stage);
         r->col[1] = id;
-        r->col[2] = gr_xstrdup(jn && *jn ? jn : j->id);
+        /* a called job by GitHub's name, "caller / job" */
+        r->col[2] = caller ? gr_xasprintf("%s / %s", caller, jn && *jn ? jn : j->id)
+                           : gr_xstrdup(jn && *jn ? jn : j->id);
         r->col[3] = gr_xstrdup(wf_name(p->wf));
         r->col[4] = gr_xstrdup(base_name(p->wf->path));
         r->col[5] = gr_xstrdup(prefix ? "workflow_call" : events);
         if (j->called)
-            add_rows(j->called, id, stage >= 0 ? stage : j->stage, rows, n, cap);
+            add_rows(j->called, id, r->col[2], stage >= 0 ? stage : j->stage, rows, n, cap);
     }
     free(events);
 }
@@ -170,7 +172,7 @@ void ex_plan_print_list_many(const struct ex_plan *const *plans, size_t n, FILE 
     int k;
 
     for (i = 0; i < n; i++)
-        add_rows(plans[i], NULL, -1, &rows, &nr, &cap);
+        add_rows(plans[i], NULL, NULL, -1, &rows, &nr, &cap);
     /* a stable sort keeps workflow order within a stage */
     for (i = 1; i < nr; i++)
         for (size_t j = i; j > 0 && row_cmp(&rows[j - 1], &rows[j]) > 0; j--) {

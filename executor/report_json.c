@@ -40,7 +40,7 @@ json_t *ex__json_text(const char *s)
 
 json_t *ex__json_leg_new(const struct ex__leg *leg)
 {
-    return json_pack("{s:s,s:o,s:O,s:s,s:[],s:[],s:{}}", "id", leg->jr->pj->id, "name",
+    return json_pack("{s:s,s:o,s:O,s:s,s:[],s:[],s:{}}", "id", leg->jr->id, "name",
                      ex__json_text(leg->display_name), "matrix",
                      leg->matrix ? leg->matrix : json_null(), "result", "pending", "steps",
                      "annotations", "outputs");
@@ -75,14 +75,14 @@ void ex__json_leg_finish(struct ex__leg *leg, uint64_t dur_ns)
 void ex__json_job_skipped(struct ex__run *run, const struct ex__jobrun *jr)
 {
     json_t *j =
-        json_pack("{s:s,s:s,s:n,s:s,s:b,s:f,s:{},s:[],s:[]}", "id", jr->pj->id, "name", jr->pj->id,
+        json_pack("{s:s,s:s,s:n,s:s,s:b,s:f,s:{},s:[],s:[]}", "id", jr->id, "name", jr->name,
                   "matrix", "result", ex_result_name(jr->result), "continue_on_error", 0,
                   "duration_ms", 0.0, "outputs", "annotations", "steps");
     const struct ex_reporter *rep = run->rep;
 
     json_array_append_new(run->results, j);
     if (rep->job_started)
-        rep->job_started(rep->ctx, jr, jr->pj->id);
+        rep->job_started(rep->ctx, jr, jr->name);
     if (rep->job_finished)
         rep->job_finished(rep->ctx, jr, jr->result, NULL, 0);
 }

@@ -31,7 +31,8 @@
 
 struct resolve_work {
     uv_work_t req;
-    struct ex__stepexec *se;
+    ex__resolved_fn *done;
+    void *ctx;
     struct ex_action_ref ref;
     char *uses, *base, *state; /* inputs */
     char *tried;               /* sources tried so far (owned text) */
@@ -265,37 +266,19 @@ static char *memo_key(const struct ex_action_ref *ref)
     return gr_xasprintf("%s/%s@%s", ref->owner, ref->repo, ref->ref);
 }
 
-static int resolved(struct resolve_work *w, const char *root)
-{
-    struct ex__stepexec *se = w->se;
-    char *dir = *w->ref.path ? gr_path_join(root, w->ref.path) : gr_xstrdup(root);
-    json_t *gh = json_pack("{s:s++,s:s}", "action_repository", w->ref.owner, "/", w->ref.repo,
-                           "action_ref", w->ref.ref);
-    int r = ex__action_start(se, &w->ref, dir, gh);
-
-    free(dir);
-    return r;
-}
-
 static void after_cb(uv_work_t *req, int status)
 {
     struct resolve_work *w = gr_container_of(req, struct resolve_work, req);
-    struct ex__leg *leg = w->se->leg;
-    struct ex__frame *frame = w->se->frame;
     char *key = memo_key(&w->ref);
-    int r;
 
     if (status == 0 && w->r == 0) {
         json_object_set_new(memo, key, json_string(w->dir));
-        r = resolved(w, w->dir);
+        (void)w->done(w->ctx, &w->ref, w->dir, NULL, true);
     } else {
-        r = ex__action_fail(w->se, "action '%s' (ref '%s') was not found: tried %s", w->uses,
-                            w->ref.ref, w->tried ? w->tried : "no source");
+        (void)w->done(w->ctx, &w->ref, NULL, w->tried ? w->tried : "no source", true);
     }
     free(key);
     rw_free(w);
-    if (r == 1)
-        ex__step_advance(leg, frame);
 }
 
 static bool action_dir_try(struct resolve_work *w, const char *adir, char **ret)
@@ -314,16 +297,18 @@ static bool action_dir_try(struct resolve_work *w, const char *adir, char **ret)
     return false;
 }
 
-int ex__resolve_start(struct ex__stepexec *se, const struct ex_action_ref *ref)
+int ex__resolve(struct ex__run *run, const struct ex_action_ref *ref, const char *uses,
+                ex__resolved_fn *done, void *ctx)
 {
-    const struct ex_run_opts *o = se->leg->run->opts;
+    const struct ex_run_opts *o = run->opts;
     struct resolve_work *w = gr_xcalloc(1, sizeof(*w));
-    char *dir = NULL, *key;
+    char *dir = NULL, *key, *why;
     const char *hit;
     int r;
 
-    w->se = se;
-    w->uses = gr_xstrdup(ex_node_str(se->step->uses));
+    w->done = done;
+    w->ctx = ctx;
+    w->uses = gr_xstrdup(uses);
     w->ref = (struct ex_action_ref){.kind = ref->kind,
                                     .owner = gr_xstrdup(ref->owner),
                                     .repo = gr_xstrdup(ref->repo),
@@ -337,19 +322,53 @@ int ex__resolve_start(struct ex__stepexec *se, const struct ex_action_ref *ref)
     if (hit && !gr_path_is_dir(hit))
         hit = NULL;
     if (hit || action_dir_try(w, o->action_dir, &dir)) {
-        r = resolved(w, hit ? hit : dir);
+        r = done(ctx, &w->ref, hit ? hit : dir, NULL, false);
         free(dir);
         rw_free(w);
         return r;
     }
     w->base = gr_xstrdup(o->actions_url && *o->actions_url ? o->actions_url : "https://github.com");
-    w->state = gr_xstrdup(se->leg->run->state_dir);
+    w->state = gr_xstrdup(run->state_dir);
     uv_once(&git_once, git_setup);
-    r = uv_queue_work(se->leg->run->loop, &w->req, work_cb, after_cb);
+    r = uv_queue_work(run->loop, &w->req, work_cb, after_cb);
     if (r < 0) {
-        r = ex__action_fail(se, "cannot fetch action '%s': %s", w->uses, uv_strerror(r));
+        why = gr_xasprintf("cannot start the fetch: %s", uv_strerror(r));
+        r = done(ctx, &w->ref, NULL, why, false);
+        free(why);
         rw_free(w);
         return r;
     }
     return 0;
+}
+
+/* ---- actions ----------------------------------------------------------- */
+
+static int step_resolved(void *ctx, const struct ex_action_ref *ref, const char *root,
+                         const char *tried, bool async)
+{
+    struct ex__stepexec *se = ctx;
+    struct ex__leg *leg = se->leg;
+    struct ex__frame *frame = se->frame;
+    char *dir;
+    json_t *gh;
+    int r;
+
+    if (!root) {
+        r = ex__action_fail(se, "action '%s' (ref '%s') was not found: tried %s",
+                            ex_node_str(se->step->uses), ref->ref, tried);
+    } else {
+        dir = *ref->path ? gr_path_join(root, ref->path) : gr_xstrdup(root);
+        gh = json_pack("{s:s++,s:s}", "action_repository", ref->owner, "/", ref->repo, "action_ref",
+                       ref->ref);
+        r = ex__action_start(se, ref, dir, gh);
+        free(dir);
+    }
+    if (async && r == 1)
+        ex__step_advance(leg, frame);
+    return r;
+}
+
+int ex__resolve_start(struct ex__stepexec *se, const struct ex_action_ref *ref)
+{
+    return ex__resolve(se->leg->run, ref, ex_node_str(se->step->uses), step_resolved, se);
 }

@@ -459,8 +459,8 @@ struct ex__stepexec *ex__stepexec_new(struct ex__leg *leg, const struct ex_step 
     se->line = GR_BUF_INIT(0);
     se->t0 = gr_now_ns();
     se->debug = leg->run->opts->verbose ||
-                json_true_str(leg->run->plan->secrets, "ACTIONS_STEP_DEBUG") ||
-                json_true_str(leg->run->plan->vars, "ACTIONS_STEP_DEBUG");
+                json_true_str(leg->plan->secrets, "ACTIONS_STEP_DEBUG") ||
+                json_true_str(leg->plan->vars, "ACTIONS_STEP_DEBUG");
     leg->cmds.echo = se->debug;
     return se;
 }
@@ -631,7 +631,7 @@ void ex__step_finished(struct ex__stepexec *se, enum ex_result outcome)
     uint64_t dur = gr_now_ns() - se->t0;
     json_t *sc;
 
-    if (se->step->id && !se->post) {
+    if (se->step->id && !se->post && !se->pre) {
         sc = json_pack("{s:O,s:s,s:s}", "outputs", se->outputs, "outcome", ex_result_name(outcome),
                        "conclusion", ex_result_name(conclusion));
         json_object_set_new(leg->steps_ctx, se->step->id, sc);

@@ -49,5 +49,6 @@ void ex__native_post_add(struct ex__stepexec *se, ex__native_post_fn *fn, const 
         .name = gr_xstrdup(se->name ? se->name : se->ctx_name),
         .native = fn,
         .post_if = post_if,
+        .env = ex__post_env(se),
     };
 }

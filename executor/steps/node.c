@@ -6,10 +6,13 @@
  * ::save-state::) in its earlier stages, GITHUB_ACTION_PATH,
  * GITHUB_ACTION_REPOSITORY and GITHUB_ACTION_REF.
  *
- * Stages: `pre` (when pre-if, default always(), holds) runs right before
- * `main` in the same step (see the report: the runner runs pre stages at
- * job set-up for downloaded actions); `post` is registered when main starts
- * and runs after the job's steps (post-if, default always()).
+ * Stages: `pre` (when pre-if, default always(), holds) of a job step's
+ * repository action runs in the job's set-up phase as its own "Pre" step
+ * (action.c, ex__action_pre_next), and main starts with the state it saved;
+ * an action of a composite runs its pre right before its main, in the same
+ * step; a workspace action (./path) never runs its pre, as on GitHub.
+ * `post` is registered when main starts and runs after the job's steps
+ * (post-if, default always()) with the env of the step that registered it.
  *
  * The node binary is --node or `node` on PATH; its version is asked once
  * per binary (`node --version`, on the loop) and a node older than the
@@ -158,6 +161,21 @@ static int stage_cond(struct ex__stepexec *se, const struct ex_node *n, bool *re
     return ex_if_eval(cond && *cond ? cond : "always()", &ev, ret, d);
 }
 
+/* The registering step's explicit env: its frames' env, then the keys of its own env:. */
+json_t *ex__post_env(const struct ex__stepexec *se)
+{
+    const struct ex_node *env = se->step->env;
+    json_t *out = se->frame ? json_deep_copy(se->frame->env) : json_object();
+
+    for (size_t i = 0; env && env->kind == EX_NODE_MAP && i < env->n; i++) {
+        json_t *v = json_object_get(se->env, env->keys[i]->str);
+
+        if (v)
+            json_object_set(out, env->keys[i]->str, v);
+    }
+    return out;
+}
+
 static void post_register(struct node_run *nr)
 {
     struct ex__actleg *al = ex__actleg_get(nr->se->leg);
@@ -172,6 +190,7 @@ static void post_register(struct node_run *nr)
         .state = json_object(),
         .gh = json_incref(nr->gh),
         .name = gr_xstrdup(nr->se->name),
+        .env = ex__post_env(nr->se),
     };
     nr->post_idx = (long)al->n_posts++;
 }
@@ -184,6 +203,17 @@ static int stages_next(struct node_run *nr)
     bool run = false;
     int r;
 
+    if (nr->stage == STAGE_PROBE && !se->frame) {
+        /* a job step: its pre ran in the set-up phase (or never, for ./path) */
+        json_t *pre_state = ex__action_pre_state(se->leg, se->step);
+
+        nr->stage = STAGE_PRE;
+        if (pre_state && json_object_size(pre_state) > 0) {
+            if (!se->state)
+                se->state = json_object();
+            json_object_update(se->state, pre_state);
+        }
+    }
     if (nr->stage == STAGE_PROBE) {
         nr->stage = STAGE_PRE;
         if (nr->a->pre && *nr->a->pre) {
@@ -232,6 +262,14 @@ static void stage_done(void *ctx, int status, bool timed_out)
     ex__step_filecmds(se);
     post_state(nr);
     outcome = ex__step_outcome(se, status, timed_out);
+    if (se->pre) {
+        /* the set-up phase: keep the state for main and post, then the next pre */
+        ex__action_pre_save(leg, se->step, se->state);
+        nr_free(nr);
+        ex__step_finished(se, outcome);
+        ex__leg_next(leg);
+        return;
+    }
     if (nr->stage == STAGE_PRE && outcome == EX_RESULT_SUCCESS && !leg->cancelled) {
         if (stages_next(nr) == 0)
             return;
@@ -375,6 +413,33 @@ int ex__node_post_start(struct ex__stepexec *se, struct ex__post *p)
         return ex__action_fail(se, "'node' was not found");
     }
     if (stage_spawn(nr, p->act->post, p->state, &d) < 0) {
+        nr_free(nr);
+        return ex__action_fail(se, "%s", d.msg);
+    }
+    return 0;
+}
+
+int ex__node_pre_start(struct ex__stepexec *se, struct ex_action *a, json_t *inputs, json_t *gh)
+{
+    struct node_run *nr = gr_xcalloc(1, sizeof(*nr));
+    struct gr_diag d = {0};
+
+    nr->se = se;
+    nr->a = a;
+    nr->gh = gh;
+    nr->post_idx = -1;
+    nr->stage = STAGE_PRE;
+    nr->inputs_env = inputs_env(inputs);
+    json_decref(inputs);
+    nr->node = node_find(se);
+    if (!nr->node || (strcmp(probe_cache.path, nr->node) == 0 && probe_cache.major > 0 &&
+                      probe_cache.major < a->node_major)) {
+        /* main reports the missing or old node */
+        nr_free(nr);
+        ex__step_finished(se, EX_RESULT_SKIPPED);
+        return 1;
+    }
+    if (stage_spawn(nr, a->pre, NULL, &d) < 0) {
         nr_free(nr);
         return ex__action_fail(se, "%s", d.msg);
     }

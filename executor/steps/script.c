@@ -253,7 +253,7 @@ static const struct ex_node *run_setting(const struct ex__leg *leg, const struct
     if (!n)
         n = defaults_get(leg->jr->pj->job->defaults, key);
     if (!n)
-        n = defaults_get(leg->run->plan->wf->defaults, key);
+        n = defaults_get(leg->plan->wf->defaults, key);
     return n;
 }
 

@@ -29,9 +29,11 @@ SKIP = {
     "input-from-cli": "act-specific: passes an undeclared input to a workflow whose required "
                       "inputs are missing; GitHub (and ghrun) reject that ('Unexpected inputs "
                       "provided')",
-    "uses-workflow": "needs reusable workflows (./.github/workflows/*.yml) inlined by the plan",
-    "uses-workflow-defaults": "needs reusable workflows (./.github/workflows/*.yml) inlined "
-                              "by the plan",
+    "uses-workflow": "maps secret 'secret', which the callee does not declare in "
+                     "on.workflow_call.secrets: GitHub (and ghrun) reject that ('Invalid secret, "
+                     "secret is not defined in the referenced workflow.'); the rest of the case "
+                     "(typed inputs, secrets: inherit, on: as string and list, outputs) is "
+                     "covered by test_reusable.sh",
     "uses-composite-with-pre-and-post-steps": "relies on act's single GITHUB_ENV file per job "
                                               "(steps append ';stepN' without a newline); "
                                               "GitHub and ghrun give each step a new file",

@@ -2,8 +2,10 @@
 # JavaScript actions end to end, with the real @actions/core from the npm
 # registry (installed once under the build dir; those checks are skipped with
 # the reason when npm cannot install it): inputs, outputs, exportVariable,
-# addPath, state across pre/main/post, setSecret, annotations with file and
-# line, the step summary, setFailed. Without the toolkit: INPUT_ names with
+# addPath, state across pre (in the job's set-up phase, for a repository
+# action from --action-dir) / main / post (with the registering step's env),
+# setSecret, annotations with file and line, the step summary, setFailed; a
+# workspace action's pre never runs, as on GitHub. Without the toolkit: INPUT_ names with
 # spaces, GITHUB_STATE -> STATE_*, post steps in reverse order with post-if,
 # a failing post step failing the job, and a node older than runs.using.
 # Fixtures: actions/node.
@@ -37,8 +39,12 @@ jcheck() {
 import json, sys
 doc = json.load(open(sys.argv[1]))
 steps = doc["jobs"][0]["steps"]
+main = [s for s in steps if s.get("id") == "js" and not s["name"].startswith(("Pre ", "Post "))]
+js = main[0] if main else None
 def ann(i, level):
     return [a for a in steps[i]["annotations"] if a["level"] == level]
+def jann(level):
+    return [a for a in js["annotations"] if a["level"] == level]
 sys.exit(0 if eval(sys.argv[2]) else 1)
 PY
 }
@@ -77,25 +83,34 @@ if [ ! -d "$npmdir/node_modules/@actions/core" ]; then
     exit $?
 fi
 ln -s "$npmdir/node_modules" "$tmp/ws/act/core/node_modules"
+mkdir -p "$tmp/adir/acme/core"
+cp -r "$tmp/ws/act/core" "$tmp/adir/acme/core/v1"
 
-job core
+job core --action-dir "$tmp/adir"
 want "toolkit job succeeds" test "$rc" -eq 0
 want "step checks passed" grep -q "step-checks-passed" <<<"$out"
-want "pre ran with inputs" grep -q "pre ran for world" <<<"$out"
+want "pre ran with inputs and the step's env" grep -q "pre ran for world step-only=\[from-the-step\]" <<<"$out"
+want "pre runs in the set-up phase, before the first step" jcheck \
+    'steps[0]["name"] == "Pre Run acme/core@v1" and steps[1]["name"] == "Run echo \"first step\""'
+want "pre output comes before the first step's" test \
+    "$(grep -n 'pre ran for world' <<<"$out" | cut -d: -f1)" -lt \
+    "$(grep -n '| first step' <<<"$out" | cut -d: -f1)"
+want "post runs with the registering step's env" grep -q "post env step-only=\[from-the-step\]" <<<"$out"
 want "state reaches post, inputs too" grep -q "post state pre-value main-value input world" <<<"$out"
 want "secret masked" grep -q "the token is \*\*\*" <<<"$out"
 want "secret never printed" test "$(grep -c 's3cr3t-token' <<<"$out")" -eq 0
-want "GITHUB_ACTION and GITHUB_ACTION_REPOSITORY" grep -q "env action=js repo=\[\]" <<<"$out"
+want "GITHUB_ACTION and GITHUB_ACTION_REPOSITORY" grep -q "env action=js repo=\[acme/core\]" <<<"$out"
 want "summary" grep -q "summary from js" <<<"$out"
 want "error annotation with file and line" jcheck \
-    'ann(0, "error")[0]["file"] == "src/a.js" and ann(0, "error")[0]["line"] == 3'
+    'jann("error")[0]["file"] == "src/a.js" and jann("error")[0]["line"] == 3'
 want "warning annotation with line and column" jcheck \
-    'ann(0, "warning")[0]["line"] == 5 and ann(0, "warning")[0]["col"] == 2'
-want "notice annotation" jcheck 'ann(0, "notice")[0]["message"] == "a notice"'
-want "output recorded" jcheck 'steps[0]["outputs"]["greeting"] == "hello world"'
+    'jann("warning")[0]["line"] == 5 and jann("warning")[0]["col"] == 2'
+want "notice annotation" jcheck 'jann("notice")[0]["message"] == "a notice"'
+want "output recorded" jcheck 'js["outputs"]["greeting"] == "hello world"'
 
 job fail
 want "setFailed fails the job" test "$rc" -eq 1
 want "setFailed message" grep -q "asked to fail" <<<"$out"
+want "a workspace action's pre never runs" test "$(grep -c 'pre ran for' <<<"$out")" -eq 0
 
 finish

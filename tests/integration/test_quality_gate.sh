@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The README's main job: replay the team's quality gate on the example
 # project (all green), and on its failing variant (red, with annotations).
+# The gate is a reusable workflow (workflows/_template.yml) called by
+# workflows/quality-gate.yml, so its jobs are named "gate / Lint" etc.
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -23,17 +25,23 @@ check "green gate exits 0 (got $rc)" test "$rc" -eq 0
 [ "$rc" -eq 0 ] || sed 's/^/  | /' "$tmp/good.out" | tail -40
 check "green gate ran pytest" grep -q "passed" "$tmp/good.out"
 check "green gate prints the coverage summary" grep -qi "line coverage" "$tmp/good.out"
+check "green gate names the called jobs 'gate / Lint'" grep -q "^\[gate / Lint\]" "$tmp/good.out"
+check "green gate checks the python-version input" grep -q "the gate needs 3.9 or newer" "$tmp/good.out"
 python3 - "$tmp/good.json" <<'PY'
 import json, sys
 res = json.load(open(sys.argv[1]))
 jobs = {j["id"]: j for j in res["jobs"]}
-want = {"lint", "format", "typecheck", "test", "import-health", "report"}
+want = {"gate/" + j for j in ("lint", "format", "typecheck", "test", "import-health", "report")}
 assert want <= set(jobs), f"jobs {sorted(jobs)}"
 for jid in want:
     assert jobs[jid]["result"] == "success", (jid, jobs[jid]["result"])
     assert jobs[jid]["steps"], jid
-cov = float(jobs["test"]["outputs"]["coverage"])
+assert jobs["gate/lint"]["name"] == "gate / Lint", jobs["gate/lint"]["name"]
+cov = float(jobs["gate/test"]["outputs"]["coverage"])
 assert cov >= 80, cov
+# the calling job: the template's on.workflow_call.outputs reach it
+assert jobs["gate"]["result"] == "success", jobs["gate"]
+assert float(jobs["gate"]["outputs"]["coverage"]) == cov, jobs["gate"]
 PY
 check "green gate --json has every job green with coverage output" test $? -eq 0
 
@@ -48,9 +56,10 @@ import json, sys
 res = json.load(open(sys.argv[1]))
 jobs = {j["id"]: j for j in res["jobs"]}
 for jid in ("lint", "format", "typecheck"):
-    assert jobs[jid]["result"] == "failure", (jid, jobs[jid]["result"])
-assert jobs["test"]["result"] == "success"
-assert jobs["report"]["result"] == "failure"
+    assert jobs["gate/" + jid]["result"] == "failure", (jid, jobs["gate/" + jid]["result"])
+assert jobs["gate/test"]["result"] == "success"
+assert jobs["gate/report"]["result"] == "failure"
+assert jobs["gate"]["result"] == "failure", jobs["gate"]["result"]
 anns = [a for j in res["jobs"] for a in j.get("annotations", [])]
 anns += [a for j in res["jobs"] for s in j["steps"] for a in s.get("annotations", [])]
 lint = [a for a in anns if a.get("file", "").endswith("core.py") and a.get("line") == 5]

@@ -110,7 +110,11 @@ struct ex_run_opts {
  * opts->json_path: {"ok", "jobs": [{"id", "name", "matrix", "result",
  * "continue_on_error", "duration_ms", "outputs", "annotations", "steps":
  * [{"index", "id", "context_name", "name", "outcome", "conclusion",
- * "duration_ms", "outputs", "annotations"}]}]}, one entry per leg.
+ * "duration_ms", "outputs", "annotations"}]}]}, one entry per leg. Jobs of a
+ * called workflow (jobs.<id>.uses) have the id "caller/job" and the name
+ * "caller / Job" ("caller (a, b) / Job" for a matrix leg of the caller); each
+ * leg of the calling job gets one more entry, with "uses", its result (the
+ * worst of its called jobs) and its outputs, after its called jobs.
  */
 int ex_run_plan(uv_loop_t *loop, const struct ex_plan *plan, const struct ex_run_opts *opts,
                 const struct ex_reporter *rep, bool *ret_ok) GR_MUST_CHECK;

@@ -70,9 +70,41 @@ struct ex_plan {
     int depth;                        /* 0 for the workflow being replayed */
     /* `with:` uses needs/matrix: inputs hold defaults only; the engine re-checks them */
     bool inputs_deferred;
+    char *repo_dir;        /* where `./` paths resolve (owned) */
+    json_t *matrix_filter; /* --matrix, or NULL */
 };
 
 #define EX_REUSE_MAX_DEPTH 9 /* nested calls below the top workflow (github.com: 10 levels) */
+
+/*
+ * One call of a reusable workflow (jobs.<id>.uses) for ex_plan_call. At plan
+ * time ctx is NULL: `with:`/`secrets:` values that need run-time contexts
+ * are deferred (their keys are still checked). The engine passes the
+ * calling leg's contexts (github, inputs, vars, needs, strategy, matrix,
+ * secrets) and gets every value evaluated and checked.
+ */
+struct ex_plan_call {
+    const json_t *ctx;
+    struct ex_workflow *wf;  /* a callee loaded by the caller (remote; stolen), or NULL: ./path */
+    const char *repo_dir;    /* the callee's repository for its own ./ calls; NULL: the parent's */
+    const char *caller_name; /* the calling leg's display name ("test (20)") */
+};
+/*
+ * The plan of the workflow that pj (a job of parent with `uses:`) calls:
+ * typed inputs, mapped secrets, its jobs named "<caller> / <job>". Errors
+ * (missing workflow_call, unknown or missing inputs and secrets, depth
+ * beyond EX_REUSE_MAX_DEPTH) point at pj's `uses:`.
+ */
+int ex_plan_call(const struct ex_plan *parent, const struct ex_plan_job *pj,
+                 const struct ex_plan_call *c, struct ex_plan **ret,
+                 struct gr_diag *reterr) GR_MUST_CHECK;
+/*
+ * The file a local `uses: ./...` of parent names: under its repository, or,
+ * for ./.github/workflows/F when the repository has none, F next to the
+ * calling workflow file (replay -W reading workflows from another folder).
+ * Owned.
+ */
+char *ex_plan_callee_path(const struct ex_plan *parent, const char *uses);
 
 int ex_plan_build(const struct ex_workflow *wf, const struct ex_plan_opts *opts,
                   struct ex_plan **ret, struct gr_diag *reterr) GR_MUST_CHECK;

@@ -1,0 +1,442 @@
+#!/usr/bin/env bash
+# Reusable workflows (jobs.<id>.uses) end to end in `ghrun replay`: a matrix
+# caller whose with: uses needs and matrix, explicit and inherited secrets,
+# on.workflow_call.outputs reaching a downstream job, a failing called job
+# failing its caller, a nested call, a remote reusable workflow served from a
+# local bare git repository through --actions-url, `-l`, and bad calls
+# rejected before anything runs.
+set -u
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$here/lib.sh"
+
+tmp=$(mktemp -d)
+[ -n "${GR_KEEP_TMP:-}" ] && echo "keeping $tmp" || trap 'rm -rf "$tmp"' EXIT
+export GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@example.com GIT_COMMITTER_NAME=t \
+    GIT_COMMITTER_EMAIL=t@example.com GIT_CONFIG_NOSYSTEM=1 HOME=$tmp
+
+# json FILE PYTHON: run python asserts over the --json results in `jobs` (list) and `by` (name).
+json() {
+    python3 - "$1" "$2" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+jobs = doc["jobs"]
+by = {j["name"]: j for j in jobs}
+exec(sys.argv[2])
+PY
+}
+
+repo=$tmp/repo
+mkdir -p "$repo/.github/workflows"
+wfd=$repo/.github/workflows
+
+# ---- the main scenario ------------------------------------------------------
+cat >"$wfd/main.yml" <<'YML'
+name: main
+on: push
+env:
+  CALLER_ONLY: from-the-caller
+jobs:
+  prep:
+    runs-on: ubuntu-latest
+    outputs:
+      v: ${{ steps.s.outputs.v }}
+    steps:
+      - id: s
+        run: echo "v=fromprep" >> "$GITHUB_OUTPUT"
+  build:
+    needs: prep
+    strategy:
+      matrix:
+        os: [lin, win]
+        py: ["3"]
+    uses: ./.github/workflows/build.yml
+    with:
+      label: ${{ matrix.os }}-${{ needs.prep.outputs.v }}
+      count: 3
+      flag: true
+    secrets:
+      token: ${{ secrets.TOKEN }}
+  inherit:
+    uses: ./.github/workflows/secrets.yml
+    secrets: inherit
+  after:
+    needs: [build, inherit]
+    runs-on: ubuntu-latest
+    steps:
+      - run: |
+          echo "after: label=${{ needs.build.outputs.label }} result=${{ needs.build.result }}"
+          echo "after: nested=${{ needs.inherit.outputs.nested }}"
+YML
+cat >"$wfd/build.yml" <<'YML'
+name: build
+on:
+  workflow_call:
+    inputs:
+      label: {type: string, required: true}
+      count: {type: number, default: 1}
+      flag: {type: boolean, default: false}
+      dflt: {type: string, default: "d-${{ github.event_name }}"}
+    secrets:
+      token: {required: true}
+      other: {required: false}
+    outputs:
+      label:
+        value: ${{ jobs.compile.outputs.label }}
+      result:
+        value: ${{ jobs.compile.result }}
+jobs:
+  compile:
+    name: Compile
+    runs-on: ubuntu-latest
+    outputs:
+      label: ${{ steps.x.outputs.label }}
+    steps:
+      - id: x
+        run: |
+          echo "compile: label=${{ inputs.label }} count=${{ inputs.count }} flag=${{ toJSON(inputs.flag) }} dflt=${{ inputs.dflt }}"
+          echo "compile: job=$GITHUB_JOB caller-env=${CALLER_ONLY:-unset}"
+          [ "${{ secrets.token }}" = "t0ken-value" ] && echo "compile: token ok"
+          [ -z "${{ secrets.other }}" ] && echo "compile: other empty"
+          echo "compile: token=${{ secrets.token }}"
+          echo "label=${{ inputs.label }}" >> "$GITHUB_OUTPUT"
+  test:
+    needs: compile
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "test sees ${{ needs.compile.outputs.label }}"
+YML
+cat >"$wfd/secrets.yml" <<'YML'
+on: workflow_call
+jobs:
+  show:
+    runs-on: ubuntu-latest
+    steps:
+      - run: |
+          [ "${{ secrets.TOKEN }}" = "t0ken-value" ] && echo "inherit: TOKEN ok"
+          [ "${{ secrets.OTHER }}" = "other-value" ] && echo "inherit: OTHER ok"
+  deeper:
+    uses: ./.github/workflows/nested.yml
+    with:
+      who: deeper
+YML
+cat >"$wfd/nested.yml" <<'YML'
+on:
+  workflow_call:
+    inputs:
+      who: {type: string, required: true}
+    outputs:
+      nested:
+        value: ${{ jobs.leaf.outputs.o }}
+jobs:
+  leaf:
+    name: Leaf
+    runs-on: ubuntu-latest
+    outputs:
+      o: ${{ steps.s.outputs.o }}
+    steps:
+      - id: s
+        run: |
+          echo "leaf: who=${{ inputs.who }} token=[${{ secrets.TOKEN }}]"
+          echo "o=leaf-of-${{ inputs.who }}" >> "$GITHUB_OUTPUT"
+YML
+# the secrets.yml call exposes no outputs of its own: add the nested one
+python3 - "$wfd/secrets.yml" <<'PY'
+import sys
+p = sys.argv[1]
+s = open(p).read().replace("on: workflow_call\n", """on:
+  workflow_call:
+    outputs:
+      nested:
+        value: ${{ jobs.deeper.outputs.nested }}
+""")
+open(p, "w").write(s)
+PY
+
+out=$tmp/main.out
+"$GHRUN" replay -W "$wfd/main.yml" -C "$repo" --secret TOKEN=t0ken-value \
+    --secret OTHER=other-value --json "$tmp/main.json" >"$out" 2>&1
+rc=$?
+check "main scenario exits 0 (got $rc)" test "$rc" -eq 0
+[ "$rc" -eq 0 ] || sed 's/^/  | /' "$out" | tail -40
+check "with: evaluated per leg with matrix and needs" \
+    grep -q "compile: label=lin-fromprep count=3 flag=true dflt=d-push" "$out"
+check "second leg gets its own inputs" grep -q "compile: label=win-fromprep" "$out"
+check "explicit secret reaches the callee" grep -q "compile: token ok" "$out"
+check "undeclared-but-mapped-nowhere secret is empty" grep -q "compile: other empty" "$out"
+check "secret value is masked" grep -q "compile: token=\*\*\*" "$out"
+check "secret value never printed" test "$(grep -c t0ken-value "$out")" -eq 0
+check "GITHUB_JOB is the callee's job id" grep -q "compile: job=compile caller-env=unset" "$out"
+check "secrets: inherit passes every secret" grep -q "inherit: TOKEN ok" "$out"
+check "secrets: inherit passes OTHER too" grep -q "inherit: OTHER ok" "$out"
+check "matrix leg names 'caller (a, b) / Job'" grep -q "^\[build (lin, 3) / Compile\]" "$out"
+check "called needs resolve inside the call" grep -q "test sees win-fromprep" "$out"
+check "nested call named caller / callee / job" grep -q "^\[inherit / deeper / Leaf\]" "$out"
+check "secrets are not passed on to a nested call" grep -q "leaf: who=deeper token=\[\]" "$out"
+check "workflow outputs reach needs.<caller>.outputs" \
+    grep -Eq "after: label=(lin|win)-fromprep result=success" "$out"
+check "nested outputs bubble up two levels" grep -q "after: nested=leaf-of-deeper" "$out"
+json "$tmp/main.json" '
+ids = sorted({j["id"] for j in jobs})
+assert ids == ["after", "build", "build/compile", "build/test", "inherit", "inherit/deeper",
+               "inherit/deeper/leaf", "inherit/show", "prep"], ids
+assert by["build (lin, 3) / Compile"]["result"] == "success"
+calls = [j for j in jobs if j["id"] == "build"]
+assert len(calls) == 2 and all(c["uses"] == "./.github/workflows/build.yml" for c in calls), calls
+assert {c["outputs"]["label"] for c in calls} == {"lin-fromprep", "win-fromprep"}, calls
+assert all(c["outputs"]["result"] == "success" for c in calls), calls
+assert by["inherit"]["outputs"] == {"nested": "leaf-of-deeper"}, by["inherit"]
+assert doc["ok"] is True
+'
+check "--json: ids caller/job, one entry per calling leg with its outputs" test $? -eq 0
+
+# -l: the expanded graph
+"$GHRUN" replay -l -W "$wfd/main.yml" -C "$repo" >"$tmp/list.out" 2>&1
+check "-l lists called jobs as caller/job" grep -Eq "^1 +build/compile +build / Compile" "$tmp/list.out"
+check "-l lists nested calls" grep -q "inherit/deeper/leaf" "$tmp/list.out"
+
+# ---- a failing called job fails its caller -----------------------------------
+mkdir -p "$tmp/fail/.github/workflows"
+cat >"$tmp/fail/.github/workflows/main.yml" <<'YML'
+on: push
+jobs:
+  call:
+    uses: ./.github/workflows/c.yml
+  dependent:
+    needs: call
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "dependent ran"
+  report:
+    needs: call
+    if: always()
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "report sees ${{ needs.call.result }}"
+YML
+cat >"$tmp/fail/.github/workflows/c.yml" <<'YML'
+on: workflow_call
+jobs:
+  good:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo ok
+  bad:
+    runs-on: ubuntu-latest
+    steps:
+      - run: exit 3
+YML
+"$GHRUN" replay -W "$tmp/fail/.github/workflows/main.yml" -C "$tmp/fail" --json "$tmp/fail.json" \
+    >"$tmp/fail.out" 2>&1
+rc=$?
+check "failing called job: exit 1 (got $rc)" test "$rc" -eq 1
+check "dependent of a failed caller is skipped" test "$(grep -c 'dependent ran' "$tmp/fail.out")" -eq 0
+check "always() dependent sees needs.call.result failure" grep -q "report sees failure" "$tmp/fail.out"
+json "$tmp/fail.json" '
+assert by["call / bad"]["result"] == "failure", by["call / bad"]
+assert by["call / good"]["result"] == "success"
+assert by["call"]["result"] == "failure", by["call"]
+assert by["dependent"]["result"] == "skipped", by["dependent"]
+assert doc["ok"] is False
+'
+check "--json: the caller rolls up its called jobs' failure" test $? -eq 0
+
+# ---- a matrix caller: fail-fast cancels the other legs' calls -----------------
+mkdir -p "$tmp/ff/.github/workflows"
+cat >"$tmp/ff/.github/workflows/main.yml" <<'YML'
+on: push
+jobs:
+  m:
+    strategy:
+      matrix:
+        n: [fast, slow]
+    uses: ./.github/workflows/c.yml
+    with:
+      n: ${{ matrix.n }}
+YML
+cat >"$tmp/ff/.github/workflows/c.yml" <<'YML'
+on:
+  workflow_call:
+    inputs:
+      n: {type: string, required: true}
+jobs:
+  j:
+    runs-on: ubuntu-latest
+    steps:
+      - run: |
+          if [ "${{ inputs.n }}" = fast ]; then exit 1; fi
+          sleep 20
+YML
+start=$(date +%s)
+"$GHRUN" replay -W "$tmp/ff/.github/workflows/main.yml" -C "$tmp/ff" --json "$tmp/ff.json" \
+    >"$tmp/ff.out" 2>&1
+rc=$?
+took=$(($(date +%s) - start))
+check "fail-fast matrix caller: exit 1 (got $rc)" test "$rc" -eq 1
+check "fail-fast cancels the other leg's called job (took ${took}s)" test "$took" -lt 15
+json "$tmp/ff.json" '
+assert by["m (fast) / j"]["result"] == "failure", by["m (fast) / j"]
+assert by["m (slow) / j"]["result"] == "cancelled", by["m (slow) / j"]
+'
+check "--json: fast leg failed, slow leg cancelled" test $? -eq 0
+
+# ---- a remote reusable workflow from a bare repository ------------------------
+if command -v git >/dev/null; then
+    src=$tmp/wfsrc
+    mkdir -p "$src/.github/workflows"
+    cat >"$src/.github/workflows/remote.yml" <<'YML'
+on:
+  workflow_call:
+    inputs:
+      who: {type: string, default: nobody}
+    outputs:
+      greeting:
+        value: ${{ jobs.hello.outputs.g }}
+jobs:
+  hello:
+    runs-on: ubuntu-latest
+    outputs:
+      g: ${{ steps.s.outputs.g }}
+    steps:
+      - id: s
+        run: |
+          echo "remote: hello ${{ inputs.who }}"
+          echo "g=hi-${{ inputs.who }}" >> "$GITHUB_OUTPUT"
+  local-in-remote:
+    uses: ./.github/workflows/inner.yml
+YML
+    cat >"$src/.github/workflows/inner.yml" <<'YML'
+on: workflow_call
+jobs:
+  inner:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "remote inner ran"
+YML
+    git -C "$src" init -q -b main && git -C "$src" add -A && git -C "$src" commit -qm v1 &&
+        git -C "$src" tag v1
+    mkdir -p "$tmp/remotes/acme"
+    git clone -q --bare "$src" "$tmp/remotes/acme/wfs.git"
+    mkdir -p "$tmp/rem/.github/workflows"
+    cat >"$tmp/rem/.github/workflows/main.yml" <<'YML'
+on: push
+jobs:
+  r:
+    uses: acme/wfs/.github/workflows/remote.yml@v1
+    with:
+      who: world
+  use:
+    needs: r
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "use got ${{ needs.r.outputs.greeting }}"
+  missing:
+    uses: acme/wfs/.github/workflows/remote.yml@nope
+  badinput:
+    uses: acme/wfs/.github/workflows/remote.yml@v1
+    with:
+      what: 1
+YML
+    "$GHRUN" replay -W "$tmp/rem/.github/workflows/main.yml" -C "$tmp/rem" \
+        --actions-url "file://$tmp/remotes" --json "$tmp/rem.json" >"$tmp/rem.out" 2>&1
+    rc=$?
+    check "remote: exit 1 for the bad calls (got $rc)" test "$rc" -eq 1
+    check "remote: the workflow ran with its input" grep -q "remote: hello world" "$tmp/rem.out"
+    check "remote: its ./ call resolves in the remote repository" \
+        grep -q "remote inner ran" "$tmp/rem.out"
+    check "remote: outputs reach the downstream job" grep -q "use got hi-world" "$tmp/rem.out"
+    check "remote: unknown ref names the workflow, the ref and the source" \
+        grep -q "reusable workflow 'acme/wfs/.github/workflows/remote.yml@nope' (ref 'nope') was not found: tried clone of" "$tmp/rem.out"
+    check "remote: an unknown input fails the call" \
+        grep -q "Invalid input, what is not defined in the referenced workflow" "$tmp/rem.out"
+    json "$tmp/rem.json" '
+assert by["r / hello"]["result"] == "success"
+assert by["r / local-in-remote / inner"]["result"] == "success"
+assert by["missing"]["result"] == "failure", by["missing"]
+assert by["badinput"]["result"] == "failure", by["badinput"]
+assert by["use"]["result"] == "success"
+'
+    check "--json: remote call results" test $? -eq 0
+else
+    echo "SKIP: no git for the remote reusable workflow"
+fi
+
+# ---- bad calls: an error before anything runs ---------------------------------
+bad=$tmp/bad
+mkdir -p "$bad/.github/workflows"
+cat >"$bad/.github/workflows/callee.yml" <<'YML'
+on:
+  workflow_call:
+    inputs:
+      need: {type: string, required: true}
+      b: {type: boolean, default: false}
+    secrets:
+      s: {required: true}
+jobs:
+  j:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "callee ran"
+YML
+cat >"$bad/.github/workflows/notcall.yml" <<'YML'
+on: push
+jobs:
+  j:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo hi
+YML
+cat >"$bad/.github/workflows/self.yml" <<'YML'
+on: [push, workflow_call]
+jobs:
+  again:
+    uses: ./.github/workflows/self.yml
+YML
+# badcase NAME JOBS-YAML EXPECTED-MESSAGE
+badcase() {
+    local f=$bad/.github/workflows/$1.yml
+    printf 'on: push\njobs:\n  first:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo "first ran"\n%s\n' "$2" >"$f"
+    "$GHRUN" replay -W "$f" -C "$bad" >"$tmp/$1.out" 2>&1
+    local rc=$?
+    check "$1: exit 2 (got $rc)" test "$rc" -eq 2
+    check "$1: says '$3'" grep -qF -- "$3" "$tmp/$1.out"
+    check "$1: nothing ran" test "$(grep -c 'first ran\|callee ran' "$tmp/$1.out")" -eq 0
+}
+badcase missing-input '  c:
+    uses: ./.github/workflows/callee.yml
+    secrets: {s: x}' "Input need is required, but not provided while calling"
+badcase unknown-input '  c:
+    uses: ./.github/workflows/callee.yml
+    with: {need: a, nope: 1}
+    secrets: {s: x}' "Invalid input, nope is not defined in the referenced workflow"
+badcase deferred-unknown '  c:
+    needs: first
+    strategy: {matrix: {x: [1]}}
+    uses: ./.github/workflows/callee.yml
+    with: {need: "${{ matrix.x }}", nope: "${{ needs.first.result }}"}
+    secrets: {s: x}' "Invalid input, nope is not defined in the referenced workflow"
+badcase deferred-missing '  c:
+    strategy: {matrix: {x: [1]}}
+    uses: ./.github/workflows/callee.yml
+    with: {b: "${{ matrix.x == 1 }}"}
+    secrets: {s: x}' "Input need is required, but not provided while calling"
+badcase wrong-type '  c:
+    uses: ./.github/workflows/callee.yml
+    with: {need: a, b: "yes"}
+    secrets: {s: x}' "Input 'b' expects a boolean, got 'yes'"
+badcase missing-secret '  c:
+    uses: ./.github/workflows/callee.yml
+    with: {need: a}' "Secret s is required, but not provided while calling."
+badcase unknown-secret '  c:
+    uses: ./.github/workflows/callee.yml
+    with: {need: a}
+    secrets: {s: x, t: y}' "Invalid secret, t is not defined in the referenced workflow."
+badcase not-callable '  c:
+    uses: ./.github/workflows/notcall.yml' "workflow_call key is not defined in the referenced workflow."
+badcase no-file '  c:
+    uses: ./.github/workflows/nothere.yml' "cannot use './.github/workflows/nothere.yml'"
+badcase recursion '  c:
+    uses: ./.github/workflows/self.yml' "Nested reusable workflow depth exceeded 10."
+check "missing input points at the caller's uses: (file:line:col)" \
+    grep -q "missing-input.yml:8:11:" "$tmp/missing-input.out"
+
+finish
