@@ -29,6 +29,25 @@ static int loop_close(uv_loop_t *loop)
     return r;
 }
 
+/* Says once, before the first job, what the sandbox cannot enforce on this host. */
+static int sandbox_report(const struct sb_policy *p)
+{
+    static bool said;
+    struct sb_job *probe = NULL;
+
+    if (said)
+        return 0;
+    said = true;
+    if (sb_job_new("probe", p, &probe) < 0) {
+        fprintf(stderr, "ghrun replay: %s\n", sb_last_error());
+        return -1;
+    }
+    for (const char *const *d = sb_job_degraded(probe); *d; d++)
+        fprintf(stderr, "ghrun replay: sandbox protection off: %s\n", *d);
+    sb_job_free(probe);
+    return 0;
+}
+
 int rn_replay_run(struct ex_plan *plan, const struct rn_replay_opts *o)
 {
     struct ex_run_opts ro = {
@@ -41,8 +60,9 @@ int rn_replay_run(struct ex_plan *plan, const struct rn_replay_opts *o)
         .actions_url = o->actions_url,
         .no_native = o->no_native,
     };
-    /* Replay keeps the invoking user (no slot uid) and adds only the workspace and state
-     * directory as writable paths (the engine does that); the rest of / is read-only. */
+    /* Replay (sandboxed by default, best-effort) keeps the invoking user (no slot uid) and
+     * adds only the workspace and state directory as writable paths (the engine does that);
+     * the rest of / is read-only, /tmp and $HOME are private to each job. */
     struct sb_policy policy = {.strict = o->sandbox && !strcmp(o->sandbox, "strict")};
     struct ex_term_reporter *term = NULL;
     uv_loop_t loop;
@@ -51,6 +71,8 @@ int rn_replay_run(struct ex_plan *plan, const struct rn_replay_opts *o)
 
     if (o->sandbox)
         ro.sandbox = &policy;
+    if (o->sandbox && sandbox_report(&policy) < 0)
+        return 2;
     r = uv_loop_init(&loop);
     if (r < 0) {
         fprintf(stderr, "ghrun replay: cannot create the event loop: %s\n", uv_strerror(r));

@@ -114,6 +114,10 @@ struct sb_hcfg {
     bool ns_mnt, ns_pid, ns_net, ns_ipc, ns_uts, ns_cgroup;
     uint64_t nofile, nproc;
     int status_fd;
+    bool job_init;         /* --job-init: become the job's init, print its pid, stay */
+    pid_t join;            /* --join: enter the namespaces of this job init */
+    const char *home;      /* --home: HOME for the step ... */
+    const char *home_from; /* ... when HOME is unset or still this (the runner's) */
     char **argv;
     /* filled by the helper before forking */
     void *bpf;
