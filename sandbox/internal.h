@@ -63,6 +63,7 @@ struct sb_cgjob {
     char v1[SB_CTL_N][SB_PATH];
     enum sb_cg_kill kill;
     uint64_t memory_limit;
+    uint64_t pids_limit;
     uint64_t oom_seen; /* job oom_kill count at the last reap */
     uint64_t pids_seen;
 };

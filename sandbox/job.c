@@ -650,6 +650,11 @@ size_t sb_step_stats_message(const struct sb_step_stats *st, char *buf, size_t l
     if (len == 0)
         return 0;
     buf[0] = '\0';
+    if (!st->oom_killed && st->pids_limit_hit && st->pids_limit) {
+        n = snprintf(buf, len, "pids limit of %" PRIu64 " reached: %" PRIu64 " forks refused",
+                     st->pids_limit, st->pids_limit_hit);
+        return n < 0 ? 0 : (size_t)n < len ? (size_t)n : len - 1;
+    }
     if (!st->oom_killed)
         return 0;
     human(limit, sizeof(limit), st->memory_limit, true);
