@@ -1073,6 +1073,25 @@ void ex__step_filecmds(struct ex__stepexec *se)
 
 /* ---- the end of a step process ----------------------------------------- */
 
+/*
+ * What the sandbox saw of the step (sb_step_reap ran before): an OOM kill
+ * or the pids limit explains a failure better than its exit code; peak
+ * memory goes to the log. Returns true when it annotated the failure.
+ */
+static bool sandbox_verdict(struct ex__stepexec *se, int status)
+{
+    struct sb_step_stats st;
+    char why[200];
+
+    if (sb_step_result(se->leg->sb, &st) < 0 || !sb_step_stats_message(&st, why, sizeof(why)))
+        return false;
+    if (st.memory_peak)
+        ex__leg_log(se->leg, "sandbox: peak memory of the step: %.1f MiB",
+                    (double)st.memory_peak / (1024.0 * 1024.0));
+    ex__leg_annotate(se->leg, se, status != 0 ? "error" : "warning", why, NULL);
+    return status != 0;
+}
+
 enum ex_result ex__step_outcome(struct ex__stepexec *se, int status, bool timed_out)
 {
     struct ex__leg *leg = se->leg;
@@ -1087,6 +1106,8 @@ enum ex_result ex__step_outcome(struct ex__stepexec *se, int status, bool timed_
     }
     if (leg->cancelled && status < 0)
         return EX_RESULT_CANCELLED;
+    if (sandbox_verdict(se, status))
+        return EX_RESULT_FAILURE;
     if (status != 0) {
         char *msg = status > 0 ? gr_xasprintf("Process completed with exit code %d.", status)
                                : gr_xasprintf("Process was killed by signal %d.", -status);

@@ -92,8 +92,9 @@ static void help(void)
            "      --node PATH        node for JavaScript actions (default: node on PATH)\n"
            "      --action-dir DIR   actions as DIR/owner/repo/ref/ (tried first)\n"
            "      --actions-url URL  where owner/repo is cloned from (default https://github.com)\n"
-           "      --sandbox MODE     off (default), best-effort or strict: run every step in\n"
-           "                         the gr-sandbox helper (namespaces, seccomp, cgroups)\n"
+           "      --sandbox MODE     best-effort (default), strict or off: run every step in\n"
+           "                         the gr-sandbox helper (namespaces, seccomp, cgroups);\n"
+           "                         best-effort says once which protections are missing\n"
            "      --no-native        run actions/checkout, cache and artifact actions through\n"
            "                         their JavaScript actions instead of natively\n"
            "      --artifact-dir DIR where artifacts are stored\n"
@@ -736,6 +737,7 @@ static void cli_init(struct cli *c)
     c->secret_files = json_array();
     c->var_files = json_array();
     c->env_files = json_array();
+    c->o.sandbox = "best-effort"; /* steps run in gr-sandbox unless --sandbox off */
 }
 
 static void cli_release(struct cli *c)

@@ -342,11 +342,13 @@ static int v2_limits(struct sb_cgjob *j, const struct sb_policy *p)
         r = write_in(j->v2, "memory.max", fake, p->memory_max);
         if (r == 0 && sb__path(swap, sizeof(swap), "%s/memory.swap.max", j->v2) == 0 &&
             (fake || sb__exists(swap)))
-            r = write_in(j->v2, "memory.swap.max", fake, 0);
+            r = write_in(j->v2, "memory.swap.max", fake, p->swap_max);
         j->memory_limit = p->memory_max;
     }
-    if (r == 0 && cg->on[SB_CTL_PIDS] == SB_CG_ON_V2 && p->pids_max)
+    if (r == 0 && cg->on[SB_CTL_PIDS] == SB_CG_ON_V2 && p->pids_max) {
         r = write_in(j->v2, "pids.max", fake, p->pids_max);
+        j->pids_limit = p->pids_max;
+    }
     if (r == 0 && cg->on[SB_CTL_CPU] == SB_CG_ON_V2 && p->cpu_quota_us) {
         char max[48];
 
@@ -430,11 +432,12 @@ static int v1_limits(struct sb_cgjob *j, enum sb_cg_ctl c, const struct sb_polic
         (void)sb__path(parent_memsw, sizeof(parent_memsw), "%s/memory.memsw.limit_in_bytes",
                        j->cg.v1_self[c]);
         if (r == 0 && (sb__exists(memsw) || (fake && sb__exists(parent_memsw))))
-            r = write_in(d, "memory.memsw.limit_in_bytes", fake, p->memory_max);
+            r = write_in(d, "memory.memsw.limit_in_bytes", fake, p->memory_max + p->swap_max);
         break;
     case SB_CTL_PIDS:
         if (p->pids_max)
             r = write_in(d, "pids.max", fake, p->pids_max);
+        j->pids_limit = p->pids_max;
         break;
     case SB_CTL_CPU:
         if (!p->cpu_quota_us)
@@ -853,7 +856,7 @@ static uint64_t counter(const char *dir, const char *file, const char *key)
 static void collect(struct sb_cgjob *j, struct sb_step_stats *st)
 {
     const char *mem = j->v1[SB_CTL_MEMORY];
-    uint64_t oom = 0, pids = 0, step_oom = 0;
+    uint64_t oom = 0, pids = 0, step_oom = 0, step_pids = 0;
 
     memset(st, 0, sizeof(*st));
     st->memory_limit = j->memory_limit;
@@ -869,11 +872,17 @@ static void collect(struct sb_cgjob *j, struct sb_step_stats *st)
     }
     if (j->cg.on[SB_CTL_PIDS] == SB_CG_ON_V2)
         pids = counter(j->v2, "pids.events", "max");
+    else if (j->v1[SB_CTL_PIDS][0])
+        pids = counter(j->v1[SB_CTL_PIDS], "pids.events", "max");
+    /* v1 counts a refused fork in the forking cgroup (the step's) only */
+    if (j->v1[SB_CTL_PIDS][0])
+        step_pids = over_steps(j->v1[SB_CTL_PIDS], "pids.events", "max", true);
+    st->pids_limit = j->pids_limit;
     st->oom_kills = oom >= j->oom_seen ? oom - j->oom_seen : oom;
     if (step_oom > st->oom_kills)
         st->oom_kills = step_oom; /* kernels that also count it in the parent */
     st->oom_killed = st->oom_kills > 0;
-    st->pids_limit_hit = pids >= j->pids_seen ? pids - j->pids_seen : pids;
+    st->pids_limit_hit = (pids >= j->pids_seen ? pids - j->pids_seen : pids) + step_pids;
     j->oom_seen = oom;
     j->pids_seen = pids;
 }

@@ -310,6 +310,145 @@ static int run_with_init(struct sb_hcfg *c)
     return mirror(status);
 }
 
+/* pid 1 of the job's namespaces: builds the filesystem view once, then only reaps. */
+static int job_init_entry(void *arg)
+{
+    struct child_args *a = arg;
+    const char *path = NULL;
+    sigset_t chld;
+    int r;
+
+    (void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (a->c->ns_mnt) {
+        r = sb_mnt_enter(a->c, &path);
+        if (r < 0)
+            fail(a->errfd, "cannot set up the filesystem view", path, -r, EXIT_SETUP);
+    }
+    close(a->errfd);
+    close(a->c->status_fd);
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    (void)sigprocmask(SIG_BLOCK, &chld, NULL);
+    for (;;) {
+        while (waitpid(-1, NULL, WNOHANG) > 0)
+            ;
+        (void)sigwaitinfo(&chld, NULL);
+    }
+    return 0;
+}
+
+/*
+ * --job-init: start the job's init in fresh namespaces, print its pid on
+ * the status fd once the filesystem view stands, and live as long as it.
+ * Killing this process kills the init (parent-death signal) and with it
+ * every process of the job's pid namespace.
+ */
+static int run_job_init(struct sb_hcfg *c)
+{
+    static struct child_args args;
+    struct fail_rec rec;
+    int errp[2];
+    pid_t pid;
+
+    if (c->status_fd < 0)
+        return die("--job-init needs --status-fd", NULL, EINVAL);
+    (void)sb__write_file("/proc/self/oom_score_adj", "-1000", false);
+    if (pipe2(errp, O_CLOEXEC) < 0)
+        return die("pipe", NULL, errno);
+    init_stack = mmap(NULL, SB_STACK, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (init_stack == MAP_FAILED)
+        return die("mmap", NULL, errno);
+    args = (struct child_args){.c = c, .errfd = errp[1], .stfd = -1};
+    pid = clone(job_init_entry, init_stack + SB_STACK, SIGCHLD, &args);
+    if (pid < 0)
+        return die("clone", NULL, errno);
+    close(errp[1]);
+    if (read_full(errp[0], &rec, sizeof(rec)) == (ssize_t)sizeof(rec)) {
+        (void)kill(pid, SIGKILL);
+        (void)waitpid(pid, NULL, 0);
+        say(rec.what, rec.path, rec.err);
+        return rec.code;
+    }
+    close(errp[0]);
+    dprintf(c->status_fd, "%ld\n", (long)pid);
+    close(c->status_fd);
+    c->status_fd = -1;
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    return 0;
+}
+
+/* --join: the step starts in the job init's namespaces (pid 2, 3, ... of the job). */
+static int run_joined(struct sb_hcfg *c)
+{
+    static struct child_args args;
+    int errp[2], status = 0;
+    struct fail_rec rec;
+    pid_t pid;
+
+    if (pipe2(errp, O_CLOEXEC) < 0)
+        return die("pipe", NULL, errno);
+    step_stack = mmap(NULL, SB_STACK, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (step_stack == MAP_FAILED)
+        return die("mmap", NULL, errno);
+    args = (struct child_args){.c = c, .errfd = errp[1], .stfd = -1};
+    block_forwarded(SIG_BLOCK);
+    /* returns once the step has exec'd or failed */
+    pid = clone(step_entry, step_stack + SB_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+    if (pid < 0)
+        return die("clone", NULL, errno);
+    init_step_pid = pid;
+    set_forwarding(init_forward);
+    block_forwarded(SIG_UNBLOCK);
+    close(errp[1]);
+    if (read_full(errp[0], &rec, sizeof(rec)) == (ssize_t)sizeof(rec)) {
+        (void)waitpid(pid, NULL, 0);
+        say(rec.what, rec.path, rec.err);
+        return rec.code;
+    }
+    close(errp[0]);
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR)
+            return die("waitpid", NULL, errno);
+    }
+    return mirror(status);
+}
+
+/* Enter the job init's namespaces; mnt last (it changes what /proc shows). */
+static int join_job(const struct sb_hcfg *c, const char **ret_what)
+{
+    static const char *const names[] = {"ipc", "uts", "net", "pid", "mnt"};
+    int fds[5];
+    size_t n = 0;
+    char p[64];
+    int r = 0;
+
+    for (; n < sizeof(names) / sizeof(names[0]); n++) {
+        snprintf(p, sizeof(p), "/proc/%ld/ns/%s", (long)c->join, names[n]);
+        *ret_what = names[n];
+        fds[n] = open(p, O_RDONLY | O_CLOEXEC);
+        if (fds[n] < 0) {
+            r = -errno;
+            break;
+        }
+    }
+    for (size_t i = 0; r == 0 && i < n; i++) {
+        *ret_what = names[i];
+        if (setns(fds[i], 0) < 0)
+            r = -errno;
+    }
+    for (size_t i = 0; i < n; i++)
+        close(fds[i]);
+    /* A cgroup namespace rooted at the step's cgroup (joined before this). */
+    if (r == 0 && c->ns_cgroup && unshare(CLONE_NEWCGROUP) < 0) {
+        *ret_what = "cgroup";
+        r = -errno;
+    }
+    return r;
+}
+
 static int parse_u64(const char *s, uint64_t *ret)
 {
     char *end;
@@ -380,6 +519,10 @@ static int parse_opt(struct sb_hcfg *c, const char *opt, const char *v)
         return add_list(&c->rw, &c->n_rw, v);
     else if (strcmp(opt, "--ns") == 0)
         return parse_ns(c, v);
+    else if (strcmp(opt, "--home") == 0)
+        c->home = v;
+    else if (strcmp(opt, "--home-from") == 0)
+        c->home_from = v;
     else if (parse_u64(v, &n) < 0)
         return -EINVAL;
     else if (strcmp(opt, "--uid") == 0)
@@ -392,6 +535,8 @@ static int parse_opt(struct sb_hcfg *c, const char *opt, const char *v)
         c->nproc = n;
     else if (strcmp(opt, "--status-fd") == 0)
         c->status_fd = (int)n;
+    else if (strcmp(opt, "--join") == 0 && n > 0)
+        c->join = (pid_t)n;
     else
         return -EINVAL;
     return 0;
@@ -405,8 +550,8 @@ static int parse_args(struct sb_hcfg *c, int argc, char **argv)
     for (; i < argc; i++) {
         if (strcmp(argv[i], "--") == 0)
             break;
-        if (strcmp(argv[i], "--ro-root") == 0) {
-            c->ro_root = true;
+        if (strcmp(argv[i], "--ro-root") == 0 || strcmp(argv[i], "--job-init") == 0) {
+            *(argv[i][2] == 'r' ? &c->ro_root : &c->job_init) = true;
             continue;
         }
         if (i + 1 >= argc || parse_opt(c, argv[i], argv[i + 1]) < 0) {
@@ -473,6 +618,18 @@ static int prepare(struct sb_hcfg *c)
     if (r < 0)
         return die("cannot join the job cgroup", failed, -r);
     (void)sb__write_file("/proc/self/oom_score_adj", "500", false);
+    if (c->home) {
+        const char *h = getenv("HOME");
+
+        if ((!h || !c->home_from || strcmp(h, c->home_from) == 0) && setenv("HOME", c->home, 1) < 0)
+            return die("setenv", "HOME", errno);
+    }
+    if (c->join) {
+        r = join_job(c, &failed);
+        if (r < 0)
+            return die("cannot join the job's namespace", failed, -r);
+        return 0;
+    }
     if (ns_flags(c) && unshare(ns_flags(c)) < 0)
         return die("cannot create namespaces", NULL, errno);
     r = c->ns_net ? sb_net_lo_up() : 0;
@@ -488,9 +645,15 @@ int sb__helper_main(int argc, char **argv)
 
     if (parse_args(&cfg, argc, argv) < 0)
         return EXIT_SETUP;
+    if (cfg.job_init)
+        (void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     r = prepare(&cfg);
     if (r != 0)
         return r;
+    if (cfg.job_init)
+        return run_job_init(&cfg);
+    if (cfg.join)
+        return run_joined(&cfg);
     if (cfg.ns_pid)
         return run_with_init(&cfg);
     if (cfg.ns_mnt) {

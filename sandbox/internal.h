@@ -63,6 +63,7 @@ struct sb_cgjob {
     char v1[SB_CTL_N][SB_PATH];
     enum sb_cg_kill kill;
     uint64_t memory_limit;
+    uint64_t pids_limit;
     uint64_t oom_seen; /* job oom_kill count at the last reap */
     uint64_t pids_seen;
 };
@@ -114,6 +115,10 @@ struct sb_hcfg {
     bool ns_mnt, ns_pid, ns_net, ns_ipc, ns_uts, ns_cgroup;
     uint64_t nofile, nproc;
     int status_fd;
+    bool job_init;         /* --job-init: become the job's init, print its pid, stay */
+    pid_t join;            /* --join: enter the namespaces of this job init */
+    const char *home;      /* --home: HOME for the step ... */
+    const char *home_from; /* ... when HOME is unset or still this (the runner's) */
     char **argv;
     /* filled by the helper before forking */
     void *bpf;

@@ -18,8 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <spawn.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define SB_MAX_DEGRADED 16
@@ -36,12 +38,23 @@ struct sb_job {
     char tmp[SB_PATH];
     char empty[SB_PATH];
     char bpf[SB_PATH];
+    char home[SB_PATH];
+    char home_from[SB_PATH]; /* the runner's HOME, replaced by home in steps */
+    pid_t init_helper;       /* gr-sandbox --job-init, parent of the job's init */
+    pid_t init_pid;          /* pid 1 of the job's namespaces, as the host sees it */
+    char init_error[600];
     struct sb_cgjob *cg; /* NULL: no cgroup */
     const char *degraded[SB_MAX_DEGRADED + 1];
     size_t n_degraded;
     char summary[512];
     struct sb_step_stats last;
     bool have_last;
+};
+
+struct argv_b {
+    char **v;
+    size_t n, cap;
+    int err;
 };
 
 static char helper_override[SB_PATH];
@@ -131,7 +144,7 @@ static void degrade(struct sb_job *j, const char *why)
         j->degraded[j->n_degraded++] = why;
 }
 
-/* The private dir: <state>/ghrun-job-<pid>-<random>/{tmp,empty,seccomp.bpf}. */
+/* The private dir: <state>/ghrun-job-<pid>-<random>/{tmp,home,empty,seccomp.bpf}. */
 static int make_dirs(struct sb_job *j)
 {
     const char *state = j->policy.state_dir ? j->policy.state_dir : getenv("TMPDIR");
@@ -149,10 +162,14 @@ static int make_dirs(struct sb_job *j)
     (void)sb__path(j->tmp, sizeof(j->tmp), "%s/tmp", j->dir);
     (void)sb__path(j->empty, sizeof(j->empty), "%s/empty", j->dir);
     (void)sb__path(j->bpf, sizeof(j->bpf), "%s/seccomp.bpf", j->dir);
-    if (mkdir(j->tmp, 0700) < 0 || chmod(j->tmp, 01777) < 0)
+    (void)sb__path(j->home, sizeof(j->home), "%s/home", j->dir);
+    if (mkdir(j->tmp, 0700) < 0 || chmod(j->tmp, 01777) < 0 || mkdir(j->home, 0700) < 0)
         return -errno;
-    if (j->slot && chown(j->tmp, j->policy.slot_uid, j->policy.slot_gid) < 0)
+    if (j->slot && (chown(j->tmp, j->policy.slot_uid, j->policy.slot_gid) < 0 ||
+                    chown(j->home, j->policy.slot_uid, j->policy.slot_gid) < 0))
         return -errno;
+    if (getenv("HOME"))
+        (void)sb__path(j->home_from, sizeof(j->home_from), "%s", getenv("HOME"));
     fd = open(j->empty, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0444);
     if (fd < 0)
         return -errno;
@@ -244,6 +261,98 @@ static const char *strict_missing(const struct sb_job *j)
     return NULL;
 }
 
+static void push(struct argv_b *b, const char *s);
+static void push_opt(struct argv_b *b, const char *opt, const char *v);
+static void push_ns(struct argv_b *b, const struct sb_job *j);
+
+/* Reads the helper's report: its init's pid, or its error message. */
+static int read_init_report(struct sb_job *j, int fd)
+{
+    char buf[512];
+    size_t got = 0;
+    ssize_t n;
+    long pid = 0;
+
+    while (got + 1 < sizeof(buf) && (n = read(fd, buf + got, sizeof(buf) - 1 - got)) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            break;
+        got += (size_t)n;
+    }
+    buf[got] = '\0';
+    if (sscanf(buf, "%ld", &pid) == 1 && pid > 0) {
+        j->init_pid = (pid_t)pid;
+        return 0;
+    }
+    buf[strcspn(buf, "\n")] = '\0';
+    sb__set_error("%s", got ? buf : "gr-sandbox --job-init exited without a report");
+    return -EIO;
+}
+
+/*
+ * The job's namespaces live as long as the job: a `gr-sandbox --job-init`
+ * builds them (filesystem view included) once, and every step joins them
+ * (--join), so steps share a pid namespace and pay no mount setup. The
+ * helper runs with an empty environment: its init is /proc/1 of the job.
+ */
+static int spawn_init(struct sb_job *j)
+{
+    static char *const empty_env[] = {NULL};
+    posix_spawn_file_actions_t fa;
+    struct argv_b b = {0};
+    char helper[SB_PATH];
+    int p[2], r, st;
+    pid_t pid;
+
+    r = sb__find_helper(helper, sizeof(helper));
+    if (r < 0)
+        return r;
+    push(&b, helper);
+    push(&b, "--job-init");
+    push_opt(&b, "--status-fd", "3");
+    push_ns(&b, j);
+    push(&b, "--");
+    push(&b, "init");
+    if (b.err || pipe2(p, O_CLOEXEC) < 0) {
+        sb_argv_free(b.v);
+        return b.err ? b.err : -errno;
+    }
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, p[1], 3);
+    r = -posix_spawn(&pid, helper, &fa, NULL, b.v, empty_env);
+    posix_spawn_file_actions_destroy(&fa);
+    sb_argv_free(b.v);
+    close(p[1]);
+    if (r == 0) {
+        r = read_init_report(j, p[0]);
+        if (r < 0) {
+            (void)kill(pid, SIGKILL);
+            (void)waitpid(pid, &st, 0);
+        } else {
+            j->init_helper = pid;
+        }
+    }
+    close(p[0]);
+    return r;
+}
+
+static void stop_init(struct sb_job *j)
+{
+    int st;
+
+    if (j->init_helper <= 0)
+        return;
+    (void)kill(j->init_helper, SIGKILL);
+    while (waitpid(j->init_helper, &st, 0) < 0 && errno == EINTR)
+        ;
+    j->init_helper = 0;
+    j->init_pid = 0;
+}
+
 static void make_summary(struct sb_job *j)
 {
     char cg[128] = "none";
@@ -296,6 +405,13 @@ static int setup(struct sb_job *j, const struct sb_policy *p)
     if (r < 0)
         return r;
     cgroup_setup(j);
+    if (j->ns && spawn_init(j) < 0) {
+        /* best-effort: each step gets namespaces of its own instead */
+        snprintf(j->init_error, sizeof(j->init_error),
+                 "no per-job pid namespace (one per step instead): %s", sb_last_error());
+        degrade(j, j->init_error);
+        sb__set_error("%s", "");
+    }
     check_features(j);
     missing = strict_missing(j);
     if (p->strict && missing) {
@@ -339,6 +455,7 @@ void sb_job_free(struct sb_job *job)
 {
     if (!job)
         return;
+    stop_init(job);
     if (job->cg) {
         (void)sb_cg_job_destroy(job->cg);
         free(job->cg);
@@ -352,12 +469,6 @@ void sb_job_free(struct sb_job *job)
 }
 
 /* ---- command lines ---- */
-
-struct argv_b {
-    char **v;
-    size_t n, cap;
-    int err;
-};
 
 static void push(struct argv_b *b, const char *s)
 {
@@ -421,6 +532,7 @@ static void push_ns(struct argv_b *b, const struct sb_job *j)
         push_opt(b, "--mask", j->masks[i]);
     for (size_t i = 0; j->rws[i]; i++)
         push_opt(b, "--rw", j->rws[i]);
+    push_opt(b, "--rw", j->home);
 }
 
 static void push_sandbox(struct argv_b *b, const struct sb_job *j, const char *helper)
@@ -431,8 +543,15 @@ static void push_sandbox(struct argv_b *b, const struct sb_job *j, const char *h
     push_cgroups(b, j);
     if (j->seccomp)
         push_opt(b, "--seccomp", j->bpf);
-    if (j->ns)
+    if (j->init_pid > 0) {
+        push_u64(b, "--join", (uint64_t)j->init_pid);
+        push_opt(b, "--ns", "cgroup");
+    } else if (j->ns) {
         push_ns(b, j);
+    }
+    push_opt(b, "--home", j->home);
+    if (j->home_from[0])
+        push_opt(b, "--home-from", j->home_from);
     if (j->slot) {
         push_u64(b, "--uid", j->policy.slot_uid);
         push_u64(b, "--gid", j->policy.slot_gid);
@@ -531,6 +650,11 @@ size_t sb_step_stats_message(const struct sb_step_stats *st, char *buf, size_t l
     if (len == 0)
         return 0;
     buf[0] = '\0';
+    if (!st->oom_killed && st->pids_limit_hit && st->pids_limit) {
+        n = snprintf(buf, len, "pids limit of %" PRIu64 " reached: %" PRIu64 " forks refused",
+                     st->pids_limit, st->pids_limit_hit);
+        return n < 0 ? 0 : (size_t)n < len ? (size_t)n : len - 1;
+    }
     if (!st->oom_killed)
         return 0;
     human(limit, sizeof(limit), st->memory_limit, true);

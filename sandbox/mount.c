@@ -9,8 +9,9 @@
  *   4. /sys again when the network namespace is new (host interfaces);
  *   5. masked paths: an empty tmpfs on dirs, an empty file on files;
  *   6. the job's private /tmp and the writable paths, bound rw from fds
- *      opened at the start (a writable path may sit inside a masked dir:
- *      its mount point is made in the mask's tmpfs);
+ *      opened at the start (a writable path may sit inside a masked dir
+ *      or under /tmp: its mount point is made in the mask's tmpfs or in
+ *      the private /tmp);
  *   7. the masks' tmpfs turn read-only;
  *   8. a private /dev/shm for the new IPC namespace.
  * Runs between fork and exec: no malloc, no stdio.
@@ -206,6 +207,9 @@ static int writable(const struct sb_hcfg *c, const char **ret_path)
     if (c->tmp) {
         *ret_path = "/tmp";
         r = bind(rw_src[c->n_rw], "/tmp", MS_NOSUID | MS_NODEV);
+        /* a workspace under /tmp stays where it was, on top of the private /tmp */
+        if (r == 0)
+            r = make_mountpoints(c, "/tmp");
         if (r < 0)
             return r;
     }

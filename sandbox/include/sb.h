@@ -40,6 +40,7 @@ struct sb_policy {
     uint64_t nofile;               /* RLIMIT_NOFILE; 0 = 65536 */
     bool allow_ptrace;             /* ptrace/process_vm_* (denied by default) */
     bool seccomp_audit;            /* log what the filter would deny, deny nothing (roll-out) */
+    uint64_t swap_max;             /* bytes of swap on top of memory_max; 0 = no swap */
 };
 
 struct sb_job; /* per-job sandbox state; opaque */
@@ -90,14 +91,16 @@ struct sb_step_stats {
     uint64_t memory_limit;   /* bytes in effect for the job, 0 = none */
     uint64_t memory_peak;    /* bytes, 0 = unknown (v2 memory.peak, v1 max_usage_in_bytes) */
     uint64_t memory_failcnt; /* v1 only: times the limit was hit */
-    uint64_t pids_limit_hit; /* forks refused by pids.max (v2 pids.events), 0 = unknown */
+    uint64_t pids_limit_hit; /* forks refused by pids.max (pids.events), 0 = unknown */
+    uint64_t pids_limit;     /* pids.max in effect for the job, 0 = none */
 };
 /* Statistics of the last step reaped by sb_step_reap(). Returns 0, or -ENODATA if none. */
 int sb_step_result(const struct sb_job *job, struct sb_step_stats *ret);
 /*
  * A one-line explanation for a step that died of an OOM kill, e.g.
- * "killed: memory limit of 4 GiB reached (peak 4.0 GiB)", written to buf.
- * Returns the length, or 0 (buf "") when the stats show no OOM kill.
+ * "killed: memory limit of 4 GiB reached (peak 4.0 GiB)", or that ran into
+ * the pids limit ("pids limit of 512 reached: 37 forks refused"), written
+ * to buf. Returns the length, or 0 (buf "") when the stats show neither.
  */
 size_t sb_step_stats_message(const struct sb_step_stats *st, char *buf, size_t len);
 

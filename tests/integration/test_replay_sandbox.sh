@@ -40,8 +40,14 @@ check "the step has its own pid namespace" grep -q '| pid 2$' <<<"$out"
 check "/etc is read-only" grep -q 'etc read-only' <<<"$out"
 check "the workspace is writable" grep -q 'workspace writable' <<<"$out"
 
+out=$("$GHRUN" replay -W "$ws/wf.yml" -C "$ws" --sandbox off 2>&1)
+check "with --sandbox off seccomp is off" grep -q 'Seccomp:.0' <<<"$out"
+check "with --sandbox off nothing is reported" test -z "$(grep 'sandbox protection off' <<<"$out")"
+
 out=$("$GHRUN" replay -W "$ws/wf.yml" -C "$ws" 2>&1)
-check "without --sandbox seccomp is off" grep -q 'Seccomp:.0' <<<"$out"
+check "the sandbox is on by default" grep -q 'Seccomp:.2' <<<"$out"
+n=$(grep -c 'ghrun replay: sandbox protection off: ' <<<"$out")
+check "best-effort names what is off once (got $n lines)" test "$n" -ge 1
 
 expect_rc 2 "$GHRUN" replay -W "$ws/wf.yml" -C "$ws" --sandbox sometimes
 expect_err_has "--sandbox takes off, best-effort or strict" "$GHRUN" replay -W "$ws/wf.yml" -C "$ws" --sandbox sometimes

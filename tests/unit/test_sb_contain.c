@@ -105,7 +105,8 @@ static int probe_status(void)
     }
     fclose(f);
     printf("status: seen=%d bad=%d uid=%d pid=%d\n", seen, bad, (int)getuid(), (int)getpid());
-    return seen == 7 && !bad && getuid() == SLOT_UID && getpid() == 2 ? 0 : 1;
+    /* the job's pid namespace: its init is 1, the job's steps come after it */
+    return seen == 7 && !bad && getuid() == SLOT_UID && getpid() > 1 && getpid() < 64 ? 0 : 1;
 }
 
 static int probe_read(const char *path)

@@ -1,0 +1,296 @@
+/*
+ * The sandbox section of the runner's configuration (sandbox_config.h):
+ * <root>/.sandbox, and the sb_policy that online jobs run under.
+ */
+#include "sandbox_config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define RN_SANDBOX_MAX (64u << 10)
+#define RN_SLOT_UID_DEFAULT 64000
+
+/* Other users' credentials and the container daemons (docs/sandbox.md section 4). */
+static const char *const default_masks[] = {
+    "/root",           "/home", "/var/lib/docker", "/var/lib/containerd", "/run/docker.sock",
+    "/run/containerd", NULL,
+};
+
+static void add_mask(struct rn_sandbox_config *c, const char *path)
+{
+    for (size_t i = 0; i < c->n_masks; i++)
+        if (strcmp(c->masks[i], path) == 0)
+            return;
+    c->masks = gr_xrealloc(c->masks, (c->n_masks + 2) * sizeof(*c->masks));
+    c->masks[c->n_masks++] = gr_xstrdup(path);
+    c->masks[c->n_masks] = NULL;
+}
+
+void rn_sandbox_config_defaults(struct rn_sandbox_config *ret, const char *root)
+{
+    char *abs = root ? realpath(root, NULL) : NULL;
+
+    *ret = (struct rn_sandbox_config){.pids = 16384, .nofile = 65536, .strict = true};
+    if (geteuid() == 0)
+        ret->slot_uid = RN_SLOT_UID_DEFAULT;
+    if (root)
+        add_mask(ret, abs ? abs : root);
+    free(abs);
+    for (size_t i = 0; default_masks[i]; i++)
+        add_mask(ret, default_masks[i]);
+}
+
+void rn_sandbox_config_release(struct rn_sandbox_config *c)
+{
+    for (size_t i = 0; i < c->n_masks; i++)
+        free(c->masks[i]);
+    free(c->masks);
+    memset(c, 0, sizeof(*c));
+}
+
+/* "4G", "512M", "64k", or a plain number of bytes. */
+static int parse_size(const json_t *v, uint64_t *ret)
+{
+    static const char units[] = "KMGT";
+    const char *s, *u;
+    unsigned long long n;
+    char *end;
+
+    if (json_is_integer(v) && json_integer_value(v) >= 0) {
+        *ret = (uint64_t)json_integer_value(v);
+        return 0;
+    }
+    s = json_string_value(v);
+    if (!s || !*s || *s == '-')
+        return -EINVAL;
+    errno = 0;
+    n = strtoull(s, &end, 10);
+    if (errno || end == s)
+        return -EINVAL;
+    if (*end) {
+        u = strchr(units, toupper((unsigned char)*end));
+        if (!u)
+            return -EINVAL;
+        for (const char *k = units; k <= u; k++) {
+            if (n > ULLONG_MAX / 1024)
+                return -ERANGE;
+            n *= 1024;
+        }
+        end++;
+        end += !strcmp(end, "iB") ? 2 : !strcmp(end, "B") ? 1 : 0;
+    }
+    if (*end)
+        return -EINVAL;
+    *ret = n;
+    return 0;
+}
+
+static int bad(struct gr_diag *d, const char *path, const char *key, const char *want)
+{
+    return gr_diag_set(d, GR_EPARSE, path, 0, 0, "sandbox setting '%s': %s", key, want);
+}
+
+static int parse_choice(const json_t *v, const char *a, const char *b, bool *ret_is_b)
+{
+    const char *s = json_string_value(v);
+
+    if (!s || (strcmp(s, a) && strcmp(s, b)))
+        return -EINVAL;
+    *ret_is_b = strcmp(s, b) == 0;
+    return 0;
+}
+
+static int parse_gpus(struct rn_sandbox_config *c, const json_t *v)
+{
+    size_t i;
+    json_t *g;
+
+    if (!json_is_array(v) || json_array_size(v) > SB_GPU_MAX)
+        return -EINVAL;
+    json_array_foreach(v, i, g)
+    {
+        if (!json_is_integer(g) || json_integer_value(g) < 0 || json_integer_value(g) > 255)
+            return -EINVAL;
+        c->gpus[c->n_gpus++] = (int)json_integer_value(g);
+    }
+    return 0;
+}
+
+static int parse_masks(struct rn_sandbox_config *c, const json_t *v)
+{
+    size_t i;
+    json_t *m;
+
+    if (!json_is_array(v))
+        return -EINVAL;
+    json_array_foreach(v, i, m)
+    {
+        const char *s = json_string_value(m);
+
+        if (!s || s[0] != '/' || strcmp(s, "/") == 0)
+            return -EINVAL;
+        add_mask(c, s);
+    }
+    return 0;
+}
+
+static int parse_u64_key(const json_t *v, uint64_t *ret)
+{
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        return -EINVAL;
+    *ret = (uint64_t)json_integer_value(v);
+    return 0;
+}
+
+/* One key; returns 0, -EINVAL with *ret_want set, or -ENOENT for an unknown key. */
+static int parse_key(struct rn_sandbox_config *c, const char *k, const json_t *v,
+                     const char **ret_want)
+{
+    uint64_t n = 0;
+    int r;
+
+    *ret_want = "a size in bytes, or a number with K, M, G or T";
+    if (!strcmp(k, "memory"))
+        return parse_size(v, &c->memory);
+    if (!strcmp(k, "swap"))
+        return parse_size(v, &c->swap);
+    *ret_want = "a non-negative integer";
+    if (!strcmp(k, "pids"))
+        return parse_u64_key(v, &c->pids);
+    if (!strcmp(k, "nofile"))
+        return parse_u64_key(v, &c->nofile);
+    if (!strcmp(k, "gpus_per_job")) {
+        r = parse_u64_key(v, &n);
+        c->gpus_per_job = (size_t)n;
+        return r < 0 || n > SB_GPU_MAX ? -EINVAL : 0;
+    }
+    *ret_want = "a uid above 0";
+    if (!strcmp(k, "slot_uid")) {
+        r = parse_u64_key(v, &n);
+        c->slot_uid = (uid_t)n;
+        return r < 0 || n == 0 || n >= UINT32_MAX ? -EINVAL : 0;
+    }
+    *ret_want = "a number of CPUs (e.g. 2 or 0.5)";
+    if (!strcmp(k, "cpus")) {
+        c->cpus = json_number_value(v);
+        return json_is_number(v) && c->cpus >= 0 && c->cpus <= 4096 ? 0 : -EINVAL;
+    }
+    *ret_want = "\"host\" or \"none\"";
+    if (!strcmp(k, "network"))
+        return parse_choice(v, "host", "none", &c->network_none);
+    *ret_want = "\"strict\" or \"best-effort\"";
+    if (!strcmp(k, "strictness"))
+        return parse_choice(v, "best-effort", "strict", &c->strict);
+    *ret_want = "\"enforce\" or \"audit\"";
+    if (!strcmp(k, "seccomp"))
+        return parse_choice(v, "enforce", "audit", &c->seccomp_audit);
+    *ret_want = "true or false";
+    if (!strcmp(k, "allow_ptrace")) {
+        c->allow_ptrace = json_is_true(v);
+        return json_is_boolean(v) ? 0 : -EINVAL;
+    }
+    *ret_want = "a list of GPU minor numbers";
+    if (!strcmp(k, "gpus"))
+        return parse_gpus(c, v);
+    *ret_want = "a list of absolute paths (not /)";
+    if (!strcmp(k, "mask"))
+        return parse_masks(c, v);
+    return -ENOENT;
+}
+
+int rn_sandbox_config_parse(const char *text, size_t len, const char *path, const char *root,
+                            struct rn_sandbox_config *ret, struct gr_diag *reterr)
+{
+    struct rn_sandbox_config c;
+    json_error_t jerr;
+    const char *key, *want = "";
+    json_t *o, *v;
+    int r = 0;
+
+    rn_sandbox_config_defaults(&c, root);
+    o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!o) {
+        r = gr_diag_set(reterr, GR_EPARSE, path, jerr.line, jerr.column, "%s", jerr.text);
+        goto out;
+    }
+    if (!json_is_object(o)) {
+        r = gr_diag_set(reterr, GR_EPARSE, path, 1, 1, "the sandbox settings are not an object");
+        goto out;
+    }
+    json_object_foreach(o, key, v)
+    {
+        r = parse_key(&c, key, v, &want);
+        if (r == -ENOENT) {
+            r = gr_diag_set(reterr, GR_EPARSE, path, 0, 0, "unknown sandbox setting '%s'", key);
+            goto out;
+        }
+        if (r < 0) {
+            r = bad(reterr, path, key, want);
+            goto out;
+        }
+    }
+    if (c.gpus_per_job > c.n_gpus)
+        r = gr_diag_set(reterr, GR_EPARSE, path, 0, 0,
+                        "sandbox setting 'gpus_per_job': %zu, but only %zu GPUs are configured",
+                        c.gpus_per_job, c.n_gpus);
+out:
+    json_decref(o);
+    if (r < 0) {
+        rn_sandbox_config_release(&c);
+        return r;
+    }
+    *ret = c;
+    return 0;
+}
+
+int rn_sandbox_config_load_file(const char *path, const char *root, struct rn_sandbox_config *ret,
+                                struct gr_diag *reterr)
+{
+    size_t len = 0;
+    char *text = NULL;
+    int r = gr_file_read(path, RN_SANDBOX_MAX, &text, &len);
+
+    if (r < 0)
+        return gr_diag_set(reterr, r, path, 0, 0, "cannot read the sandbox settings: %s",
+                           gr_strerror(r));
+    r = rn_sandbox_config_parse(text, len, path, root, ret, reterr);
+    free(text);
+    return r;
+}
+
+int rn_sandbox_config_load(const char *root, struct rn_sandbox_config *ret, struct gr_diag *reterr)
+{
+    char *path = gr_path_join(root, RN_SANDBOX_FILE);
+    int r = 0;
+
+    if (gr_path_exists(path))
+        r = rn_sandbox_config_load_file(path, root, ret, reterr);
+    else
+        rn_sandbox_config_defaults(ret, root);
+    free(path);
+    return r;
+}
+
+void rn_config_sandbox_policy(const struct rn_sandbox_config *c, struct sb_policy *ret)
+{
+    *ret = (struct sb_policy){
+        .memory_max = c->memory,
+        .swap_max = c->swap,
+        .cpu_quota_us = (uint64_t)llround(c->cpus * 100000.0),
+        .pids_max = c->pids,
+        .nofile = c->nofile,
+        .network_none = c->network_none,
+        .strict = c->strict,
+        .slot_uid = c->slot_uid,
+        .slot_gid = c->slot_uid,
+        .mask_paths = (const char *const *)c->masks,
+        .allow_ptrace = c->allow_ptrace,
+        .seccomp_audit = c->seccomp_audit,
+    };
+}

@@ -1,0 +1,62 @@
+/*
+ * The runner's sandbox settings (docs/sandbox.md sections 5, 7, 8, 9, 10):
+ * <root>/.sandbox, a JSON object whose keys are all optional:
+ *
+ *   {"memory": "4G", "swap": 0, "cpus": 2, "pids": 16384, "nofile": 65536,
+ *    "network": "host" | "none", "strictness": "strict" | "best-effort",
+ *    "slot_uid": 64000, "gpus": [0, 1], "gpus_per_job": 1,
+ *    "mask": ["/srv/secrets"], "allow_ptrace": false, "seccomp": "enforce" | "audit"}
+ *
+ * Sizes are bytes, or strings with a K/M/G/T suffix (powers of 1024).
+ * Unknown keys are errors: a misspelt limit must not pass silently.
+ */
+#pragma once
+
+#include "gr.h"
+#include "sb.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define RN_SANDBOX_FILE ".sandbox"
+
+struct rn_sandbox_config {
+    uint64_t memory; /* bytes, 0 = no limit */
+    uint64_t swap;   /* bytes of swap on top of memory */
+    double cpus;     /* CPUs of quota, 0 = no limit */
+    uint64_t pids;   /* default 16384 */
+    uint64_t nofile; /* default 65536 */
+    bool network_none;
+    bool strict; /* default true: a registered runner takes code from pull requests */
+    uid_t slot_uid;
+    int gpus[SB_GPU_MAX]; /* minors the runner may lease */
+    size_t n_gpus;
+    size_t gpus_per_job;
+    bool allow_ptrace;
+    bool seccomp_audit;
+    /* masked from steps: the runner root first, then the defaults and "mask"; NULL-terminated */
+    char **masks;
+    size_t n_masks;
+};
+
+/* Defaults (no file): strict, pids 16384, nofile 65536, the runner root and the defaults masked. */
+void rn_sandbox_config_defaults(struct rn_sandbox_config *ret, const char *root);
+/* Parse text (path names it in errors) over the defaults for root (NULL: no runner root). */
+int rn_sandbox_config_parse(const char *text, size_t len, const char *path, const char *root,
+                            struct rn_sandbox_config *ret, struct gr_diag *reterr) GR_MUST_CHECK;
+/* <root>/.sandbox, or the defaults when there is none. */
+int rn_sandbox_config_load(const char *root, struct rn_sandbox_config *ret,
+                           struct gr_diag *reterr) GR_MUST_CHECK;
+/* A config file anywhere (replay's GHRUN_SANDBOX_CONFIG); root may be NULL. */
+int rn_sandbox_config_load_file(const char *path, const char *root, struct rn_sandbox_config *ret,
+                                struct gr_diag *reterr) GR_MUST_CHECK;
+void rn_sandbox_config_release(struct rn_sandbox_config *c);
+
+/*
+ * The sb_policy for an online job. Its mask list points into c, which must
+ * outlive sb_job_new() (which copies it). rw paths (workspace, temp) are the
+ * engine's to add. When the runner is root and no slot_uid is configured,
+ * steps run as uid 64000.
+ */
+void rn_config_sandbox_policy(const struct rn_sandbox_config *c, struct sb_policy *ret);

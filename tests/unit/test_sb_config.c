@@ -1,0 +1,160 @@
+/*
+ * The runner's sandbox settings (runner/config_sandbox.c): defaults, every
+ * key, the errors for bad values and unknown keys, and the sb_policy that
+ * online jobs get from them.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "sandbox_config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static bool has_mask(const struct sb_policy *p, const char *path)
+{
+    for (size_t i = 0; p->mask_paths && p->mask_paths[i]; i++)
+        if (strcmp(p->mask_paths[i], path) == 0)
+            return true;
+    return false;
+}
+
+static void test_defaults_mask_the_runner_root(void **state)
+{
+    struct rn_sandbox_config c;
+    struct sb_policy p;
+    char root[] = "/tmp/gr-sbconf-XXXXXX";
+    char *abs;
+
+    assert_non_null(mkdtemp(root));
+    assert_int_equal(rn_sandbox_config_load(root, &c, NULL), 0); /* no file: defaults */
+    rn_config_sandbox_policy(&c, &p);
+    abs = realpath(root, NULL);
+    assert_non_null(abs);
+    assert_true(has_mask(&p, abs));
+    assert_string_equal(p.mask_paths[0], abs); /* the runner root comes first */
+    assert_true(has_mask(&p, "/root"));
+    assert_true(p.strict);
+    assert_int_equal(p.pids_max, 16384);
+    assert_int_equal(p.nofile, 65536);
+    assert_int_equal(p.memory_max, 0);
+    assert_false(p.network_none);
+    assert_int_equal(p.slot_uid, geteuid() == 0 ? 64000 : 0);
+    rn_sandbox_config_release(&c);
+    rmdir(root);
+    free(abs);
+    (void)state;
+}
+
+static void test_every_key(void **state)
+{
+    static const char text[] =
+        "{\"memory\": \"4G\", \"swap\": \"512MiB\", \"cpus\": 1.5, \"pids\": 512,\n"
+        " \"nofile\": 4096, \"network\": \"none\", \"strictness\": \"best-effort\",\n"
+        " \"slot_uid\": 64100, \"gpus\": [0, 3], \"gpus_per_job\": 2,\n"
+        " \"mask\": [\"/srv/secrets\", \"/root\"], \"allow_ptrace\": true, \"seccomp\": \"audit\"}";
+    struct rn_sandbox_config c;
+    struct sb_policy p;
+
+    assert_int_equal(rn_sandbox_config_parse(text, strlen(text), "s.json", "/srv/runner", &c, NULL),
+                     0);
+    rn_config_sandbox_policy(&c, &p);
+    assert_int_equal(p.memory_max, 4ull << 30);
+    assert_int_equal(p.swap_max, 512ull << 20);
+    assert_int_equal(p.cpu_quota_us, 150000);
+    assert_int_equal(p.pids_max, 512);
+    assert_int_equal(p.nofile, 4096);
+    assert_true(p.network_none);
+    assert_false(p.strict);
+    assert_int_equal(p.slot_uid, 64100);
+    assert_int_equal(p.slot_gid, 64100);
+    assert_true(p.allow_ptrace);
+    assert_true(p.seccomp_audit);
+    assert_int_equal(c.n_gpus, 2);
+    assert_int_equal(c.gpus[1], 3);
+    assert_int_equal(c.gpus_per_job, 2);
+    assert_true(has_mask(&p, "/srv/runner"));
+    assert_true(has_mask(&p, "/srv/secrets"));
+    /* "/root" is a default already: listed once */
+    size_t n = 0;
+    for (size_t i = 0; p.mask_paths[i]; i++)
+        n += strcmp(p.mask_paths[i], "/root") == 0;
+    assert_int_equal(n, 1);
+    rn_sandbox_config_release(&c);
+    (void)state;
+}
+
+static void expect_error(const char *text, const char *want)
+{
+    struct rn_sandbox_config c;
+    struct gr_diag d = {0};
+    char msg[700];
+
+    assert_true(rn_sandbox_config_parse(text, strlen(text), "s.json", NULL, &c, &d) < 0);
+    gr_diag_format(&d, msg, sizeof(msg));
+    printf("%s\n", msg);
+    assert_non_null(strstr(msg, want));
+}
+
+static void test_errors(void **state)
+{
+    expect_error("{\"memroy\": 1}", "unknown sandbox setting 'memroy'");
+    expect_error("{\"memory\": \"4X\"}", "'memory': a size");
+    expect_error("{\"memory\": -1}", "'memory': a size");
+    expect_error("{\"network\": \"off\"}", "'network': \"host\" or \"none\"");
+    expect_error("{\"strictness\": true}", "'strictness'");
+    expect_error("{\"cpus\": \"two\"}", "'cpus'");
+    expect_error("{\"slot_uid\": 0}", "'slot_uid'");
+    expect_error("{\"mask\": [\"relative\"]}", "'mask'");
+    expect_error("{\"mask\": [\"/\"]}", "'mask'");
+    expect_error("{\"gpus\": [0], \"gpus_per_job\": 2}", "only 1 GPUs");
+    expect_error("[1]", "not an object");
+    expect_error("{\"pids\": 1,\n \"pids\": 2}", "s.json:2:");
+    expect_error("{\"memory\": \"99999999999T\"}", "'memory'");
+    (void)state;
+}
+
+static void test_load_file_errors(void **state)
+{
+    struct rn_sandbox_config c;
+    struct gr_diag d = {0};
+
+    assert_true(rn_sandbox_config_load_file("/nonexistent/gr.sandbox", NULL, &c, &d) < 0);
+    assert_non_null(strstr(d.msg, "cannot read the sandbox settings"));
+    (void)state;
+}
+
+static void test_pids_message(void **state)
+{
+    struct sb_step_stats st = {.pids_limit = 64, .pids_limit_hit = 3};
+    char msg[128];
+
+    assert_true(sb_step_stats_message(&st, msg, sizeof(msg)) > 0);
+    assert_string_equal(msg, "pids limit of 64 reached: 3 forks refused");
+    st.oom_killed = true; /* an OOM kill explains more */
+    st.memory_limit = 4ull << 30;
+    (void)sb_step_stats_message(&st, msg, sizeof(msg));
+    assert_string_equal(msg, "killed: memory limit of 4 GiB reached");
+    st = (struct sb_step_stats){.pids_limit_hit = 3}; /* no limit known: nothing to say */
+    assert_int_equal(sb_step_stats_message(&st, msg, sizeof(msg)), 0);
+    (void)state;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults_mask_the_runner_root),
+        cmocka_unit_test(test_every_key),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_load_file_errors),
+        cmocka_unit_test(test_pids_message),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
