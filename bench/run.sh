@@ -14,14 +14,13 @@ if [ ${#names[@]} -eq 0 ]; then
     for f in "$build"/bin/bench_*; do
         names+=("$(basename "$f")")
     done
-    names+=(runner)
 fi
 for n in "${names[@]}"; do
     n=${n#bench_}
     echo "===== bench_$n ($(date -u +%FT%TZ), $(nproc) cores)"
     case $n in
     steps) "$build/bin/bench_$n" "$build/bin/ghrun" ;;
-    runner) GHRUN="$build/bin/ghrun" bash "$root/bench/bench_runner.sh" "$build" ;;
+    runner) "$build/bin/bench_$n" "$build/bin/ghrun" ;;
     *) "$build/bin/bench_$n" ;;
     esac
     echo
