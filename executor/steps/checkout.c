@@ -294,6 +294,8 @@ static int cred_cb(git_credential **out, const char *url, const char *user, unsi
     return git_credential_userpass_plaintext_new(out, "x-access-token", w->token);
 }
 
+static int config_set(struct co_work *w, git_repository *repo, const char *key, const char *val);
+
 static void fetch_opts(struct co_work *w, git_fetch_options *fo)
 {
     git_fetch_options_init(fo, GIT_FETCH_OPTIONS_VERSION);
@@ -570,7 +572,7 @@ static int do_checkout(struct co_work *w, git_repository *repo, const struct tar
     git_commit *commit = NULL;
     git_tree *tree = NULL;
     git_reference *br = NULL;
-    char **paths = NULL, *head = NULL, *up = NULL;
+    char **paths = NULL, *head = NULL, *key = NULL;
     size_t npaths = 0;
     int r;
 
@@ -595,12 +597,17 @@ static int do_checkout(struct co_work *w, git_repository *repo, const struct tar
     }
     if (t->kind == REF_BRANCH) {
         head = gr_xasprintf("refs/heads/%s", t->name);
-        up = gr_xasprintf("origin/%s", t->name);
         r = git_branch_create(&br, repo, t->name, commit, 1);
         if (r == 0)
-            (void)git_branch_set_upstream(br, up); /* absent when only the SHA was fetched */
-        if (r == 0)
             r = git_repository_set_head(repo, head);
+        /* the upstream, as git branch --set-upstream-to writes it */
+        key = gr_xasprintf("branch.%s.remote", t->name);
+        if (r == 0 && (r = config_set(w, repo, key, "origin")) < 0)
+            goto out;
+        free(key);
+        key = gr_xasprintf("branch.%s.merge", t->name);
+        if (r == 0 && (r = config_set(w, repo, key, head)) < 0)
+            goto out;
     } else {
         r = git_repository_set_head_detached(repo, oid);
     }
@@ -617,7 +624,7 @@ out:
         free(paths[i]);
     free(paths);
     free(head);
-    free(up);
+    free(key);
     git_reference_free(br);
     git_tree_free(tree);
     git_commit_free(commit);
@@ -671,48 +678,193 @@ static int shallow_write(struct co_work *w, git_repository *repo, const git_oid 
     return r;
 }
 
-struct sm_ctx {
-    struct co_work *w;
-    bool recursive;
-    int r;
+/*
+ * Submodules without git_submodule_*: libgit2 1.5 reads the configuration through regexes
+ * there and leaks the match data (see also resolver.c). .gitmodules is read with
+ * git_config_foreach; each submodule is fetched into a repository at its path and checked out
+ * at the commit the superproject records; submodule.<name>.url goes to the superproject's
+ * configuration as `git submodule init` writes it.
+ */
+struct sm_entry {
+    char *name, *path, *url;
 };
 
-static int sm_update(struct co_work *w, git_repository *repo, bool recursive);
+struct sm_list {
+    struct sm_entry *v;
+    size_t n, cap;
+};
 
-static int sm_one(git_submodule *sm, const char *name, void *payload)
+static struct sm_entry *sm_get(struct sm_list *l, const char *name, size_t len)
 {
-    struct sm_ctx *c = payload;
-    git_submodule_update_options uo;
-    git_repository *sub = NULL;
-    git_submodule *own = NULL;
-
-    (void)sm;
-    git_submodule_update_options_init(&uo, GIT_SUBMODULE_UPDATE_OPTIONS_VERSION);
-    fetch_opts(c->w, &uo.fetch_opts);
-    uo.checkout_opts.checkout_strategy = GIT_CHECKOUT_FORCE;
-    if (git_submodule_lookup(&own, git_submodule_owner(sm), name) < 0 ||
-        git_submodule_update(own, 1, &uo) < 0) {
-        git_submodule_free(own);
-        c->r = git_fail(c->w, "submodule update failed");
-        return -1;
-    }
-    logf_(c->w, "Submodule '%s' (%s) checked out at '%s'", name, git_submodule_url(own),
-          git_submodule_path(own));
-    if (c->recursive && git_submodule_open(&sub, own) == 0) {
-        c->r = sm_update(c->w, sub, true);
-        git_repository_free(sub);
-    }
-    git_submodule_free(own);
-    return c->r < 0 ? -1 : 0;
+    for (size_t i = 0; i < l->n; i++)
+        if (strlen(l->v[i].name) == len && !strncmp(l->v[i].name, name, len))
+            return &l->v[i];
+    GR_GROW(l->v, l->cap, l->n + 1);
+    l->v[l->n] = (struct sm_entry){.name = gr_xstrndup(name, len)};
+    return &l->v[l->n++];
 }
 
-static int sm_update(struct co_work *w, git_repository *repo, bool recursive)
+static int sm_collect(const git_config_entry *e, void *payload)
 {
-    struct sm_ctx c = {.w = w, .recursive = recursive};
+    const char *name = e->name + 10, *dot = strrchr(e->name, '.');
+    struct sm_entry *s;
 
-    if (git_submodule_foreach(repo, sm_one, &c) < 0 && c.r == 0)
-        c.r = git_fail(w, "cannot list submodules");
-    return c.r;
+    if (strncmp(e->name, "submodule.", 10) != 0 || !dot || dot <= name)
+        return 0;
+    s = sm_get(payload, name, (size_t)(dot - name));
+    if (!strcmp(dot, ".path")) {
+        free(s->path);
+        s->path = gr_xstrdup(e->value);
+    } else if (!strcmp(dot, ".url")) {
+        free(s->url);
+        s->url = gr_xstrdup(e->value);
+    }
+    return 0;
+}
+
+static void sm_list_release(struct sm_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->v[i].name);
+        free(l->v[i].path);
+        free(l->v[i].url);
+    }
+    free(l->v);
+}
+
+/* A relative submodule URL ("../x.git") against the superproject's URL. Owned. */
+static char *sm_url(const char *base, const char *url)
+{
+    char *b;
+    size_t len;
+
+    if (!gr_startswith(url, "../") && !gr_startswith(url, "./"))
+        return gr_xstrdup(url);
+    b = gr_xstrdup(base);
+    len = strlen(b);
+    while (len > 1 && b[len - 1] == '/')
+        b[--len] = '\0';
+    for (;;) {
+        if (gr_startswith(url, "./")) {
+            url += 2;
+        } else if (gr_startswith(url, "../")) {
+            char *slash = strrchr(b, '/');
+
+            if (slash && slash != b)
+                *slash = '\0';
+            url += 3;
+        } else {
+            break;
+        }
+    }
+    len = strlen(b);
+    b = gr_xrealloc(b, len + strlen(url) + 2);
+    (void)snprintf(b + len, strlen(url) + 2, "/%s", url);
+    return b;
+}
+
+static int remote_open(struct co_work *w, git_repository *repo, const char *url, git_remote **ret)
+{
+    git_remote_create_options ro;
+
+    git_remote_create_options_init(&ro, GIT_REMOTE_CREATE_OPTIONS_VERSION);
+    ro.repository = repo;
+    ro.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF | GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
+    if (git_remote_create_with_opts(ret, url, &ro) < 0)
+        return git_fail(w, "cannot open the remote");
+    return 0;
+}
+
+static int config_set(struct co_work *w, git_repository *repo, const char *key, const char *val)
+{
+    git_config *cfg = NULL;
+    int r = 0;
+
+    if (git_repository_config(&cfg, repo) < 0 || git_config_set_string(cfg, key, val) < 0)
+        r = git_fail(w, "cannot write the git configuration");
+    git_config_free(cfg);
+    return r;
+}
+
+static int sm_checkout(struct co_work *w, git_repository *parent, const char *dir,
+                       const char *parent_url, git_tree *tree, bool recursive);
+
+static int sm_one(struct co_work *w, git_repository *parent, const char *dir,
+                  const char *parent_url, git_tree *ptree, const struct sm_entry *s, bool recursive)
+{
+    char *specs[] = {"+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"};
+    git_strarray arr = {specs, 2};
+    git_tree_entry *te = NULL;
+    git_repository *repo = NULL;
+    git_remote *remote = NULL;
+    git_commit *commit = NULL;
+    git_tree *tree = NULL;
+    git_checkout_options co;
+    git_fetch_options fo;
+    char *url = sm_url(parent_url, s->url), *sub = gr_path_join(dir, s->path), *key;
+    int r;
+
+    git_checkout_options_init(&co, GIT_CHECKOUT_OPTIONS_VERSION);
+    co.checkout_strategy = GIT_CHECKOUT_FORCE;
+    fetch_opts(w, &fo);
+    r = git_tree_entry_bypath(&te, ptree, s->path) == 0 &&
+                git_tree_entry_type(te) == GIT_OBJECT_COMMIT
+            ? 0
+            : fail(w, "submodule '%s': no commit recorded at '%s'", s->name, s->path);
+    if (r == 0 &&
+        (gr_rm_rf(sub) < 0 || gr_mkdir_p(sub, 0755) < 0 || git_repository_init(&repo, sub, 0) < 0))
+        r = git_fail(w, "cannot create the submodule repository");
+    if (r == 0)
+        r = remote_open(w, repo, url, &remote);
+    if (r == 0 && git_remote_fetch(remote, &arr, &fo, NULL) < 0)
+        r = git_fail(w, "submodule fetch failed");
+    if (r == 0 && (git_commit_lookup(&commit, repo, git_tree_entry_id(te)) < 0 ||
+                   git_commit_tree(&tree, commit) < 0))
+        r = fail(w, "submodule '%s': commit %s not found in '%s'", s->name,
+                 git_oid_tostr_s(git_tree_entry_id(te)), url);
+    if (r == 0 && (git_checkout_tree(repo, (const git_object *)tree, &co) < 0 ||
+                   git_repository_set_head_detached(repo, git_commit_id(commit)) < 0))
+        r = git_fail(w, "submodule checkout failed");
+    if (r == 0)
+        r = config_set(w, repo, "remote.origin.url", url);
+    key = gr_xasprintf("submodule.%s.url", s->name);
+    if (r == 0)
+        r = config_set(w, parent, key, url);
+    free(key);
+    if (r == 0)
+        logf_(w, "Submodule path '%s': checked out '%s'", s->path,
+              git_oid_tostr_s(git_commit_id(commit)));
+    if (r == 0 && recursive)
+        r = sm_checkout(w, repo, sub, url, tree, true);
+    git_tree_free(tree);
+    git_commit_free(commit);
+    git_remote_free(remote);
+    git_repository_free(repo);
+    git_tree_entry_free(te);
+    free(url);
+    free(sub);
+    return r;
+}
+
+static int sm_checkout(struct co_work *w, git_repository *parent, const char *dir,
+                       const char *parent_url, git_tree *tree, bool recursive)
+{
+    char *path = gr_path_join(dir, ".gitmodules");
+    struct sm_list l = {0};
+    git_config *cfg = NULL;
+    int r = 0;
+
+    if (gr_path_exists(path)) {
+        if (git_config_open_ondisk(&cfg, path) < 0 || git_config_foreach(cfg, sm_collect, &l) < 0)
+            r = git_fail(w, "cannot read .gitmodules");
+        git_config_free(cfg);
+    }
+    for (size_t i = 0; i < l.n && r == 0; i++)
+        if (l.v[i].path && l.v[i].url)
+            r = sm_one(w, parent, dir, parent_url, tree, &l.v[i], recursive);
+    sm_list_release(&l);
+    free(path);
+    return r;
 }
 
 /* The Basic header actions/checkout persists for the server of url (not for local URLs). */
@@ -769,16 +921,19 @@ static int lfs_pull(struct co_work *w)
 static int dest_prepare(struct co_work *w, git_repository **ret)
 {
     git_repository *repo = NULL;
-    git_remote *origin = NULL;
+    git_config *cfg = NULL;
+    git_buf url = {0};
     bool same = false;
     DIR *d;
     struct dirent *de;
     int r = 0;
 
     if (git_repository_open_ext(&repo, w->dest, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) == 0) {
-        same = git_remote_lookup(&origin, repo, "origin") == 0 &&
-               strcmp(git_remote_url(origin), w->url) == 0;
-        git_remote_free(origin);
+        same = git_repository_config(&cfg, repo) == 0 &&
+               git_config_get_string_buf(&url, cfg, "remote.origin.url") == 0 &&
+               strcmp(url.ptr, w->url) == 0;
+        git_buf_dispose(&url);
+        git_config_free(cfg);
         if (same) {
             *ret = repo;
             return 0;
@@ -803,13 +958,28 @@ static int dest_prepare(struct co_work *w, git_repository **ret)
     }
     if (gr_mkdir_p(w->dest, 0755) < 0 || git_repository_init(&repo, w->dest, 0) < 0)
         return git_fail(w, "cannot create the repository");
-    if (git_remote_create(&origin, repo, "origin", w->url) < 0) {
+    if (config_set(w, repo, "remote.origin.url", w->url) < 0 ||
+        config_set(w, repo, "remote.origin.fetch", "+refs/heads/*:refs/remotes/origin/*") < 0) {
         git_repository_free(repo);
-        return git_fail(w, "cannot add the remote");
+        return -1;
     }
-    git_remote_free(origin);
     *ret = repo;
     return 0;
+}
+
+static int submodules(struct co_work *w, git_repository *repo, const git_oid *oid)
+{
+    git_commit *c = NULL;
+    git_tree *tree = NULL;
+    int r;
+
+    if (git_commit_lookup(&c, repo, oid) < 0 || git_commit_tree(&tree, c) < 0)
+        r = git_fail(w, "cannot read the commit");
+    else
+        r = sm_checkout(w, repo, w->dest, w->url, tree, w->submodules == 2);
+    git_tree_free(tree);
+    git_commit_free(c);
+    return r;
 }
 
 static int checkout_work(struct co_work *w)
@@ -822,8 +992,8 @@ static int checkout_work(struct co_work *w)
 
     logf_(w, "Syncing repository: %s", w->repo_name);
     r = dest_prepare(w, &repo);
-    if (r == 0 && git_remote_lookup(&remote, repo, "origin") < 0)
-        r = git_fail(w, "no remote 'origin'");
+    if (r == 0)
+        r = remote_open(w, repo, w->url, &remote);
     if (r == 0)
         r = target_find(w, remote, &t);
     if (r == 0) {
@@ -840,7 +1010,7 @@ static int checkout_work(struct co_work *w)
     if (r == 0 && w->depth > 0)
         r = shallow_write(w, repo, &oid);
     if (r == 0 && w->submodules)
-        r = sm_update(w, repo, w->submodules == 2);
+        r = submodules(w, repo, &oid);
     if (r == 0)
         r = persist_token(w, repo);
     if (r == 0 && w->lfs_prog)

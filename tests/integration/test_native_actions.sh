@@ -286,8 +286,18 @@ fi
 # ---- actions/checkout --------------------------------------------------------
 base=$tmp/base
 mkdir -p "$base/octo"
+git init -q -b main "$tmp/inner-src"
+(cd "$tmp/inner-src" && echo inner >i.txt && git add . && git commit -qm inner)
+git clone -q --bare "$tmp/inner-src" "$base/octo/inner.git"
 git init -q -b main "$tmp/sub-src"
-(cd "$tmp/sub-src" && echo sub >s.txt && git add . && git commit -qm sub)
+(
+    cd "$tmp/sub-src" || exit 1
+    echo sub >s.txt && git add . && git commit -qm sub
+    # a relative URL, resolved against the superproject's remote
+    git remote add origin "$base/octo/sub.git"
+    git -c protocol.file.allow=always submodule add -q ../inner.git inner
+    git commit -qm inner
+) || exit 1
 git clone -q --bare "$tmp/sub-src" "$base/octo/sub.git"
 git init -q -b main "$tmp/lib-src"
 (
@@ -327,8 +337,12 @@ jobs:
       - id: e
         uses: actions/checkout@v4
         with: {path: self}
+      - uses: actions/checkout@v4
+        with: {repository: octo/lib, path: lib5, submodules: recursive}
       - run: |
           echo "ws=${{ steps.ws.outputs.commit }}"
+          echo "recursive=$(cat lib5/modsub/inner/i.txt) notrec=$(ls -A lib3/modsub/inner | wc -l)"
+          echo "substatus=$(git -C lib5 submodule status | cut -c1)$(git -C lib5 status --porcelain | wc -l)"
           echo "a=${{ steps.a.outputs.ref }} ${{ steps.a.outputs.commit }}"
           echo "b=${{ steps.b.outputs.ref }} ${{ steps.b.outputs.commit }}"
           echo "e=${{ steps.e.outputs.ref }} ${{ steps.e.outputs.commit }}"
@@ -378,6 +392,8 @@ want "tag ref and commit" has "b=v1 $v1"
 want "fetch-depth 1 is shallow, 0 has history" has "depth1=1 depth0=2"
 want "fetch-depth 1 fetches one branch, 0 the tags" has "branches1=1 tags0=v1 "
 want "branch and submodule" has "branch3=feature sub=sub"
+want "recursive submodules, relative URL" has "recursive=inner notrec=0"
+want "git sees the submodule initialized, the tree clean" has "substatus= 0"
 want "sparse-checkout writes dir1 and top files" has "sparse=a.txt dir1  status4=0"
 want "self clone has the committed tree only" has "selfco=y selfdirty=n"
 want "self clone ref and commit" has "e=refs/heads/main $ws_sha"
