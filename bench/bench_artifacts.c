@@ -299,7 +299,7 @@ static int static_round(const char *base, const char *data, size_t len, const ch
 int main(int argc, char **argv)
 {
     size_t mb = argc > 1 ? strtoul(argv[1], NULL, 10) : 256, len = mb << 20;
-    int reps = argc > 2 ? atoi(argv[2]) : 5;
+    int reps = argc > 2 ? (int)strtol(argv[2], NULL, 10) : 5;
     char tmpl[] = "/tmp/bench-artifacts-XXXXXX", *token, *sbase, *out;
     struct server sv = {0};
     struct gr_diag d = {0};

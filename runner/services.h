@@ -48,8 +48,7 @@ struct rn_httpd_route;
  * how many), so that another server can answer them too: ACTIONS_RESULTS_URL must name one
  * origin for both the CacheService and the ArtifactService Twirp APIs. Valid while s is.
  */
-size_t rn_cache_service_routes(struct rn_cache_service *s, struct rn_httpd_route *out,
-                               size_t max);
+size_t rn_cache_service_routes(struct rn_cache_service *s, struct rn_httpd_route *out, size_t max);
 
 /* ---- artifacts (services_artifact.c) ---------------------------------------------------- */
 
