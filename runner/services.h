@@ -61,6 +61,7 @@ struct rn_artifact_service_opts {
     const char *token;          /* the job's ACTIONS_RUNTIME_TOKEN; other requests get 401 */
     const char *run_backend_id; /* the run's id in the token's scp claim */
     uint64_t max_size;          /* largest artifact in bytes; 0: 10 GiB */
+    int url_ttl_s;              /* lifetime of signed URLs; 0: 6 h uploads, 1 h downloads */
     const char *host;           /* NULL: 127.0.0.1 */
     int port;                   /* 0: ephemeral */
     /* more routes served on the same port (rn_cache_service_routes); copied */

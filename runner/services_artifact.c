@@ -85,6 +85,7 @@ struct rn_artifact_service {
     char *run_id;
     char *url;
     uint64_t max_size;
+    int url_ttl_s; /* 0: the defaults */
     unsigned char secret[32];
     struct upload *uploads;
     uint64_t next_id;
@@ -469,7 +470,7 @@ static void answer_create(struct job *j)
     }
     u->created = true;
     (void)snprintf(blob, sizeof(blob), "up-%llu", (unsigned long long)u->id);
-    url = signed_url(j->s, blob, UPLOAD_TTL_S);
+    url = signed_url(j->s, blob, j->s->url_ttl_s ? j->s->url_ttl_s : UPLOAD_TTL_S);
     respond_json(j->req, 200, json_pack("{s:b,s:s}", "ok", 1, "signed_upload_url", url));
     free(url);
 }
@@ -597,7 +598,7 @@ static void answer_url(struct job *j)
         return;
     }
     (void)snprintf(blob, sizeof(blob), "dl-%llu", (unsigned long long)j->art.id);
-    url = signed_url(j->s, blob, DOWNLOAD_TTL_S);
+    url = signed_url(j->s, blob, j->s->url_ttl_s ? j->s->url_ttl_s : DOWNLOAD_TTL_S);
     respond_json(j->req, 200, json_pack("{s:s}", "signed_url", url));
     free(url);
 }
@@ -1043,6 +1044,7 @@ int rn_artifact_service_start(uv_loop_t *loop, const struct rn_artifact_service_
     s->token = gr_xstrdup(opts->token);
     s->run_id = gr_xstrdup(opts->run_backend_id);
     s->max_size = opts->max_size ? opts->max_size : DEFAULT_MAX_SIZE;
+    s->url_ttl_s = opts->url_ttl_s;
     if (RAND_bytes(s->secret, sizeof(s->secret)) != 1)
         abort();
     for (size_t i = 0; i < nown; i++) {

@@ -497,8 +497,10 @@ static char *find_files(struct art_job *j)
         root = gr_xstrdup(sp);
         if (json_array_size(rs.files) == 1 && !strcmp(f, sp))
             *strrchr(root, '/') = '\0';
-        if (!*root)
-            strcpy(root, "/");
+        if (!*root) {
+            free(root);
+            root = gr_xstrdup("/");
+        }
     }
     json_decref(j->patterns);
     j->patterns = rs.files;
