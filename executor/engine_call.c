@@ -88,7 +88,7 @@ static json_t *scope_outputs(const struct ex__scope *sc)
             jobs, jr->pj->id,
             json_pack("{s:s,s:O}", "result", ex_result_name(jr->result), "outputs", jr->outputs));
     }
-    ctx = json_pack("{s:O,s:o,s:o,s:O}", "github", p->github, "inputs",
+    ctx = json_pack("{s:O,s:o,s:o,s:o}", "github", p->github, "inputs",
                     p->inputs ? json_incref(p->inputs) : json_object(), "vars",
                     p->vars ? json_incref(p->vars) : json_object(), "jobs", jobs);
     ev = (struct ex_eval_env){.contexts = ctx, .workspace = sc->caller->run->workdir};
