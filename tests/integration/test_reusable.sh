@@ -331,31 +331,46 @@ jobs:
       - run: echo "use got ${{ needs.r.outputs.greeting }}"
   missing:
     uses: acme/wfs/.github/workflows/remote.yml@nope
-  badinput:
-    uses: acme/wfs/.github/workflows/remote.yml@v1
-    with:
-      what: 1
 YML
     "$GHRUN" replay -W "$tmp/rem/.github/workflows/main.yml" -C "$tmp/rem" \
         --actions-url "file://$tmp/remotes" --json "$tmp/rem.json" >"$tmp/rem.out" 2>&1
     rc=$?
-    check "remote: exit 1 for the bad calls (got $rc)" test "$rc" -eq 1
+    check "remote: exit 1 for the unknown ref (got $rc)" test "$rc" -eq 1
     check "remote: the workflow ran with its input" grep -q "remote: hello world" "$tmp/rem.out"
     check "remote: its ./ call resolves in the remote repository" \
         grep -q "remote inner ran" "$tmp/rem.out"
     check "remote: outputs reach the downstream job" grep -q "use got hi-world" "$tmp/rem.out"
     check "remote: unknown ref names the workflow, the ref and the source" \
         grep -q "reusable workflow 'acme/wfs/.github/workflows/remote.yml@nope' (ref 'nope') was not found: tried clone of" "$tmp/rem.out"
-    check "remote: an unknown input fails the call" \
-        grep -q "Invalid input, what is not defined in the referenced workflow" "$tmp/rem.out"
     json "$tmp/rem.json" '
 assert by["r / hello"]["result"] == "success"
 assert by["r / local-in-remote / inner"]["result"] == "success"
 assert by["missing"]["result"] == "failure", by["missing"]
-assert by["badinput"]["result"] == "failure", by["badinput"]
 assert by["use"]["result"] == "success"
 '
     check "--json: remote call results" test $? -eq 0
+    # a bad call of a remote workflow is found before anything runs
+    cat >"$tmp/rem/.github/workflows/bad.yml" <<'YML'
+on: push
+jobs:
+  first:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "first ran"
+  badinput:
+    needs: first
+    uses: acme/wfs/.github/workflows/remote.yml@v1
+    with:
+      what: 1
+YML
+    "$GHRUN" replay -W "$tmp/rem/.github/workflows/bad.yml" -C "$tmp/rem" \
+        --actions-url "file://$tmp/remotes" >"$tmp/rembad.out" 2>&1
+    rc=$?
+    check "remote: an unknown input is an error before anything runs (got $rc)" test "$rc" -eq 2
+    check "remote: the error names the input" \
+        grep -q "Invalid input, what is not defined in the referenced workflow" "$tmp/rembad.out"
+    check "remote: the error points at the caller's uses:" grep -q "bad.yml:9:11:" "$tmp/rembad.out"
+    check "remote: nothing ran" test "$(grep -c 'first ran' "$tmp/rembad.out")" -eq 0
 else
     echo "SKIP: no git for the remote reusable workflow"
 fi
