@@ -191,7 +191,9 @@ check "--json: ids caller/job, one entry per calling leg with its outputs" test 
 
 # -l: the expanded graph
 "$GHRUN" replay -l -W "$wfd/main.yml" -C "$repo" >"$tmp/list.out" 2>&1
-check "-l lists called jobs as caller/job" grep -Eq "^1 +build/compile +build / Compile" "$tmp/list.out"
+check "-l lists called jobs as caller/job, once per caller leg" \
+    grep -Eq "^1 +build/compile +build \(lin, 3\) / Compile" "$tmp/list.out"
+check "-l lists the second caller leg" grep -Eq "^1 +build/compile +build \(win, 3\) / Compile" "$tmp/list.out"
 check "-l lists nested calls" grep -q "inherit/deeper/leaf" "$tmp/list.out"
 
 # ---- a failing called job fails its caller -----------------------------------
