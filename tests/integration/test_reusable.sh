@@ -214,6 +214,13 @@ jobs:
     runs-on: ubuntu-latest
     steps:
       - run: echo "report sees ${{ needs.call.result }}"
+  never:
+    if: false
+    uses: ./.github/workflows/c.yml
+  named:
+    name: Named caller
+    if: github.event_name == 'push'
+    uses: ./.github/workflows/c.yml
 YML
 cat >"$tmp/fail/.github/workflows/c.yml" <<'YML'
 on: workflow_call
@@ -238,6 +245,9 @@ assert by["call / bad"]["result"] == "failure", by["call / bad"]
 assert by["call / good"]["result"] == "success"
 assert by["call"]["result"] == "failure", by["call"]
 assert by["dependent"]["result"] == "skipped", by["dependent"]
+assert by["never"]["result"] == "skipped", by["never"]
+assert not [j for j in jobs if j["id"].startswith("never/")], jobs
+assert by["Named caller / bad"]["id"] == "named/bad", by["Named caller / bad"]
 assert doc["ok"] is False
 '
 check "--json: the caller rolls up its called jobs' failure" test $? -eq 0
