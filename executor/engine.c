@@ -682,6 +682,8 @@ int ex_run_plan(uv_loop_t *loop, const struct ex_plan *plan, const struct ex_run
     int r;
 
     r = run_init(&run, loop, plan, opts, rep);
+    if (r == 0)
+        r = ex__calls_check(&run);
     if (r < 0)
         goto out;
     signals_start(&run);

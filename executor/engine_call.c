@@ -88,7 +88,7 @@ static json_t *scope_outputs(const struct ex__scope *sc)
             jobs, jr->pj->id,
             json_pack("{s:s,s:O}", "result", ex_result_name(jr->result), "outputs", jr->outputs));
     }
-    ctx = json_pack("{s:O,s:o,s:o,s:O}", "github", p->github, "inputs",
+    ctx = json_pack("{s:O,s:o,s:o,s:o}", "github", p->github, "inputs",
                     p->inputs ? json_incref(p->inputs) : json_object(), "vars",
                     p->vars ? json_incref(p->vars) : json_object(), "jobs", jobs);
     ev = (struct ex_eval_env){.contexts = ctx, .workspace = sc->caller->run->workdir};
@@ -274,4 +274,101 @@ void ex__call_launch(struct ex__run *run, struct ex__jobrun *jr)
     *f = (struct call_fetch){.run = run, .jr = jr, .idx = idx};
     (void)ex__resolve(run, &ref, uses, call_resolved, f);
     ex_action_ref_release(&ref);
+}
+
+/* ---- remote calls checked before the run ------------------------------- */
+
+struct precheck {
+    const struct ex_plan *plan;
+    const struct ex_plan_job *pj;
+    char *path, *root; /* the callee file and its checkout, once resolved */
+    bool done;
+};
+
+static int precheck_resolved(void *ctx, const struct ex_action_ref *ref, const char *root,
+                             const char *tried, bool async)
+{
+    struct precheck *pc = ctx;
+
+    (void)tried; /* a workflow that cannot be fetched fails its caller's legs at run time */
+    (void)async;
+    if (root) {
+        pc->root = gr_xstrdup(root);
+        pc->path = gr_path_join(root, ref->path);
+    }
+    pc->done = true;
+    return 0;
+}
+
+static void precheck_collect(const struct ex_plan *plan, struct precheck **list, size_t *n,
+                             size_t *cap)
+{
+    for (size_t i = 0; i < plan->n_jobs; i++) {
+        const struct ex_plan_job *pj = &plan->jobs[i];
+        const char *uses = ex_node_str(pj->job->uses);
+
+        if (pj->called)
+            precheck_collect(pj->called, list, n, cap);
+        if (!uses || gr_startswith(uses, "./"))
+            continue;
+        GR_GROW(*list, *cap, *n + 1);
+        (*list)[(*n)++] = (struct precheck){.plan = plan, .pj = pj};
+    }
+}
+
+/* Plan the fetched callee as the planner plans ./ calls: inputs and secrets checked. */
+static int precheck_one(struct precheck *pc)
+{
+    const char *uses = ex_node_str(pc->pj->job->uses);
+    struct ex_plan_call c = {.repo_dir = pc->root, .caller_name = pc->pj->id};
+    struct ex_plan *sub = NULL;
+    struct gr_diag d = {0};
+    char msg[800];
+    int r;
+
+    r = ex_workflow_load(pc->path, &c.wf, NULL, &d);
+    if (r == 0)
+        r = ex_plan_call(pc->plan, pc->pj, &c, &sub, &d);
+    ex_plan_free(sub);
+    if (r < 0) {
+        gr_diag_format(&d, msg, sizeof(msg));
+        GR_LOG_ERR("reusable workflow '%s': %s", uses, msg);
+    }
+    return r;
+}
+
+int ex__calls_check(struct ex__run *run)
+{
+    struct precheck *list = NULL;
+    size_t n = 0, cap = 0, i;
+    bool waiting = true;
+    int r = 0;
+
+    precheck_collect(run->plan, &list, &n, &cap);
+    for (i = 0; i < n; i++) {
+        const char *uses = ex_node_str(list[i].pj->job->uses);
+        struct ex_action_ref ref = {0};
+        struct gr_diag d = {0};
+
+        if (ex_action_ref_parse(uses, &ref, &d) < 0 || ref.kind != EX_USES_REMOTE || !*ref.path)
+            list[i].done = true; /* reported on the caller's legs */
+        else
+            (void)ex__resolve(run, &ref, uses, precheck_resolved, &list[i]);
+        ex_action_ref_release(&ref);
+    }
+    while (waiting) {
+        waiting = false;
+        for (i = 0; i < n; i++)
+            waiting = waiting || !list[i].done;
+        if (waiting && uv_run(run->loop, UV_RUN_ONCE) == 0)
+            break;
+    }
+    for (i = 0; i < n; i++) {
+        if (list[i].path && r == 0)
+            r = precheck_one(&list[i]);
+        free(list[i].path);
+        free(list[i].root);
+    }
+    free(list);
+    return r;
 }

@@ -278,6 +278,12 @@ bool ex__scope_cancelled(const struct ex__scope *sc);
 /* A calling job's leg ended: its scope finished (outputs may be NULL) or it never started. */
 void ex__call_leg_done(struct ex__run *run, struct ex__jobrun *jr, enum ex_result result,
                        const json_t *outputs);
+/*
+ * Before anything runs: fetch every remote reusable workflow the plan calls
+ * (and its local calls call) and check its inputs and secrets as the
+ * planner checks ./ calls. Errors are logged; returns the first one.
+ */
+int ex__calls_check(struct ex__run *run) GR_MUST_CHECK;
 /* Start a leg that only reports msg as its error and fails. */
 void ex__leg_launch_error(struct ex__run *run, struct ex__jobrun *jr, size_t idx, const char *msg);
 

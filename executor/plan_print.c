@@ -115,7 +115,11 @@ struct row {
     char *col[6];
 };
 
-/* Rows of a plan; jobs of a called workflow follow their caller as "caller/job" at its stage. */
+/*
+ * Rows of a plan; jobs of a called workflow follow their caller as
+ * "caller/job" at its stage, once per leg of the caller, named as GitHub
+ * names them ("caller (a, b) / Job").
+ */
 static void add_rows(const struct ex_plan *p, const char *prefix, const char *caller, int stage,
                      struct row **rows, size_t *n, size_t *cap)
 {
@@ -137,8 +141,14 @@ static void add_rows(const struct ex_plan *p, const char *prefix, const char *ca
         r->col[3] = gr_xstrdup(wf_name(p->wf));
         r->col[4] = gr_xstrdup(base_name(p->wf->path));
         r->col[5] = gr_xstrdup(prefix ? "workflow_call" : events);
-        if (j->called)
+        if (!j->called)
+            continue;
+        /* one set of called jobs per leg of the caller, named after the leg */
+        if (j->n_legs == 0)
             add_rows(j->called, id, r->col[2], stage >= 0 ? stage : j->stage, rows, n, cap);
+        for (size_t k = 0; k < j->n_legs; k++)
+            add_rows(j->called, id, j->legs[k].display_name, stage >= 0 ? stage : j->stage, rows, n,
+                     cap);
     }
     free(events);
 }

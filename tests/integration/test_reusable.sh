@@ -191,7 +191,9 @@ check "--json: ids caller/job, one entry per calling leg with its outputs" test 
 
 # -l: the expanded graph
 "$GHRUN" replay -l -W "$wfd/main.yml" -C "$repo" >"$tmp/list.out" 2>&1
-check "-l lists called jobs as caller/job" grep -Eq "^1 +build/compile +build / Compile" "$tmp/list.out"
+check "-l lists called jobs as caller/job, once per caller leg" \
+    grep -Eq "^1 +build/compile +build \(lin, 3\) / Compile" "$tmp/list.out"
+check "-l lists the second caller leg" grep -Eq "^1 +build/compile +build \(win, 3\) / Compile" "$tmp/list.out"
 check "-l lists nested calls" grep -q "inherit/deeper/leaf" "$tmp/list.out"
 
 # ---- a failing called job fails its caller -----------------------------------
@@ -212,6 +214,13 @@ jobs:
     runs-on: ubuntu-latest
     steps:
       - run: echo "report sees ${{ needs.call.result }}"
+  never:
+    if: false
+    uses: ./.github/workflows/c.yml
+  named:
+    name: Named caller
+    if: github.event_name == 'push'
+    uses: ./.github/workflows/c.yml
 YML
 cat >"$tmp/fail/.github/workflows/c.yml" <<'YML'
 on: workflow_call
@@ -236,6 +245,9 @@ assert by["call / bad"]["result"] == "failure", by["call / bad"]
 assert by["call / good"]["result"] == "success"
 assert by["call"]["result"] == "failure", by["call"]
 assert by["dependent"]["result"] == "skipped", by["dependent"]
+assert by["never"]["result"] == "skipped", by["never"]
+assert not [j for j in jobs if j["id"].startswith("never/")], jobs
+assert by["Named caller / bad"]["id"] == "named/bad", by["Named caller / bad"]
 assert doc["ok"] is False
 '
 check "--json: the caller rolls up its called jobs' failure" test $? -eq 0
@@ -331,31 +343,46 @@ jobs:
       - run: echo "use got ${{ needs.r.outputs.greeting }}"
   missing:
     uses: acme/wfs/.github/workflows/remote.yml@nope
-  badinput:
-    uses: acme/wfs/.github/workflows/remote.yml@v1
-    with:
-      what: 1
 YML
     "$GHRUN" replay -W "$tmp/rem/.github/workflows/main.yml" -C "$tmp/rem" \
         --actions-url "file://$tmp/remotes" --json "$tmp/rem.json" >"$tmp/rem.out" 2>&1
     rc=$?
-    check "remote: exit 1 for the bad calls (got $rc)" test "$rc" -eq 1
+    check "remote: exit 1 for the unknown ref (got $rc)" test "$rc" -eq 1
     check "remote: the workflow ran with its input" grep -q "remote: hello world" "$tmp/rem.out"
     check "remote: its ./ call resolves in the remote repository" \
         grep -q "remote inner ran" "$tmp/rem.out"
     check "remote: outputs reach the downstream job" grep -q "use got hi-world" "$tmp/rem.out"
     check "remote: unknown ref names the workflow, the ref and the source" \
         grep -q "reusable workflow 'acme/wfs/.github/workflows/remote.yml@nope' (ref 'nope') was not found: tried clone of" "$tmp/rem.out"
-    check "remote: an unknown input fails the call" \
-        grep -q "Invalid input, what is not defined in the referenced workflow" "$tmp/rem.out"
     json "$tmp/rem.json" '
 assert by["r / hello"]["result"] == "success"
 assert by["r / local-in-remote / inner"]["result"] == "success"
 assert by["missing"]["result"] == "failure", by["missing"]
-assert by["badinput"]["result"] == "failure", by["badinput"]
 assert by["use"]["result"] == "success"
 '
     check "--json: remote call results" test $? -eq 0
+    # a bad call of a remote workflow is found before anything runs
+    cat >"$tmp/rem/.github/workflows/bad.yml" <<'YML'
+on: push
+jobs:
+  first:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "first ran"
+  badinput:
+    needs: first
+    uses: acme/wfs/.github/workflows/remote.yml@v1
+    with:
+      what: 1
+YML
+    "$GHRUN" replay -W "$tmp/rem/.github/workflows/bad.yml" -C "$tmp/rem" \
+        --actions-url "file://$tmp/remotes" >"$tmp/rembad.out" 2>&1
+    rc=$?
+    check "remote: an unknown input is an error before anything runs (got $rc)" test "$rc" -eq 2
+    check "remote: the error names the input" \
+        grep -q "Invalid input, what is not defined in the referenced workflow" "$tmp/rembad.out"
+    check "remote: the error points at the caller's uses:" grep -q "bad.yml:9:11:" "$tmp/rembad.out"
+    check "remote: nothing ran" test "$(grep -c 'first ran' "$tmp/rembad.out")" -eq 0
 else
     echo "SKIP: no git for the remote reusable workflow"
 fi

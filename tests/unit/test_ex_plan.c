@@ -739,6 +739,75 @@ static void test_reusable_workflows(void **state)
     assert_int_equal(gr_rm_rf(dir), 0);
 }
 
+/* The engine's call: with:/secrets: over the calling leg's contexts (needs, matrix, secrets). */
+static void test_reusable_call_at_run_time(void **state)
+{
+    char dir[] = "/tmp/gr-plan-XXXXXX";
+    struct ex_workflow *wf = NULL;
+    struct ex_plan *p = NULL, *sub = NULL;
+    struct gr_diag d = {0};
+    struct ex_plan_call c = {.caller_name = "c (5)"};
+    json_t *ctx;
+    char *path;
+    (void)state;
+
+    assert_non_null(mkdtemp(dir));
+    put(dir, ".github/workflows/callee.yml", callee_src);
+    assert_int_equal(call_plan(dir,
+                               "on: push\njobs:\n  c:\n    needs: []\n"
+                               "    strategy: {matrix: {k: [5]}}\n"
+                               "    uses: ./.github/workflows/callee.yml\n"
+                               "    with: {n: '${{ matrix.k }}', s: '${{ needs.a.outputs.o }}'}\n"
+                               "    secrets: {tok: '${{ secrets.T }}-${{ matrix.k }}'}\n",
+                               "{\"T\":\"v\"}", &p, &wf, &d),
+                     0);
+    assert_true(p->jobs[0].called->inputs_deferred);
+    ctx = J("{\"github\":{\"event_name\":\"push\"},\"inputs\":{},\"vars\":{},"
+            "\"secrets\":{\"T\":\"v\"},\"needs\":{\"a\":{\"outputs\":{\"o\":\"from-a\"}}},"
+            "\"matrix\":{\"k\":5},\"strategy\":{}}");
+    c.ctx = ctx;
+    assert_int_equal(ex_plan_call(p, &p->jobs[0], &c, &sub, &d), 0);
+    assert_false(sub->inputs_deferred);
+    assert_json(sub->inputs, "{\"n\":5,\"flag\":true,\"s\":\"from-a\"}");
+    assert_json(sub->secrets, "{\"tok\":\"v-5\"}");
+    assert_string_equal(sub->jobs[0].legs[0].display_name, "c (5) / inner");
+    assert_string_equal(sub->repo_dir, dir);
+    ex_plan_free(sub);
+    /* a run-time value of the wrong type is an error at the caller's uses: */
+    json_object_set_new(json_object_get(ctx, "matrix"), "k", json_string("five"));
+    sub = NULL;
+    assert_true(ex_plan_call(p, &p->jobs[0], &c, &sub, &d) < 0);
+    assert_null(sub);
+    assert_non_null(strstr(d.msg, "Input 'n' expects a number, got 'five'"));
+    assert_string_equal(d.file, "t.yml");
+    json_decref(ctx);
+    /* ./.github/workflows/F falls back to F next to the calling workflow file */
+    ex_plan_free(p);
+    ex_workflow_free(wf);
+    put(dir, "wfdir/other.yml", callee_src);
+    put(dir, "wfdir/caller.yml", "on: push\n" JOBS);
+    path = gr_path_join(dir, "wfdir/caller.yml");
+    assert_int_equal(ex_workflow_load(path, &wf, NULL, &d), 0);
+    free(path);
+    {
+        struct ex_plan fake = {.wf = wf, .repo_dir = dir};
+        char *got = ex_plan_callee_path(&fake, "./.github/workflows/other.yml");
+        char *want = gr_path_join(dir, "wfdir/other.yml");
+
+        assert_string_equal(got, want);
+        free(got);
+        free(want);
+        /* the repository's own file wins */
+        got = ex_plan_callee_path(&fake, "./.github/workflows/callee.yml");
+        want = gr_path_join(dir, ".github/workflows/callee.yml");
+        assert_string_equal(got, want);
+        free(got);
+        free(want);
+    }
+    ex_workflow_free(wf);
+    assert_int_equal(gr_rm_rf(dir), 0);
+}
+
 static char *capture(void (*fn)(const struct ex_plan *, FILE *), const struct ex_plan *p)
 {
     char *buf = NULL;
@@ -814,6 +883,7 @@ int main(void)
         cmocka_unit_test(test_github_extras),
         cmocka_unit_test(test_printing),
         cmocka_unit_test(test_reusable_workflows),
+        cmocka_unit_test(test_reusable_call_at_run_time),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
