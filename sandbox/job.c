@@ -514,6 +514,7 @@ static void push_cgroups(struct argv_b *b, const struct sb_job *j)
 
     if (!j->cg)
         return;
+    push(b, "--cgroup-flat");
     if (j->cg->v2[0])
         push_opt(b, "--cgroup2", j->cg->v2);
     n = sb_cg_v1_dirs(j->cg, v1, SB_CTL_N);
