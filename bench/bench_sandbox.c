@@ -128,7 +128,8 @@ static int bench_parts(char **wrapped, int n, double base)
 
         r = argv ? time_argv(argv, n, &w, &c) : -ENOMEM;
         if (r == 0)
-            printf("  part: %-26s median %.3f ms (+%.3f ms)\n", names[i], w, w - base);
+            printf("  part: %-26s median %.3f ms (+%.3f ms); cpu %.3f ms/step\n", names[i], w,
+                   w - base, c);
         free(argv);
     }
     return r;
@@ -156,8 +157,6 @@ static int bench_steps(const char *label, const struct sb_policy *p, int n, doub
         t[i] = t1 - t0;
         tr[i] = now_ms() - t0;
     }
-    if (r == 0)
-        r = bench_parts(wrapped, n, base);
     if (r == 0) {
         double m = median(t, n), mr = median(tr, n);
 
@@ -165,6 +164,7 @@ static int bench_steps(const char *label, const struct sb_policy *p, int n, doub
                "cpu %.3f ms/step\n",
                label, m, m - base, m / base, mr, mr - base, (child_cpu_ms() - c0) / n);
         printf("  %s\n", sb_job_summary(job));
+        r = bench_parts(wrapped, n, base);
     } else {
         fprintf(stderr, "%s: failed: %s %s\n", label, strerror(-r), sb_last_error());
     }
