@@ -10,6 +10,7 @@
 #include "sb.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,6 +87,54 @@ static int time_argv(char *const argv[], int n, double *ret_wall, double *ret_cp
     return r;
 }
 
+/* The wrapped command without the options named in drop (each takes one value). */
+static char **without(char **wrapped, const char *const *drop)
+{
+    size_t n = 0, k = 0;
+    char **out;
+
+    while (wrapped[n])
+        n++;
+    out = calloc(n + 1, sizeof(*out));
+    for (size_t i = 0; out && i < n; i++) {
+        bool skip = false;
+
+        for (size_t d = 0; drop[d] && !skip; d++)
+            skip = strcmp(wrapped[i], drop[d]) == 0;
+        if (skip && wrapped[i + 1] && strcmp(wrapped[i], "--") != 0)
+            i++;
+        else
+            out[k++] = wrapped[i];
+    }
+    return out;
+}
+
+/* Where a step's time goes: the same wrapped command with parts of the sandbox left out. */
+static int bench_parts(char **wrapped, int n, double base)
+{
+    static const char *const parts[][6] = {
+        {"--cgroup1", "--cgroup2", "--seccomp", "--join", NULL},
+        {"--cgroup1", "--cgroup2", "--seccomp", NULL},
+        {"--cgroup1", "--cgroup2", NULL},
+        {"--cgroup1", NULL},
+    };
+    static const char *const names[] = {"no cgroup, seccomp, join", "no cgroup, seccomp",
+                                        "no cgroup", "no v1 cgroups"};
+    int r = 0;
+
+    for (size_t i = 0; r == 0 && i < sizeof(parts) / sizeof(parts[0]); i++) {
+        char **argv = without(wrapped, parts[i]);
+        double w = 0, c = 0;
+
+        r = argv ? time_argv(argv, n, &w, &c) : -ENOMEM;
+        if (r == 0)
+            printf("  part: %-26s median %.3f ms (+%.3f ms); cpu %.3f ms/step\n", names[i], w,
+                   w - base, c);
+        free(argv);
+    }
+    return r;
+}
+
 static int bench_steps(const char *label, const struct sb_policy *p, int n, double base)
 {
     char *plain[] = {"/bin/true", NULL};
@@ -115,6 +164,7 @@ static int bench_steps(const char *label, const struct sb_policy *p, int n, doub
                "cpu %.3f ms/step\n",
                label, m, m - base, m / base, mr, mr - base, (child_cpu_ms() - c0) / n);
         printf("  %s\n", sb_job_summary(job));
+        r = bench_parts(wrapped, n, base);
     } else {
         fprintf(stderr, "%s: failed: %s %s\n", label, strerror(-r), sb_last_error());
     }

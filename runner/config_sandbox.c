@@ -273,6 +273,13 @@ int rn_sandbox_config_load(const char *root, struct rn_sandbox_config *ret, stru
         r = rn_sandbox_config_load_file(path, root, ret, reterr);
     else
         rn_sandbox_config_defaults(ret, root);
+    if (r < 0 && reterr) {
+        /* the diag borrows its file name: fold it into the message before path goes */
+        char msg[sizeof(reterr->msg)];
+
+        gr_diag_format(reterr, msg, sizeof(msg));
+        gr_diag_set(reterr, r, NULL, 0, 0, "%s", msg);
+    }
     free(path);
     return r;
 }

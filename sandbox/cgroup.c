@@ -344,6 +344,10 @@ static int v2_limits(struct sb_cgjob *j, const struct sb_policy *p)
             (fake || sb__exists(swap)))
             r = write_in(j->v2, "memory.swap.max", fake, p->swap_max);
         j->memory_limit = p->memory_max;
+        /* an OOM kill ends the whole step, not a random part of it */
+        if (r == 0 && sb__path(swap, sizeof(swap), "%s/memory.oom.group", j->v2) == 0 &&
+            sb__exists(swap))
+            (void)write_in(j->v2, "memory.oom.group", fake, 1);
     }
     if (r == 0 && cg->on[SB_CTL_PIDS] == SB_CG_ON_V2 && p->pids_max) {
         r = write_in(j->v2, "pids.max", fake, p->pids_max);
@@ -571,6 +575,33 @@ int sb_cg_step_enter(const char *v2_job, const char *const *v1_jobs, size_t n_v1
             *ret_failed = v1_jobs[i];
             return r;
         }
+    }
+    return 0;
+}
+
+/*
+ * Steps straight into the job's cgroups, without a step-<pid> child: one
+ * cgroup.procs write per hierarchy and no mkdir/rmdir per step (the
+ * kernel's memcg creation is most of a step's cgroup cost). Statistics then
+ * come from the job's own counters, as deltas (sb_cg_step_finish).
+ */
+int sb_cg_job_enter(const char *v2_job, const char *const *v1_jobs, size_t n_v1, bool fake,
+                    pid_t pid, const char **ret_failed)
+{
+    char p[SB_PATH];
+    int r;
+
+    for (size_t i = 0; i <= n_v1; i++) {
+        const char *dir = i == 0 ? v2_job : v1_jobs[i - 1];
+
+        if (!dir)
+            continue;
+        *ret_failed = dir;
+        r = sb__path(p, sizeof(p), "%s/cgroup.procs", dir);
+        if (r == 0)
+            r = sb__write_filef(p, fake, "%ld", (long)pid);
+        if (r < 0)
+            return r;
     }
     return 0;
 }
@@ -863,11 +894,21 @@ static void collect(struct sb_cgjob *j, struct sb_step_stats *st)
     if (j->cg.on[SB_CTL_MEMORY] == SB_CG_ON_V2) {
         oom = counter(j->v2, "memory.events", "oom_kill");
         st->memory_peak = over_steps(j->v2, "memory.peak", NULL, false);
+        if (!st->memory_peak) /* steps in the job's cgroup: the job's peak so far */
+            st->memory_peak = counter(j->v2, "memory.peak", NULL);
     } else if (mem[0]) {
         /* v1 counts an OOM kill in the victim's own memcg only. */
         oom = counter(mem, "memory.oom_control", "oom_kill");
         step_oom = over_steps(mem, "memory.oom_control", "oom_kill", true);
         st->memory_peak = over_steps(mem, "memory.max_usage_in_bytes", NULL, false);
+        if (!st->memory_peak && !j->cg.fake) {
+            /* steps in the job's memcg: its peak, reset for the next step */
+            char p[SB_PATH];
+
+            st->memory_peak = counter(mem, "memory.max_usage_in_bytes", NULL);
+            if (sb__path(p, sizeof(p), "%s/memory.max_usage_in_bytes", mem) == 0)
+                (void)sb__write_file(p, "0", false);
+        }
         st->memory_failcnt = counter(mem, "memory.failcnt", NULL);
     }
     if (j->cg.on[SB_CTL_PIDS] == SB_CG_ON_V2)

@@ -550,8 +550,16 @@ static int parse_args(struct sb_hcfg *c, int argc, char **argv)
     for (; i < argc; i++) {
         if (strcmp(argv[i], "--") == 0)
             break;
-        if (strcmp(argv[i], "--ro-root") == 0 || strcmp(argv[i], "--job-init") == 0) {
-            *(argv[i][2] == 'r' ? &c->ro_root : &c->job_init) = true;
+        if (strcmp(argv[i], "--ro-root") == 0) {
+            c->ro_root = true;
+            continue;
+        }
+        if (strcmp(argv[i], "--job-init") == 0) {
+            c->job_init = true;
+            continue;
+        }
+        if (strcmp(argv[i], "--cgroup-flat") == 0) {
+            c->cgroup_flat = true;
             continue;
         }
         if (i + 1 >= argc || parse_opt(c, argv[i], argv[i + 1]) < 0) {
@@ -614,7 +622,8 @@ static int prepare(struct sb_hcfg *c)
     if (sb__read_file("/proc/sys/kernel/cap_last_cap", buf, sizeof(buf)) > 0)
         (void)sb__read_u64("/proc/sys/kernel/cap_last_cap", &last);
     c->cap_last = (int)last;
-    r = sb_cg_step_enter(c->cg2, c->cg1, c->n_cg1, false, getpid(), &failed);
+    r = c->cgroup_flat ? sb_cg_job_enter(c->cg2, c->cg1, c->n_cg1, false, getpid(), &failed)
+                       : sb_cg_step_enter(c->cg2, c->cg1, c->n_cg1, false, getpid(), &failed);
     if (r < 0)
         return die("cannot join the job cgroup", failed, -r);
     (void)sb__write_file("/proc/self/oom_score_adj", "500", false);

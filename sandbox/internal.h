@@ -77,6 +77,9 @@ int sb_cg_job_create(const struct sb_cg *cg, const char *name, const struct sb_p
 /* Creates <dir>/step-<id> under every job dir and moves pid in. Helper side. */
 int sb_cg_step_enter(const char *v2_job, const char *const *v1_jobs, size_t n_v1, bool fake,
                      pid_t pid, const char **ret_failed);
+/* Moves pid into every job dir itself (no step cgroup). Helper side. */
+int sb_cg_job_enter(const char *v2_job, const char *const *v1_jobs, size_t n_v1, bool fake,
+                    pid_t pid, const char **ret_failed);
 /* Kill and remove every step-* cgroup, summing statistics. */
 int sb_cg_step_finish(struct sb_cgjob *j, struct sb_step_stats *ret);
 int sb_cg_job_kill(struct sb_cgjob *j, int sig);
@@ -113,6 +116,7 @@ struct sb_hcfg {
     size_t n_rw;
     bool ro_root;
     bool ns_mnt, ns_pid, ns_net, ns_ipc, ns_uts, ns_cgroup;
+    bool cgroup_flat; /* --cgroup-flat: join the job's cgroups, no step cgroup */
     uint64_t nofile, nproc;
     int status_fd;
     bool job_init;         /* --job-init: become the job's init, print its pid, stay */

@@ -229,7 +229,7 @@ static void check_features(struct sb_job *j)
 {
     if (!j->root)
         degrade(j, "no namespaces, masks or read-only root: the runner is not root");
-    else if (!j->ns)
+    else if (!j->ns && !j->init_error[0])
         degrade(j, "no mount/pid namespaces: the kernel lacks them");
     if (j->root && !j->slot)
         degrade(j, "steps run as root without capabilities: no slot uid configured");
@@ -405,11 +405,20 @@ static int setup(struct sb_job *j, const struct sb_policy *p)
     if (r < 0)
         return r;
     cgroup_setup(j);
-    if (j->ns && spawn_init(j) < 0) {
-        /* best-effort: each step gets namespaces of its own instead */
-        snprintf(j->init_error, sizeof(j->init_error),
-                 "no per-job pid namespace (one per step instead): %s", sb_last_error());
+    r = j->ns ? spawn_init(j) : 0;
+    if (r == -ENOENT) {
+        /* no helper: the steps cannot start either, and say so then */
+        degrade(j, "no per-job pid namespace: the gr-sandbox helper is missing");
+    } else if (r < 0) {
+        /* the host refused what the job's namespaces need: run without them */
+        snprintf(j->init_error, sizeof(j->init_error), "no namespaces, masks or read-only root: %s",
+                 sb_last_error());
+        j->ns = false;
         degrade(j, j->init_error);
+        if (p->strict) {
+            sb__set_error("strict sandbox: %s", j->init_error);
+            return -EOPNOTSUPP;
+        }
         sb__set_error("%s", "");
     }
     check_features(j);
@@ -514,6 +523,7 @@ static void push_cgroups(struct argv_b *b, const struct sb_job *j)
 
     if (!j->cg)
         return;
+    push(b, "--cgroup-flat");
     if (j->cg->v2[0])
         push_opt(b, "--cgroup2", j->cg->v2);
     n = sb_cg_v1_dirs(j->cg, v1, SB_CTL_N);

@@ -52,4 +52,19 @@ check "best-effort names what is off once (got $n lines)" test "$n" -ge 1
 expect_rc 2 "$GHRUN" replay -W "$ws/wf.yml" -C "$ws" --sandbox sometimes
 expect_err_has "--sandbox takes off, best-effort or strict" "$GHRUN" replay -W "$ws/wf.yml" -C "$ws" --sandbox sometimes
 
+# ghrun doctor: the runner's sandbox settings and a job under them
+mkdir -p "$ws/root"
+out=$("$GHRUN" doctor --root "$ws/root" 2>&1)
+check "doctor without settings: defaults, strict, the runner root masked" \
+    grep -q "settings: masked: $ws/root" <<<"$out"
+check "doctor without settings: strictness=strict" grep -q 'strictness=strict' <<<"$out"
+echo '{"network": "none", "memory": "1G", "strictness": "best-effort"}' >"$ws/root/.sandbox"
+out=$("$GHRUN" doctor --root "$ws/root" 2>&1)
+check "doctor reads the settings" grep -q 'memory=1073741824 .*network=none strictness=best-effort' <<<"$out"
+check "doctor: a job under them has no network" grep -q '^runner job: sandbox: .*net=none' <<<"$out"
+echo '{"network": "off"}' >"$ws/root/.sandbox"
+expect_rc 1 "$GHRUN" doctor --root "$ws/root"
+expect_err_has "$ws/root/.sandbox: sandbox setting 'network'" "$GHRUN" doctor --root "$ws/root"
+expect_rc 2 "$GHRUN" doctor --bogus
+
 finish

@@ -164,6 +164,53 @@ static void test_v2_unified(void **state)
     free(j);
 }
 
+/* Steps in the job's own cgroup (--cgroup-flat): no step dir, statistics from the job. */
+static void test_v2_flat_steps(void **state)
+{
+    struct fake *f = *state;
+    struct sb_cgjob *j = calloc(1, sizeof(*j));
+    struct sb_cg cg;
+    struct sb_step_stats st;
+    const char *failed = NULL;
+    char p[2 * SB_PATH];
+
+    put(f, "cgroup.controllers", "memory pids\n");
+    put(f, "cgroup.subtree_control", "");
+    put(f, "cgroup.kill", "");
+    assert_int_equal(sb__write_file(f->self, "0::/\n", true), 0);
+    assert_int_equal(
+        sb_cg_detect(&(struct sb_cg_env){.root = f->root, .self_cgroup = f->self, .fake = true},
+                     &cg),
+        0);
+    assert_int_equal(sb_cg_job_create(&cg, "flat", &limits, j), 0);
+    assert_int_equal(sb_cg_job_enter(j->v2, NULL, 0, true, 5151, &failed), 0);
+    expect_file(j->v2, "cgroup.procs", "5151");
+    snprintf(p, sizeof(p), "%s/step-5151", j->v2);
+    assert_false(sb__exists(p));
+    snprintf(p, sizeof(p), "%s/memory.peak", j->v2);
+    assert_int_equal(sb__write_file(p, "7000\n", true), 0);
+    snprintf(p, sizeof(p), "%s/memory.events", j->v2);
+    assert_int_equal(sb__write_file(p, "oom 1\noom_kill 1\n", true), 0);
+    snprintf(p, sizeof(p), "%s/pids.events", j->v2);
+    assert_int_equal(sb__write_file(p, "max 4\n", true), 0);
+    assert_int_equal(sb_cg_step_finish(j, &st), 0);
+    assert_true(st.oom_killed);
+    assert_int_equal(st.memory_peak, 7000);
+    assert_int_equal(st.pids_limit_hit, 4);
+    assert_int_equal(st.pids_limit, 100);
+    /* the next step: only what changed since */
+    snprintf(p, sizeof(p), "%s/pids.events", j->v2);
+    assert_int_equal(sb__write_file(p, "max 6\n", true), 0);
+    assert_int_equal(sb_cg_step_finish(j, &st), 0);
+    assert_false(st.oom_killed);
+    assert_int_equal(st.pids_limit_hit, 2);
+    /* a missing job dir is named */
+    assert_true(sb_cg_job_enter("/nonexistent/gr-cg", NULL, 0, false, 1, &failed) < 0);
+    assert_string_equal(failed, "/nonexistent/gr-cg");
+    assert_int_equal(sb_cg_job_destroy(j), 0);
+    free(j);
+}
+
 static void test_v2_nested_self(void **state)
 {
     struct fake *f = *state;
@@ -375,6 +422,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_v2_unified, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_v2_flat_steps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_v2_nested_self, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hybrid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_legacy_v1_freezer, setup, teardown),

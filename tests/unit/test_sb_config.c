@@ -130,6 +130,30 @@ static void test_load_file_errors(void **state)
     (void)state;
 }
 
+/* A bad <root>/.sandbox is named in the error, which outlives the loader's own path. */
+static void test_load_names_the_file(void **state)
+{
+    struct rn_sandbox_config c;
+    struct gr_diag d = {0};
+    char root[] = "/tmp/gr-sbconf-XXXXXX", path[64], msg[700];
+    FILE *f;
+
+    assert_non_null(mkdtemp(root));
+    snprintf(path, sizeof(path), "%s/.sandbox", root);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("{\"pids\": 10,\n \"pids\": 20}", f);
+    fclose(f);
+    assert_true(rn_sandbox_config_load(root, &c, &d) < 0);
+    gr_diag_format(&d, msg, sizeof(msg));
+    printf("%s\n", msg);
+    assert_non_null(strstr(msg, path));
+    assert_non_null(strstr(msg, ":2:"));
+    unlink(path);
+    rmdir(root);
+    (void)state;
+}
+
 static void test_pids_message(void **state)
 {
     struct sb_step_stats st = {.pids_limit = 64, .pids_limit_hit = 3};
@@ -153,6 +177,7 @@ int main(void)
         cmocka_unit_test(test_every_key),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_load_file_errors),
+        cmocka_unit_test(test_load_names_the_file),
         cmocka_unit_test(test_pids_message),
     };
 

@@ -138,6 +138,36 @@ static void test_best_effort_reports(void **state)
     (void)state;
 }
 
+/* When the host refuses the job's namespaces, best-effort runs without them and says why. */
+static void test_init_failure_degrades(void **state)
+{
+    static const char *const rws[] = {"/nonexistent/gr-sb-rw", NULL};
+    struct sb_policy p = {.rw_paths = rws};
+    char *argv[] = {"true", NULL};
+    struct sb_job *j = NULL;
+    bool said = false;
+    char **w = NULL;
+
+    if (geteuid() != 0) {
+        printf("skipped: the job's namespaces need root\n");
+        return;
+    }
+    assert_int_equal(sb_job_new("init-fails", &p, &j), 0);
+    for (const char *const *d = sb_job_degraded(j); *d; d++) {
+        printf("degraded: %s\n", *d);
+        said = said || (strstr(*d, "no namespaces, masks or read-only root: gr-sandbox: ") &&
+                        strstr(*d, "/nonexistent/gr-sb-rw"));
+    }
+    assert_true(said);
+    assert_int_equal(sb_wrap_command(j, argv, &w), 0);
+    assert_int_equal(find(w, "--join"), -1);
+    assert_int_equal(find(w, "--ns"), -1);
+    assert_true(find(w, "--seccomp") > 0); /* what needs no namespace stays */
+    sb_argv_free(w);
+    sb_job_free(j);
+    (void)state;
+}
+
 static void test_doctor(void **state)
 {
     char *text = NULL;
@@ -162,11 +192,9 @@ static void test_doctor(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_null_policy_plain),
-        cmocka_unit_test(test_wrap_command_line),
-        cmocka_unit_test(test_strict_refuses),
-        cmocka_unit_test(test_best_effort_reports),
-        cmocka_unit_test(test_doctor),
+        cmocka_unit_test(test_null_policy_plain),     cmocka_unit_test(test_wrap_command_line),
+        cmocka_unit_test(test_strict_refuses),        cmocka_unit_test(test_best_effort_reports),
+        cmocka_unit_test(test_init_failure_degrades), cmocka_unit_test(test_doctor),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
