@@ -20,7 +20,8 @@
  *      $EPOCHREALTIME), with where the time goes (delete, acquire, renewal as
  *      the server sees them). Baseline: bash started directly on the same script.
  *
- * usage: bench_runner [-r runs] [-j jobs] [-i idle_s] [-H hold_s] [ghrun]
+ * usage: bench_runner [-r runs] [-j jobs] [-i idle_s] [-H hold_s] [-L] [ghrun]
+ * -L puts "localhost" in the runner's URLs (a name lookup, as with GitHub) instead of 127.0.0.1.
  * ghrun defaults to $GHRUN, then ghrun next to this executable.
  */
 #include <errno.h>
@@ -52,6 +53,7 @@ struct fake {
     uv_loop_t *loop;
     struct rn_httpd *httpd;
     int port;
+    const char *host; /* in the runner's URLs: 127.0.0.1, or localhost with -L (a DNS lookup) */
     char *root, *stamp;
     unsigned hold_ms;
     /* monotonic arrival times of the current run, 0 until seen */
@@ -137,7 +139,7 @@ static void respond_json(struct rn_http_req *req, int status, json_t *j)
 
 static char *base_url(const struct fake *f)
 {
-    return gr_xasprintf("http://127.0.0.1:%d", f->port);
+    return gr_xasprintf("http://%s:%d", f->host, f->port);
 }
 
 /* The job message (the shape tests/integration/fake_github.py sends). */
@@ -487,12 +489,12 @@ static int configure(struct fake *f)
     s.agent_name = gr_xstrdup("bench");
     s.pool_id = 1;
     s.pool_name = gr_xstrdup("Default");
-    s.server_url = gr_xasprintf("http://127.0.0.1:%d/tenant/", f->port);
-    s.github_url = gr_xasprintf("http://127.0.0.1:%d/acme/widgets", f->port);
+    s.server_url = gr_xasprintf("http://%s:%d/tenant/", f->host, f->port);
+    s.github_url = gr_xasprintf("http://%s:%d/acme/widgets", f->host, f->port);
     s.work_folder = gr_xstrdup("_work");
     s.disable_update = true;
     c.client_id = gr_xstrdup("bench-client");
-    c.authorization_url = gr_xasprintf("http://127.0.0.1:%d/oauth/token", f->port);
+    c.authorization_url = gr_xasprintf("http://%s:%d/oauth/token", f->host, f->port);
     r = rn_key_generate(&key);
     if (r == 0)
         r = rn_config_save(f->root, &s, &c, key);
@@ -559,7 +561,7 @@ static void startup(struct fake *f, const char *ghrun, int runs, int log_fd)
     char *argv[] = {(char *)ghrun, "run", "--root", f->root, NULL};
     char *vargv[] = {(char *)ghrun, "--version", NULL};
     char *curl_path = find_curl();
-    char *burl = gr_xasprintf("http://127.0.0.1:%d/baseline", f->port);
+    char *burl = gr_xasprintf("http://%s:%d/baseline", f->host, f->port);
     char *cargv[] = {curl_path, "-s", "-o", "/dev/null", burl, NULL};
     struct proc p;
 
@@ -706,7 +708,7 @@ static void idle(struct fake *f, const char *ghrun, int idle_s, int njobs, int l
 {
     char *argv[] = {(char *)ghrun, "run", "--root", f->root, NULL};
     char *curl_path = find_curl();
-    char *burl = gr_xasprintf("http://127.0.0.1:%d/baseline?hold=1", f->port);
+    char *burl = gr_xasprintf("http://%s:%d/baseline?hold=1", f->host, f->port);
     char *cargv[] = {curl_path, "-s", "-o", "/dev/null", "-H", "Authorization: Bearer x",
                      burl,      NULL};
     struct proc p, c = {.exited = true};
@@ -783,8 +785,12 @@ int main(int argc, char **argv)
     uv_loop_t loop;
     bool closed = false;
 
-    while ((c = getopt(argc, argv, "r:j:i:H:")) != -1) {
+    f.host = "127.0.0.1";
+    while ((c = getopt(argc, argv, "r:j:i:H:L")) != -1) {
         switch (c) {
+        case 'L':
+            f.host = "localhost";
+            break;
         case 'r':
             runs = atoi(optarg);
             break;
@@ -798,7 +804,7 @@ int main(int argc, char **argv)
             hold_s = atoi(optarg);
             break;
         default:
-            fprintf(stderr, "usage: bench_runner [-r runs] [-j jobs] [-i idle_s] [-H hold_s] "
+            fprintf(stderr, "usage: bench_runner [-r runs] [-j jobs] [-i idle_s] [-H hold_s] [-L] "
                             "[ghrun]\n");
             return 2;
         }
@@ -830,7 +836,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_runner: cannot write the runner's files\n");
         return 1;
     }
-    printf("bench_runner: %s against a C fake GitHub on 127.0.0.1:%d, polls held %d s\n", ghrun,
+    printf("bench_runner: %s against a C fake GitHub on %s:%d, polls held %d s\n", ghrun, f.host,
            f.port, hold_s);
     startup(&f, ghrun, runs, log_fd);
     idle(&f, ghrun, idle_s, njobs, log_fd);

@@ -495,7 +495,7 @@ int rn_http_start(struct rn_http *h, struct rn_req *req, rn_req_done_fn *cb, voi
 
 void rn_req_cancel(struct rn_req *req)
 {
-    if (!req->active)
+    if (!req || !req->active)
         return;
     req_detach_easy(req);
     if (req->timer_init)

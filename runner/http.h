@@ -77,7 +77,7 @@ bool rn_req_retry_default(const struct rn_req *req, int status);
  */
 int rn_http_start(struct rn_http *h, struct rn_req *req, rn_req_done_fn *cb,
                   void *ctx) GR_MUST_CHECK;
-/* Stop a running request or its pending retry; its callback will not run. */
+/* Stop a running request or its pending retry; its callback will not run. Accepts NULL. */
 void rn_req_cancel(struct rn_req *req);
 /*
  * Start the request and run the loop until it is done (for the CLI before the

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,9 +31,16 @@
 #define RN_MAX_WAITERS 8
 #define RN_SESSION_CONFLICT_TRIES 8 /* R: every 30 s for up to 4 minutes */
 #define RN_TOKEN_SLACK_S 60
+#define RN_EMPTY_LIMIT 50               /* R: 50 empty answers within 30 minutes ... */
+#define RN_EMPTY_WINDOW_MS (30 * 60000) /* ... mean a misbehaving server: back off */
 
 struct rn_listener;
 typedef void op_fn(struct rn_listener *l);
+
+/* The job request being acquired (RunnerJobRequest body). */
+struct pending_job {
+    char *request_id, *run_service_url, *billing_owner;
+};
 
 /* A request whose answer nobody waits for (message delete, acknowledge). */
 struct side_req {
@@ -66,16 +74,21 @@ struct rn_listener {
     struct rn_req *poll_req;
     long long last_message_id;
     unsigned poll_errors;
+    unsigned empty_count; /* empty answers since empty_since (uv_now) */
+    uint64_t empty_since;
     char *migration_url; /* BrokerMigration: poll there next */
 
     struct rn_req *acquire_req;
+    struct pending_job pending;
     struct rn_job *job;
     bool job_taken; /* --once / ephemeral: the one job has been taken */
 
     struct side_req *side;
     uv_timer_t retry_timer; /* session/poll/token backoff */
     op_fn *retry_op;
-    uv_timer_t reap_timer; /* frees a finished job outside its callbacks */
+    uv_timer_t reap_timer;  /* frees a finished job outside its callbacks */
+    uv_timer_t grace_timer; /* shutdown: how long a running job may still take */
+    unsigned grace_ms;      /* GHRUN_SHUTDOWN_GRACE_MS */
     uv_signal_t sigint, sigterm;
 
     bool stopping, closed, delete_session;
@@ -117,12 +130,34 @@ static void on_retry_timer(uv_timer_t *t)
         op(l);
 }
 
+/* Run op after lo ms plus a random share of jitter ms. */
+static void retry_between(struct rn_listener *l, op_fn *op, uint64_t lo, uint64_t jitter)
+{
+    uint64_t ms = lo + (jitter ? (uint64_t)random() % (jitter + 1) : 0);
+
+    l->retry_op = op;
+    uv_timer_start(&l->retry_timer, on_retry_timer, ms, 0);
+}
+
 /* Run op after ms plus up to 50% jitter. */
 static void retry_later(struct rn_listener *l, op_fn *op, uint64_t ms)
 {
-    ms += ms ? (uint64_t)random() % (ms / 2 + 1) : 0;
-    l->retry_op = op;
-    uv_timer_start(&l->retry_timer, on_retry_timer, ms, 0);
+    retry_between(l, op, ms, ms / 2);
+}
+
+/* Whether this empty long-poll answer is one too many (R MessageListener). */
+static bool too_many_empty(struct rn_listener *l)
+{
+    uint64_t now = uv_now(l->loop);
+
+    if (!l->empty_count || now - l->empty_since > RN_EMPTY_WINDOW_MS) {
+        l->empty_since = now;
+        l->empty_count = 0;
+    }
+    if (++l->empty_count < RN_EMPTY_LIMIT)
+        return false;
+    l->empty_count = 0;
+    return true;
 }
 
 static struct rn_req *runner_req(struct rn_listener *l, const char *method, char *url)
@@ -466,12 +501,6 @@ static int decrypt_body(struct rn_listener *l, const json_t *msg, char **body)
 static void job_done(struct rn_job *job, int status, void *ctx);
 static void op_acquire(struct rn_listener *l);
 
-struct pending_job {
-    char *request_id, *run_service_url, *billing_owner;
-};
-
-static struct pending_job pending;
-
 static void acquire_done(struct rn_req *req, int status, void *ctx)
 {
     struct rn_listener *l = ctx;
@@ -493,7 +522,7 @@ static void acquire_done(struct rn_req *req, int status, void *ctx)
     }
     if (status < 0 || !rn_req_ok(req)) {
         /* 404/409/422: the job is gone, taken or unprocessable; skip it (R JobDispatcher) */
-        GR_LOG_WARN("cannot acquire job %s (%s, HTTP %ld), skipping it", pending.request_id,
+        GR_LOG_WARN("cannot acquire job %s (%s, HTTP %ld), skipping it", l->pending.request_id,
                     status < 0 ? gr_strerror(status) : "response", code);
         if (l->opts.once)
             l->job_taken = false;
@@ -501,7 +530,7 @@ static void acquire_done(struct rn_req *req, int status, void *ctx)
     }
     if (rn_job_start(&env, b->ptr, b->len, job_done, l, &l->job, &d) < 0) {
         gr_diag_format(&d, msg, sizeof(msg));
-        GR_LOG_ERR("cannot run job %s: %s", pending.request_id, msg);
+        GR_LOG_ERR("cannot run job %s: %s", l->pending.request_id, msg);
         if (l->opts.once)
             l->job_taken = false;
         return;
@@ -517,14 +546,14 @@ static void op_acquire(struct rn_listener *l)
 
     if (l->stopping || need_token(l, op_acquire))
         return;
-    body = json_pack("{s:s,s:s,s:s?}", "jobMessageId", pending.request_id, "runnerOS", "Linux",
-                     "billingOwnerId", pending.billing_owner);
+    body = json_pack("{s:s,s:s,s:s?}", "jobMessageId", l->pending.request_id, "runnerOS", "Linux",
+                     "billingOwnerId", l->pending.billing_owner);
     rn_req_free(l->acquire_req);
-    l->acquire_req = runner_req(l, "POST", rn_url_join(pending.run_service_url, "acquirejob"));
+    l->acquire_req = runner_req(l, "POST", rn_url_join(l->pending.run_service_url, "acquirejob"));
     rn_req_json(l->acquire_req, body);
     rn_req_retry(l->acquire_req, 5, l->timing.retry_base_ms * 5, NULL);
     if (rn_http_start(l->http, l->acquire_req, acquire_done, l) < 0)
-        GR_LOG_ERR("cannot start acquiring job %s", pending.request_id);
+        GR_LOG_ERR("cannot start acquiring job %s", l->pending.request_id);
     json_decref(body);
 }
 
@@ -555,7 +584,7 @@ static bool on_job_request(struct rn_listener *l, const json_t *body)
         GR_LOG_ERR("job request without runner_request_id or run_service_url; ignoring it");
         return true;
     }
-    if (pending.request_id && !strcmp(pending.request_id, rid))
+    if (l->pending.request_id && !strcmp(l->pending.request_id, rid))
         return true; /* delivered again before our delete landed: it is ours already */
     if (l->job || l->job_taken) {
         GR_LOG_WARN("a job is running already; leaving job request %s to others", rid);
@@ -563,14 +592,14 @@ static bool on_job_request(struct rn_listener *l, const json_t *body)
     }
     if (broker(l) && rn_json_bool(body, "should_acknowledge", false))
         acknowledge(l, rid);
-    free(pending.request_id);
-    free(pending.run_service_url);
-    free(pending.billing_owner);
-    pending.request_id = gr_xstrdup(rid);
-    pending.run_service_url = rn_url_join(url, "");
-    pending.billing_owner = rn_json_str(body, "billing_owner_id")
-                                ? gr_xstrdup(rn_json_str(body, "billing_owner_id"))
-                                : NULL;
+    free(l->pending.request_id);
+    free(l->pending.run_service_url);
+    free(l->pending.billing_owner);
+    l->pending.request_id = gr_xstrdup(rid);
+    l->pending.run_service_url = rn_url_join(url, "");
+    l->pending.billing_owner = rn_json_str(body, "billing_owner_id")
+                                   ? gr_xstrdup(rn_json_str(body, "billing_owner_id"))
+                                   : NULL;
     if (l->opts.once)
         l->job_taken = true;
     op_acquire(l);
@@ -658,6 +687,12 @@ static void poll_done(struct rn_req *req, int status, void *ctx)
     l->migration_url = NULL;
     if (status == -ETIMEDOUT || (status == 0 && rn_req_ok(req) && b->len == 0)) {
         l->poll_errors = 0;
+        if (too_many_empty(l)) {
+            GR_LOG_WARN("the service answers long-polls without waiting; backing off");
+            retry_between(l, op_poll, 15ull * l->timing.retry_base_ms,
+                          15ull * l->timing.retry_base_ms);
+            return;
+        }
         op_poll(l);
         return;
     }
@@ -675,11 +710,12 @@ static void poll_done(struct rn_req *req, int status, void *ctx)
     }
     msg = status == 0 && rn_req_ok(req) ? rn_json_parse(b->ptr, b->len, NULL) : NULL;
     if (!msg) {
+        /* R: 15-30 s, after 5 consecutive errors 30-60 s; never gives up */
         uint64_t ms = (uint64_t)l->timing.retry_base_ms * (++l->poll_errors > 5 ? 30 : 15);
-        GR_LOG_WARN("cannot get messages (%s, HTTP %ld), retrying in about %llus",
+        GR_LOG_WARN("cannot get messages (%s, HTTP %ld), retrying in %llu-%llus",
                     status < 0 ? gr_strerror(status) : "response", code,
-                    (unsigned long long)(ms / 1000));
-        retry_later(l, op_poll, ms);
+                    (unsigned long long)(ms / 1000), (unsigned long long)(ms * 2 / 1000));
+        retry_between(l, op_poll, ms, ms);
         return;
     }
     l->poll_errors = 0;
@@ -743,6 +779,8 @@ static void close_all(struct rn_listener *l)
     uv_timer_stop(&l->retry_timer);
     uv_close((uv_handle_t *)&l->retry_timer, NULL);
     uv_close((uv_handle_t *)&l->reap_timer, NULL);
+    uv_timer_stop(&l->grace_timer);
+    uv_close((uv_handle_t *)&l->grace_timer, NULL);
     uv_close((uv_handle_t *)&l->sigint, NULL);
     uv_close((uv_handle_t *)&l->sigterm, NULL);
     while (l->side) {
@@ -797,16 +835,78 @@ static void stop(struct rn_listener *l, int code, bool delete_session)
     close_all(l);
 }
 
+static void on_grace(uv_timer_t *t)
+{
+    struct rn_listener *l = t->data;
+
+    if (!l->job)
+        return;
+    GR_LOG_WARN("the running job did not finish within %u s; cancelling it", l->grace_ms / 1000);
+    rn_job_cancel(l->job, true);
+}
+
+/*
+ * SIGINT/SIGTERM: stop polling; a running job may finish within the grace
+ * period (a second signal cancels it at once); then the session is deleted.
+ */
 static void on_signal(uv_signal_t *s, int signum)
 {
     struct rn_listener *l = s->data;
+    const char *name = signum == SIGINT ? "SIGINT" : "SIGTERM";
 
+    if (l->stopping && l->job && uv_is_active((uv_handle_t *)&l->grace_timer)) {
+        GR_LOG_INFO("received %s again; cancelling the running job", name);
+        uv_timer_stop(&l->grace_timer);
+        rn_job_cancel(l->job, true);
+        return;
+    }
     if (l->stopping) {
         GR_LOG_WARN("already stopping; waiting for the job's completion to be sent");
         return;
     }
-    GR_LOG_INFO("received %s; shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    if (l->job && l->grace_ms) {
+        GR_LOG_INFO("received %s; letting the running job finish within %u s (send it again "
+                    "to cancel the job now)",
+                    name, l->grace_ms / 1000);
+        l->stopping = true;
+        l->exit_code = 0;
+        l->delete_session = true;
+        rn_req_cancel(l->poll_req);
+        uv_timer_stop(&l->retry_timer);
+        l->retry_op = NULL;
+        uv_timer_start(&l->grace_timer, on_grace, l->grace_ms, 0);
+        return; /* job_done → on_reap → stop */
+    }
+    GR_LOG_INFO("received %s; shutting down", name);
     stop(l, 0, true);
+}
+
+/* A duration from the environment (0 to 24 h), or def. */
+static unsigned env_ms(const char *name, unsigned def)
+{
+    const char *e = getenv(name);
+    char *end;
+    unsigned long v;
+
+    if (!e || !*e)
+        return def;
+    errno = 0;
+    v = strtoul(e, &end, 10);
+    if (errno || *end || v > 86400000ul) {
+        GR_LOG_WARN("ignoring %s='%s' (milliseconds, up to 24 h)", name, e);
+        return def;
+    }
+    return (unsigned)v;
+}
+
+/* Runners started together must not retry in step: seed random() per process. */
+static void seed_jitter(void)
+{
+    unsigned seed = 0;
+
+    if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed))
+        seed = (unsigned)time(NULL) ^ ((unsigned)getpid() << 16);
+    srandom(seed);
 }
 
 static void listener_release(struct rn_listener *l)
@@ -822,10 +922,10 @@ static void listener_release(struct rn_listener *l)
     free(l->session_key);
     free(l->migration_url);
     free(l->work);
-    free(pending.request_id);
-    free(pending.run_service_url);
-    free(pending.billing_owner);
-    memset(&pending, 0, sizeof(pending));
+    free(l->pending.request_id);
+    free(l->pending.run_service_url);
+    free(l->pending.billing_owner);
+    memset(&l->pending, 0, sizeof(l->pending));
     rn_settings_release(&l->s);
     rn_creds_release(&l->c);
     rn_key_free(l->key);
@@ -857,7 +957,10 @@ int rn_listener_run(const struct rn_listener_opts *opts)
     rn_http_set_cafile(l.http, getenv("GHRUN_CA_FILE"));
     uv_timer_init(&loop, &l.retry_timer);
     uv_timer_init(&loop, &l.reap_timer);
-    l.retry_timer.data = l.reap_timer.data = &l;
+    uv_timer_init(&loop, &l.grace_timer);
+    l.retry_timer.data = l.reap_timer.data = l.grace_timer.data = &l;
+    l.grace_ms = env_ms("GHRUN_SHUTDOWN_GRACE_MS", 0);
+    seed_jitter();
     uv_signal_init(&loop, &l.sigint);
     uv_signal_init(&loop, &l.sigterm);
     l.sigint.data = l.sigterm.data = &l;

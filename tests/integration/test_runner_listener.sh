@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# The listener of `ghrun run` against tests/integration/fake_github.py: it survives the server
+# going away (requests dropped, then the server frozen so that every request times out) and
+# runs the next job; it follows a BrokerMigration message; it backs off from a server that
+# answers long-polls at once; SIGTERM lets a running job finish within the grace period
+# (GHRUN_SHUTDOWN_GRACE_MS), a second signal or the end of the grace period cancels it; the
+# session is deleted every time.
+RUNNER_PART=listener
+. "$(dirname "$0")/test_runner_protocol.sh"
+
+RPID=""
+listen() { # start `ghrun run` in the background on ROOT with env assignments
+    local root=$1
+    shift
+    # no `timeout` in between: it would pass our signals on to the job's processes too
+    env "$@" "$RUNNER" run --root "$root" >>"$LOG" 2>&1 </dev/null &
+    RPID=$!
+}
+wait_sessions() { # N: wait (up to 10 s) until the fake holds N sessions
+    for _ in $(seq 200); do
+        [ "$(state | q 'd["sessions"]')" = "$1" ] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+wait_renewed() { # wait until the queued job's lock was renewed (it runs)
+    for _ in $(seq 200); do
+        [ "$(state | q "[j['renewals'] for j in d['jobs'] if j['runner_request_id']=='$JOB_RID'][0]")" \
+            -ge 1 ] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+wait_completed() { # wait (up to 30 s) for the queued job's completion
+    for _ in $(seq 300); do
+        [ "$(completions_of "$JOB_RID")" -ge 1 ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+log_has() { grep -qF -- "$1" "$LOG"; }
+
+first_config
+
+# ---------------------------------------------------------------- the server goes away
+# Seven long-polls in a row dropped without an answer (backoff grows after five), then the
+# server frozen for longer than a long-poll's timeout: the runner keeps going and takes the
+# job queued afterwards.
+listen "$T/r1" GHRUN_POLL_TIMEOUT_MS=1500
+check "outage: session created" wait_sessions 1
+ctl fault '{"endpoint":"message","kind":"drop","count":7}' >/dev/null
+for _ in $(seq 300); do
+    [ "$(state | q 'len(d["faults_left"])')" = 0 ] && break
+    sleep 0.1
+done
+expect_eq "outage: every dropped poll was retried" "$(state | q 'len(d["faults_left"])')" 0
+kill -STOP "$FAKE_PID"
+sleep 4
+kill -CONT "$FAKE_PID"
+check "outage: runner still running" kill -0 "$RPID"
+job '{"name":"after-outage","steps":[{"run":"echo back"}]}'
+check "outage: job after the outage completed" wait_completed
+expect_eq "outage: conclusion" "$(conclusion_of "$JOB_RID")" succeeded
+kill -TERM "$RPID"
+wait "$RPID"
+expect_eq "outage: exit after SIGTERM" "$?" 0
+expect_eq "outage: session deleted" "$(state | q 'd["sessions"]')" 0
+check "outage: backoff logged" log_has "cannot get messages"
+
+# ---------------------------------------------------------------- broker migration
+# A BrokerMigration message on the classic flow: the next long-poll goes to the broker with
+# the same session id, and what it returns (the job) is run.
+ctl message "{\"type\":\"BrokerMigration\",\"body\":{\"brokerBaseUrl\":\"$BASE/broker/\"}}" >/dev/null
+job '{"name":"migrated","steps":[{"run":"true"}]}'
+timeout 120 "$RUNNER" run --root "$T/r1" --once >>"$LOG" 2>&1 </dev/null
+expect_eq "migration: exit" "$?" 0
+expect_eq "migration: completed" "$(conclusion_of "$JOB_RID")" succeeded
+"$PY" - "$T/requests.jsonl" <<'EOF' && ok || bad "migration: the broker was polled with the session id"
+import json, sys
+reqs = [json.loads(l) for l in open(sys.argv[1])]
+sessions = {r["query"].get("sessionId") for r in reqs
+            if r["path"].startswith("/tenant/") and r["endpoint"] == "message"}
+broker = [r for r in reqs if r["path"] == "/broker/message"]
+sys.exit(0 if broker and broker[0]["query"].get("sessionId") in sessions else 1)
+EOF
+
+# ---------------------------------------------------------------- shutdown grace period
+# SIGTERM while a job runs: no more polling, the job finishes and is reported succeeded.
+job '{"name":"graceful","steps":[{"run":"sleep 1.5; echo finished"}]}'
+listen "$T/r1" GHRUN_SHUTDOWN_GRACE_MS=30000
+check "grace: job started" wait_renewed
+kill -TERM "$RPID"
+wait "$RPID"
+expect_eq "grace: exit" "$?" 0
+expect_eq "grace: one completion" "$(completions_of "$JOB_RID")" 1
+expect_eq "grace: job finished normally" "$(conclusion_of "$JOB_RID")" succeeded
+expect_eq "grace: session deleted" "$(state | q 'd["sessions"]')" 0
+
+# A second signal cancels the job at once.
+job '{"name":"impatient","steps":[{"run":"sleep 60"}]}'
+listen "$T/r1" GHRUN_SHUTDOWN_GRACE_MS=60000
+check "second signal: job started" wait_renewed
+START=$(date +%s)
+kill -TERM "$RPID"
+sleep 0.5
+kill -INT "$RPID"
+wait "$RPID"
+expect_eq "second signal: exit" "$?" 0
+expect_eq "second signal: cancelled" "$(conclusion_of "$JOB_RID")" failed
+check "second signal: did not wait for the step" test $(($(date +%s) - START)) -lt 30
+check "second signal: logged" log_has "cancelling the running job"
+
+# The grace period ends: the job is cancelled and reported.
+job '{"name":"too-slow","steps":[{"run":"sleep 60"}]}'
+listen "$T/r1" GHRUN_SHUTDOWN_GRACE_MS=1000
+check "grace over: job started" wait_renewed
+kill -TERM "$RPID"
+wait "$RPID"
+expect_eq "grace over: exit" "$?" 0
+expect_eq "grace over: one completion" "$(completions_of "$JOB_RID")" 1
+expect_eq "grace over: cancelled" "$(conclusion_of "$JOB_RID")" failed
+check "grace over: logged" log_has "did not finish within 1 s"
+expect_eq "grace over: session deleted" "$(state | q 'd["sessions"]')" 0
+
+# ---------------------------------------------------------------- a server that does not hold
+# Every long-poll answered 202 at once: after 50 empty answers the runner waits (15-30 times
+# the retry base) instead of spinning.
+start_fake --poll-hold 0
+config "$T/r3" r3 || bad "config r3"
+listen "$T/r3"
+sleep 3
+kill -TERM "$RPID"
+wait "$RPID"
+expect_eq "no hold: exit" "$?" 0
+POLLS=$(grep -c '"endpoint": "message"' "$T/requests.jsonl")
+check "no hold: the runner backed off ($POLLS polls in 3 s)" test "$POLLS" -lt 260
+check "no hold: logged" log_has "answers long-polls without waiting"
+
+finish_all
