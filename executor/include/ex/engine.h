@@ -72,6 +72,11 @@ struct ex_run_opts {
     const char *const *step_env;
     /* Run every `uses:` through its real action, never a native implementation (--no-native). */
     bool no_native;
+    /*
+     * Contexts given from outside that replace the computed ones in every leg (an
+     * online job's `needs` and `strategy` come from GitHub's job message), or NULL.
+     */
+    const json_t *contexts;
 };
 
 /*
