@@ -311,14 +311,15 @@ static int step_uses(const json_t *ref, const char *where, json_t *st, struct gr
     if (rtype && !strcasecmp(rtype, "self")) {
         if (!path || !*path)
             return bad(d, where, "local action reference without a path");
-        json_object_set_new(st, "uses", !strncmp(path, "./", 2) ? json_string(path)
-                                                                : json_sprintf("./%s", path));
+        json_object_set_new(
+            st, "uses", !strncmp(path, "./", 2) ? json_string(path) : json_sprintf("./%s", path));
         return 0;
     }
     if (!name || !gitref)
         return bad(d, where, "action reference without a name or ref");
-    json_object_set_new(st, "uses", path && *path ? json_sprintf("%s/%s@%s", name, path, gitref)
-                                                  : json_sprintf("%s@%s", name, gitref));
+    json_object_set_new(st, "uses",
+                        path && *path ? json_sprintf("%s/%s@%s", name, path, gitref)
+                                      : json_sprintf("%s@%s", name, gitref));
     return 0;
 }
 
@@ -498,8 +499,8 @@ static int build_workflow(const json_t *msg, struct ex_jobspec *js, json_t *ctx,
 {
     json_t *wf = json_object(), *job = json_object(), *steps = json_array(), *jobs = json_object();
     json_t *matrix = json_object_get(ctx, "matrix"), *st, *v;
-    const char *wfname = json_string_value(json_object_get(json_object_get(ctx, "github"),
-                                                           "workflow"));
+    const char *wfname =
+        json_string_value(json_object_get(json_object_get(ctx, "github"), "workflow"));
     size_t i;
     int r = 0;
 
@@ -508,8 +509,7 @@ static int build_workflow(const json_t *msg, struct ex_jobspec *js, json_t *ctx,
     json_object_set_new(job, "name", literal_string(js->display_name));
     json_object_set_new(job, "runs-on", json_string("self-hosted"));
     if (json_is_object(matrix) && json_object_size(matrix))
-        json_object_set_new(job, "strategy",
-                            json_pack("{s:{s:[O]}}", "matrix", "include", matrix));
+        json_object_set_new(job, "strategy", json_pack("{s:{s:[O]}}", "matrix", "include", matrix));
     r = layers(iget(msg, "environmentVariables"), "environmentVariables", wf, job, "env", d);
     if (r == 0)
         r = layers(iget(msg, "defaults"), "defaults", wf, job, "defaults", d);
@@ -609,10 +609,10 @@ static int plan_it(struct ex_jobspec *js, json_t *ctx, json_t *secrets, const ch
     }
     free(p->jobs[0].legs[0].display_name);
     p->jobs[0].legs[0].display_name = gr_xstrdup(js->display_name);
-    js->contexts = json_pack("{s:O}", "needs",
-                             json_is_object(json_object_get(ctx, "needs"))
-                                 ? json_object_get(ctx, "needs")
-                                 : json_object());
+    js->contexts =
+        json_pack("{s:O}", "needs",
+                  json_is_object(json_object_get(ctx, "needs")) ? json_object_get(ctx, "needs")
+                                                                : json_object());
     if (json_is_object(json_object_get(ctx, "strategy")))
         json_object_set(js->contexts, "strategy", json_object_get(ctx, "strategy"));
     return 0;
@@ -631,8 +631,8 @@ int ex_jobspec_build(const json_t *msg, const char *workspace, struct ex_jobspec
         goto out;
     }
     js->job_id = job_ident(msg);
-    js->display_name = gr_xstrdup(istr(msg, "jobDisplayName") ? istr(msg, "jobDisplayName")
-                                                              : js->job_id);
+    js->display_name =
+        gr_xstrdup(istr(msg, "jobDisplayName") ? istr(msg, "jobDisplayName") : js->job_id);
     r = contexts(msg, &ctx, reterr);
     if (r < 0)
         goto out;

@@ -30,9 +30,12 @@ static void help(void)
 int rn_cmd_run(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"once", no_argument, NULL, 'o'},       {"jitconfig", required_argument, NULL, 'j'},
-        {"root", required_argument, NULL, 'R'}, {"runner-version", required_argument, NULL, 'V'},
-        {"help", no_argument, NULL, 'h'},       {"worker", required_argument, NULL, 'W'},
+        {"once", no_argument, NULL, 'o'},
+        {"jitconfig", required_argument, NULL, 'j'},
+        {"root", required_argument, NULL, 'R'},
+        {"runner-version", required_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {"worker", required_argument, NULL, 'W'},
         {0},
     };
     struct rn_listener_opts lo = {.version = RN_RUNNER_VERSION_DEFAULT};

@@ -298,7 +298,8 @@ static void worker_event(struct rn_job *job, const char *line, size_t len)
                            result_of(json_string_value(json_object_get(ev, "outcome"))),
                            result_of(s), 0);
     } else if (!strcmp(e, "job_finished")) {
-        rep->job_finished(rep->ctx, job, result_of(json_string_value(json_object_get(ev, "result"))),
+        rep->job_finished(rep->ctx, job,
+                          result_of(json_string_value(json_object_get(ev, "result"))),
                           json_object_get(ev, "outputs"), 0);
     } else if (!strcmp(e, "error")) {
         s = json_string_value(json_object_get(ev, "message"));
@@ -397,7 +398,8 @@ static void on_worker_done(struct rn_job *job)
     }
     rn_ghrep_abort(job->ghrep, job->cancelled ? "canceled" : "failed", why);
     if (job->cancelled)
-        job->conclusion = job->shutdown ? "failed" : "canceled"; /* R: failed when the runner stops */
+        job->conclusion =
+            job->shutdown ? "failed" : "canceled"; /* R: failed when the runner stops */
     else if (result && !strcmp(result, "success"))
         job->conclusion = "succeeded";
     else if (result && !strcmp(result, "cancelled"))
@@ -468,8 +470,7 @@ static void run_job(struct rn_job *job)
     int r = worker_start(job);
 
     if (r < 0) {
-        GR_LOG_ERR("job '%s': cannot start its worker: %s", job->msg.display_name,
-                   uv_strerror(r));
+        GR_LOG_ERR("job '%s': cannot start its worker: %s", job->msg.display_name, uv_strerror(r));
         free(job->worker_error);
         job->worker_error = gr_xasprintf("cannot start the job's worker: %s", uv_strerror(r));
         on_worker_done(job);
@@ -535,10 +536,10 @@ static void complete_done(struct rn_req *req, int status, void *ctx)
 static void complete_send(struct rn_job *job)
 {
     char *url = rn_url_join(job->msg.url, "completejob");
-    json_t *body = json_pack("{s:s,s:s,s:s,s:o,s:o,s:[]}", "planId", job->msg.plan_id, "jobId",
-                             job->msg.job_id, "conclusion", job->conclusion, "outputs",
-                             job_outputs(job), "stepResults", rn_ghrep_step_results(job->ghrep),
-                             "annotations");
+    json_t *body =
+        json_pack("{s:s,s:s,s:s,s:o,s:o,s:[]}", "planId", job->msg.plan_id, "jobId",
+                  job->msg.job_id, "conclusion", job->conclusion, "outputs", job_outputs(job),
+                  "stepResults", rn_ghrep_step_results(job->ghrep), "annotations");
     int r;
 
     job->complete_tries++;
@@ -644,9 +645,8 @@ static int open_log(struct rn_job *job)
 
 static char *results_base(const json_t *msg)
 {
-    const char *u = rn_json_str(rn_json_iget(rn_json_iget(msg, "variables"),
-                                             "system.github.results_endpoint"),
-                                "value");
+    const char *u = rn_json_str(
+        rn_json_iget(rn_json_iget(msg, "variables"), "system.github.results_endpoint"), "value");
     json_t *ep;
     size_t i;
 
@@ -665,10 +665,10 @@ static void reporter_new(struct rn_job *job, const json_t *msg)
     const json_t *plan = rn_json_iget(msg, "plan");
     const char **ids = gr_xcalloc(job->msg.nsteps + 1, sizeof(*ids));
     const char **refs = gr_xcalloc(job->msg.nsteps + 1, sizeof(*refs));
-    char *results = strcasecmp(job->msg.message_type ? job->msg.message_type : "",
-                               "PipelineAgentJobRequest")
-                        ? results_base(msg)
-                        : NULL;
+    char *results =
+        strcasecmp(job->msg.message_type ? job->msg.message_type : "", "PipelineAgentJobRequest")
+            ? results_base(msg)
+            : NULL;
     struct rn_ghrep_cfg cfg = {
         .loop = job->env.loop,
         .http = job->env.http,

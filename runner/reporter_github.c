@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define GH_FEED_MAX_LINES 100   /* R: at most 100 lines per feed call */
-#define GH_ISSUES_MAX 10        /* R: at most 10 issues per type per record */
+#define GH_FEED_MAX_LINES 100    /* R: at most 100 lines per feed call */
+#define GH_ISSUES_MAX 10         /* R: at most 10 issues per type per record */
 #define GH_TIMELINE_DEBOUNCE 250 /* ms */
 #define GH_RESULTS "twirp/results.services.receiver.Receiver/"
 #define GH_STEPS_UPDATE                                                                            \
@@ -51,7 +51,7 @@ struct op {
 struct rn_ghrep {
     struct rn_ghrep_cfg cfg;
     struct ex_reporter rep;
-    char *p_base; /* classic {P}/ */
+    char *p_base;                 /* classic {P}/ */
     char **step_ids, **step_refs; /* owned copies */
     struct rec *recs;
     size_t n_recs;
@@ -229,19 +229,19 @@ static int rec_for_step(struct rn_ghrep *g, int step)
 
 static json_t *timeline_record(struct rn_ghrep *g, const struct rec *r)
 {
-    json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:i,s:s,s:s?,s:s?,s:s?,s:i,s:i,s:i,s:O}", "id",
-                          r->id, "parentId", g->cfg.job_id, "type", "Task", "name", r->name,
-                          "refName", r->ref, "order", r->order, "state",
-                          r->state == REC_DONE      ? "completed"
-                          : r->state == REC_RUNNING ? "inProgress"
-                                                    : "pending",
-                          "result", r->result, "startTime", r->started[0] ? r->started : NULL,
-                          "finishTime", r->finished[0] ? r->finished : NULL, "errorCount",
-                          r->errors, "warningCount", r->warnings, "noticeCount", r->notices,
-                          "issues", r->issues);
+    json_t *o =
+        json_pack("{s:s,s:s,s:s,s:s,s:s,s:i,s:s,s:s?,s:s?,s:s?,s:i,s:i,s:i,s:O}", "id", r->id,
+                  "parentId", g->cfg.job_id, "type", "Task", "name", r->name, "refName", r->ref,
+                  "order", r->order, "state",
+                  r->state == REC_DONE      ? "completed"
+                  : r->state == REC_RUNNING ? "inProgress"
+                                            : "pending",
+                  "result", r->result, "startTime", r->started[0] ? r->started : NULL, "finishTime",
+                  r->finished[0] ? r->finished : NULL, "errorCount", r->errors, "warningCount",
+                  r->warnings, "noticeCount", r->notices, "issues", r->issues);
 
-    json_object_set_new(o, "workerName", json_string(g->cfg.worker_name ? g->cfg.worker_name
-                                                                          : "ghrun"));
+    json_object_set_new(o, "workerName",
+                        json_string(g->cfg.worker_name ? g->cfg.worker_name : "ghrun"));
     if (r->state == REC_DONE)
         json_object_set_new(o, "percentComplete", json_integer(100));
     if (r->log_id)
@@ -576,7 +576,10 @@ static void on_annotation(void *ctx, const void *job, const struct ex_annotation
         return;
     r = &g->recs[g->cur >= 0 ? g->cur : (int)g->n_recs - 1];
     count = err ? &r->errors : warn ? &r->warnings : &r->notices;
-    ann = json_pack("{s:s,s:s,s:i,s:b}", "level", err ? "failure" : warn ? "warning" : "notice",
+    ann = json_pack("{s:s,s:s,s:i,s:b}", "level",
+                    err    ? "failure"
+                    : warn ? "warning"
+                           : "notice",
                     "message", a->message ? a->message : "", "stepNumber", r->order,
                     "isInfrastructureIssue", false);
     if (a->title && *a->title)
@@ -609,9 +612,9 @@ static void on_annotation(void *ctx, const void *job, const struct ex_annotation
 #undef PUT_NUM
         if (a->title && *a->title)
             json_object_set_new(data, "title", json_string(a->title));
-        json_array_append_new(r->issues, json_pack("{s:s,s:s,s:s,s:o}", "type", level, "category",
-                                                   "Code", "message",
-                                                   a->message ? a->message : "", "data", data));
+        json_array_append_new(r->issues,
+                              json_pack("{s:s,s:s,s:s,s:o}", "type", level, "category", "Code",
+                                        "message", a->message ? a->message : "", "data", data));
     }
     (*count)++;
     tl_schedule(g);
@@ -725,6 +728,19 @@ const struct ex_reporter *rn_ghrep_reporter(struct rn_ghrep *g)
 
 void rn_ghrep_abort(struct rn_ghrep *g, const char *conclusion, const char *why)
 {
+    bool running = false;
+
+    for (size_t i = 0; i < g->n_recs; i++)
+        running |= g->recs[i].state == REC_RUNNING;
+    if (why && !running) {
+        /* nothing ran: the reason goes on a "Set up job" record, as R reports setup failures */
+        int i = new_rec(g, NULL, "__setup");
+
+        free(g->recs[i].name);
+        g->recs[i].name = xdup("Set up job");
+        g->recs[i].state = REC_RUNNING;
+        gr_time_iso8601(g->recs[i].started, sizeof(g->recs[i].started));
+    }
     for (size_t i = 0; i < g->n_recs; i++) {
         struct rec *r = &g->recs[i];
 
@@ -761,9 +777,8 @@ json_t *rn_ghrep_step_results(struct rn_ghrep *g)
             a, json_pack("{s:s,s:i,s:s,s:s,s:s,s:s,s:s,s:s?,s:O}", "external_id", r->id, "number",
                          r->order, "name", r->name, "type", "run", "status",
                          r->state == REC_DONE ? "completed" : "in_progress", "conclusion",
-                         r->result ? r->result : "failed", "started_at", r->started,
-                         "completed_at", r->finished[0] ? r->finished : NULL, "annotations",
-                         r->annotations));
+                         r->result ? r->result : "failed", "started_at", r->started, "completed_at",
+                         r->finished[0] ? r->finished : NULL, "annotations", r->annotations));
     }
     return a;
 }
@@ -797,8 +812,7 @@ static void on_finish_timer(uv_timer_t *t)
 
 static void maybe_finished(struct rn_ghrep *g)
 {
-    if (g->finishing && g->finish_cb && !g->ops && !g->tl_dirty &&
-        !json_array_size(g->feed_lines))
+    if (g->finishing && g->finish_cb && !g->ops && !g->tl_dirty && !json_array_size(g->feed_lines))
         uv_timer_start(&g->finish_timer, on_finish_timer, 0, 0);
 }
 

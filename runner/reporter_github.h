@@ -40,7 +40,7 @@ struct rn_ghrep_cfg {
     const char *plan_id, *job_id, *timeline_id, *scope, *plan_type;
     const char *results_url; /* results service base (ends in '/'), or NULL: classic */
     const char *worker_name;
-    const char *const *step_ids; /* message step record ids; step i reports to step_ids[i] */
+    const char *const *step_ids;  /* message step record ids; step i reports to step_ids[i] */
     const char *const *step_refs; /* their context names */
     size_t n_steps;
     unsigned feed_ms;  /* live console batching period (1000) */

@@ -1,8 +1,8 @@
 /*
  * The job worker (see worker.h). Facts: actions/runner Runner.Worker/Worker.cs
  * (one job per process, the message arrives over a pipe), JobRunner.cs and
- * Handlers/ScriptHandler.cs, NodeScriptActionHandler.cs (ACTIONS_RUNTIME_URL, ACTIONS_RUNTIME_TOKEN,
- * ACTIONS_CACHE_URL, ACTIONS_RESULTS_URL, ACTIONS_ID_TOKEN_REQUEST_URL/TOKEN
+ * Handlers/ScriptHandler.cs, NodeScriptActionHandler.cs (ACTIONS_RUNTIME_URL,
+ * ACTIONS_RUNTIME_TOKEN, ACTIONS_CACHE_URL, ACTIONS_RESULTS_URL, ACTIONS_ID_TOKEN_REQUEST_URL/TOKEN
  * from the SystemVssConnection endpoint).
  */
 #include "worker.h"
@@ -78,8 +78,8 @@ void rn_worker_run_opts(const struct rn_worker_job *wj, struct ex_run_opts *o, c
     const json_t *ep = system_endpoint(wj->msg);
     const json_t *data = rn_json_iget(ep, "data");
     const char *url = rn_json_str(ep, "url"), *pipelines = rn_json_str(data, "PipelinesServiceUrl");
-    const char *token = rn_json_str(
-        rn_json_iget(rn_json_iget(ep, "authorization"), "parameters"), "AccessToken");
+    const char *token =
+        rn_json_str(rn_json_iget(rn_json_iget(ep, "authorization"), "parameters"), "AccessToken");
     const char *cache = rn_json_str(data, "CacheServerUrl");
     const char *results = rn_json_str(data, "ResultsServiceUrl");
     const char *idtok = rn_json_str(data, "GenerateIdTokenUrl");
@@ -241,8 +241,8 @@ static void on_step_started(void *ctx, const void *job, int step, const char *na
 
     (void)job;
     now(ts, sizeof(ts));
-    emit(w, json_pack("{s:s,s:i,s:o,s:s}", "e", "step_started", "i", step, "name", ms(w, name),
-                      "t", ts));
+    emit(w, json_pack("{s:s,s:i,s:o,s:s}", "e", "step_started", "i", step, "name", ms(w, name), "t",
+                      ts));
 }
 
 static void on_log(void *ctx, const void *job, const char *line, size_t len)

@@ -29,7 +29,7 @@
 
 /* Everything the online job's ex_run_opts are made from. */
 struct rn_worker_job {
-    const json_t *msg;            /* the job message */
+    const json_t *msg;             /* the job message */
     const struct ex_jobspec *spec; /* decoded */
     const char *work;              /* work folder (absolute) */
     const char *workspace;         /* GITHUB_WORKSPACE */

@@ -39,7 +39,7 @@ check() {
 
 cleanup() {
     [ -n "$FAKE_PID" ] && kill "$FAKE_PID" 2>/dev/null && wait "$FAKE_PID" 2>/dev/null
-    rm -rf "$T"
+    [ -n "${GR_KEEP_TMP:-}" ] || rm -rf "$T"
 }
 trap cleanup EXIT
 
