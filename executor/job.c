@@ -273,6 +273,8 @@ void ex__leg_init_ctx(struct ex__leg *leg)
     json_object_set_new(leg->ctx, "runner", runner_context(leg));
     json_object_set(leg->ctx, "steps", leg->steps_ctx);
     json_object_set(leg->ctx, "env", leg->job_env);
+    if (leg->run->opts->contexts)
+        json_object_update(leg->ctx, (json_t *)leg->run->opts->contexts);
     free(event_path);
 }
 

@@ -6,6 +6,7 @@
 #include "cmd_runner.h"
 #include "listener.h"
 #include "protocol.h"
+#include "worker.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -29,9 +30,13 @@ static void help(void)
 int rn_cmd_run(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"once", no_argument, NULL, 'o'},       {"jitconfig", required_argument, NULL, 'j'},
-        {"root", required_argument, NULL, 'R'}, {"runner-version", required_argument, NULL, 'V'},
-        {"help", no_argument, NULL, 'h'},       {0},
+        {"once", no_argument, NULL, 'o'},
+        {"jitconfig", required_argument, NULL, 'j'},
+        {"root", required_argument, NULL, 'R'},
+        {"runner-version", required_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {"worker", required_argument, NULL, 'W'},
+        {0},
     };
     struct rn_listener_opts lo = {.version = RN_RUNNER_VERSION_DEFAULT};
     const char *jit = NULL, *root_opt = NULL, *env_version = getenv("GHRUN_RUNNER_VERSION");
@@ -59,6 +64,8 @@ int rn_cmd_run(int argc, char **argv)
         case 'h':
             help();
             return 0;
+        case 'W': /* hidden: the job worker the listener starts (worker.h) */
+            return rn_worker_main(optarg);
         default:
             return rn_cli_opt_error("run", c, argv);
         }

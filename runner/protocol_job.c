@@ -11,15 +11,19 @@
  * 409, the earlier attempt is taken to have landed, because the run service
  * answers those for a job that is already complete.
  *
- * Until the executor engine is merged, steps run through the small path
- * below: literal `run:` scripts with bash or sh, literal env, and the status
- * conditions. Anything else fails the step with a clear reason; nothing is
- * ever reported as run that did not run. Step output is masked and written
- * to <root>/_diag/job-<jobId>.log.
+ * The job itself runs in a worker process (worker.h), as the official
+ * Runner.Worker beside Runner.Listener: `<self> run --worker WORK` gets the
+ * message on its stdin, runs it with the executor engine and streams events
+ * back; the GitHub reporter (reporter_github.h) turns them into timeline
+ * updates, the live console and log uploads. A worker that dies before the
+ * job ends fails the job; the completion is still sent exactly once and the
+ * listener lives on. Events are also written, masked, to
+ * <root>/_diag/job-<jobId>.log.
  */
 #include "http.h"
 #include "jobmsg.h"
 #include "protocol.h"
+#include "reporter_github.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -31,36 +35,40 @@
 #include <unistd.h>
 #include <uv.h>
 
-#define RN_LINE_MAX (64u << 10)
+#define RN_EVENT_MAX (4u << 20)
 #define RN_COMPLETE_ATTEMPTS 6
 #define RN_FIRST_RENEW_ATTEMPTS 5
+#define RN_WORKER_KILL_MS 60000 /* R: the worker gets timeout - 15 s, at least 60 s */
 
-extern char **environ;
-
-struct step_result {
-    char started[40], finished[40];
-    const char *conclusion; /* NULL: not reached */
+struct worker_proc {
+    uv_process_t proc;
+    uv_pipe_t in, out;
+    uv_write_t write;
+    int open;
+    struct rn_job *job;
+    char chunk[65536];
 };
 
 struct rn_job {
     struct rn_job_env env;
     char *root, *work, *runner_name;
     struct rn_jobmsg msg;
+    char *text; /* the message as handed to the worker (hooks added) */
+    size_t text_len;
     rn_job_done_fn *cb;
     void *ctx;
-    struct step_result *results;
-    size_t step;
-    bool failed, cancelled, shutdown, finished;
+    bool cancelled, shutdown, finished;
     const char *conclusion;
     FILE *log;
+    struct rn_ghrep *ghrep;
+    uint64_t t0_ns, first_step_ns;
 
-    struct step_proc *sp; /* the running step's process, or NULL */
-    bool proc_running, pipe_open;
-    int proc_status;
+    struct worker_proc *wp;
+    bool worker_running, out_open;
+    int worker_status, worker_sig;
+    char *worker_error;
     struct gr_buf line;
-    char *script_path;
     uv_timer_t kill_timer;
-    int kill_stage;
 
     uv_timer_t renew_timer;
     struct rn_req *renew_req;
@@ -76,23 +84,13 @@ struct rn_job {
     bool freeing;
 };
 
-/* A step's process and pipe live apart from the job: they close asynchronously. */
-struct step_proc {
-    uv_process_t proc;
-    uv_pipe_t pipe;
-    int open;
-    struct rn_job *job;
-};
-
-static void run_next_step(struct rn_job *job);
+static void run_job(struct rn_job *job);
 static void complete_send(struct rn_job *job);
 
 static void handle_gone(struct rn_job *job)
 {
-    if (--job->open_handles == 0 && job->freeing) {
-        free(job->results);
+    if (--job->open_handles == 0 && job->freeing)
         free(job);
-    }
 }
 
 static void handle_closed(uv_handle_t *h)
@@ -102,26 +100,9 @@ static void handle_closed(uv_handle_t *h)
 
 static void close_handle(struct rn_job *job, uv_handle_t *h)
 {
+    (void)job;
     if (!uv_is_closing(h))
         uv_close(h, handle_closed);
-}
-
-static void sp_closed(uv_handle_t *h)
-{
-    struct step_proc *sp = h->type == UV_PROCESS
-                               ? gr_container_of((uv_process_t *)h, struct step_proc, proc)
-                               : gr_container_of((uv_pipe_t *)h, struct step_proc, pipe);
-    struct rn_job *job = sp->job;
-
-    if (--sp->open == 0)
-        free(sp);
-    handle_gone(job);
-}
-
-static void sp_close(uv_handle_t *h)
-{
-    if (!uv_is_closing(h))
-        uv_close(h, sp_closed);
 }
 
 static void init_timer(struct rn_job *job, uv_timer_t *t)
@@ -181,7 +162,7 @@ static void renew_done(struct rn_req *req, int status, void *ctx)
             job->renewed_once = true;
             GR_LOG_INFO("job '%s' locked; running %zu step(s)", job->msg.display_name,
                         job->msg.nsteps);
-            run_next_step(job);
+            run_job(job);
         }
         renew_schedule(job, job->env.timing.renew_ms);
         return;
@@ -239,319 +220,280 @@ static void renew_schedule(struct rn_job *job, uint64_t ms)
         uv_timer_start(&job->renew_timer, on_renew_timer, ms, 0);
 }
 
-/* ---- steps ---- */
+/* ---- the worker ---- */
 
-/* The status functions only; -1 when the condition needs the expression engine. */
-static int condition_eval(const struct rn_job *job, const char *cond)
+static void on_worker_done(struct rn_job *job);
+
+static void wp_closed(uv_handle_t *h)
 {
-    static const char *const forms[] = {"success()", "always()", "failure()", "cancelled()",
-                                        "!cancelled()"};
-    size_t n = strlen(cond), i;
+    struct worker_proc *wp = h->data;
+    struct rn_job *job = wp->job;
 
-    while (n && cond[n - 1] == ' ')
-        n--;
-    while (*cond == ' ')
-        cond++, n--;
-    for (i = 0; i < GR_ARRAY_SIZE(forms); i++)
-        if (strlen(forms[i]) == n && !strncasecmp(cond, forms[i], n))
-            break;
-    switch (i) {
-    case 0:
-        return !job->failed && !job->cancelled;
-    case 1:
-        return 1;
-    case 2:
-        return job->failed && !job->cancelled;
-    case 3:
-        return job->cancelled;
-    case 4:
-        return !job->cancelled;
-    default:
-        return -1;
+    if (--wp->open == 0)
+        free(wp);
+    handle_gone(job);
+}
+
+static void wp_close(struct worker_proc *wp, uv_handle_t *h)
+{
+    if (!uv_is_closing(h)) {
+        h->data = wp;
+        uv_close(h, wp_closed);
     }
 }
 
-static void step_done(struct rn_job *job, const char *conclusion)
+static enum ex_result result_of(const char *s)
 {
-    struct step_result *res = &job->results[job->step];
-    struct rn_jobstep *st = &job->msg.steps[job->step];
-
-    gr_time_iso8601(res->finished, sizeof(res->finished));
-    res->conclusion = conclusion;
-    job_log(job, "##[step] finished '%s': %s", st->display, conclusion);
-    GR_LOG_INFO("step '%s': %s", st->display, conclusion);
-    job->step++;
-    run_next_step(job);
+    if (s && !strcmp(s, "success"))
+        return EX_RESULT_SUCCESS;
+    if (s && !strcmp(s, "cancelled"))
+        return EX_RESULT_CANCELLED;
+    if (s && !strcmp(s, "skipped"))
+        return EX_RESULT_SKIPPED;
+    return EX_RESULT_FAILURE;
 }
 
-static void flush_line(struct rn_job *job)
+/* One event line from the worker (worker.h) into the GitHub reporter. */
+static void worker_event(struct rn_job *job, const char *line, size_t len)
 {
-    if (job->line.len)
-        job_log(job, "%s", job->line.ptr);
-    gr_buf_reset(&job->line);
+    const struct ex_reporter *rep = rn_ghrep_reporter(job->ghrep);
+    json_t *ev = json_loadb(line, len, 0, NULL);
+    const char *e = json_string_value(json_object_get(ev, "e"));
+    int i = (int)json_integer_value(json_object_get(ev, "i"));
+    const char *s;
+
+    if (!e) {
+        GR_LOG_WARN("worker: unreadable event line ignored");
+    } else if (!strcmp(e, "step_started")) {
+        s = json_string_value(json_object_get(ev, "name"));
+        if (!job->first_step_ns) {
+            job->first_step_ns = uv_hrtime();
+            GR_LOG_INFO("first step started %.1f ms after the job message",
+                        (double)(job->first_step_ns - job->t0_ns) / 1e6);
+        }
+        job_log(job, "##[step] '%s'", s ? s : "");
+        rep->step_started(rep->ctx, job, i, s ? s : "");
+    } else if (!strcmp(e, "log") && (s = json_string_value(json_object_get(ev, "l")))) {
+        job_log(job, "%s", s);
+        rep->log_line(rep->ctx, job, s, json_string_length(json_object_get(ev, "l")));
+    } else if (!strcmp(e, "group")) {
+        s = json_string_value(json_object_get(ev, "title"));
+        rep->group(rep->ctx, job, s ? s : "", json_is_true(json_object_get(ev, "open")));
+    } else if (!strcmp(e, "annotation")) {
+        struct ex_annotation a = {
+            .level = json_string_value(json_object_get(ev, "level")),
+            .message = json_string_value(json_object_get(ev, "message")),
+            .title = json_string_value(json_object_get(ev, "title")),
+            .file = json_string_value(json_object_get(ev, "file")),
+            .line = (int)json_integer_value(json_object_get(ev, "line")),
+            .end_line = (int)json_integer_value(json_object_get(ev, "end_line")),
+            .col = (int)json_integer_value(json_object_get(ev, "col")),
+            .end_col = (int)json_integer_value(json_object_get(ev, "end_col")),
+        };
+        rep->annotation(rep->ctx, job, &a);
+    } else if (!strcmp(e, "step_finished")) {
+        s = json_string_value(json_object_get(ev, "conclusion"));
+        job_log(job, "##[step] finished: %s", s ? s : "?");
+        rep->step_finished(rep->ctx, job, i,
+                           result_of(json_string_value(json_object_get(ev, "outcome"))),
+                           result_of(s), 0);
+    } else if (!strcmp(e, "job_finished")) {
+        rep->job_finished(rep->ctx, job,
+                          result_of(json_string_value(json_object_get(ev, "result"))),
+                          json_object_get(ev, "outputs"), 0);
+    } else if (!strcmp(e, "error")) {
+        s = json_string_value(json_object_get(ev, "message"));
+        free(job->worker_error);
+        job->worker_error = gr_xstrdup(s ? s : "the worker failed");
+        job_log(job, "##[error]%s", job->worker_error);
+        GR_LOG_ERR("job '%s': %s", job->msg.display_name, job->worker_error);
+    }
+    json_decref(ev);
 }
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
-    static char chunk[16384];
+    struct worker_proc *wp = h->data;
 
-    *buf = uv_buf_init(chunk, sizeof(chunk));
-}
-
-static void maybe_step_finished(struct rn_job *job)
-{
-    struct rn_jobstep *st = &job->msg.steps[job->step];
-    const char *c;
-
-    if (job->proc_running || job->pipe_open)
-        return;
-    flush_line(job);
-    uv_timer_stop(&job->kill_timer);
-    if (job->script_path) {
-        (void)unlink(job->script_path);
-        free(job->script_path);
-        job->script_path = NULL;
-    }
-    if (job->proc_status == 0) {
-        c = "succeeded";
-    } else if (job->cancelled) {
-        c = "canceled";
-    } else {
-        job_log(job, "##[error]Process completed with exit code %d.", job->proc_status);
-        c = st->continue_on_error ? "succeeded" : "failed";
-        if (!st->continue_on_error)
-            job->failed = true;
-    }
-    step_done(job, c);
+    (void)hint;
+    *buf = uv_buf_init(wp->chunk, sizeof(wp->chunk));
 }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
-    struct rn_job *job = s->data;
+    struct worker_proc *wp = s->data;
+    struct rn_job *job = wp->job;
 
     if (n < 0) {
-        job->pipe_open = false;
-        sp_close((uv_handle_t *)&job->sp->pipe);
-        maybe_step_finished(job);
+        job->out_open = false;
+        wp_close(wp, (uv_handle_t *)&wp->out);
+        on_worker_done(job);
         return;
     }
     for (ssize_t i = 0; i < n; i++) {
         char c = buf->base[i];
-        if (c == '\n' || job->line.len >= RN_LINE_MAX) {
-            flush_line(job);
-            if (c == '\n')
-                continue;
+
+        if (c == '\n') {
+            worker_event(job, job->line.ptr ? job->line.ptr : "", job->line.len);
+            gr_buf_reset(&job->line);
+        } else if (job->line.len < RN_EVENT_MAX && gr_buf_addch(&job->line, c) < 0) {
+            abort();
         }
-        if (c != '\r' && gr_buf_addch(&job->line, c) < 0)
-            flush_line(job);
     }
 }
 
-static void on_proc_exit(uv_process_t *p, int64_t status, int sig)
+static void on_worker_exit(uv_process_t *p, int64_t status, int sig)
 {
-    struct rn_job *job = p->data;
+    struct worker_proc *wp = p->data;
+    struct rn_job *job = wp->job;
 
-    job->proc_status = sig ? 128 + sig : (int)status;
-    job->proc_running = false;
-    sp_close((uv_handle_t *)p);
-    maybe_step_finished(job);
+    job->worker_status = (int)status;
+    job->worker_sig = sig;
+    job->worker_running = false;
+    wp_close(wp, (uv_handle_t *)p);
+    on_worker_done(job);
 }
 
-static char **build_env(struct rn_job *job, const struct rn_jobstep *st, const char *workspace)
+static void on_written(uv_write_t *w, int status)
 {
-    size_t n = 0, cap = 0;
-    char **env = NULL;
-    const char *extra[] = {"GITHUB_ACTIONS=true", "CI=true", "RUNNER_OS=Linux",
-                           "RUNNER_ENVIRONMENT=self-hosted"};
+    struct worker_proc *wp = w->data;
 
-    for (char **e = environ; *e; e++) {
-        GR_GROW(env, cap, n + 1);
-        env[n++] = gr_xstrdup(*e);
-    }
-    for (size_t i = 0; i < GR_ARRAY_SIZE(extra); i++) {
-        GR_GROW(env, cap, n + 1);
-        env[n++] = gr_xstrdup(extra[i]);
-    }
-    GR_GROW(env, cap, n + 4);
-    env[n++] = gr_xasprintf("RUNNER_NAME=%s", job->runner_name);
-    env[n++] = gr_xasprintf("GITHUB_WORKSPACE=%s", workspace);
-    env[n++] = gr_xasprintf("RUNNER_TEMP=%s/_temp", job->work);
-    for (size_t i = 0; i < job->msg.nenv; i++) {
-        GR_GROW(env, cap, n + 1);
-        env[n++] = gr_xstrdup(job->msg.env[i]);
-    }
-    for (size_t i = 0; i < st->nenv; i++) {
-        GR_GROW(env, cap, n + 1);
-        env[n++] = gr_xstrdup(st->env[i]);
-    }
-    GR_GROW(env, cap, n + 1);
-    env[n] = NULL;
-    return env;
+    if (status < 0)
+        GR_LOG_WARN("cannot hand the job message to the worker: %s", uv_strerror(status));
+    wp_close(wp, (uv_handle_t *)&wp->in);
 }
 
-static void free_strv(char **v)
+static void reports_sent(void *ctx)
 {
-    for (size_t i = 0; v && v[i]; i++)
-        free(v[i]);
-    free(v);
+    struct rn_job *job = ctx;
+
+    complete_send(job);
 }
 
-static char *workspace_dir(struct rn_job *job)
+/* The worker is gone (exit seen and its output read): conclude and complete. */
+static void on_worker_done(struct rn_job *job)
 {
-    const char *repo = job->msg.repository ? strchr(job->msg.repository, '/') : NULL;
-    const char *name = repo && repo[1] && !strstr(repo + 1, "..") ? repo + 1 : "workspace";
+    const char *result = NULL, *why = NULL;
+    json_t *outputs = NULL;
+    char buf[160];
 
-    return gr_xasprintf("%s/%s/%s", job->work, name, name);
+    if (job->worker_running || job->out_open || job->conclusion)
+        return;
+    uv_timer_stop(&job->kill_timer);
+    if (job->line.len) {
+        worker_event(job, job->line.ptr, job->line.len);
+        gr_buf_reset(&job->line);
+    }
+    rn_ghrep_result(job->ghrep, &result, &outputs);
+    if (!result && !job->cancelled) {
+        if (job->worker_error) {
+            why = job->worker_error;
+        } else {
+            snprintf(buf, sizeof(buf), "the job's worker process %s %d before the job ended",
+                     job->worker_sig ? "was killed by signal" : "exited with status",
+                     job->worker_sig ? job->worker_sig : job->worker_status);
+            why = buf;
+            GR_LOG_ERR("job '%s': %s", job->msg.display_name, buf);
+        }
+    }
+    rn_ghrep_abort(job->ghrep, job->cancelled ? "canceled" : "failed", why);
+    if (job->cancelled)
+        job->conclusion =
+            job->shutdown ? "failed" : "canceled"; /* R: failed when the runner stops */
+    else if (result && !strcmp(result, "success"))
+        job->conclusion = "succeeded";
+    else if (result && !strcmp(result, "cancelled"))
+        job->conclusion = "canceled";
+    else
+        job->conclusion = "failed";
+    rn_ghrep_finish(job->ghrep, job->env.timing.request_timeout_ms, reports_sent, job);
 }
 
-/* Write the script and spawn its shell; returns 0 or a reason in *why. */
-static int spawn_step(struct rn_job *job, const struct rn_jobstep *st, const char **why)
+/* Spawn `<self> run --worker WORK` with the message on its stdin. */
+static int worker_start(struct rn_job *job)
 {
-    char guid[37], *ws = workspace_dir(job), *cwd = NULL, *tmp;
-    char *args[8] = {0};
-    char **env = NULL;
-    uv_file fds[2];
+    char exe[4096];
+    size_t exelen = sizeof(exe);
+    char *args[] = {exe, "run", "--worker", job->work, NULL};
     uv_process_options_t o = {0};
     uv_stdio_container_t stdio[3];
+    struct worker_proc *wp;
+    uv_buf_t b;
     int r;
 
-    *why = NULL;
-    if (st->shell && strcmp(st->shell, "bash") && strcmp(st->shell, "sh")) {
-        *why = "only the bash and sh shells can run until the executor engine is merged";
-        r = -ENOTSUP;
-        goto out;
-    }
-    tmp = gr_xasprintf("%s/_temp", job->work);
-    r = gr_mkdir_p(tmp, 0700);
-    free(tmp);
-    if (r == 0)
-        r = gr_mkdir_p(ws, 0755);
-    if (r < 0) {
-        *why = "cannot create the work folders";
-        goto out;
-    }
-    rn_guid(guid);
-    job->script_path = gr_xasprintf("%s/_temp/%s.sh", job->work, guid);
-    r = gr_file_write_atomic(job->script_path, st->script, strlen(st->script), 0600);
-    if (r < 0) {
-        *why = "cannot write the step script";
-        goto out;
-    }
-    if (!st->shell || !strcmp(st->shell, "bash")) {
-        char *a[] = {"bash", "--noprofile", "--norc", "-e", "-o", "pipefail", job->script_path};
-        memcpy(args, a, sizeof(a));
-    } else {
-        char *a[] = {"sh", "-e", job->script_path};
-        memcpy(args, a, sizeof(a));
-    }
-    cwd = st->workdir && st->workdir[0] == '/' ? gr_xstrdup(st->workdir)
-          : st->workdir                        ? gr_path_join(ws, st->workdir)
-                                               : gr_xstrdup(ws);
-    env = build_env(job, st, ws);
-    /* one pipe for stdout and stderr, so lines keep their order */
-    r = uv_pipe(fds, 0, 0);
-    if (r < 0) {
-        *why = uv_strerror(r);
-        goto out;
-    }
-    job->sp = gr_xcalloc(1, sizeof(*job->sp));
-    job->sp->job = job;
-    uv_pipe_init(job->env.loop, &job->sp->pipe, 0);
-    (void)uv_pipe_open(&job->sp->pipe, fds[0]);
-    job->sp->pipe.data = job;
-    job->sp->open++;
-    job->open_handles++;
-    job->pipe_open = true;
-    stdio[0].flags = UV_IGNORE;
-    stdio[1].flags = UV_INHERIT_FD;
-    stdio[1].data.fd = fds[1];
+    r = uv_exepath(exe, &exelen);
+    if (r < 0)
+        return r;
+    wp = gr_xcalloc(1, sizeof(*wp));
+    wp->job = job;
+    uv_pipe_init(job->env.loop, &wp->in, 0);
+    uv_pipe_init(job->env.loop, &wp->out, 0);
+    wp->in.data = wp->out.data = wp->proc.data = wp;
+    wp->open = 3;
+    job->open_handles += 3;
+    stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
+    stdio[0].data.stream = (uv_stream_t *)&wp->in;
+    stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+    stdio[1].data.stream = (uv_stream_t *)&wp->out;
     stdio[2].flags = UV_INHERIT_FD;
-    stdio[2].data.fd = fds[1];
-    o.file = args[0];
+    stdio[2].data.fd = 2;
+    o.file = exe;
     o.args = args;
-    o.env = env;
-    o.cwd = cwd;
-    o.exit_cb = on_proc_exit;
+    o.exit_cb = on_worker_exit;
     o.stdio = stdio;
     o.stdio_count = 3;
-    o.flags = UV_PROCESS_DETACHED; /* own process group: cancellation signals the whole tree */
-    job->sp->proc.data = job;
-    job->sp->open++;
-    job->open_handles++;
-    r = uv_spawn(job->env.loop, &job->sp->proc, &o);
-    close(fds[1]);
+    o.flags = UV_PROCESS_DETACHED; /* the listener alone decides when the job is cancelled */
+    r = uv_spawn(job->env.loop, &wp->proc, &o);
     if (r < 0) {
-        /* a failed uv_spawn still needs its handle closed */
-        sp_close((uv_handle_t *)&job->sp->proc);
-        job->pipe_open = false;
-        sp_close((uv_handle_t *)&job->sp->pipe);
-        *why = uv_strerror(r);
-        (void)unlink(job->script_path);
-        free(job->script_path);
-        job->script_path = NULL;
-        goto out;
+        wp_close(wp, (uv_handle_t *)&wp->proc);
+        wp_close(wp, (uv_handle_t *)&wp->in);
+        wp_close(wp, (uv_handle_t *)&wp->out);
+        return r;
     }
-    job->proc_running = true;
-    uv_read_start((uv_stream_t *)&job->sp->pipe, on_alloc, on_read);
-out:
-    free_strv(env);
-    free(cwd);
-    free(ws);
-    return r;
+    job->wp = wp;
+    job->worker_running = true;
+    job->out_open = true;
+    uv_read_start((uv_stream_t *)&wp->out, on_alloc, on_read);
+    b = uv_buf_init(job->text, (unsigned)job->text_len);
+    wp->write.data = wp;
+    r = uv_write(&wp->write, (uv_stream_t *)&wp->in, &b, 1, on_written);
+    if (r < 0) {
+        GR_LOG_WARN("cannot hand the job message to the worker: %s", uv_strerror(r));
+        wp_close(wp, (uv_handle_t *)&wp->in);
+    }
+    GR_LOG_INFO("job '%s': worker %d started", job->msg.display_name, (int)wp->proc.pid);
+    return 0;
 }
 
-static void run_next_step(struct rn_job *job)
+static void run_job(struct rn_job *job)
 {
-    struct rn_jobstep *st;
-    const char *why = NULL;
-    int cond;
+    int r = worker_start(job);
 
-    if (job->step >= job->msg.nsteps) {
-        job->conclusion = job->cancelled ? "canceled" : job->failed ? "failed" : "succeeded";
-        if (job->cancelled && job->shutdown)
-            job->conclusion = "failed"; /* R reports failed when the runner itself stops */
-        complete_send(job);
-        return;
+    if (r < 0) {
+        GR_LOG_ERR("job '%s': cannot start its worker: %s", job->msg.display_name, uv_strerror(r));
+        free(job->worker_error);
+        job->worker_error = gr_xasprintf("cannot start the job's worker: %s", uv_strerror(r));
+        on_worker_done(job);
     }
-    st = &job->msg.steps[job->step];
-    gr_time_iso8601(job->results[job->step].started, sizeof(job->results[job->step].started));
-    cond = condition_eval(job, st->condition);
-    if (st->unsupported || cond < 0) {
-        why = st->unsupported ? st->unsupported
-                              : "the step's if: condition needs expression evaluation";
-    } else if (cond == 0) {
-        step_done(job, "skipped");
-        return;
-    } else if (spawn_step(job, st, &why) == 0) {
-        job_log(job, "##[step] '%s'", st->display);
-        return;
-    }
-    job_log(job, "##[error]cannot run step '%s': %s", st->display, why);
-    GR_LOG_ERR("cannot run step '%s': %s", st->display, why);
-    job->failed = true;
-    step_done(job, "failed");
 }
 
 /* ---- completion ---- */
 
-static json_t *step_results(struct rn_job *job)
+/* outputs {"name": {"value": "..."}} (R RunServer.CompleteJobAsync). */
+static json_t *job_outputs(struct rn_job *job)
 {
-    json_t *a = json_array();
+    const char *result, *k;
+    json_t *outputs = NULL, *o = json_object(), *v;
 
-    for (size_t i = 0; i < job->msg.nsteps; i++) {
-        struct rn_jobstep *st = &job->msg.steps[i];
-        struct step_result *res = &job->results[i];
-        json_t *o;
-
-        if (!res->conclusion)
-            continue;
-        o = json_pack("{s:s?,s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:[]}", "external_id", st->id, "number",
-                      (json_int_t)(i + 1), "name", st->display, "type", "run", "status",
-                      "completed", "conclusion", res->conclusion, "started_at", res->started,
-                      "completed_at", res->finished, "annotations");
-        json_array_append_new(a, o);
+    rn_ghrep_result(job->ghrep, &result, &outputs);
+    json_object_foreach(outputs, k, v)
+    {
+        json_object_set_new(o, k,
+                            json_pack("{s:s,s:b}", "value",
+                                      json_is_string(v) ? json_string_value(v) : "", "isSecret",
+                                      false));
     }
-    return a;
+    return o;
 }
 
 static void on_complete_timer(uv_timer_t *t)
@@ -594,9 +536,10 @@ static void complete_done(struct rn_req *req, int status, void *ctx)
 static void complete_send(struct rn_job *job)
 {
     char *url = rn_url_join(job->msg.url, "completejob");
-    json_t *body = json_pack("{s:s,s:s,s:s,s:{},s:o,s:[]}", "planId", job->msg.plan_id, "jobId",
-                             job->msg.job_id, "conclusion", job->conclusion, "outputs",
-                             "stepResults", step_results(job), "annotations");
+    json_t *body =
+        json_pack("{s:s,s:s,s:s,s:o,s:o,s:[]}", "planId", job->msg.plan_id, "jobId",
+                  job->msg.job_id, "conclusion", job->conclusion, "outputs", job_outputs(job),
+                  "stepResults", rn_ghrep_step_results(job->ghrep), "annotations");
     int r;
 
     job->complete_tries++;
@@ -615,28 +558,36 @@ static void complete_send(struct rn_job *job)
 
 /* ---- hooks (ACTIONS_RUNNER_HOOK_JOB_STARTED / _COMPLETED, section 15.2) ---- */
 
-static void add_hook(struct rn_job *job, const char *var, const char *display, bool first)
+/* A hook runs as an extra always() script step of the job: add it to the message. */
+static void add_hook(json_t *msg, const char *var, const char *display, bool first)
 {
     const char *path = getenv(var);
-    struct rn_jobstep st = {0};
-    char guid[37];
+    json_t *steps = rn_json_iget(msg, "steps"), *st;
+    char guid[37], *q, *script;
 
-    if (!path || !*path)
+    if (!path || !*path || !json_is_array(steps))
         return;
     rn_guid(guid);
-    st.id = gr_xstrdup(guid);
-    st.name = gr_xstrdup(first ? "__runner_hook_started" : "__runner_hook_completed");
-    st.display = gr_xstrdup(display);
-    st.condition = gr_xstrdup("always()");
-    if (strchr(path, '\''))
-        st.unsupported = gr_xstrdup("the hook path contains a single quote");
-    else
-        st.script = gr_xasprintf("%s '%s'\n", gr_endswith(path, ".sh") ? "bash -e" : "exec", path);
-    job->msg.steps = gr_xrealloc(job->msg.steps, (job->msg.nsteps + 1) * sizeof(st));
+    /* single-quoted for the shell: ' becomes '\'' */
+    q = gr_xstrdup("");
+    for (const char *c = path; *c; c++) {
+        char *n = *c == '\'' ? gr_xasprintf("%s'\\''", q) : gr_xasprintf("%s%c", q, *c);
+
+        free(q);
+        q = n;
+    }
+    script = gr_xasprintf("%s '%s'\n", gr_endswith(path, ".sh") ? "bash -e" : "exec", q);
+    st = json_pack("{s:s,s:s,s:s,s:s,s:{s:s},s:{s:i,s:[{s:s,s:s}]},s:s,s:s}", "type", "action",
+                   "id", guid, "name", first ? "__runner_hook_started" : "__runner_hook_completed",
+                   "contextName", first ? "__runner_hook_started" : "__runner_hook_completed",
+                   "reference", "type", "script", "inputs", "type", 2, "map", "Key", "script",
+                   "Value", script, "condition", "always()", "displayName", display);
     if (first)
-        memmove(job->msg.steps + 1, job->msg.steps, job->msg.nsteps * sizeof(st));
-    job->msg.steps[first ? 0 : job->msg.nsteps] = st;
-    job->msg.nsteps++;
+        json_array_insert_new(steps, 0, st);
+    else
+        json_array_append_new(steps, st);
+    free(script);
+    free(q);
 }
 
 /* ---- lifecycle ---- */
@@ -645,12 +596,11 @@ static void on_kill_timer(uv_timer_t *t)
 {
     struct rn_job *job = t->data;
 
-    if (!job->proc_running)
+    if (!job->worker_running)
         return;
-    job->kill_stage++;
-    (void)kill(-job->sp->proc.pid, job->kill_stage == 1 ? SIGTERM : SIGKILL);
-    if (job->kill_stage == 1)
-        uv_timer_start(&job->kill_timer, on_kill_timer, 2500, 0);
+    GR_LOG_WARN("job '%s': the worker did not stop after the cancellation; killing it",
+                job->msg.display_name);
+    (void)kill(-job->wp->proc.pid, SIGKILL);
 }
 
 void rn_job_cancel(struct rn_job *job, bool shutdown)
@@ -660,11 +610,10 @@ void rn_job_cancel(struct rn_job *job, bool shutdown)
     job->cancelled = true;
     job->shutdown = shutdown;
     GR_LOG_INFO("cancelling job '%s'", job->msg.display_name);
-    if (job->proc_running) {
-        /* SIGINT, then SIGTERM after 7.5 s, then SIGKILL after 2.5 s more (R ProcessInvoker) */
-        (void)kill(-job->sp->proc.pid, SIGINT);
-        job->kill_stage = 0;
-        uv_timer_start(&job->kill_timer, on_kill_timer, 7500, 0);
+    if (job->worker_running) {
+        /* the engine cancels on SIGINT: steps get SIGINT, then SIGTERM and SIGKILL */
+        (void)kill(job->wp->proc.pid, SIGINT);
+        uv_timer_start(&job->kill_timer, on_kill_timer, RN_WORKER_KILL_MS, 0);
     } else if (!job->renewed_once) {
         finish(job, GR_ECANCELED);
     }
@@ -694,14 +643,84 @@ static int open_log(struct rn_job *job)
     return r;
 }
 
+static char *results_base(const json_t *msg)
+{
+    const char *u = rn_json_str(
+        rn_json_iget(rn_json_iget(msg, "variables"), "system.github.results_endpoint"), "value");
+    json_t *ep;
+    size_t i;
+
+    json_array_foreach(rn_json_iget(rn_json_iget(msg, "resources"), "endpoints"), i, ep)
+    {
+        const char *name = rn_json_str(ep, "name");
+
+        if (!u && name && !strcasecmp(name, "SystemVssConnection"))
+            u = rn_json_str(rn_json_iget(ep, "data"), "ResultsServiceUrl");
+    }
+    return u && *u ? rn_url_join(u, "") : NULL;
+}
+
+static void reporter_new(struct rn_job *job, const json_t *msg)
+{
+    const json_t *plan = rn_json_iget(msg, "plan");
+    const char **ids = gr_xcalloc(job->msg.nsteps + 1, sizeof(*ids));
+    const char **refs = gr_xcalloc(job->msg.nsteps + 1, sizeof(*refs));
+    char *results =
+        strcasecmp(job->msg.message_type ? job->msg.message_type : "", "PipelineAgentJobRequest")
+            ? results_base(msg)
+            : NULL;
+    struct rn_ghrep_cfg cfg = {
+        .loop = job->env.loop,
+        .http = job->env.http,
+        .url = job->msg.url,
+        .token = job->msg.token,
+        .plan_id = job->msg.plan_id,
+        .job_id = job->msg.job_id,
+        .timeline_id = job->msg.timeline_id ? job->msg.timeline_id : job->msg.job_id,
+        .scope = rn_json_str(plan, "scopeIdentifier"),
+        .plan_type = rn_json_str(plan, "planType"),
+        .results_url = results,
+        .worker_name = job->runner_name,
+        .step_ids = ids,
+        .step_refs = refs,
+        .n_steps = job->msg.nsteps,
+        .retry_ms = job->env.timing.retry_base_ms,
+    };
+
+    for (size_t i = 0; i < job->msg.nsteps; i++) {
+        ids[i] = job->msg.steps[i].id ? job->msg.steps[i].id : "";
+        refs[i] = job->msg.steps[i].name;
+    }
+    job->ghrep = rn_ghrep_new(&cfg);
+    free(ids);
+    free(refs);
+    free(results);
+}
+
 int rn_job_start(const struct rn_job_env *env, const char *text, size_t len, rn_job_done_fn *cb,
                  void *ctx, struct rn_job **ret, struct gr_diag *reterr)
 {
-    struct rn_job *job = gr_xcalloc(1, sizeof(*job));
+    struct rn_job *job;
+    json_t *msg = rn_json_parse(text, len, reterr);
     int r;
 
-    r = rn_jobmsg_parse(text, len, &job->msg, reterr);
+    if (!json_is_object(msg)) {
+        r = msg ? gr_diag_set(reterr, GR_EPROTO, NULL, 0, 0, "job message is not an object")
+                : GR_EPARSE;
+        json_decref(msg);
+        return r;
+    }
+    add_hook(msg, "ACTIONS_RUNNER_HOOK_JOB_STARTED", "Set up runner", true);
+    add_hook(msg, "ACTIONS_RUNNER_HOOK_JOB_COMPLETED", "Complete runner", false);
+    job = gr_xcalloc(1, sizeof(*job));
+    job->t0_ns = uv_hrtime();
+    job->text = json_dumps(msg, JSON_COMPACT);
+    job->text_len = strlen(job->text);
+    r = rn_jobmsg_parse(job->text, job->text_len, &job->msg, reterr);
     if (r < 0) {
+        json_decref(msg);
+        memset(job->text, 0, job->text_len);
+        free(job->text);
         free(job);
         return r;
     }
@@ -711,12 +730,11 @@ int rn_job_start(const struct rn_job_env *env, const char *text, size_t len, rn_
     job->runner_name = gr_xstrdup(env->runner_name ? env->runner_name : "ghrun");
     job->cb = cb;
     job->ctx = ctx;
-    job->line = GR_BUF_INIT(RN_LINE_MAX + 1);
+    job->line = GR_BUF_INIT(0);
     if (!job->msg.display_name)
         job->msg.display_name = gr_xstrdup(job->msg.job_id);
-    add_hook(job, "ACTIONS_RUNNER_HOOK_JOB_STARTED", "Set up runner", true);
-    add_hook(job, "ACTIONS_RUNNER_HOOK_JOB_COMPLETED", "Complete runner", false);
-    job->results = gr_xcalloc(job->msg.nsteps + 1, sizeof(*job->results));
+    reporter_new(job, msg);
+    json_decref(msg);
     r = open_log(job);
     if (r < 0)
         gr_log_warn_errno(r, "cannot open the job log in '%s/_diag', ignoring", job->root);
@@ -746,9 +764,14 @@ void rn_job_free(struct rn_job *job)
         return;
     rn_req_free(job->renew_req);
     rn_req_free(job->complete_req);
+    rn_ghrep_free(job->ghrep);
     if (job->log)
         fclose(job->log);
-    free(job->script_path);
+    if (job->text) {
+        memset(job->text, 0, job->text_len);
+        free(job->text);
+    }
+    free(job->worker_error);
     gr_buf_release(&job->line);
     rn_jobmsg_release(&job->msg);
     free(job->root);

@@ -6,7 +6,11 @@ It speaks enough of runner-protocol.md for `ghrun config`, `ghrun run` and
 runner-admin API (--v2), the OAuth token endpoint (it verifies the JWT client
 assertion, RS256 or PS256, against the registered public key), pipelines
 sessions and messages, the broker (--broker), and the run service
-(acquirejob, renewjob, completejob).
+(acquirejob, renewjob, completejob), and what a job reports: the classic
+timeline (PATCH records), live console feed and logs under
+{url}{scope}/_apis/distributedtask/hubs/{planType}/plans/{planId}/, and the
+results service (twirp WorkflowStepsUpdate, step/job log signed URLs, blob
+PUTs, log metadata). Every request's body is recorded in the log ("raw").
 
 It prints "PORT <n>" on stdout once listening, appends every request to the
 JSON-lines file given by --log (Authorization values redacted), and keeps its
@@ -14,6 +18,13 @@ state in memory. A control API under /_control/ enqueues jobs and messages,
 injects faults and dumps the state:
 
   POST /_control/job      {"name": "...", "steps": [{"run": "echo hi", "name": "..", "if": ".."}]}
+                          steps as in a workflow (run, uses, with, env, if, name, id, shell,
+                          working-directory, continue-on-error, timeout-minutes); values
+                          with ${{ }} become expression tokens as GitHub's server sends them.
+                          Job keys: env, workflow_env, outputs, defaults, matrix, needs,
+                          strategy, secrets, vars, inputs, github (extra github context),
+                          mask (list), classic (no results service: classic timeline/logs),
+                          raw_steps (message steps used as they are)
   POST /_control/message  {"type": "JobCancellation", "body": {...}}
   POST /_control/fault    {"endpoint": "completejob", "kind": "500", "count": 1}
   GET  /_control/state
@@ -28,6 +39,7 @@ The same faults can be given at start: --fault completejob:late:3:1
 
 import argparse
 import base64
+import re
 import hashlib
 import json
 import os
@@ -109,6 +121,7 @@ class State:
         self.faults = []  # dicts: endpoint, kind, count
         self.counts = {}
         self.session_conflicts = 0
+        self.blobs = {}  # blob id -> (job, step id or "job")
 
 
 STATE = None
@@ -131,32 +144,137 @@ def take_fault(endpoint):
     return None
 
 
-def job_message(base, job):
-    steps = []
-    for i, st in enumerate(job["steps"]):
-        inputs = [{"Key": "script", "Value": st["run"]}]
+EXPR_RE = re.compile(r"\$\{\{(.*?)\}\}", re.S)
+STATUS_RE = re.compile(r"\b(success|failure|cancelled|always)\s*\(")
+
+
+def tok(v):
+    """A workflow value as the TemplateToken the server sends (runner-protocol.md section 9)."""
+    if isinstance(v, bool):
+        return {"type": 5, "bool": v}
+    if isinstance(v, (int, float)):
+        return {"type": 6, "num": v}
+    if v is None:
+        return {"type": 7}
+    if isinstance(v, list):
+        return {"type": 1, "seq": [tok(x) for x in v]}
+    if isinstance(v, dict):
+        return {"type": 2, "map": [{"Key": k, "Value": tok(x)} for k, x in v.items()]}
+    parts = EXPR_RE.split(v)
+    if len(parts) == 1:
+        return v
+    if len(parts) == 3 and parts[0] == "" and parts[2] == "":
+        return {"type": 3, "expr": parts[1].strip()}
+    fmt, args = "", []
+    for i, p in enumerate(parts):
+        if i % 2 == 0:
+            fmt += p.replace("{", "{{").replace("}", "}}").replace("'", "''")
+        else:
+            fmt += "{%d}" % len(args)
+            args.append(p.strip())
+    return {"type": 3, "expr": "format('%s', %s)" % (fmt, ", ".join(args))}
+
+
+def ctx(v):
+    """A JSON value as PipelineContextData."""
+    if isinstance(v, bool):
+        return {"t": 3, "b": v}
+    if isinstance(v, (int, float)):
+        return {"t": 4, "n": v}
+    if isinstance(v, dict):
+        return {"t": 2, "d": [{"k": k, "v": ctx(x)} for k, x in v.items()]}
+    if isinstance(v, list):
+        return {"t": 1, "a": [ctx(x) for x in v]}
+    return v
+
+
+def condition(c):
+    """The server's ConvertToIfCondition: implicit success() unless a status function is used."""
+    if c is None or c == "":
+        return "success()"
+    if isinstance(c, bool):
+        c = "true" if c else "false"
+    c = str(c).strip()
+    m = EXPR_RE.fullmatch(c)
+    if m:
+        c = m.group(1).strip()
+    return c if STATUS_RE.search(c) else "success() && (%s)" % c
+
+
+def message_step(i, st):
+    ctxname = st.get("id", "__run" if i == 0 else "__run_%d" % (i + 1))
+    step = {
+        "type": "action",
+        "id": str(uuid.uuid4()),
+        "name": ctxname,
+        "contextName": ctxname,
+        "condition": condition(st.get("if")),
+    }
+    if "uses" in st:
+        uses = st["uses"]
+        if uses.startswith("./"):
+            step["reference"] = {"type": "repository", "repositoryType": "self", "path": uses}
+        elif uses.startswith("docker://"):
+            step["reference"] = {"type": "containerRegistry", "image": uses[9:]}
+        else:
+            name, _, ref = uses.partition("@")
+            parts = name.split("/")
+            step["reference"] = {"type": "repository", "repositoryType": "GitHub",
+                                 "name": "/".join(parts[:2]), "ref": ref,
+                                 "path": "/".join(parts[2:])}
+        if st.get("with"):
+            step["inputs"] = tok(st["with"])
+    else:
+        inputs = {"script": st["run"]}
         if st.get("shell"):
-            inputs.append({"Key": "shell", "Value": st["shell"]})
-        step = {
-            "type": "action",
-            "id": str(uuid.uuid4()),
-            "name": st.get("id", "__run" if i == 0 else "__run_%d" % (i + 1)),
-            "contextName": st.get("id", "__run" if i == 0 else "__run_%d" % (i + 1)),
-            "reference": {"type": "script"},
-            "inputs": {"type": 2, "map": inputs},
-            "condition": st.get("if", "success()"),
-        }
-        if st.get("name"):
-            step["displayNameToken"] = st["name"]
-        if st.get("env"):
-            step["environment"] = {
-                "type": 2,
-                "map": [{"Key": k, "Value": v} for k, v in st["env"].items()],
-            }
-        if st.get("continue-on-error"):
-            step["continueOnError"] = True
-        steps.append(step)
-    return {
+            inputs["shell"] = st["shell"]
+        if st.get("working-directory"):
+            inputs["workingDirectory"] = st["working-directory"]
+        step["reference"] = {"type": "script"}
+        step["inputs"] = tok(inputs)
+    if st.get("name"):
+        step["displayNameToken"] = tok(st["name"])
+    if st.get("env"):
+        step["environment"] = tok(st["env"])
+    if "continue-on-error" in st:
+        step["continueOnError"] = tok(st["continue-on-error"])
+    if "timeout-minutes" in st:
+        step["timeoutInMinutes"] = tok(st["timeout-minutes"])
+    return step
+
+
+def job_message(base, job):
+    spec = job["spec"]
+    if spec.get("raw_steps") is not None:
+        steps = spec["raw_steps"]
+    else:
+        steps = [message_step(i, st) for i, st in enumerate(job["steps"])]
+    job["step_ids"] = [s.get("id") for s in steps if isinstance(s, dict)]
+    data = {"CacheServerUrl": base + "/cache/", "GenerateIdTokenUrl": base + "/idtoken"}
+    if not spec.get("classic"):
+        data["ResultsServiceUrl"] = base + "/results/"
+    github = {"repository": "acme/widgets", "event_name": "push", "ref": "refs/heads/main",
+              "ref_name": "main", "sha": "0123456789abcdef0123456789abcdef01234567",
+              "actor": "octocat", "repository_owner": "acme", "workflow": "CI",
+              "run_id": "4242", "run_number": "7", "server_url": "https://github.com",
+              "event": {"ref": "refs/heads/main", "head_commit": {"message": "fix things"}}}
+    github.update(spec.get("github", {}))
+    contexts = {"github": ctx(github)}
+    for k in ("matrix", "needs", "strategy", "inputs", "vars"):
+        if k in spec:
+            contexts[k] = ctx(spec[k])
+    variables = {
+        "system.github.token": {"value": job["github_token"], "isSecret": True},
+        "system.github.job": {"value": spec.get("job_id", "build")},
+        "MY_SECRET": {"value": job["secret"], "isSecret": True},
+    }
+    for k, v in spec.get("secrets", {}).items():
+        variables[k] = {"value": v, "isSecret": True}
+    envs = []
+    if spec.get("workflow_env"):
+        envs.append(tok(spec["workflow_env"]))
+    envs.append(tok(job.get("env", {})))
+    msg = {
         "messageType": "RunnerJobRequest",
         "plan": {
             "scopeIdentifier": "00000000-0000-0000-0000-000000000000",
@@ -178,31 +296,22 @@ def job_message(base, job):
                         "scheme": "OAuth",
                         "parameters": {"AccessToken": job["token"]},
                     },
-                    "data": {},
+                    "data": data,
                 }
             ]
         },
-        "variables": {
-            "system.github.token": {"value": job["github_token"], "isSecret": True},
-            "system.github.job": {"value": "build"},
-            "MY_SECRET": {"value": job["secret"], "isSecret": True},
-        },
-        "mask": [],
-        "contextData": {
-            "github": {
-                "t": 2,
-                "d": [
-                    {"k": "repository", "v": "acme/widgets"},
-                    {"k": "event_name", "v": "push"},
-                ],
-            }
-        },
-        "environmentVariables": [
-            {"type": 2, "map": [{"Key": k, "Value": v} for k, v in job.get("env", {}).items()]}
-        ],
+        "variables": variables,
+        "mask": [{"type": "regex", "value": m} for m in spec.get("mask", [])],
+        "contextData": contexts,
+        "environmentVariables": envs,
         "steps": steps,
         "fileTable": [".github/workflows/ci.yml"],
     }
+    if "outputs" in spec:
+        msg["jobOutputs"] = tok(spec["outputs"])
+    if "defaults" in spec:
+        msg["defaults"] = [tok(spec["defaults"])]
+    return msg
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -259,6 +368,7 @@ class Handler(BaseHTTPRequestHandler):
             "auth": self.auth()[0],
             "fault": fault,
         }
+        entry["raw"] = self.body.decode("utf-8", "replace")
         if endpoint in ("completejob", "acquirejob", "renewjob", "agents.create", "session"):
             try:
                 entry["body"] = json.loads(self.body or b"null")
@@ -361,6 +471,21 @@ class Handler(BaseHTTPRequestHandler):
         if p[:1] == ["run"] and m == "POST" and len(p) == 2:
             return p[1], {"acquirejob": self.acquire, "renewjob": self.renew,
                           "completejob": self.complete}.get(p[1])
+        if p[:1] == ["run"] and p[2:5] == ["_apis", "distributedtask", "hubs"] and \
+                p[6:7] == ["plans"] and len(p) > 8:
+            rest = p[8:]
+            if m == "PATCH" and len(rest) == 3 and rest[0] == "timelines" and rest[2] == "records":
+                return "timeline", self.timeline
+            if m == "POST" and len(rest) == 5 and rest[0] == "timelines" and rest[4] == "feed":
+                return "feed", self.feed
+            if m == "POST" and rest == ["logs"]:
+                return "logs.create", self.logs_create
+            if m == "POST" and len(rest) == 2 and rest[0] == "logs":
+                return "logs.upload", self.logs_upload
+        if p[:2] == ["results", "twirp"] and m == "POST" and len(p) == 4:
+            return "results." + p[3], self.results
+        if p[:1] == ["blob"] and m == "PUT" and len(p) == 2:
+            return "blob", self.blob
         return None, None
 
     # ---- registration ----
@@ -658,6 +783,93 @@ class Handler(BaseHTTPRequestHandler):
             STATE.completions.append({"request_id": job["request_id"], "body": body})
         return 200, {}
 
+    # ---- job reports ----
+    def reports_of(self):
+        job = self.job_of()
+        if not job:
+            return None, (401, {"message": "not a job token"})
+        return job, None
+
+    def timeline(self, p):
+        job, err = self.reports_of()
+        if err:
+            return err
+        body = json.loads(self.body or b"{}")
+        with LOCK:
+            for rec in body.get("value", []):
+                job["timeline"].setdefault(rec["id"], {}).update(rec)
+        return 200, {"count": len(body.get("value", [])), "value": body.get("value", [])}
+
+    def feed(self, p):
+        job, err = self.reports_of()
+        if err:
+            return err
+        body = json.loads(self.body or b"{}")
+        with LOCK:
+            job["feed"].append({"t": time.time(), "stepId": body.get("stepId"),
+                                "startLine": body.get("startLine"), "lines": body.get("value", [])})
+        return 200, {}
+
+    def logs_create(self, p):
+        job, err = self.reports_of()
+        if err:
+            return err
+        body = json.loads(self.body or b"{}")
+        with LOCK:
+            lid = len(job["logs"]) + 1
+            job["logs"][str(lid)] = {"path": body.get("path"), "text": ""}
+        return 200, {"id": lid, "path": body.get("path")}
+
+    def logs_upload(self, p):
+        job, err = self.reports_of()
+        if err:
+            return err
+        with LOCK:
+            ent = job["logs"].get(p[-1])
+            if ent is None:
+                return 404, {"message": "no such log"}
+            ent["text"] += self.body.decode("utf-8", "replace")
+        return 200, {"id": int(p[-1])}
+
+    def results(self, p):
+        job, err = self.reports_of()
+        if err:
+            return err
+        body = json.loads(self.body or b"{}")
+        method = p[3]
+        if body.get("workflow_job_run_backend_id") != job["job_id"] or \
+                body.get("workflow_run_backend_id") != job["plan_id"]:
+            return 400, {"msg": "wrong backend ids"}
+        with LOCK:
+            if method == "WorkflowStepsUpdate":
+                job["change_orders"].append(body.get("change_order"))
+                for st in body.get("steps", []):
+                    job["results_steps"].setdefault(st["external_id"], {}).update(st)
+                return 200, {"ok": True}
+            if method in ("GetStepLogsSignedBlobURL", "GetJobLogsSignedBlobURL"):
+                bid = uuid.uuid4().hex
+                key = body.get("step_backend_id") or "job"
+                STATE.blobs[bid] = (job, key)
+                return 200, {"logs_url": self.base() + "/blob/" + bid + "?sig=x",
+                             "blob_storage_type": "BLOB_STORAGE_TYPE_AZURE",
+                             "soft_size_limit": 1 << 30}
+            if method in ("CreateStepLogsMetadata", "CreateJobLogsMetadata"):
+                key = body.get("step_backend_id") or "job"
+                job["log_meta"][key] = body.get("line_count")
+                return 200, {"ok": True}
+        return 404, {"msg": "unknown method"}
+
+    def blob(self, p):
+        with LOCK:
+            ent = STATE.blobs.get(p[1])
+            if not ent:
+                return 404, {"message": "no such blob"}
+            if self.headers.get("x-ms-blob-type") != "BlockBlob":
+                return 400, {"message": "x-ms-blob-type missing"}
+            job, key = ent
+            job["result_logs"][key] = self.body.decode("utf-8", "replace")
+        return 201, None
+
     # ---- control ----
     def c_job(self, p):
         spec = json.loads(self.body or b"{}")
@@ -668,7 +880,9 @@ class Handler(BaseHTTPRequestHandler):
                    "plan_id": str(uuid.uuid4()), "job_id": str(uuid.uuid4()),
                    "timeline_id": str(uuid.uuid4()), "token": "jobtok-" + uuid.uuid4().hex,
                    "github_token": "ghs_" + uuid.uuid4().hex, "secret": spec.get("secret", "s3cr3t-" + uuid.uuid4().hex[:8]),
-                   "acquired": False, "completed": None, "renewals": 0}
+                   "acquired": False, "completed": None, "renewals": 0, "spec": spec,
+                   "timeline": {}, "feed": [], "logs": {}, "results_steps": {},
+                   "change_orders": [], "result_logs": {}, "log_meta": {}}
             STATE.jobs[rid] = job
             STATE.job_tokens[job["token"]] = rid
             body = {"id": job["job_id"], "runner_request_id": rid,
@@ -709,7 +923,10 @@ class Handler(BaseHTTPRequestHandler):
                 "pending_messages": len(STATE.messages),
                 "completions": STATE.completions,
                 "jobs": [{k: j[k] for k in ("runner_request_id", "acquired", "completed",
-                                            "renewals")} for j in STATE.jobs.values()],
+                                            "renewals", "timeline", "feed", "logs",
+                                            "results_steps", "change_orders", "result_logs",
+                                            "log_meta")}
+                         for j in STATE.jobs.values()],
                 "faults_left": [f for f in STATE.faults if f["count"] > 0],
             }
 

@@ -83,6 +83,11 @@ struct ex_run_opts {
      * download-artifact write and read; NULL: <state_dir>/artifacts/<github.run_id>.
      */
     const char *artifact_dir;
+    /*
+     * Contexts given from outside that replace the computed ones in every leg (an
+     * online job's `needs` and `strategy` come from GitHub's job message), or NULL.
+     */
+    const json_t *contexts;
 };
 
 /*

@@ -1,0 +1,444 @@
+/*
+ * The job worker (see worker.h). Facts: actions/runner Runner.Worker/Worker.cs
+ * (one job per process, the message arrives over a pipe), JobRunner.cs and
+ * Handlers/ScriptHandler.cs, NodeScriptActionHandler.cs (ACTIONS_RUNTIME_URL,
+ * ACTIONS_RUNTIME_TOKEN, ACTIONS_CACHE_URL, ACTIONS_RESULTS_URL, ACTIONS_ID_TOKEN_REQUEST_URL/TOKEN
+ * from the SystemVssConnection endpoint).
+ */
+#include "worker.h"
+#include "http.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define WK_MSG_MAX (64u << 20)
+
+struct wk {
+    int fd; /* events */
+    char **masks;
+    size_t n_masks;
+};
+
+void rn_strv_free(char **v)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        free(v[i]);
+    free(v);
+}
+
+static void strv_push(char ***v, size_t *n, char *s)
+{
+    *v = gr_xrealloc(*v, (*n + 2) * sizeof(**v));
+    (*v)[(*n)++] = s;
+    (*v)[*n] = NULL;
+}
+
+static const json_t *system_endpoint(const json_t *msg)
+{
+    json_t *ep;
+    size_t i;
+
+    json_array_foreach(rn_json_iget(rn_json_iget(msg, "resources"), "endpoints"), i, ep)
+    {
+        const char *name = rn_json_str(ep, "name");
+
+        if (name && !strcasecmp(name, "SystemVssConnection"))
+            return ep;
+    }
+    return NULL;
+}
+
+char *rn_worker_workspace(const json_t *msg, const char *work)
+{
+    const json_t *gh = rn_json_iget(rn_json_iget(msg, "contextData"), "github"), *pair;
+    const char *repo = NULL, *name;
+    size_t i;
+
+    json_array_foreach(rn_json_iget(gh, "d"), i, pair)
+    {
+        const char *k = rn_json_str(pair, "k");
+        json_t *v = rn_json_iget(pair, "v");
+
+        if (k && !strcasecmp(k, "repository"))
+            repo = json_is_string(v) ? json_string_value(v) : rn_json_str(v, "s");
+    }
+    name = repo && strchr(repo, '/') ? strchr(repo, '/') + 1 : repo;
+    if (!name || !*name || strstr(name, "..") || strchr(name, '/'))
+        name = "workspace";
+    return gr_xasprintf("%s/%s/%s", work, name, name);
+}
+
+void rn_worker_run_opts(const struct rn_worker_job *wj, struct ex_run_opts *o, char ***step_env)
+{
+    const json_t *ep = system_endpoint(wj->msg);
+    const json_t *data = rn_json_iget(ep, "data");
+    const char *url = rn_json_str(ep, "url"), *pipelines = rn_json_str(data, "PipelinesServiceUrl");
+    const char *token =
+        rn_json_str(rn_json_iget(rn_json_iget(ep, "authorization"), "parameters"), "AccessToken");
+    const char *cache = rn_json_str(data, "CacheServerUrl");
+    const char *results = rn_json_str(data, "ResultsServiceUrl");
+    const char *idtok = rn_json_str(data, "GenerateIdTokenUrl");
+    char **env = NULL;
+    size_t n = 0;
+
+    memset(o, 0, sizeof(*o));
+    o->max_jobs = 1;
+    o->workdir = wj->workspace;
+    o->state_dir = wj->state_dir;
+    o->contexts = wj->spec->contexts;
+    o->sandbox = NULL; /* the sandbox policy plugs in here */
+    if (url || pipelines)
+        strv_push(&env, &n, gr_xasprintf("ACTIONS_RUNTIME_URL=%s", pipelines ? pipelines : url));
+    if (token)
+        strv_push(&env, &n, gr_xasprintf("ACTIONS_RUNTIME_TOKEN=%s", token));
+    if (cache)
+        strv_push(&env, &n, gr_xasprintf("ACTIONS_CACHE_URL=%s", cache));
+    if (results)
+        strv_push(&env, &n, gr_xasprintf("ACTIONS_RESULTS_URL=%s", results));
+    if (idtok && token) {
+        strv_push(&env, &n, gr_xasprintf("ACTIONS_ID_TOKEN_REQUEST_URL=%s", idtok));
+        strv_push(&env, &n, gr_xasprintf("ACTIONS_ID_TOKEN_REQUEST_TOKEN=%s", token));
+    }
+    *step_env = env;
+    o->step_env = (const char *const *)env;
+}
+
+/* ---- events ---- */
+
+/* Every mask, longest first, and each line of multi-line ones (R masks lines too). */
+static void masks_init(struct wk *w, const struct ex_jobspec *js)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < js->n_masks; i++) {
+        const char *s = js->masks[i];
+
+        strv_push(&w->masks, &n, gr_xstrdup(s));
+        while (strchr(s, '\n')) {
+            const char *nl = strchr(s, '\n');
+
+            if (nl > s)
+                strv_push(&w->masks, &n, gr_xstrndup(s, (size_t)(nl - s)));
+            s = nl + 1;
+        }
+        if (s != js->masks[i] && *s)
+            strv_push(&w->masks, &n, gr_xstrdup(s));
+    }
+    w->n_masks = n;
+    for (size_t i = 1; i < n; i++) /* longest first: a secret containing another stays hidden */
+        for (size_t j = i; j > 0 && strlen(w->masks[j]) > strlen(w->masks[j - 1]); j--) {
+            char *t = w->masks[j];
+            w->masks[j] = w->masks[j - 1];
+            w->masks[j - 1] = t;
+        }
+}
+
+static json_t *masked(const struct wk *w, const char *s, size_t len)
+{
+    struct gr_buf b = GR_BUF_INIT(len + 1);
+    json_t *j;
+    size_t i = 0;
+
+    if (!s)
+        return json_null();
+    while (i < len) {
+        size_t k, ml = 0;
+
+        for (k = 0; k < w->n_masks; k++) {
+            ml = strlen(w->masks[k]);
+            if (ml && ml <= len - i && !memcmp(s + i, w->masks[k], ml))
+                break;
+        }
+        if (k < w->n_masks) {
+            if (gr_buf_adds(&b, "***") < 0)
+                abort();
+            i += ml;
+        } else if (gr_buf_addch(&b, s[i++]) < 0) {
+            abort();
+        }
+    }
+    j = json_stringn(b.ptr ? b.ptr : "", b.len);
+    if (!j) /* not UTF-8: keep it readable */
+        j = json_string("<invalid UTF-8 output>");
+    gr_buf_release(&b);
+    return j;
+}
+
+static json_t *ms(const struct wk *w, const char *s)
+{
+    return masked(w, s, s ? strlen(s) : 0);
+}
+
+/* Mask every string in a JSON value (outputs); new reference. */
+static json_t *masked_json(const struct wk *w, const json_t *v)
+{
+    const char *k;
+    json_t *x, *o;
+    size_t i;
+
+    if (json_is_string(v))
+        return masked(w, json_string_value(v), json_string_length(v));
+    if (json_is_object(v)) {
+        o = json_object();
+        json_object_foreach((json_t *)v, k, x)
+        {
+            json_object_set_new(o, k, masked_json(w, x));
+        }
+        return o;
+    }
+    if (json_is_array(v)) {
+        o = json_array();
+        json_array_foreach(v, i, x)
+        {
+            json_array_append_new(o, masked_json(w, x));
+        }
+        return o;
+    }
+    return v ? json_incref((json_t *)v) : json_null();
+}
+
+static void emit(struct wk *w, json_t *ev)
+{
+    char *text = json_dumps(ev, JSON_COMPACT);
+    size_t len = strlen(text), off = 0;
+
+    text[len] = '\n'; /* json_dumps' NUL becomes the line end */
+    while (off <= len) {
+        ssize_t n = write(w->fd, text + off, len + 1 - off);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        off += (size_t)n;
+    }
+    free(text);
+    json_decref(ev);
+}
+
+static void now(char *ts, size_t n)
+{
+    gr_time_iso8601(ts, n);
+}
+
+static void on_job_started(void *ctx, const void *job, const char *name)
+{
+    struct wk *w = ctx;
+
+    (void)job;
+    emit(w, json_pack("{s:s,s:o}", "e", "job_started", "name", ms(w, name)));
+}
+
+static void on_step_started(void *ctx, const void *job, int step, const char *name)
+{
+    struct wk *w = ctx;
+    char ts[40];
+
+    (void)job;
+    now(ts, sizeof(ts));
+    emit(w, json_pack("{s:s,s:i,s:o,s:s}", "e", "step_started", "i", step, "name", ms(w, name), "t",
+                      ts));
+}
+
+static void on_log(void *ctx, const void *job, const char *line, size_t len)
+{
+    struct wk *w = ctx;
+    char ts[40];
+
+    (void)job;
+    now(ts, sizeof(ts));
+    emit(w, json_pack("{s:s,s:o,s:s}", "e", "log", "l", masked(w, line, len), "t", ts));
+}
+
+static void on_group(void *ctx, const void *job, const char *title, bool open)
+{
+    struct wk *w = ctx;
+
+    (void)job;
+    emit(w, json_pack("{s:s,s:o,s:b}", "e", "group", "title", ms(w, title), "open", open));
+}
+
+static void on_annotation(void *ctx, const void *job, const struct ex_annotation *a)
+{
+    struct wk *w = ctx;
+
+    (void)job;
+    emit(w, json_pack("{s:s,s:s,s:o,s:o,s:o,s:i,s:i,s:i,s:i}", "e", "annotation", "level",
+                      a->level ? a->level : "error", "message", ms(w, a->message), "title",
+                      ms(w, a->title), "file", ms(w, a->file), "line", a->line, "end_line",
+                      a->end_line, "col", a->col, "end_col", a->end_col));
+}
+
+static void on_step_finished(void *ctx, const void *job, int step, enum ex_result outcome,
+                             enum ex_result conclusion, uint64_t dur)
+{
+    struct wk *w = ctx;
+    char ts[40];
+
+    (void)job;
+    (void)dur;
+    now(ts, sizeof(ts));
+    emit(w, json_pack("{s:s,s:i,s:s,s:s,s:s}", "e", "step_finished", "i", step, "outcome",
+                      ex_result_name(outcome), "conclusion", ex_result_name(conclusion), "t", ts));
+}
+
+static void on_job_finished(void *ctx, const void *job, enum ex_result result, json_t *outputs,
+                            uint64_t dur)
+{
+    struct wk *w = ctx;
+
+    (void)job;
+    (void)dur;
+    emit(w, json_pack("{s:s,s:s,s:o}", "e", "job_finished", "result", ex_result_name(result),
+                      "outputs", masked_json(w, outputs ? outputs : json_object())));
+}
+
+static void on_summary(void *ctx, const void *job, const char *md, size_t len)
+{
+    struct wk *w = ctx;
+
+    (void)job;
+    emit(w, json_pack("{s:s,s:o}", "e", "summary", "text", masked(w, md, len)));
+}
+
+static int read_stdin(char **ret, size_t *ret_len)
+{
+    struct gr_buf b = GR_BUF_INIT(0);
+    char chunk[65536];
+
+    for (;;) {
+        ssize_t n = read(0, chunk, sizeof(chunk));
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            gr_buf_release(&b);
+            return -errno;
+        }
+        if (n == 0)
+            break;
+        if (b.len + (size_t)n > WK_MSG_MAX || gr_buf_add(&b, chunk, (size_t)n) < 0) {
+            gr_buf_release(&b);
+            return -E2BIG;
+        }
+    }
+    *ret_len = b.len;
+    *ret = gr_buf_detach(&b, NULL);
+    return 0;
+}
+
+static int fail(struct wk *w, const char *fmt, ...) GR_PRINTF(2, 3);
+
+static int fail(struct wk *w, const char *fmt, ...)
+{
+    struct gr_buf b = GR_BUF_INIT(0);
+    va_list ap;
+
+    va_start(ap, fmt);
+    if (gr_buf_vaddf(&b, fmt, ap) < 0)
+        abort();
+    va_end(ap);
+    GR_LOG_ERR("%s", b.ptr);
+    emit(w, json_pack("{s:s,s:o}", "e", "error", "message", ms(w, b.ptr)));
+    gr_buf_release(&b);
+    return 1;
+}
+
+static int run_job(struct wk *w, const json_t *msg, const char *work)
+{
+    struct ex_jobspec *js = NULL;
+    struct gr_diag d = {0};
+    struct ex_run_opts o;
+    struct rn_worker_job wj = {.msg = msg, .work = work};
+    struct ex_reporter rep = {
+        .ctx = w,
+        .job_started = on_job_started,
+        .step_started = on_step_started,
+        .log_line = on_log,
+        .group = on_group,
+        .annotation = on_annotation,
+        .step_finished = on_step_finished,
+        .job_finished = on_job_finished,
+        .summary = on_summary,
+    };
+    char msgbuf[700], **step_env = NULL, *ws = rn_worker_workspace(msg, work);
+    char *state = gr_path_join(work, "_ghrun");
+    uv_loop_t loop;
+    bool ok = false;
+    int r, rc = 0;
+
+    r = gr_mkdir_p(ws, 0755);
+    if (r < 0) {
+        rc = fail(w, "cannot create the workspace '%s': %s", ws, gr_strerror(r));
+        goto out;
+    }
+    r = ex_jobspec_build(msg, ws, &js, &d);
+    if (r < 0) {
+        gr_diag_format(&d, msgbuf, sizeof(msgbuf));
+        rc = fail(w, "%s", msgbuf);
+        goto out;
+    }
+    masks_init(w, js);
+    wj.spec = js;
+    wj.workspace = ws;
+    wj.state_dir = state;
+    rn_worker_run_opts(&wj, &o, &step_env);
+    uv_loop_init(&loop);
+    r = ex_run_plan(&loop, js->plan, &o, &rep, &ok);
+    if (uv_loop_close(&loop) < 0)
+        GR_LOG_WARN("the job's loop still had handles at the end");
+    if (r < 0)
+        rc = fail(w, "the job could not run: %s", gr_strerror(r));
+out:
+    rn_strv_free(step_env);
+    ex_jobspec_free(js);
+    free(state);
+    free(ws);
+    return rc;
+}
+
+int rn_worker_main(const char *work)
+{
+    struct wk w = {0};
+    json_t *msg;
+    char *text = NULL;
+    size_t len = 0;
+    struct gr_diag d = {0};
+    char buf[700];
+    int r, rc;
+
+    /* events get the original stdout; anything else printed goes to stderr */
+    w.fd = dup(1);
+    if (w.fd < 0 || dup2(2, 1) < 0) {
+        GR_LOG_ERR("worker: cannot set up the event pipe");
+        return 1;
+    }
+    r = read_stdin(&text, &len);
+    if (r < 0) {
+        rc = fail(&w, "cannot read the job message: %s", gr_strerror(r));
+        goto out;
+    }
+    msg = rn_json_parse(text, len, &d);
+    if (!msg) {
+        gr_diag_format(&d, buf, sizeof(buf));
+        rc = fail(&w, "the job message is not JSON: %s", buf);
+        goto out;
+    }
+    rc = run_job(&w, msg, work);
+    json_decref(msg);
+out:
+    if (text) {
+        memset(text, 0, len);
+        free(text);
+    }
+    for (size_t i = 0; i < w.n_masks; i++)
+        free(w.masks[i]);
+    free(w.masks);
+    close(w.fd);
+    return rc;
+}
