@@ -276,6 +276,22 @@ if command -v node >/dev/null && command -v npm >/dev/null && command -v zstd >/
     want "native restores what the toolkit saved" has "hit=true"
     want "native restored the workspace file" grep -qx "toolkit side" deps/sub/one.txt
     want "native restored the ~ file" grep -qx "toolkit home" "$HOME/.tool-cache/h.txt"
+
+    # the toolkit in a workflow step of the same replay harness
+    cat >jsstep.yml <<'EOF2'
+on: push
+jobs:
+  js:
+    runs-on: ubuntu-latest
+    steps:
+      - run: rm -rf deps && node "$CROSS" restore deps-Linux-1 deps '~/.tool-cache' && cat deps/sub/one.txt
+EOF2
+    git add jsstep.yml && git commit -qm jsstep
+    run jsstep.yml js --env "CROSS=$here/cache/native_cross.js" --env ACTIONS_RUNTIME_TOKEN=xtok \
+        --env "ACTIONS_RESULTS_URL=http://127.0.0.1:$(cat "$tmp/xport")/" \
+        --env ACTIONS_CACHE_SERVICE_V2=true --env "NODE_PATH=$npm_dir/node_modules"
+    want "toolkit in a workflow step restores the native entry" has "restored deps-Linux-1"
+    want "... with the native bytes" has "native side"
     kill "$server"
     wait "$server" 2>/dev/null
     server=
