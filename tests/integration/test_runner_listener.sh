@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The listener of `ghrun run` against tests/integration/fake_github.py: it survives the server
-# going away (requests dropped, then the server frozen so that every request times out) and
-# runs the next job; it follows a BrokerMigration message; it backs off from a server that
+# going away (requests dropped, then the server frozen so that every request times out, also
+# from start-up) and runs the next job; it follows a BrokerMigration message; it backs off from a server that
 # answers long-polls at once; SIGTERM lets a running job finish within the grace period
 # (GHRUN_SHUTDOWN_GRACE_MS), a second signal or the end of the grace period cancels it; the
 # session is deleted every time.
@@ -66,6 +66,21 @@ wait "$RPID"
 expect_eq "outage: exit after SIGTERM" "$?" 0
 expect_eq "outage: session deleted" "$(state | q 'd["sessions"]')" 0
 check "outage: backoff logged" log_has "cannot get messages"
+
+# Started while the server is frozen: the OAuth request times out and is retried until the
+# server is back.
+kill -STOP "$FAKE_PID"
+listen "$T/r1" GHRUN_REQUEST_TIMEOUT_MS=800
+sleep 3
+kill -CONT "$FAKE_PID"
+check "frozen at start: session created once the server is back" wait_sessions 1
+job '{"name":"after-freeze","steps":[{"run":"true"}]}'
+check "frozen at start: job completed" wait_completed
+kill -TERM "$RPID"
+wait "$RPID"
+expect_eq "frozen at start: exit after SIGTERM" "$?" 0
+expect_eq "frozen at start: session deleted" "$(state | q 'd["sessions"]')" 0
+check "frozen at start: token retry logged" log_has "cannot get an access token"
 
 # ---------------------------------------------------------------- broker migration
 # A BrokerMigration message on the classic flow: the next long-poll goes to the broker with
