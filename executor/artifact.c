@@ -294,7 +294,8 @@ static int commit_locked(struct ex_artifact_store *s, const char *tmp_path, bool
         goto out;
     }
     a->id = next_id(s);
-    if (rename(tmp_path, zip) < 0) {
+    /* Temp files are private (0600) while written; a stored artifact is readable like any. */
+    if (chmod(tmp_path, 0644) < 0 || rename(tmp_path, zip) < 0) {
         r = gr_diag_set(reterr, -errno, zip, 0, 0, "cannot store the artifact: %s",
                         strerror(errno));
         goto out;

@@ -55,9 +55,10 @@
 #define DEFAULT_MAX_SIZE (10ULL * 1024 * 1024 * 1024)
 #define MAX_ROUTES (8 + RN_ARTIFACT_MAX_EXTRA_ROUTES)
 
+/* A staged Azure block: size bytes at off of the upload's staging file. */
 struct block {
     char *id;
-    char *path;
+    uint64_t off;
     uint64_t size;
 };
 
@@ -70,11 +71,14 @@ struct upload {
     struct block *blocks;
     size_t nblocks, bcap;
     uint64_t staged; /* bytes in blocks */
-    char *path;      /* the assembled zip, once committed by a block list or a whole PUT */
-    uint64_t size;   /* its size */
-    int writes;      /* staging requests in flight */
-    bool busy;       /* assembling or finalizing */
-    bool created;    /* the store said the name is free */
+    char *stage;     /* the staging file: blocks are written one after another as they come */
+    int stage_fd;
+    uint64_t stage_end;
+    char *path;    /* the assembled zip, once committed by a block list or a whole PUT */
+    uint64_t size; /* its size */
+    int writes;    /* staging requests in flight */
+    bool busy;     /* assembling or finalizing */
+    bool created;  /* the store said the name is free */
 };
 
 struct rn_artifact_service {
@@ -119,7 +123,11 @@ struct job {
     uint64_t size;      /* J_FINALIZE: announced size; J_LIST: id filter (0: none) */
     uint64_t id;        /* J_DOWNLOAD */
     struct block block; /* J_BLOCK */
-    char **order;       /* J_ASSEMBLE: block ids in commit order */
+    int fd;             /* J_BLOCK: the staging file */
+    char *tmp;          /* J_CREATE: the staging file; J_PUTBLOB, J_ASSEMBLE: the zip */
+    int tmp_fd;
+    bool inplace; /* J_ASSEMBLE: the staging file already holds the blocks in order */
+    char **order; /* J_ASSEMBLE: block ids in commit order */
     size_t norder;
     int r;
     struct gr_diag diag;
@@ -247,9 +255,6 @@ static int json_u64(json_t *v, uint64_t *ret)
 
 static void block_release(struct block *b)
 {
-    if (b->path)
-        (void)unlink(b->path);
-    free(b->path);
     free(b->id);
     memset(b, 0, sizeof(*b));
 }
@@ -270,6 +275,20 @@ static struct upload *upload_by_id(struct rn_artifact_service *s, uint64_t id)
     return NULL;
 }
 
+static void stage_release(struct upload *u)
+{
+    if (u->stage_fd >= 0)
+        close(u->stage_fd);
+    if (u->stage)
+        (void)unlink(u->stage);
+    free(u->stage);
+    u->stage = NULL;
+    u->stage_fd = -1;
+    for (size_t i = 0; i < u->nblocks; i++)
+        block_release(&u->blocks[i]);
+    u->nblocks = 0;
+}
+
 static void upload_free(struct rn_artifact_service *s, struct upload *u)
 {
     for (struct upload **pp = &s->uploads; *pp; pp = &(*pp)->next) {
@@ -278,8 +297,7 @@ static void upload_free(struct rn_artifact_service *s, struct upload *u)
             break;
         }
     }
-    for (size_t i = 0; i < u->nblocks; i++)
-        block_release(&u->blocks[i]);
+    stage_release(u);
     free(u->blocks);
     if (u->path)
         (void)unlink(u->path);
@@ -296,6 +314,7 @@ static struct job *job_new(struct rn_http_req *req, enum job_kind kind)
 
     j->req = req;
     j->kind = kind;
+    j->tmp_fd = -1;
     return j;
 }
 
@@ -304,6 +323,11 @@ static void job_free(struct job *j)
     free(j->name);
     free(j->hash);
     block_release(&j->block);
+    if (j->tmp_fd >= 0)
+        close(j->tmp_fd);
+    if (j->tmp)
+        (void)unlink(j->tmp);
+    free(j->tmp);
     for (size_t i = 0; i < j->norder; i++)
         free(j->order[i]);
     free(j->order);
@@ -339,17 +363,31 @@ static int body_to_file(struct job *j, char **ret_path)
     return r;
 }
 
-/* Append all of src to dst (in the kernel where it can). */
-static int append_file(const char *src, int dst, uint64_t size)
+static int pwrite_all(int fd, const char *p, size_t len, uint64_t off)
 {
-    int fd = open(src, O_RDONLY | O_CLOEXEC), r = 0;
+    while (len) {
+        ssize_t n = pwrite(fd, p, len, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        p += n;
+        len -= (size_t)n;
+        off += (uint64_t)n;
+    }
+    return 0;
+}
+
+/* Append size bytes at off of src to dst (in the kernel where it can). */
+static int copy_range(int src, uint64_t off, uint64_t size, int dst)
+{
     uint64_t done = 0;
     char *buf = NULL;
+    int r = 0;
 
-    if (fd < 0)
-        return -errno;
     while (done < size) {
-        ssize_t n = copy_file_range(fd, NULL, dst, NULL, (size_t)(size - done), 0);
+        loff_t in = (loff_t)(off + done);
+        ssize_t n = copy_file_range(src, &in, dst, NULL, (size_t)(size - done), 0);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -357,10 +395,11 @@ static int append_file(const char *src, int dst, uint64_t size)
         done += (uint64_t)n;
     }
     while (r == 0 && done < size) {
+        size_t want = size - done < (1 << 20) ? (size_t)(size - done) : (1 << 20);
         ssize_t n;
         if (!buf)
             buf = gr_xmalloc(1 << 20);
-        n = pread(fd, buf, 1 << 20, (off_t)done);
+        n = pread(src, buf, want, (off_t)(off + done));
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -369,7 +408,6 @@ static int append_file(const char *src, int dst, uint64_t size)
             done += (uint64_t)n;
     }
     free(buf);
-    close(fd);
     return r;
 }
 
@@ -381,30 +419,35 @@ static const struct block *block_find(const struct upload *u, const char *id)
     return NULL;
 }
 
+/*
+ * The zip from the block list. Blocks usually arrive in the order the list names them; then
+ * the staging file is the zip already and only its tail (blocks staged again) is cut off.
+ */
 static void do_assemble(struct job *j)
 {
     struct upload *u = j->up;
-    char *path = NULL;
-    int fd = -1;
+    const struct block **bl = gr_xcalloc(j->norder + 1, sizeof(*bl));
+    bool inorder = true;
 
-    j->r = ex_artifact_tmpfile(j->s->store, &path, &fd);
-    for (size_t i = 0; j->r == 0 && i < j->norder; i++) {
-        const struct block *b = block_find(u, j->order[i]);
-        if (!b) {
+    for (size_t i = 0; i < j->norder; i++) {
+        bl[i] = block_find(u, j->order[i]);
+        if (!bl[i]) {
             j->r = gr_diag_set(&j->diag, -EINVAL, NULL, 0, 0, "unknown block id '%s'", j->order[i]);
-            break;
+            goto out;
         }
-        j->r = append_file(b->path, fd, b->size);
-        j->size += b->size;
+        inorder = inorder && bl[i]->off == j->size;
+        j->size += bl[i]->size;
     }
-    if (fd >= 0)
-        close(fd);
-    if (j->r < 0 && path)
-        (void)unlink(path);
-    if (j->r < 0)
-        free(path);
-    else
-        j->block.path = path; /* handed to the upload on the loop */
+    if (inorder) {
+        j->inplace = true;
+        j->r = u->stage_fd >= 0 && ftruncate(u->stage_fd, (off_t)j->size) < 0 ? -errno : 0;
+        goto out;
+    }
+    j->r = ex_artifact_tmpfile(j->s->store, &j->tmp, &j->tmp_fd);
+    for (size_t i = 0; j->r == 0 && i < j->norder; i++)
+        j->r = copy_range(u->stage_fd, bl[i]->off, bl[i]->size, j->tmp_fd);
+out:
+    free(bl);
 }
 
 static void do_finalize(struct job *j)
@@ -424,12 +467,20 @@ static void work_cb(uv_work_t *w)
 
     switch (j->kind) {
     case J_CREATE:
+        j->r = ex_artifact_find(j->s->store, j->name, &j->art);
+        if (j->r == GR_ENOTFOUND) {
+            int r = ex_artifact_tmpfile(j->s->store, &j->tmp, &j->tmp_fd);
+            j->r = r < 0 ? r : GR_ENOTFOUND;
+        }
+        break;
     case J_URL:
         j->r = ex_artifact_find(j->s->store, j->name, &j->art);
         break;
     case J_BLOCK:
+        j->r = pwrite_all(j->fd, j->req->body.ptr, j->req->body.len, j->block.off);
+        break;
     case J_PUTBLOB:
-        j->r = body_to_file(j, &j->block.path);
+        j->r = body_to_file(j, &j->tmp);
         j->block.size = j->req->body.len;
         break;
     case J_ASSEMBLE:
@@ -469,6 +520,10 @@ static void answer_create(struct job *j)
         return;
     }
     u->created = true;
+    u->stage = j->tmp;
+    u->stage_fd = j->tmp_fd;
+    j->tmp = NULL;
+    j->tmp_fd = -1;
     (void)snprintf(blob, sizeof(blob), "up-%llu", (unsigned long long)u->id);
     url = signed_url(j->s, blob, j->s->url_ttl_s ? j->s->url_ttl_s : UPLOAD_TTL_S);
     respond_json(j->req, 200, json_pack("{s:b,s:s}", "ok", 1, "signed_upload_url", url));
@@ -485,7 +540,8 @@ static void answer_block(struct job *j)
         rn_http_respond_error(j->req, 500, "cannot stage the block");
         return;
     }
-    /* A block staged again under the same id replaces the earlier one. */
+    /* A block staged again under the same id replaces the earlier one (whose bytes stay in
+     * the staging file, unused). */
     for (size_t i = 0; i < u->nblocks; i++) {
         if (!strcmp(u->blocks[i].id, j->block.id)) {
             u->staged -= u->blocks[i].size;
@@ -519,12 +575,15 @@ static void answer_assembled(struct job *j)
     if (u->path)
         (void)unlink(u->path);
     free(u->path);
-    u->path = j->block.path;
+    if (j->inplace) {
+        u->path = u->stage;
+        u->stage = NULL;
+    } else {
+        u->path = j->tmp;
+        j->tmp = NULL;
+    }
     u->size = j->kind == J_PUTBLOB ? j->block.size : j->size;
-    j->block.path = NULL;
-    for (size_t i = 0; i < u->nblocks; i++)
-        block_release(&u->blocks[i]);
-    u->nblocks = 0;
+    stage_release(u); /* the zip is whole: later blocks are refused */
     u->staged = u->size;
     rn_http_respond(j->req, 201, NULL, NULL, 0);
 }
@@ -710,6 +769,7 @@ static void t_create(struct rn_artifact_service *s, struct rn_http_req *req, jso
         return;
     }
     u = gr_xcalloc(1, sizeof(*u));
+    u->stage_fd = -1;
     u->id = s->next_id++;
     u->name = gr_xstrdup(name);
     u->retention_days = retention_days(json_object_get(body, "expires_at"));
@@ -890,9 +950,20 @@ static void blob_stage(struct rn_artifact_service *s, struct rn_http_req *req, s
         rn_http_respond_error(req, 413, "the artifact is larger than this runner accepts");
         return;
     }
+    if (kind == J_BLOCK && u->stage_fd < 0) {
+        free(id);
+        rn_http_respond_error(req, 409, "the blob was committed already");
+        return;
+    }
     j = job_new(req, kind);
     j->up = u;
     j->block.id = id;
+    if (kind == J_BLOCK) {
+        j->fd = u->stage_fd;
+        j->block.off = u->stage_end;
+        j->block.size = req->body.len;
+        u->stage_end += req->body.len;
+    }
     u->writes++;
     u->staged += req->body.len;
     if (kind == J_PUTBLOB)

@@ -3,6 +3,7 @@
 # steps of a replayed workflow against the services `ghrun replay` starts on loopback: several
 # artifacts uploaded at once (one over 200 MB), listed, deleted, downloaded byte-exact in a
 # later job (`needs`); a cache saved in one job and restored through a restore key in the next.
+# Killing the runner mid-upload leaves no artifact, whole or partial, visible.
 # Bad input from a step (traversal names, bad token, malformed or oversized Twirp bodies, forged
 # upload URLs, wrong sizes) gets a 4xx and leaves nothing in the store.
 # Skips (exit 0, with a reason) when node, npm or curl are missing or the install fails.
@@ -137,4 +138,32 @@ YML
 rm -rf "$ws/.ghrun"
 out=$(cd "$ws" && GHRUN_CACHE_DIR="$ws/.cache-store" "$GHRUN" replay -W wf3.yml 2>&1)
 check "no artifacts: no store left in the workspace" test ! -e "$ws/.ghrun"
+
+# Crash safety: kill -9 the runner (and its steps) in the middle of a 210 MB upload; the store
+# then holds no artifact, whole or partial, only an orphaned temp file.
+cat >"$ws/wf4.yml" <<'YML'
+on: push
+jobs:
+  one:
+    runs-on: ubuntu-latest
+    steps:
+      - run: node toolkit.js upload data big=big.bin
+YML
+rm -rf "$ws/.ghrun"
+(cd "$ws" && exec setsid env GHRUN_CACHE_DIR="$ws/.cache-store" TK_LEVEL=0 \
+    ACTIONS_ARTIFACT_UPLOAD_CONCURRENCY=1 "$GHRUN" replay -W wf4.yml \
+    --env NODE_PATH="$modules" >"$ws/crash.out" 2>&1) &
+pid=$!
+# The terminal output is buffered: watch the staging file in the store instead.
+staging() { find "$ws"/.ghrun/artifacts/*/.tmp -type f -size +1M 2>/dev/null | head -1; }
+for _ in $(seq 1 600); do
+    [ -n "$(staging)" ] && break
+    sleep 0.1
+done
+check "the upload was under way" test -n "$(staging)"
+kill -KILL -- "-$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+store=$(ls -d "$ws"/.ghrun/artifacts/*/ 2>/dev/null | head -1)
+check "killed mid-upload: no zip" test -z "$(ls "$store" 2>/dev/null | grep '\.zip$')"
+check "killed mid-upload: no metadata" test -z "$(ls -A "$store/.meta" 2>/dev/null)"
 finish

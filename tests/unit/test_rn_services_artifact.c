@@ -276,6 +276,58 @@ static void c_round_trip(struct world *w)
     free_resp(&r);
 }
 
+/* Blocks staged in list order (the usual case: the staging file becomes the zip); a block
+ * after the commit is refused. */
+static void c_in_order(struct world *w)
+{
+    static const char *parts[][2] = {{"QQ%3D%3D", "hello "}, {"Qg%3D%3D", "world"}};
+    const char *xml = "<BlockList><Latest>QQ==</Latest><Latest>Qg==</Latest></BlockList>";
+    struct resp r = twirp(w, "CreateArtifact", TOKEN, "{\"name\":\"seq\"}");
+    char *up = url_target(r.body), *t;
+
+    free_resp(&r);
+    CHECK(w, up != NULL);
+    if (!up)
+        return;
+    for (size_t i = 0; i < GR_ARRAY_SIZE(parts); i++) {
+        t = gr_xasprintf("%s&comp=block&blockid=%s", up, parts[i][0]);
+        r = http(w, "PUT", t, NULL, parts[i][1], strlen(parts[i][1]));
+        CHECK(w, r.status == 201);
+        free_resp(&r);
+        free(t);
+    }
+    t = gr_xasprintf("%s&comp=blocklist", up);
+    r = http(w, "PUT", t, NULL, xml, strlen(xml));
+    CHECK(w, r.status == 201);
+    free_resp(&r);
+    free(t);
+    t = gr_xasprintf("%s&comp=block&blockid=Qw%%3D%%3D", up);
+    r = http(w, "PUT", t, NULL, "late", 4);
+    CHECK(w, r.status == 409);
+    free_resp(&r);
+    free(t);
+    r = twirp(w, "FinalizeArtifact", TOKEN, "{\"name\":\"seq\",\"size\":\"11\"}");
+    CHECK(w, r.status == 200);
+    free_resp(&r);
+    free(up);
+    r = twirp(w, "GetSignedArtifactURL", TOKEN, "{\"name\":\"seq\"}");
+    up = url_target(r.body);
+    free_resp(&r);
+    if (up) {
+        r = http(w, "GET", up, NULL, NULL, 0);
+        CHECK(w, r.status == 200 && r.len == 11 && !memcmp(r.body, "hello world", 11));
+        free_resp(&r);
+    }
+    CHECK(w, up != NULL);
+    free(up);
+}
+
+static void test_in_order(void **state)
+{
+    (void)state;
+    run_world(c_in_order, 0, 0);
+}
+
 static void test_round_trip(void **state)
 {
     (void)state;
@@ -397,9 +449,8 @@ static void test_token_shape(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_token_shape),
-        cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_token_shape), cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_in_order),    cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_expired_url),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
