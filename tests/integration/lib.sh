@@ -59,3 +59,23 @@ finish() {
     echo "$_pass passed, $_fail failed"
     [ "$_fail" -eq 0 ]
 }
+
+# npm_install DIR PKG...: install the npm packages PKG... into DIR/node_modules once, kept for
+# later runs. Tests running at the same time share DIR: the install is serialised with flock
+# and made in DIR.tmp, then renamed, so DIR/node_modules is either complete or absent.
+# Returns non-zero when npm is missing or the install fails (its log: DIR.tmp/install.log).
+npm_install() {
+    local dir=$1
+    shift
+    [ -d "$dir/node_modules" ] && return 0
+    command -v npm >/dev/null || return 1
+    mkdir -p "$(dirname "$dir")"
+    (
+        flock 9
+        [ -d "$dir/node_modules" ] && exit 0
+        rm -rf "$dir.tmp" && mkdir -p "$dir.tmp" &&
+            (cd "$dir.tmp" && timeout 300 npm install --no-audit --no-fund --loglevel=error \
+                "$@" >install.log 2>&1) &&
+            rm -rf "$dir" && mv "$dir.tmp" "$dir"
+    ) 9>"$dir.lock"
+}

@@ -72,13 +72,8 @@ want "missing node message" grep -q "needs node, but '$tmp/no-such-node' was not
 
 # ---- with @actions/core ----------------------------------------------------
 npmdir=${GR_BUILD_DIR:-$tmp}/npm-actions-core
-if [ ! -d "$npmdir/node_modules/@actions/core" ]; then
-    mkdir -p "$npmdir"
-    (cd "$npmdir" && timeout 180 npm install --no-audit --no-fund --silent @actions/core@1 \
-        >"$tmp/npm.log" 2>&1)
-fi
-if [ ! -d "$npmdir/node_modules/@actions/core" ]; then
-    echo "SKIP: @actions/core checks: npm could not install it ($(tail -1 "$tmp/npm.log" 2>/dev/null))"
+if ! npm_install "$npmdir" @actions/core@1; then
+    echo "SKIP: @actions/core checks: npm could not install it ($(tail -1 "$npmdir.tmp/install.log" 2>/dev/null))"
     finish
     exit $?
 fi

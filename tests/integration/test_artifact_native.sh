@@ -145,10 +145,7 @@ check "native zips are real zips" python3 -c 'import sys,zipfile; z=zipfile.ZipF
 
 # Cross-compatibility with the real @actions/artifact, when it can be installed.
 modules=$base/test-artifact-npm
-if command -v node >/dev/null && command -v npm >/dev/null &&
-    { [ -f "$modules/node_modules/@actions/artifact/package.json" ] ||
-        (mkdir -p "$modules" && cd "$modules" && timeout 300 npm install --no-audit --no-fund \
-            --loglevel=error @actions/artifact@2 @actions/cache@4 >"$modules/install.log" 2>&1); }; then
+if command -v node >/dev/null && npm_install "$modules" @actions/artifact@2 @actions/cache@4; then
     cat >"$ws/wf2.yml" <<'YML'
 on: push
 jobs:

@@ -22,13 +22,8 @@ command -v git >/dev/null || skip "git is not installed"
 
 # The toolkit packages under the build directory, kept so that later runs need no network.
 modules=${GR_BUILD_DIR:-${TMPDIR:-/tmp}}/test-artifact-npm
-if [ ! -f "$modules/node_modules/@actions/artifact/package.json" ] ||
-    [ ! -f "$modules/node_modules/@actions/cache/package.json" ]; then
-    mkdir -p "$modules"
-    (cd "$modules" && timeout 300 npm install --no-audit --no-fund --loglevel=error \
-        @actions/artifact@2 @actions/cache@4 >"$modules/install.log" 2>&1) ||
-        skip "npm install @actions/artifact@2 @actions/cache@4 failed (see $modules/install.log)"
-fi
+npm_install "$modules" @actions/artifact@2 @actions/cache@4 ||
+    skip "npm install @actions/artifact@2 @actions/cache@4 failed (see $modules.tmp/install.log)"
 modules=$modules/node_modules
 
 base=${GR_BUILD_DIR:-${TMPDIR:-/tmp}}

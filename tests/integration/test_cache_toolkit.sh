@@ -21,11 +21,7 @@ command -v curl >/dev/null || skip "curl is not installed"
 # network. Prints the node_modules path; fails when the install fails.
 install() {
     local dir=${GR_BUILD_DIR:-${TMPDIR:-/tmp}}/test-cache-npm$1
-    if [ ! -f "$dir/node_modules/@actions/cache/package.json" ]; then
-        mkdir -p "$dir"
-        (cd "$dir" && timeout 300 npm install --no-audit --no-fund --loglevel=error \
-            "@actions/cache@$1" >"$dir/install.log" 2>&1) || return 1
-    fi
+    npm_install "$dir" "@actions/cache@$1" || return 1
     echo "$dir/node_modules"
 }
 
