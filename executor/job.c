@@ -410,11 +410,15 @@ static int leg_sandbox(struct ex__leg *leg)
     pol = *base;
     while (base->rw_paths && base->rw_paths[n])
         n++;
-    rw = gr_xcalloc(n + 3, sizeof(*rw));
+    rw = gr_xcalloc(n + 4, sizeof(*rw));
     for (size_t i = 0; i < n; i++)
         rw[i] = base->rw_paths[i];
-    rw[n] = leg->run->workdir;
-    rw[n + 1] = leg->run->state_dir;
+    rw[n++] = leg->run->workdir;
+    rw[n++] = leg->run->state_dir;
+    /* --action-dir must stay visible to the steps that run its actions, also under the
+     * job's private /tmp */
+    if (leg->run->opts->action_dir)
+        rw[n++] = leg->run->opts->action_dir;
     pol.rw_paths = rw;
     r = sb_job_new(leg->jr->pj->id, &pol, &leg->sb); /* copies the policy */
     if (r < 0 && *sb_last_error())

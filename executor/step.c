@@ -742,8 +742,14 @@ static json_t *forced_env(struct ex__stepexec *se)
     for (const char *const *e = se->leg->run->opts->step_env; e && *e; e++) {
         const char *eq = strchr(*e, '=');
 
-        if (eq && eq != *e)
-            json_object_setn_new(forced, *e, (size_t)(eq - *e), json_string(eq + 1));
+        char key[256];
+
+        if (!eq || eq == *e || (size_t)(eq - *e) >= sizeof(key))
+            continue;
+        memcpy(key, *e, (size_t)(eq - *e));
+        key[eq - *e] = '\0';
+        if (!json_object_get(se->env, key)) /* an explicit env: entry wins */
+            json_object_set_new(forced, key, json_string(eq + 1));
     }
     if (se->extra_env)
         json_object_update(forced, se->extra_env);

@@ -65,9 +65,10 @@ struct ex_run_opts {
     const char *action_dir;  /* local actions laid out as owner/repo/ref/, or NULL */
     const char *actions_url; /* clone base for owner/repo; NULL: https://github.com */
     /*
-     * NULL-terminated "KEY=VALUE" list forced into every step's environment after
-     * GITHUB_* and RUNNER_* (the job services: ACTIONS_RUNTIME_URL, ACTIONS_RUNTIME_TOKEN,
-     * ACTIONS_CACHE_URL, ACTIONS_RESULTS_URL, ...), or NULL.
+     * NULL-terminated "KEY=VALUE" list added to every step's environment (the job services:
+     * ACTIONS_RUNTIME_URL, ACTIONS_RUNTIME_TOKEN, ACTIONS_CACHE_URL, ACTIONS_RESULTS_URL, ...),
+     * or NULL. A key the env context sets explicitly (workflow, job or step env:, --env)
+     * keeps that value.
      */
     const char *const *step_env;
     /* Run every `uses:` through its real action, never a native implementation (--no-native). */
