@@ -609,10 +609,11 @@ static int plan_it(struct ex_jobspec *js, json_t *ctx, json_t *secrets, const ch
     }
     free(p->jobs[0].legs[0].display_name);
     p->jobs[0].legs[0].display_name = gr_xstrdup(js->display_name);
-    js->contexts =
-        json_pack("{s:O}", "needs",
-                  json_is_object(json_object_get(ctx, "needs")) ? json_object_get(ctx, "needs")
-                                                                : json_object());
+    js->contexts = json_object();
+    json_object_set_new(js->contexts, "needs",
+                        json_is_object(json_object_get(ctx, "needs"))
+                            ? json_incref(json_object_get(ctx, "needs"))
+                            : json_object());
     if (json_is_object(json_object_get(ctx, "strategy")))
         json_object_set(js->contexts, "strategy", json_object_get(ctx, "strategy"));
     return 0;

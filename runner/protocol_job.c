@@ -85,6 +85,8 @@ struct rn_job {
 };
 
 static void run_job(struct rn_job *job);
+static void worker_feed(struct rn_job *job);
+static void wp_close(struct worker_proc *wp, uv_handle_t *h);
 static void complete_send(struct rn_job *job);
 
 static void handle_gone(struct rn_job *job)
@@ -141,6 +143,10 @@ static void finish(struct rn_job *job, int status)
     if (job->finished)
         return;
     job->finished = true;
+    if (job->worker_running && !job->renewed_once) { /* it never got the message */
+        (void)kill(job->wp->proc.pid, SIGKILL);
+        wp_close(job->wp, (uv_handle_t *)&job->wp->in);
+    }
     uv_timer_stop(&job->renew_timer);
     if (job->renew_req)
         rn_req_cancel(job->renew_req);
@@ -162,7 +168,7 @@ static void renew_done(struct rn_req *req, int status, void *ctx)
             job->renewed_once = true;
             GR_LOG_INFO("job '%s' locked; running %zu step(s)", job->msg.display_name,
                         job->msg.nsteps);
-            run_job(job);
+            worker_feed(job);
         }
         renew_schedule(job, job->env.timing.renew_ms);
         return;
@@ -229,8 +235,11 @@ static void wp_closed(uv_handle_t *h)
     struct worker_proc *wp = h->data;
     struct rn_job *job = wp->job;
 
-    if (--wp->open == 0)
+    if (--wp->open == 0) {
+        if (job->wp == wp)
+            job->wp = NULL;
         free(wp);
+    }
     handle_gone(job);
 }
 
@@ -324,6 +333,8 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     struct worker_proc *wp = s->data;
     struct rn_job *job = wp->job;
 
+    if (job->freeing && n >= 0)
+        return;
     if (n < 0) {
         job->out_open = false;
         wp_close(wp, (uv_handle_t *)&wp->out);
@@ -377,7 +388,8 @@ static void on_worker_done(struct rn_job *job)
     json_t *outputs = NULL;
     char buf[160];
 
-    if (job->worker_running || job->out_open || job->conclusion)
+    if (job->worker_running || job->out_open || job->conclusion || !job->renewed_once ||
+        job->freeing)
         return;
     uv_timer_stop(&job->kill_timer);
     if (job->line.len) {
@@ -418,7 +430,6 @@ static int worker_start(struct rn_job *job)
     uv_process_options_t o = {0};
     uv_stdio_container_t stdio[3];
     struct worker_proc *wp;
-    uv_buf_t b;
     int r;
 
     r = uv_exepath(exe, &exelen);
@@ -454,6 +465,24 @@ static int worker_start(struct rn_job *job)
     job->worker_running = true;
     job->out_open = true;
     uv_read_start((uv_stream_t *)&wp->out, on_alloc, on_read);
+    GR_LOG_INFO("job '%s': worker %d started", job->msg.display_name, (int)wp->proc.pid);
+    return 0;
+}
+
+/*
+ * The worker starts with the job, before the first renewal is answered, so that
+ * its start-up overlaps that round trip; it gets the message once the job is locked.
+ */
+static void worker_feed(struct rn_job *job)
+{
+    struct worker_proc *wp = job->wp;
+    uv_buf_t b;
+    int r;
+
+    if (!wp || !job->worker_running) {
+        on_worker_done(job);
+        return;
+    }
     b = uv_buf_init(job->text, (unsigned)job->text_len);
     wp->write.data = wp;
     r = uv_write(&wp->write, (uv_stream_t *)&wp->in, &b, 1, on_written);
@@ -461,8 +490,6 @@ static int worker_start(struct rn_job *job)
         GR_LOG_WARN("cannot hand the job message to the worker: %s", uv_strerror(r));
         wp_close(wp, (uv_handle_t *)&wp->in);
     }
-    GR_LOG_INFO("job '%s': worker %d started", job->msg.display_name, (int)wp->proc.pid);
-    return 0;
 }
 
 static void run_job(struct rn_job *job)
@@ -610,12 +637,12 @@ void rn_job_cancel(struct rn_job *job, bool shutdown)
     job->cancelled = true;
     job->shutdown = shutdown;
     GR_LOG_INFO("cancelling job '%s'", job->msg.display_name);
-    if (job->worker_running) {
+    if (!job->renewed_once) {
+        finish(job, GR_ECANCELED);
+    } else if (job->worker_running) {
         /* the engine cancels on SIGINT: steps get SIGINT, then SIGTERM and SIGKILL */
         (void)kill(job->wp->proc.pid, SIGINT);
         uv_timer_start(&job->kill_timer, on_kill_timer, RN_WORKER_KILL_MS, 0);
-    } else if (!job->renewed_once) {
-        finish(job, GR_ECANCELED);
     }
 }
 
@@ -744,6 +771,7 @@ int rn_job_start(const struct rn_job_env *env, const char *text, size_t len, rn_
     GR_LOG_INFO("running job '%s'", job->msg.display_name);
     job_log(job, "##[job] '%s' (%s)", job->msg.display_name, job->msg.job_id);
     renew_send(job);
+    run_job(job);
     *ret = job;
     return 0;
 }
@@ -778,6 +806,8 @@ void rn_job_free(struct rn_job *job)
     free(job->work);
     free(job->runner_name);
     job->freeing = true;
+    if (job->wp)
+        wp_close(job->wp, (uv_handle_t *)&job->wp->in);
     close_handle(job, (uv_handle_t *)&job->renew_timer);
     close_handle(job, (uv_handle_t *)&job->kill_timer);
     close_handle(job, (uv_handle_t *)&job->complete_timer);

@@ -333,11 +333,9 @@ static void test_bad_messages(void **state)
     free(m);
 }
 
-/* Every node of the sample replaced by odd values in turn: errors or success, never a crash. */
-static void mutate_all(json_t *root, json_t *node, int *count)
+/* Replace the n-th object member (depth first) below node by val; false when there is none. */
+static bool replace_nth(json_t *node, int *n, json_t *val)
 {
-    static const char *const odd[] = {
-        "null", "7", "\"s\"", "[]", "{}", "{\"type\":3}", "{\"t\":1,\"a\":5}"};
     const char *k;
     json_t *v;
     size_t i;
@@ -345,39 +343,55 @@ static void mutate_all(json_t *root, json_t *node, int *count)
     if (json_is_object(node)) {
         json_object_foreach(node, k, v)
         {
-            json_t *save = json_incref(v);
-
-            for (size_t o = 0; o < GR_ARRAY_SIZE(odd); o++) {
-                struct ex_jobspec *js = NULL;
-                struct gr_diag d = {0};
-
-                json_object_set_new(node, k, J(odd[o]));
-                if (ex_jobspec_build(root, "/nonexistent-ws", &js, &d) == 0)
-                    ex_jobspec_free(js);
-                else
-                    assert_true(d.msg[0] != '\0');
-                (*count)++;
+            if ((*n)-- == 0) {
+                json_object_set(node, k, val);
+                return true;
             }
-            json_object_set_new(node, k, save);
-            mutate_all(root, v, count);
+            if (replace_nth(v, n, val))
+                return true;
         }
     } else if (json_is_array(node)) {
         json_array_foreach(node, i, v)
         {
-            mutate_all(root, v, count);
+            if (replace_nth(v, n, val))
+                return true;
         }
     }
+    return false;
 }
 
+/* Every member of the sample replaced by odd values in turn: an error or success, no crash. */
 static void test_mutations(void **state)
 {
-    json_t *m = J(sample);
-    int n = 0;
+    static const char *const odd[] = {
+        "null", "7", "\"s\"", "[]", "{}", "{\"type\":3}", "{\"t\":1,\"a\":5}"};
+    json_t *sample_json = J(sample);
+    int count = 0;
 
     (void)state;
-    mutate_all(m, m, &n);
-    assert_true(n > 300);
-    json_decref(m);
+    for (size_t o = 0; o < GR_ARRAY_SIZE(odd); o++) {
+        json_t *val = J(odd[o]);
+
+        for (int nth = 0;; nth++) {
+            json_t *m = json_deep_copy(sample_json);
+            struct ex_jobspec *js = NULL;
+            struct gr_diag d = {0};
+            int n = nth;
+            bool found = replace_nth(m, &n, val);
+
+            if (found && ex_jobspec_build(m, "/nonexistent-ws", &js, &d) == 0)
+                ex_jobspec_free(js);
+            else if (found)
+                assert_true(d.msg[0] != '\0');
+            json_decref(m);
+            if (!found)
+                break;
+            count++;
+        }
+        json_decref(val);
+    }
+    assert_true(count > 300);
+    json_decref(sample_json);
 }
 
 int main(void)
