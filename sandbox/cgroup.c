@@ -532,16 +532,34 @@ static int v1_devices(struct sb_cgjob *j, const char *d, const struct sb_policy 
     return r;
 }
 
+/*
+ * A v1 hierarchy only where the job needs it: each one costs every step a
+ * cgroup migration. Memory also tracks the job when nothing else can.
+ */
+static bool v1_wanted(const struct sb_cgjob *j, enum sb_cg_ctl c, const struct sb_policy *p)
+{
+    switch (c) {
+    case SB_CTL_MEMORY:
+        return p->memory_max || (!j->v2[0] && j->cg.on[SB_CTL_FREEZER] != SB_CG_ON_V1);
+    case SB_CTL_PIDS:
+        return p->pids_max != 0;
+    case SB_CTL_CPU:
+        return p->cpu_quota_us != 0;
+    case SB_CTL_FREEZER:
+        return j->kill == SB_KILL_NONE;
+    case SB_CTL_DEVICES:
+        return p->gpu_isolate;
+    default:
+        return false;
+    }
+}
+
 static int v1_job(struct sb_cgjob *j, const char *leaf, const struct sb_policy *p)
 {
     int r;
 
     for (int c = 0; c < SB_CTL_N; c++) {
-        if (j->cg.on[c] != SB_CG_ON_V1)
-            continue;
-        if (c == SB_CTL_FREEZER && j->kill != SB_KILL_NONE)
-            continue;
-        if (c == SB_CTL_DEVICES && !p->gpu_isolate)
+        if (j->cg.on[c] != SB_CG_ON_V1 || !v1_wanted(j, (enum sb_cg_ctl)c, p))
             continue;
         r = sb__path(j->v1[c], SB_PATH, "%s/ghrun/%s", j->cg.v1_self[c], leaf);
         if (r == 0)

@@ -347,8 +347,9 @@ static void test_v1_devices(void **state)
     expect_file(j->v1[SB_CTL_DEVICES], "devices.allow",
                 "c 1:3 rwm\nc 1:5 rwm\nc 1:7 rwm\nc 1:8 rwm\nc 1:9 rwm\nc 5:0 rwm\n"
                 "c 5:2 rwm\nc 136:* rwm\nc 195:255 rw\nc 508:* rw\nc 509:* rw\nc 195:1 rw\n");
-    /* the helper joins it with the other v1 dirs */
-    assert_int_equal(sb_cg_v1_dirs(j, v1, SB_CTL_N), 2);
+    /* no pids limit: only the devices dir for the helper to join */
+    assert_string_equal(j->v1[SB_CTL_PIDS], "");
+    assert_int_equal(sb_cg_v1_dirs(j, v1, SB_CTL_N), 1);
     assert_int_equal(sb_cg_job_destroy(j), 0);
     free(j);
 }
