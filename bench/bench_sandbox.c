@@ -141,6 +141,7 @@ static int bench_steps(const char *label, const struct sb_policy *p, int n, doub
     char **wrapped = NULL;
     struct sb_job *job = NULL;
     double *t = calloc((size_t)n, sizeof(*t)), *tr = calloc((size_t)n, sizeof(*tr));
+    double *d = calloc((size_t)n, sizeof(*d));
     int r = sb_job_new("bench", p, &job);
 
     double c0 = child_cpu_ms();
@@ -148,7 +149,7 @@ static int bench_steps(const char *label, const struct sb_policy *p, int n, doub
     if (r == 0)
         r = sb_wrap_command(job, plain, &wrapped);
     for (int i = 0; r == 0 && i < n; i++) {
-        double t0 = now_ms(), t1;
+        double t0 = now_ms(), t1, tp;
 
         r = run(wrapped);
         t1 = now_ms();
@@ -156,6 +157,11 @@ static int bench_steps(const char *label, const struct sb_policy *p, int n, doub
             r = sb_step_reap(job);
         t[i] = t1 - t0;
         tr[i] = now_ms() - t0;
+        /* a plain run right after: the paired difference cancels the host's load drift */
+        tp = now_ms();
+        if (r == 0)
+            r = run(plain);
+        d[i] = tr[i] - (now_ms() - tp);
     }
     if (r == 0) {
         double m = median(t, n), mr = median(tr, n);
@@ -164,6 +170,8 @@ static int bench_steps(const char *label, const struct sb_policy *p, int n, doub
                "cpu %.3f ms/step\n",
                label, m, m - base, m / base, mr, mr - base, (child_cpu_ms() - c0) / n);
         printf("  %s\n", sb_job_summary(job));
+        printf("  paired with a plain run each time: median extra %.3f ms per step (with reap)\n",
+               median(d, n));
         r = bench_parts(wrapped, n, base);
     } else {
         fprintf(stderr, "%s: failed: %s %s\n", label, strerror(-r), sb_last_error());
@@ -172,6 +180,7 @@ static int bench_steps(const char *label, const struct sb_policy *p, int n, doub
     sb_job_free(job);
     free(t);
     free(tr);
+    free(d);
     return r;
 }
 

@@ -299,5 +299,7 @@ void rn_config_sandbox_policy(const struct rn_sandbox_config *c, struct sb_polic
         .mask_paths = (const char *const *)c->masks,
         .allow_ptrace = c->allow_ptrace,
         .seccomp_audit = c->seccomp_audit,
+        /* GPUs configured: every job is device-restricted, and gets only its lease */
+        .gpu_isolate = c->n_gpus > 0,
     };
 }

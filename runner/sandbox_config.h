@@ -57,6 +57,9 @@ void rn_sandbox_config_release(struct rn_sandbox_config *c);
  * The sb_policy for an online job. Its mask list points into c, which must
  * outlive sb_job_new() (which copies it). rw paths (workspace, temp) are the
  * engine's to add. When the runner is root and no slot_uid is configured,
- * steps run as uid 64000.
+ * steps run as uid 64000 (the job's workspace must be chowned to it). With
+ * GPUs configured, gpu_isolate is set and no GPU is allowed: put the minors
+ * of the job's sb_gpu_lease() in gpu_minors, sb_gpu_mask_paths() in the
+ * masks and sb_gpu_env_text() in the job's environment.
  */
 void rn_config_sandbox_policy(const struct rn_sandbox_config *c, struct sb_policy *ret);

@@ -19,6 +19,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <linux/magic.h>
 #include <signal.h>
@@ -31,8 +32,9 @@
 #include <unistd.h>
 
 static void collect(struct sb_cgjob *j, struct sb_step_stats *st);
+static int v1_devices(struct sb_cgjob *j, const char *d, const struct sb_policy *p);
 
-static const char *const ctl_names[SB_CTL_N] = {"memory", "pids", "cpu", "freezer"};
+static const char *const ctl_names[SB_CTL_N] = {"memory", "pids", "cpu", "freezer", "devices"};
 
 const char *sb_cg_ctl_name(enum sb_cg_ctl c)
 {
@@ -201,6 +203,7 @@ int sb_cg_detect(const struct sb_cg_env *env, struct sb_cg *ret)
         cg->mode = SB_CG_HYBRID;
         snprintf(cg->v2_mount, SB_PATH, "%s", uni);
     }
+    snprintf(cg->proc_devices, SB_PATH, "%s", e.proc_devices ? e.proc_devices : "/proc/devices");
     r = parse_self(&e, root, cg, v2path, sizeof(v2path));
     if (r < 0)
         goto out;
@@ -450,10 +453,105 @@ static int v1_limits(struct sb_cgjob *j, enum sb_cg_ctl c, const struct sb_polic
         if (r == 0)
             r = write_in(d, "cpu.cfs_quota_us", fake, p->cpu_quota_us);
         break;
+    case SB_CTL_DEVICES:
+        r = v1_devices(j, d, p);
+        break;
     default:
         break;
     }
     return r;
+}
+
+/* Major number of a char driver in /proc/devices, or -1. */
+static int char_major(const char *proc_devices, const char *name)
+{
+    FILE *f = fopen(proc_devices, "re");
+    char line[256], drv[128];
+    bool chars = false;
+    int major = -1, m;
+
+    while (f && major < 0 && fgets(line, sizeof(line), f)) {
+        if (strncmp(line, "Character devices:", 18) == 0)
+            chars = true;
+        else if (strncmp(line, "Block devices:", 14) == 0)
+            chars = false;
+        else if (chars && sscanf(line, "%d %127s", &m, drv) == 2 && strcmp(drv, name) == 0)
+            major = m;
+    }
+    if (f)
+        fclose(f);
+    return major;
+}
+
+/* One rule per write, as the kernel takes them; a fake tree keeps them all. */
+static int device_rule(const char *dir, const char *file, bool fake, const char *rule)
+{
+    char p[SB_PATH];
+    int fd, r = sb__path(p, sizeof(p), "%s/%s", dir, file);
+
+    if (r < 0 || !fake)
+        return r < 0 ? r : sb__write_file(p, rule, false);
+    fd = open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    r = dprintf(fd, "%s\n", rule) < 0 ? -EIO : 0;
+    close(fd);
+    return r;
+}
+
+/*
+ * v1 devices: deny everything, then allow the basic char devices (runc's
+ * default list, without mknod), the NVIDIA control node (195:255), the uvm
+ * and caps drivers and the leased /dev/nvidia<minor> (docs section 9).
+ */
+static int v1_devices(struct sb_cgjob *j, const char *d, const struct sb_policy *p)
+{
+    static const char *const base[] = {"c 1:3 rwm", "c 1:5 rwm",   "c 1:7 rwm",
+                                       "c 1:8 rwm", "c 1:9 rwm",   "c 5:0 rwm",
+                                       "c 5:2 rwm", "c 136:* rwm", "c 195:255 rw"};
+    static const char *const drivers[] = {"nvidia-uvm", "nvidia-caps"};
+    bool fake = j->cg.fake;
+    char rule[64];
+    int r = device_rule(d, "devices.deny", fake, "a");
+
+    for (size_t i = 0; r == 0 && i < sizeof(base) / sizeof(base[0]); i++)
+        r = device_rule(d, "devices.allow", fake, base[i]);
+    for (size_t i = 0; r == 0 && i < sizeof(drivers) / sizeof(drivers[0]); i++) {
+        int major = char_major(j->cg.proc_devices, drivers[i]);
+
+        snprintf(rule, sizeof(rule), "c %d:* rw", major);
+        if (major >= 0)
+            r = device_rule(d, "devices.allow", fake, rule);
+    }
+    for (size_t i = 0; r == 0 && i < p->n_gpu_minors && i < SB_GPU_MAX; i++) {
+        snprintf(rule, sizeof(rule), "c 195:%d rw", p->gpu_minors[i]);
+        r = device_rule(d, "devices.allow", fake, rule);
+    }
+    if (r == 0)
+        j->devices = true;
+    return r;
+}
+
+/*
+ * A v1 hierarchy only where the job needs it: each one costs every step a
+ * cgroup migration. Memory also tracks the job when nothing else can.
+ */
+static bool v1_wanted(const struct sb_cgjob *j, enum sb_cg_ctl c, const struct sb_policy *p)
+{
+    switch (c) {
+    case SB_CTL_MEMORY:
+        return p->memory_max || (!j->v2[0] && j->cg.on[SB_CTL_FREEZER] != SB_CG_ON_V1);
+    case SB_CTL_PIDS:
+        return p->pids_max != 0;
+    case SB_CTL_CPU:
+        return p->cpu_quota_us != 0;
+    case SB_CTL_FREEZER:
+        return j->kill == SB_KILL_NONE;
+    case SB_CTL_DEVICES:
+        return p->gpu_isolate;
+    default:
+        return false;
+    }
 }
 
 static int v1_job(struct sb_cgjob *j, const char *leaf, const struct sb_policy *p)
@@ -461,9 +559,7 @@ static int v1_job(struct sb_cgjob *j, const char *leaf, const struct sb_policy *
     int r;
 
     for (int c = 0; c < SB_CTL_N; c++) {
-        if (j->cg.on[c] != SB_CG_ON_V1)
-            continue;
-        if (c == SB_CTL_FREEZER && j->kill != SB_KILL_NONE)
+        if (j->cg.on[c] != SB_CG_ON_V1 || !v1_wanted(j, (enum sb_cg_ctl)c, p))
             continue;
         r = sb__path(j->v1[c], SB_PATH, "%s/ghrun/%s", j->cg.v1_self[c], leaf);
         if (r == 0)

@@ -34,16 +34,17 @@ void sb__set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---- cgroups (cgroup.c) ---- */
 enum sb_cg_mode { SB_CG_NONE, SB_CG_V2, SB_CG_HYBRID, SB_CG_V1 };
-enum sb_cg_ctl { SB_CTL_MEMORY, SB_CTL_PIDS, SB_CTL_CPU, SB_CTL_FREEZER, SB_CTL_N };
+enum sb_cg_ctl { SB_CTL_MEMORY, SB_CTL_PIDS, SB_CTL_CPU, SB_CTL_FREEZER, SB_CTL_DEVICES, SB_CTL_N };
 enum sb_cg_on { SB_CG_OFF, SB_CG_ON_V2, SB_CG_ON_V1 };
 enum sb_cg_kill { SB_KILL_NONE, SB_KILL_V2, SB_KILL_V2_FREEZE, SB_KILL_V1_FREEZER };
 
 /* Where to look; all NULL means the real host. Tests point these at fake trees. */
 struct sb_cg_env {
-    const char *root;        /* "/sys/fs/cgroup" */
-    const char *self_cgroup; /* "/proc/self/cgroup" */
-    const char *mountinfo;   /* "/proc/self/mountinfo"; NULL with fake: <root>/<ctl> */
-    bool fake;               /* plain files: create control files, no real processes */
+    const char *root;         /* "/sys/fs/cgroup" */
+    const char *self_cgroup;  /* "/proc/self/cgroup" */
+    const char *mountinfo;    /* "/proc/self/mountinfo"; NULL with fake: <root>/<ctl> */
+    const char *proc_devices; /* "/proc/devices" (majors of nvidia-uvm, nvidia-caps) */
+    bool fake;                /* plain files: create control files, no real processes */
 };
 
 /* The host's hierarchy, found once by sb_cg_detect(). */
@@ -54,6 +55,7 @@ struct sb_cg {
     char v2_self[SB_PATH];           /* our v2 cgroup, absolute path in the mount */
     char v1_self[SB_CTL_N][SB_PATH]; /* our v1 cgroup per controller; "" when unused */
     enum sb_cg_on on[SB_CTL_N];
+    char proc_devices[SB_PATH]; /* where the char majors are listed */
 };
 
 /* A job's cgroups: one dir in v2 and/or one per v1 controller. */
@@ -66,6 +68,7 @@ struct sb_cgjob {
     uint64_t pids_limit;
     uint64_t oom_seen; /* job oom_kill count at the last reap */
     uint64_t pids_seen;
+    bool devices; /* the v1 devices controller restricts the job (gpu_isolate) */
 };
 
 const char *sb_cg_ctl_name(enum sb_cg_ctl c);

@@ -241,6 +241,9 @@ static void check_features(struct sb_job *j)
         degrade(j, "only the top mount is read-only: mount_setattr unavailable");
     if (j->policy.network_none && !j->ns)
         degrade(j, "network not isolated: network namespaces need root");
+    if (j->policy.gpu_isolate && !(j->cg && j->cg->devices))
+        degrade(j, "GPU isolation advisory: no v1 devices controller (no device BPF program "
+                   "for cgroup v2 yet); only the device nodes are hidden");
     check_cgroup(j);
 }
 
@@ -258,6 +261,8 @@ static const char *strict_missing(const struct sb_job *j)
         return "memory and pids cgroup controllers";
     if (j->cg->kill == SB_KILL_NONE)
         return "a cgroup tree kill (cgroup.kill or freezer)";
+    if (j->policy.gpu_isolate && !j->cg->devices)
+        return "GPU device isolation (the v1 devices controller)";
     return NULL;
 }
 
@@ -364,12 +369,12 @@ static void make_summary(struct sb_job *j)
     if (j->cg)
         sb_cg_describe(&j->cg->cg, j->cg->kill, cg, sizeof(cg));
     snprintf(j->summary, sizeof(j->summary),
-             "sandbox: uid=%s ns=%s net=%s seccomp=%s%s nnp=on cgroup=%s%s",
+             "sandbox: uid=%s ns=%s net=%s seccomp=%s%s nnp=on cgroup=%s%s%s",
              j->slot ? "slot" : (j->root ? "root-nocaps" : "self"),
              j->ns ? "mnt,pid,ipc,uts,cgroup" : "off",
              j->policy.network_none && j->ns ? "none" : "host",
              j->seccomp && j->policy.seccomp_audit ? "audit:" : "", j->seccomp ? j->arches : "off",
-             cg, j->n_degraded ? " (degraded)" : "");
+             cg, j->cg && j->cg->devices ? " devices=v1" : "", j->n_degraded ? " (degraded)" : "");
 }
 
 static int copy_policy(struct sb_job *j, const struct sb_policy *p)

@@ -23,6 +23,8 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#define SB_GPU_MAX 32
+
 /* What a step may do. Zero means "no limit" / "default". */
 struct sb_policy {
     uint64_t memory_max;   /* bytes, set on the job cgroup (swap off) */
@@ -41,6 +43,16 @@ struct sb_policy {
     bool allow_ptrace;             /* ptrace/process_vm_* (denied by default) */
     bool seccomp_audit;            /* log what the filter would deny, deny nothing (roll-out) */
     uint64_t swap_max;             /* bytes of swap on top of memory_max; 0 = no swap */
+    /*
+     * GPU isolation (docs/sandbox.md section 9): steps may open only the
+     * basic char devices (null, zero, full, random, urandom, tty, ptmx,
+     * pts), the NVIDIA control and uvm nodes, and /dev/nvidia<minor> of
+     * these minors. Enforced by the v1 devices controller; without one the
+     * job reports GPU isolation as advisory (strict refuses it).
+     */
+    bool gpu_isolate;
+    int gpu_minors[SB_GPU_MAX];
+    size_t n_gpu_minors;
 };
 
 struct sb_job; /* per-job sandbox state; opaque */
@@ -134,8 +146,6 @@ int sb_doctor(FILE *out);
  * A lease holds one flock()ed file per GPU in lock_dir: exclusive across
  * runner processes, and gone with the process if it dies.
  */
-#define SB_GPU_MAX 32
-
 struct sb_gpu {
     int minor;
     char uuid[64];   /* "GPU-..." or "" */

@@ -3,7 +3,8 @@
 # (sandboxed, best-effort) `ghrun replay` with limits from GHRUN_SANDBOX_CONFIG: mount,
 # unshare, ptrace of the runner, kexec_load, init_module, bpf, keyctl, reboot, the runner key
 # file, /proc/*/environ, writes to /etc and to the runner's binaries, a cgroup escape, a fork
-# bomb against the pids limit, a memory hog against the memory limit, a daemon left behind,
+# bomb against the pids limit, a memory hog against the memory limit, CPU spinners against the
+# CPU quota, a daemon left behind,
 # and egress with network none. Each asserts the step's outcome and that the runner lives on
 # (a later job runs, nothing is left behind). The workspace sits under /tmp on purpose.
 # Skips, saying why, only what this host's kernel or privileges cannot provide.
@@ -36,7 +37,7 @@ printf '{"d":"%s"}\n' "$canary" >"$root/.credentials_rsaparams"
 chmod 0644 "$root/.credentials_rsaparams" # world-readable: only the mask may hide it
 helper=$(dirname "$GHRUN")/gr-sandbox
 cat >"$root/.sandbox" <<JSON
-{"memory": "64M", "pids": 64, "mask": ["$root"]}
+{"memory": "64M", "pids": 64, "cpus": 0.25, "mask": ["$root"]}
 JSON
 
 cat >"$ws/wf.yml" <<YML
@@ -78,8 +79,12 @@ jobs:
     runs-on: ubuntu-latest
     steps:
       - run: python3 probe.py memhog
+  spin:
+    runs-on: ubuntu-latest
+    steps:
+      - run: python3 probe.py spin 0.25
   after:
-    needs: [probes, bomb, hog]
+    needs: [probes, bomb, hog, spin]
     if: always()
     runs-on: ubuntu-latest
     steps:
@@ -89,7 +94,7 @@ YML
 out=$(cd "$ws" && GR_CANARY=$canary GHRUN_SANDBOX_CONFIG=$root/.sandbox \
     "$GHRUN" replay -W wf.yml -C . 2>&1)
 rc=$?
-echo "$out" | grep -E 'PROBE|error:|protection off|next job|killed|pids limit|peak' | head -80
+echo "$out" | grep -E 'PROBE|error:|protection off|next job|killed|pids limit|peak' | head -90
 off=$(grep 'sandbox protection off' <<<"$out")
 
 held() { # held NAME: the probe printed "held" and nothing printed "ESCAPED"
@@ -139,6 +144,12 @@ else
         grep -q 'error: killed: memory limit of 64 MiB reached' <<<"$out"
     check "peak memory is in the log" grep -q 'sandbox: peak memory of the step: ' <<<"$out"
     check "the hog job failed" grep -qE '^hog +failure' <<<"$out"
+fi
+if grep -q 'no cpu limit\|no cgroup' <<<"$off"; then
+    echo "skipped: cpu spinner: $(grep 'no cpu limit\|no cgroup' <<<"$off" | head -1)"
+else
+    check "two spinners stay near the 0.25 CPU quota" held cpu-quota
+    check "the spin job succeeded" grep -qE '^spin +success' <<<"$out"
 fi
 check "the next job runs fine" grep -q '| next job fine' <<<"$out"
 check "the next job succeeded" grep -qE '^after +success' <<<"$out"

@@ -93,6 +93,8 @@ static struct sb_cg_env env_of(const struct fake *f, bool mountinfo)
     };
 }
 
+static struct sb_cg cg_scratch;
+
 static const struct sb_policy limits = {
     .memory_max = 64ull << 20,
     .pids_max = 100,
@@ -310,6 +312,48 @@ static void test_hybrid(void **state)
     free(j);
 }
 
+/* GPU isolation on v1: deny all, then the basic devices, the NVIDIA nodes and the leased GPU. */
+static void test_v1_devices(void **state)
+{
+    struct fake *f = *state;
+    struct sb_cgjob *j = calloc(1, sizeof(*j));
+    struct sb_policy gpu = {.gpu_isolate = true, .gpu_minors = {1}, .n_gpu_minors = 1};
+    struct sb_cg_env env = {.root = f->root, .self_cgroup = f->self, .fake = true};
+    char devs[SB_PATH + 16];
+    const char *v1[SB_CTL_N];
+
+    dir(f, "pids");
+    dir(f, "devices");
+    snprintf(devs, sizeof(devs), "%s/proc_devices", f->root);
+    assert_int_equal(sb__write_file(devs,
+                                    "Character devices:\n  1 mem\n195 nvidia-frontend\n"
+                                    "508 nvidia-uvm\n509 nvidia-caps\n\nBlock devices:\n"
+                                    "  7 nvidia-uvm\n",
+                                    true),
+                     0);
+    env.proc_devices = devs;
+    assert_int_equal(sb__write_file(f->self, "5:devices:/\n8:pids:/\n", true), 0);
+    assert_int_equal(sb_cg_detect(&env, &cg_scratch), 0);
+    assert_int_equal(cg_scratch.on[SB_CTL_DEVICES], SB_CG_ON_V1);
+    /* without gpu_isolate the job has no devices dir */
+    assert_int_equal(sb_cg_job_create(&cg_scratch, "nogpu", &limits, j), 0);
+    assert_string_equal(j->v1[SB_CTL_DEVICES], "");
+    assert_false(j->devices);
+    assert_int_equal(sb_cg_job_destroy(j), 0);
+
+    assert_int_equal(sb_cg_job_create(&cg_scratch, "gpu", &gpu, j), 0);
+    assert_true(j->devices);
+    expect_file(j->v1[SB_CTL_DEVICES], "devices.deny", "a\n");
+    expect_file(j->v1[SB_CTL_DEVICES], "devices.allow",
+                "c 1:3 rwm\nc 1:5 rwm\nc 1:7 rwm\nc 1:8 rwm\nc 1:9 rwm\nc 5:0 rwm\n"
+                "c 5:2 rwm\nc 136:* rwm\nc 195:255 rw\nc 508:* rw\nc 509:* rw\nc 195:1 rw\n");
+    /* no pids limit: only the devices dir for the helper to join */
+    assert_string_equal(j->v1[SB_CTL_PIDS], "");
+    assert_int_equal(sb_cg_v1_dirs(j, v1, SB_CTL_N), 1);
+    assert_int_equal(sb_cg_job_destroy(j), 0);
+    free(j);
+}
+
 static void test_legacy_v1_freezer(void **state)
 {
     struct fake *f = *state;
@@ -425,6 +469,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_v2_flat_steps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_v2_nested_self, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hybrid, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_v1_devices, setup, teardown),
         cmocka_unit_test_setup_teardown(test_legacy_v1_freezer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mountinfo_root, setup, teardown),
         cmocka_unit_test_setup_teardown(test_none, setup, teardown),

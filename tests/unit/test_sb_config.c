@@ -45,6 +45,7 @@ static void test_defaults_mask_the_runner_root(void **state)
     assert_int_equal(p.nofile, 65536);
     assert_int_equal(p.memory_max, 0);
     assert_false(p.network_none);
+    assert_false(p.gpu_isolate);
     assert_int_equal(p.slot_uid, geteuid() == 0 ? 64000 : 0);
     rn_sandbox_config_release(&c);
     rmdir(root);
@@ -76,6 +77,8 @@ static void test_every_key(void **state)
     assert_int_equal(p.slot_gid, 64100);
     assert_true(p.allow_ptrace);
     assert_true(p.seccomp_audit);
+    assert_true(p.gpu_isolate); /* GPUs configured: devices restricted, none leased yet */
+    assert_int_equal(p.n_gpu_minors, 0);
     assert_int_equal(c.n_gpus, 2);
     assert_int_equal(c.gpus[1], 3);
     assert_int_equal(c.gpus_per_job, 2);

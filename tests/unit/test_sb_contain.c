@@ -31,6 +31,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -221,6 +222,27 @@ static int probe_sleep(void)
     return 1;
 }
 
+/* Opens the fake NVIDIA nodes in dir: errno per node (ENXIO: allowed, no driver; EPERM: denied). */
+static int probe_devopen(const char *dir)
+{
+    static const char *const nodes[] = {"nvidia0", "nvidia1", "nvidiactl"};
+    char p[4200];
+
+    for (size_t i = 0; i < 3; i++) {
+        int fd;
+
+        snprintf(p, sizeof(p), "%s/%s", dir, nodes[i]);
+        errno = 0;
+        fd = open(p, O_RDWR | O_CLOEXEC);
+        printf("open %s: errno=%d\n", nodes[i], fd < 0 ? errno : 0);
+        if (fd >= 0)
+            close(fd);
+    }
+    errno = 0;
+    printf("open null: errno=%d\n", open("/dev/null", O_RDWR | O_CLOEXEC) < 0 ? errno : 0);
+    return 0;
+}
+
 static int run_probe(int argc, char **argv)
 {
     const char *name = argv[2];
@@ -247,6 +269,8 @@ static int run_probe(int argc, char **argv)
         return probe_write(argv[3]);
     if (strcmp(name, "sleep") == 0)
         return probe_sleep();
+    if (strcmp(name, "devopen") == 0 && argc > 3)
+        return probe_devopen(argv[3]);
     return 100;
 }
 
@@ -672,6 +696,62 @@ static void test_job_sigterm_reaches_step(void **state)
     sb_job_free(j);
 }
 
+/*
+ * GPU slots: fake NVIDIA nodes (major 195, no driver) on the read-only root;
+ * the job leases minor 0. The devices controller lets it reach the driver
+ * (ENXIO: no driver behind it) and refuses minor 1 (EPERM).
+ */
+static void test_gpu_devices(void **state)
+{
+    static const struct {
+        const char *name;
+        int minor;
+    } nodes[] = {{"nvidia0", 0}, {"nvidia1", 1}, {"nvidiactl", 255}};
+    struct sb_policy p = test_policy(false);
+    char dir[] = "/var/tmp/gr-sb-gpu-XXXXXX", path[64];
+    const char *why = NULL;
+    struct sb_job *j = NULL;
+    struct run r;
+
+    if (!usable(false, need_kill))
+        skip();
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(chmod(dir, 0755), 0);
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, nodes[i].name);
+        if (mknod(path, S_IFCHR | 0666, makedev(195, nodes[i].minor)) < 0 && !why)
+            why = "cannot create device nodes here";
+        (void)chmod(path, 0666);
+    }
+    p.gpu_isolate = true;
+    p.gpu_minors[0] = 0;
+    p.n_gpu_minors = 1;
+    if (!why && sb_job_new("gpu", &p, &j) < 0)
+        why = sb_last_error();
+    for (const char *const *d = j ? sb_job_degraded(j) : NULL; d && *d && !why; d++)
+        if (strstr(*d, "GPU isolation advisory"))
+            why = *d;
+    if (!why) {
+        printf("%s\n", sb_job_summary(j));
+        run_in(j, "devopen", dir, &r, 10000);
+        check_exit0(&r);
+        assert_int_equal(sb_step_reap(j), 0);
+        assert_non_null(strstr(r.out, "open nvidia0: errno=6\n"));   /* ENXIO: allowed */
+        assert_non_null(strstr(r.out, "open nvidia1: errno=1\n"));   /* EPERM: not leased */
+        assert_non_null(strstr(r.out, "open nvidiactl: errno=6\n")); /* ENXIO: allowed */
+        assert_non_null(strstr(r.out, "open null: errno=0\n"));
+    } else {
+        printf("skipped: %s\n", why);
+    }
+    sb_job_free(j);
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, nodes[i].name);
+        (void)unlink(path);
+    }
+    (void)rmdir(dir);
+    (void)state;
+}
+
 static int setup_secrets(void **state)
 {
     char tmpl[64] = "/var/tmp/gr-sb-secret-";
@@ -730,6 +810,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_reap_kills_daemon_by_cgroup),
         cmocka_unit_test(test_job_kill_running_step),
         cmocka_unit_test(test_job_sigterm_reaches_step),
+        cmocka_unit_test(test_gpu_devices),
     };
     ssize_t n;
 

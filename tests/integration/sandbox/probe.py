@@ -193,6 +193,27 @@ def memhog():
     return 1
 
 
+def spin(quota):
+    """Two busy processes for 2 s of wall time: their CPU time over wall time must stay
+    near the quota (a runaway step cannot starve the host)."""
+    t0 = time.monotonic()
+    kids = []
+    for _ in range(2):
+        pid = os.fork()
+        if pid == 0:
+            while time.monotonic() - t0 < 2.0:
+                pass
+            os._exit(0)
+        kids.append(pid)
+    for pid in kids:
+        os.waitpid(pid, 0)
+    wall = time.monotonic() - t0
+    t = os.times()
+    ratio = (t.children_user + t.children_system) / wall
+    return report("cpu-quota", ratio <= 2 * float(quota),
+                  f"{ratio:.2f} CPUs used for a quota of {quota}")
+
+
 def daemon(mark):
     if os.fork() == 0:
         os.setsid()
@@ -250,7 +271,7 @@ def network_none(host_port):
 def main():
     name, args = sys.argv[1], sys.argv[2:]
     fn = {"syscalls": syscalls, "runner": runner_hidden, "environ": environ, "key": read_key,
-          "write": write, "cgroup": cgroup_escape, "forkbomb": forkbomb, "memhog": memhog,
+          "write": write, "cgroup": cgroup_escape, "forkbomb": forkbomb, "memhog": memhog, "spin": spin,
           "daemon": daemon, "daemon-gone": daemon_gone, "network-none": network_none}[name]
     return fn(*args)
 
