@@ -423,6 +423,12 @@ static int leg_sandbox(struct ex__leg *leg)
     r = sb_job_new(leg->jr->pj->id, &pol, &leg->sb); /* copies the policy */
     if (r < 0 && *sb_last_error())
         GR_LOG_ERR("sandbox: %s", sb_last_error());
+    if (r == 0 && !leg->run->opts->quiet_sandbox) {
+        /* every job log says how its steps are isolated, and what is off (sandbox.md 10) */
+        ex__leg_log(leg, "%s", sb_job_summary(leg->sb));
+        for (const char *const *off = sb_job_degraded(leg->sb); *off; off++)
+            ex__leg_log(leg, "sandbox protection off: %s", *off);
+    }
     free(rw);
     return r;
 }

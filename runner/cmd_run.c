@@ -65,7 +65,7 @@ int rn_cmd_run(int argc, char **argv)
             help();
             return 0;
         case 'W': /* hidden: the job worker the listener starts (worker.h) */
-            return rn_worker_main(optarg);
+            return rn_worker_main(optarg, root_opt);
         default:
             return rn_cli_opt_error("run", c, argv);
         }

@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #define RN_SANDBOX_MAX (64u << 10)
-#define RN_SLOT_UID_DEFAULT 64000
 
 /* Other users' credentials and the container daemons (docs/sandbox.md section 4). */
 static const char *const default_masks[] = {
@@ -37,8 +36,6 @@ void rn_sandbox_config_defaults(struct rn_sandbox_config *ret, const char *root)
     char *abs = root ? realpath(root, NULL) : NULL;
 
     *ret = (struct rn_sandbox_config){.pids = 16384, .nofile = 65536, .strict = true};
-    if (geteuid() == 0)
-        ret->slot_uid = RN_SLOT_UID_DEFAULT;
     if (root)
         add_mask(ret, abs ? abs : root);
     free(abs);
@@ -296,6 +293,8 @@ void rn_config_sandbox_policy(const struct rn_sandbox_config *c, struct sb_polic
         .strict = c->strict,
         .slot_uid = c->slot_uid,
         .slot_gid = c->slot_uid,
+        /* the engine does not yet hand its per-step files to a slot uid: none by default */
+        .slot_optional = c->slot_uid == 0,
         .mask_paths = (const char *const *)c->masks,
         .allow_ptrace = c->allow_ptrace,
         .seccomp_audit = c->seccomp_audit,

@@ -426,7 +426,7 @@ static int worker_start(struct rn_job *job)
 {
     char exe[4096];
     size_t exelen = sizeof(exe);
-    char *args[] = {exe, "run", "--worker", job->work, NULL};
+    char *args[] = {exe, "run", "--root", job->root, "--worker", job->work, NULL};
     uv_process_options_t o = {0};
     uv_stdio_container_t stdio[3];
     struct worker_proc *wp;
@@ -605,8 +605,8 @@ static void add_hook(json_t *msg, const char *var, const char *display, bool fir
     }
     script = gr_xasprintf("%s '%s'\n", gr_endswith(path, ".sh") ? "bash -e" : "exec", q);
     st = json_pack("{s:s,s:s,s:s,s:s,s:{s:s},s:{s:i,s:[{s:s,s:s}]},s:s,s:s}", "type", "action",
-                   "id", guid, "name", first ? "__runner_hook_started" : "__runner_hook_completed",
-                   "contextName", first ? "__runner_hook_started" : "__runner_hook_completed",
+                   "id", guid, "name", first ? "ghrun_hook_started" : "ghrun_hook_completed",
+                   "contextName", first ? "ghrun_hook_started" : "ghrun_hook_completed",
                    "reference", "type", "script", "inputs", "type", 2, "map", "Key", "script",
                    "Value", script, "condition", "always()", "displayName", display);
     if (first)

@@ -338,6 +338,7 @@ int rn_replay_run(struct ex_plan *plan, const struct rn_replay_opts *o)
 
     if (o->sandbox)
         ro.sandbox = &policy;
+    ro.quiet_sandbox = true; /* sandbox_report() says it once for the run */
     if (o->sandbox && (sandbox_settings(&sc, &policy) < 0 || sandbox_report(&policy) < 0)) {
         rn_sandbox_config_release(&sc);
         return 2;

@@ -7,6 +7,7 @@
  */
 #include "worker.h"
 #include "http.h"
+#include "sandbox_config.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -73,6 +74,9 @@ char *rn_worker_workspace(const json_t *msg, const char *work)
     return gr_xasprintf("%s/%s/%s", work, name, name);
 }
 
+/* The job hooks (protocol_job.c adds them as steps): the operator's scripts, run on the host. */
+static const char *const hook_steps[] = {"ghrun_hook_started", "ghrun_hook_completed", NULL};
+
 void rn_worker_run_opts(const struct rn_worker_job *wj, struct ex_run_opts *o, char ***step_env)
 {
     const json_t *ep = system_endpoint(wj->msg);
@@ -91,7 +95,8 @@ void rn_worker_run_opts(const struct rn_worker_job *wj, struct ex_run_opts *o, c
     o->workdir = wj->workspace;
     o->state_dir = wj->state_dir;
     o->contexts = wj->spec->contexts;
-    o->sandbox = NULL; /* the sandbox policy plugs in here */
+    o->sandbox = wj->sandbox;
+    o->host_steps = hook_steps;
     if (url || pipelines)
         strv_push(&env, &n, gr_xasprintf("ACTIONS_RUNTIME_URL=%s", pipelines ? pipelines : url));
     if (token)
@@ -349,7 +354,7 @@ static int fail(struct wk *w, const char *fmt, ...)
     return 1;
 }
 
-static int run_job(struct wk *w, const json_t *msg, const char *work)
+static int run_job(struct wk *w, const json_t *msg, const char *work, const char *root)
 {
     struct ex_jobspec *js = NULL;
     struct gr_diag d = {0};
@@ -368,6 +373,8 @@ static int run_job(struct wk *w, const json_t *msg, const char *work)
     };
     char msgbuf[700], **step_env = NULL, *ws = rn_worker_workspace(msg, work);
     char *state = gr_path_join(work, "_ghrun");
+    struct rn_sandbox_config sc = {0};
+    struct sb_policy policy;
     uv_loop_t loop;
     bool ok = false;
     int r, rc = 0;
@@ -384,6 +391,16 @@ static int run_job(struct wk *w, const json_t *msg, const char *work)
         goto out;
     }
     masks_init(w, js);
+    if (root) {
+        r = rn_sandbox_config_load(root, &sc, &d);
+        if (r < 0) {
+            gr_diag_format(&d, msgbuf, sizeof(msgbuf));
+            rc = fail(w, "the runner's sandbox settings: %s", msgbuf);
+            goto out;
+        }
+        rn_config_sandbox_policy(&sc, &policy);
+        wj.sandbox = &policy;
+    }
     wj.spec = js;
     wj.workspace = ws;
     wj.state_dir = state;
@@ -395,6 +412,7 @@ static int run_job(struct wk *w, const json_t *msg, const char *work)
     if (r < 0)
         rc = fail(w, "the job could not run: %s", gr_strerror(r));
 out:
+    rn_sandbox_config_release(&sc);
     rn_strv_free(step_env);
     ex_jobspec_free(js);
     free(state);
@@ -402,7 +420,7 @@ out:
     return rc;
 }
 
-int rn_worker_main(const char *work)
+int rn_worker_main(const char *work, const char *root)
 {
     struct wk w = {0};
     json_t *msg;
@@ -429,7 +447,7 @@ int rn_worker_main(const char *work)
         rc = fail(&w, "the job message is not JSON: %s", buf);
         goto out;
     }
-    rc = run_job(&w, msg, work);
+    rc = run_job(&w, msg, work, root);
     json_decref(msg);
 out:
     if (text) {

@@ -29,11 +29,12 @@
 
 /* Everything the online job's ex_run_opts are made from. */
 struct rn_worker_job {
-    const json_t *msg;             /* the job message */
-    const struct ex_jobspec *spec; /* decoded */
-    const char *work;              /* work folder (absolute) */
-    const char *workspace;         /* GITHUB_WORKSPACE */
-    const char *state_dir;         /* the engine's scratch root (RUNNER_TEMP lives there) */
+    const json_t *msg;               /* the job message */
+    const struct ex_jobspec *spec;   /* decoded */
+    const char *work;                /* work folder (absolute) */
+    const char *workspace;           /* GITHUB_WORKSPACE */
+    const char *state_dir;           /* the engine's scratch root (RUNNER_TEMP lives there) */
+    const struct sb_policy *sandbox; /* the runner's sandbox policy (<root>/.sandbox) */
 };
 
 /*
@@ -46,5 +47,8 @@ void rn_worker_run_opts(const struct rn_worker_job *wj, struct ex_run_opts *o, c
 void rn_strv_free(char **v);
 /* The workspace for a message: <work>/<repo>/<repo> (github.repository's name). Owned. */
 char *rn_worker_workspace(const json_t *msg, const char *work);
-/* `ghrun run --worker WORK`: returns the process exit code. */
-int rn_worker_main(const char *work);
+/*
+ * `ghrun run --root ROOT --worker WORK`: returns the process exit code. Every step runs in the
+ * sandbox that <root>/.sandbox describes (strict by default); root NULL: no sandbox.
+ */
+int rn_worker_main(const char *work, const char *root);

@@ -251,7 +251,7 @@ static const char *strict_missing(const struct sb_job *j)
 {
     if (!j->root || !j->ns)
         return "mount and pid namespaces (the runner must be root)";
-    if (!j->slot)
+    if (!j->slot && !j->policy.slot_optional)
         return "a slot uid (policy slot_uid)";
     if (!j->seccomp || j->policy.seccomp_audit)
         return "an enforcing seccomp filter";

@@ -140,6 +140,12 @@ static int make_mountpoints(const struct sb_hcfg *c, const char *dir)
     return 0;
 }
 
+/* A mask the job's private /tmp already hides (nothing of the host's /tmp shows through it). */
+static bool hidden_by_tmp(const struct sb_hcfg *c, const char *path)
+{
+    return c->tmp && (strcmp(path, "/tmp") == 0 || is_under(path, "/tmp"));
+}
+
 /* Hide path; a dir's tmpfs stays writable until seal_masks() when c is given. */
 static int mask(const struct sb_hcfg *c, const char *path)
 {
@@ -162,7 +168,7 @@ static int seal_masks(const struct sb_hcfg *c, const char **ret_path)
 
     for (size_t i = 0; i < c->n_mask; i++) {
         *ret_path = c->mask[i];
-        if (lstat(c->mask[i], &st) < 0 || !S_ISDIR(st.st_mode))
+        if (hidden_by_tmp(c, c->mask[i]) || lstat(c->mask[i], &st) < 0 || !S_ISDIR(st.st_mode))
             continue;
         if (mount(NULL, c->mask[i], NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
                   NULL) < 0)
@@ -256,6 +262,8 @@ int sb_mnt_enter(const struct sb_hcfg *c, const char **ret_path)
         return -errno;
     for (size_t i = 0; i < c->n_mask; i++) {
         *ret_path = c->mask[i];
+        if (hidden_by_tmp(c, c->mask[i]))
+            continue;
         r = mask(c, c->mask[i]);
         if (r < 0)
             return r;

@@ -43,6 +43,8 @@ struct sb_policy {
     bool allow_ptrace;             /* ptrace/process_vm_* (denied by default) */
     bool seccomp_audit;            /* log what the filter would deny, deny nothing (roll-out) */
     uint64_t swap_max;             /* bytes of swap on top of memory_max; 0 = no swap */
+    /* strict without a slot uid: steps of a root runner run as root, capabilities dropped */
+    bool slot_optional;
     /*
      * GPU isolation (docs/sandbox.md section 9): steps may open only the
      * basic char devices (null, zero, full, random, urandom, tty, ptmx,

@@ -168,6 +168,14 @@ check "job log exists" test -n "$JOBLOG"
 check "job log has step output" grep -q "hello from step one" "$JOBLOG"
 check "job log masks the secret" grep -q "the secret is \*\*\*" "$JOBLOG"
 check "job log never has the secret" bash -c "! grep -q s3cr3t-xyzzy '$JOBLOG'"
+check "job log says how the steps are sandboxed" grep -q "sandbox.*ns=" "$JOBLOG"
+
+# Steps run in the runner's sandbox (strict by default): the runner root, which holds the
+# credentials, is masked, and /tmp is the job's own.
+job '{"name":"contained","steps":[{"run":"test ! -e '"$T"'/r1/.credentials && test ! -e '"$T"'/r1/.runner"},
+  {"run":"test ! -e '"$T"'/runner.log && echo private >/tmp/mine && test -e /tmp/mine"}]}'
+run_once_expect "sandboxed job" succeeded
+check "sandboxed job: its /tmp was its own" test ! -e /tmp/mine
 expect_eq "lock renewed at least once" \
     "$(state | q "[j['renewals'] for j in d['jobs'] if j['runner_request_id']=='$JOB_RID'][0] >= 1")" True
 
@@ -297,19 +305,22 @@ expect_eq "SIGINT job: one completion" "$(completions_of "$JOB_RID")" 1
 expect_eq "SIGINT job: conclusion" "$(conclusion_of "$JOB_RID")" failed
 expect_eq "SIGINT job: session deleted" "$(state | q 'd["sessions"]')" 0
 
-# Hooks run as extra steps around the job.
+# Hooks run as extra steps around the job, outside the sandbox (the operator's scripts); the
+# job's own steps see the workspace the hook wrote to, not the host's /tmp.
 cat >"$T/hook-start.sh" <<EOF
 echo started >"$T/hook-started"
+echo started >"\$GITHUB_WORKSPACE/hook-started"
 EOF
 cat >"$T/hook-done.sh" <<EOF
 echo done >"$T/hook-done"
 EOF
-job '{"name":"hooks","steps":[{"run":"test -e '"$T"'/hook-started"}]}'
+job '{"name":"hooks","steps":[{"run":"test -e hook-started"}]}'
 ACTIONS_RUNNER_HOOK_JOB_STARTED="$T/hook-start.sh" ACTIONS_RUNNER_HOOK_JOB_COMPLETED="$T/hook-done.sh" \
     timeout 120 "$RUNNER" run --root "$ROOT2" --once >>"$LOG" 2>&1 </dev/null
 expect_eq "hooks: conclusion" "$(conclusion_of "$JOB_RID")" succeeded
 expect_eq "hooks: steps" "$(steps_of "$JOB_RID")" "succeeded,succeeded,succeeded"
 check "hooks: completed hook ran" test -e "$T/hook-done"
+check "hooks: started hook ran on the host" test -e "$T/hook-started"
 
 # remove: the wrong token keeps everything; the right one deletes the agent and the files.
 timeout 120 "$RUNNER" remove --root "$ROOT2" --token WRONG >>"$LOG" 2>&1 </dev/null

@@ -89,6 +89,14 @@ struct ex_run_opts {
      * online job's `needs` and `strategy` come from GitHub's job message), or NULL.
      */
     const json_t *contexts;
+    /*
+     * NULL-terminated context names of `run:` steps that run outside the sandbox, as plain
+     * processes of the runner's user (the operator's job hooks, trusted like the runner), or
+     * NULL.
+     */
+    const char *const *host_steps;
+    /* Do not log the sandbox's summary at the start of each job (replay says it once). */
+    bool quiet_sandbox;
 };
 
 /*
