@@ -829,13 +829,15 @@ int main(int argc, char **argv)
     uv_loop_init(&loop);
     f.loop = &loop;
     f.root = gr_path_join(tmpl, "root");
-    f.stamp = gr_path_join(tmpl, "stamp");
+    /* steps run in the runner's sandbox, where only the job's work folders are visible */
+    f.stamp = gr_path_join(tmpl, "root/_work/_ghrun/bench-stamp");
     f.hold_ms = (unsigned)hold_s * 1000;
     uv_timer_init(&loop, &f.hold_timer);
     f.hold_timer.data = &f;
     log_path = gr_path_join(tmpl, "runner.log");
     log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (gr_mkdir_p(f.root, 0700) < 0 || log_fd < 0 ||
+    if (gr_mkdir_p(f.root, 0700) < 0 || log_fd < 0 || gr_mkdir_p(f.stamp, 0755) < 0 ||
+        rmdir(f.stamp) < 0 ||
         rn_httpd_start(&loop, "127.0.0.1", 0, routes, GR_ARRAY_SIZE(routes), &f, &f.httpd) < 0) {
         fprintf(stderr, "bench_runner: cannot set up in %s\n", tmpl);
         return 1;
