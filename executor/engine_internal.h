@@ -391,6 +391,8 @@ char **ex__cache_members(const json_t *patterns, const char *ws, const char *hom
  */
 typedef int ex__native_fn(struct ex__stepexec *se, const char *uses);
 ex__native_fn *ex__native_lookup(const char *uses);
+/* A native step's evaluated `with:`: an object of strings, trimmed as core.getInput trims. */
+int ex__native_with(struct ex__stepexec *se, json_t **ret, struct gr_diag *d);
 /*
  * A native post step, run as step se (se->post) at the end of the job with the data given to
  * ex__native_post_add. Returns like ex__step_run.

@@ -91,39 +91,6 @@ static bool input_bool(const json_t *with, const char *name)
     return strcasecmp(input(with, name), "true") == 0;
 }
 
-/* The evaluated `with:` as trimmed strings (core.getInput trims). */
-static int with_eval(struct ex__stepexec *se, json_t **ret, struct gr_diag *d)
-{
-    struct ex_eval_env ev;
-    json_t *with = NULL, *out = json_object(), *v;
-    const char *k;
-
-    if (se->step->with) {
-        ex__leg_eval_env(se->leg, &ev);
-        if (ex_node_eval(se->step->with, &ev, &with, d) < 0) {
-            json_decref(out);
-            return -1;
-        }
-    }
-    json_object_foreach(with, k, v)
-    {
-        char *s = json_is_string(v) ? gr_xstrdup(json_string_value(v))
-                  : json_is_null(v) ? gr_xstrdup("")
-                                    : ex_value_to_string(v);
-        size_t n = strlen(s), b = 0;
-
-        while (n > 0 && strchr(" \t\r\n", s[n - 1]))
-            s[--n] = '\0';
-        while (s[b] && strchr(" \t\r\n", s[b]))
-            b++;
-        json_object_set_new(out, k, json_string(s + b));
-        free(s);
-    }
-    json_decref(with);
-    *ret = out;
-    return 0;
-}
-
 /* Non-empty trimmed lines of an input. */
 static json_t *input_lines(const json_t *with, const char *name)
 {
@@ -890,7 +857,7 @@ int ex__upload_artifact_run(struct ex__stepexec *se, const char *uses)
     int r;
 
     (void)uses;
-    if (with_eval(se, &with, &d) < 0)
+    if (ex__native_with(se, &with, &d) < 0)
         return ex__action_fail(se, "%s", d.msg);
     r = upload_start(se, with);
     json_decref(with);
@@ -906,7 +873,7 @@ int ex__download_artifact_run(struct ex__stepexec *se, const char *uses)
     char *dest;
 
     (void)uses;
-    if (with_eval(se, &with, &d) < 0)
+    if (ex__native_with(se, &with, &d) < 0)
         return ex__action_fail(se, "%s", d.msg);
     name = input(with, "name");
     path = input(with, "path");

@@ -123,39 +123,6 @@ static json_t *input_lines(const json_t *with, const char *name)
     return out;
 }
 
-/* The evaluated `with:` as an object of strings (trimmed, as core.getInput trims). */
-static int with_eval(struct ex__stepexec *se, json_t **ret, struct gr_diag *d)
-{
-    struct ex_eval_env ev;
-    json_t *with = NULL, *out = json_object(), *v;
-    const char *k;
-
-    if (se->step->with) {
-        ex__leg_eval_env(se->leg, &ev);
-        if (ex_node_eval(se->step->with, &ev, &with, d) < 0) {
-            json_decref(out);
-            return -1;
-        }
-    }
-    json_object_foreach(with, k, v)
-    {
-        char *s = json_is_string(v) ? gr_xstrdup(json_string_value(v))
-                  : json_is_null(v) ? gr_xstrdup("")
-                                    : ex_value_to_string(v);
-        size_t n = strlen(s), b = 0;
-
-        while (n > 0 && strchr(" \t\r\n", s[n - 1]))
-            s[--n] = '\0';
-        while (s[b] && strchr(" \t\r\n", s[b]))
-            b++;
-        json_object_set_new(out, k, json_string(s + b));
-        free(s);
-    }
-    json_decref(with);
-    *ret = out;
-    return 0;
-}
-
 /* The runner's warning for inputs an action does not declare. */
 static void inputs_warn(struct ex__stepexec *se, const json_t *with, const char *const *names,
                         size_t n)
@@ -762,7 +729,7 @@ static int restore_start(struct ex__stepexec *se, enum cache_kind kind)
     const char *key;
     char *msg;
 
-    if (with_eval(se, &with, &d) < 0)
+    if (ex__native_with(se, &with, &d) < 0)
         return ex__action_fail(se, "%s", d.msg);
     inputs_warn(se, with, main_inputs, GR_ARRAY_SIZE(main_inputs));
     patterns = input_lines(with, "path");
@@ -856,7 +823,7 @@ int ex__cache_save_run(struct ex__stepexec *se, const char *uses)
     int r;
 
     (void)uses;
-    if (with_eval(se, &with, &d) < 0)
+    if (ex__native_with(se, &with, &d) < 0)
         return ex__action_fail(se, "%s", d.msg);
     inputs_warn(se, with, names, GR_ARRAY_SIZE(names));
     patterns = input_lines(with, "path");

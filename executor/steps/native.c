@@ -5,6 +5,7 @@
  */
 #include "action_internal.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -51,4 +52,37 @@ void ex__native_post_add(struct ex__stepexec *se, ex__native_post_fn *fn, const 
         .post_if = post_if,
         .env = ex__post_env(se),
     };
+}
+
+/* The evaluated `with:` as an object of trimmed strings (core.getInput trims). */
+int ex__native_with(struct ex__stepexec *se, json_t **ret, struct gr_diag *d)
+{
+    struct ex_eval_env ev;
+    json_t *with = NULL, *out = json_object(), *v;
+    const char *k;
+
+    if (se->step->with) {
+        ex__leg_eval_env(se->leg, &ev);
+        if (ex_node_eval(se->step->with, &ev, &with, d) < 0) {
+            json_decref(out);
+            return -1;
+        }
+    }
+    json_object_foreach(with, k, v)
+    {
+        char *s = json_is_string(v) ? gr_xstrdup(json_string_value(v))
+                  : json_is_null(v) ? gr_xstrdup("")
+                                    : ex_value_to_string(v);
+        size_t n = strlen(s), b = 0;
+
+        while (n > 0 && strchr(" \t\r\n", s[n - 1]))
+            s[--n] = '\0';
+        while (s[b] && strchr(" \t\r\n", s[b]))
+            b++;
+        json_object_set_new(out, k, json_string(s + b));
+        free(s);
+    }
+    json_decref(with);
+    *ret = out;
+    return 0;
 }
