@@ -97,6 +97,7 @@ void rn_worker_run_opts(const struct rn_worker_job *wj, struct ex_run_opts *o, c
     o->contexts = wj->spec->contexts;
     o->sandbox = wj->sandbox;
     o->host_steps = hook_steps;
+    o->checkout_clones = true; /* the workspace starts empty */
     if (url || pipelines)
         strv_push(&env, &n, gr_xasprintf("ACTIONS_RUNTIME_URL=%s", pipelines ? pipelines : url));
     if (token)

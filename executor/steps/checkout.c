@@ -1046,6 +1046,11 @@ static char *lfs_find(struct ex__stepexec *se)
     return prog;
 }
 
+static const char *str_or(const json_t *v, const char *def)
+{
+    return json_is_string(v) && *json_string_value(v) ? json_string_value(v) : def;
+}
+
 /* The workspace itself: the replayed repository, left as is. */
 static int workspace_noop(struct ex__stepexec *se, const char *uses, const char *ref)
 {
@@ -1145,7 +1150,7 @@ int ex__checkout_run(struct ex__stepexec *se, const char *uses)
     const char *repo, *ref, *path;
     struct co_work *w;
     char *msg = NULL;
-    bool is_own;
+    bool is_own, online = o->checkout_clones;
     int r;
 
     if (ex__native_with(se, &with, &d) < 0)
@@ -1167,7 +1172,11 @@ int ex__checkout_run(struct ex__stepexec *se, const char *uses)
         r = ex__action_fail(se, "%s", msg);
         goto out;
     }
-    if (strcmp(w->dest, ws) == 0) {
+    if (online && !*w->token) { /* the action's default: token: ${{ github.token }} */
+        free(w->token);
+        w->token = gr_xstrdup(str_or(json_object_get(gh, "token"), ""));
+    }
+    if (!online && strcmp(w->dest, ws) == 0) {
         if (is_own) {
             r = workspace_noop(se, uses, ref);
             goto out;
@@ -1183,7 +1192,19 @@ int ex__checkout_run(struct ex__stepexec *se, const char *uses)
         goto out;
     }
     w->repo_name = gr_xstrdup(repo);
-    if (is_own) {
+    if (is_own && online) {
+        const char *own_ref = json_string_value(json_object_get(gh, "ref"));
+        const char *sha = json_string_value(json_object_get(gh, "sha"));
+
+        w->url = clone_url(o->actions_url && *o->actions_url
+                               ? o->actions_url
+                               : str_or(json_object_get(gh, "server_url"), "https://github.com"),
+                           repo);
+        if (!*ref && sha && *sha) {
+            w->sha_hint = gr_xstrdup(sha);
+            ref = own_ref && *own_ref ? own_ref : sha;
+        }
+    } else if (is_own) {
         const char *own_ref = json_string_value(json_object_get(gh, "ref"));
         const char *sha = json_string_value(json_object_get(gh, "sha"));
 

@@ -137,6 +137,21 @@ check "classic: step log uploaded and referenced" \
     grep -q classic-out <<<"$(jq_job "['logs']['$LID']['text']")"
 check "classic: feed got the line" grep -q classic-out <<<"$(jq_job "['feed']")"
 
+# actions/checkout in a job from GitHub: the workspace starts empty and the repository is
+# cloned from github.server_url at github.sha (here a file:// base holding acme/widgets.git).
+git init -q --bare "$T/git/acme/widgets.git"
+git init -q "$T/src"
+echo "from the clone" >"$T/src/hello.txt"
+git -C "$T/src" add hello.txt
+git -C "$T/src" -c user.name=t -c user.email=t@e commit -qm one
+git -C "$T/src" push -q "$T/git/acme/widgets.git" HEAD:refs/heads/main
+SHA=$(git -C "$T/src" rev-parse HEAD)
+job '{"name":"checkout","github":{"server_url":"file://'"$T"'/git","sha":"'"$SHA"'"},
+  "steps":[{"uses":"actions/checkout@v4"},
+   {"run":"test \"$(cat hello.txt)\" = \"from the clone\" && test \"$(git rev-parse HEAD)\" = '"$SHA"'"}]}'
+run_once_expect "checkout job" succeeded
+expect_eq "checkout job: steps" "$(steps_of "$JOB_RID")" "succeeded,succeeded"
+
 # A message the decoder rejects: the job fails with the reason; the runner carries on.
 job '{"name":"broken","raw_steps":[{"id":"s","type":"action","reference":{"type":"script"},
   "inputs":{"type":2,"map":[{"Key":"script","Value":{"type":42}}]}}]}'

@@ -95,6 +95,12 @@ struct ex_run_opts {
      * NULL.
      */
     const char *const *host_steps;
+    /*
+     * The workspace starts empty (a job from GitHub): `actions/checkout` of github.repository
+     * clones it from actions_url, else github.server_url, at github.sha, with github.token as
+     * the default token, instead of taking the workspace as the repository (replay).
+     */
+    bool checkout_clones;
     /* Do not log the sandbox's summary at the start of each job (replay says it once). */
     bool quiet_sandbox;
 };
