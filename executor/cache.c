@@ -997,17 +997,24 @@ int ex_cache_verify(struct ex_cache *c, const struct ex_cache_entry *e, struct g
     return r;
 }
 
+/* name without its leading "./" (and "././", ".//"). */
+static const char *skip_dot_slash(const char *name)
+{
+    while (name[0] == '.' && name[1] == '/') {
+        name += 2;
+        while (*name == '/')
+            name++;
+    }
+    return name;
+}
+
 const char *ex__cache_member_name(const char *name)
 {
     const char *p;
 
     if (!name || name[0] == '/')
         return NULL;
-    while (name[0] == '.' && name[1] == '/') {
-        name += 2;
-        while (*name == '/')
-            name++;
-    }
+    name = skip_dot_slash(name);
     for (p = name; *p;) {
         size_t len = strcspn(p, "/");
         if (len == 2 && p[0] == '.' && p[1] == '.')
@@ -1025,11 +1032,7 @@ const char *ex__cache_outside_name(const char *name)
 
     if (!name || name[0] == '/')
         return NULL;
-    while (name[0] == '.' && name[1] == '/') {
-        name += 2;
-        while (*name == '/')
-            name++;
-    }
+    name = skip_dot_slash(name);
     for (p = name; p[0] == '.' && p[1] == '.' && (p[2] == '/' || !p[2]);) {
         p += 2;
         while (*p == '/')

@@ -393,6 +393,11 @@ typedef int ex__native_fn(struct ex__stepexec *se, const char *uses);
 ex__native_fn *ex__native_lookup(const char *uses);
 /* A native step's evaluated `with:`: an object of strings, trimmed as core.getInput trims. */
 int ex__native_with(struct ex__stepexec *se, json_t **ret, struct gr_diag *d);
+/* Input `name` of an evaluated `with:` (names match case-insensitively, as core.getInput); "" when
+ * absent. */
+const char *ex__native_input(const json_t *with, const char *name);
+/* The input is "true" (any case). */
+bool ex__native_input_bool(const json_t *with, const char *name);
 /*
  * A native post step, run as step se (se->post) at the end of the job with the data given to
  * ex__native_post_add. Returns like ex__step_run.

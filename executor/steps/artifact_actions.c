@@ -73,28 +73,10 @@ struct art_job {
 
 /* ---- inputs (loop) ------------------------------------------------------ */
 
-static const char *input(const json_t *with, const char *name)
-{
-    const char *k;
-    json_t *v;
-
-    json_object_foreach((json_t *)with, k, v)
-    {
-        if (strcasecmp(k, name) == 0 && json_is_string(v))
-            return json_string_value(v);
-    }
-    return "";
-}
-
-static bool input_bool(const json_t *with, const char *name)
-{
-    return strcasecmp(input(with, name), "true") == 0;
-}
-
 /* Non-empty trimmed lines of an input. */
 static json_t *input_lines(const json_t *with, const char *name)
 {
-    const char *s = input(with, name);
+    const char *s = ex__native_input(with, name);
     json_t *out = json_array();
 
     while (*s) {
@@ -815,7 +797,8 @@ static int parse_int(const char *s, int lo, int hi, int def, int *ret)
 
 static int upload_start(struct ex__stepexec *se, json_t *with)
 {
-    const char *name = input(with, "name"), *if_none = input(with, "if-no-files-found");
+    const char *name = ex__native_input(with, "name"),
+               *if_none = ex__native_input(with, "if-no-files-found");
     struct gr_diag d = {0};
     struct art_job *j;
 
@@ -834,18 +817,18 @@ static int upload_start(struct ex__stepexec *se, json_t *with)
     j = job_new(se, true);
     j->name = gr_xstrdup(name);
     j->patterns = input_lines(with, "path");
-    j->hidden = input_bool(with, "include-hidden-files");
-    j->overwrite = input_bool(with, "overwrite");
+    j->hidden = ex__native_input_bool(with, "include-hidden-files");
+    j->overwrite = ex__native_input_bool(with, "overwrite");
     if (json_array_size(j->patterns) == 0) {
         job_free(j);
         return ex__action_fail(se, "Input required and not supplied: path");
     }
-    if (parse_int(input(with, "retention-days"), 0, 90, 0, &j->retention) < 0 ||
-        parse_int(input(with, "compression-level"), 0, 9, 6, &j->level) < 0) {
+    if (parse_int(ex__native_input(with, "retention-days"), 0, 90, 0, &j->retention) < 0 ||
+        parse_int(ex__native_input(with, "compression-level"), 0, 9, 6, &j->level) < 0) {
         job_free(j);
         return ex__action_fail(se, "invalid retention-days (0-90) or compression-level (0-9)");
     }
-    j->path_input = gr_xstrdup(input(with, "path"));
+    j->path_input = gr_xstrdup(ex__native_input(with, "path"));
     snprintf(j->if_none, sizeof(j->if_none), "%s", if_none);
     return job_start(j);
 }
@@ -875,14 +858,15 @@ int ex__download_artifact_run(struct ex__stepexec *se, const char *uses)
     (void)uses;
     if (ex__native_with(se, &with, &d) < 0)
         return ex__action_fail(se, "%s", d.msg);
-    name = input(with, "name");
-    path = input(with, "path");
+    name = ex__native_input(with, "name");
+    path = ex__native_input(with, "path");
     j = job_new(se, false);
     dest = norm_path(j->ws, j->home, *path ? path : ".");
     j->dest = dest;
     j->name = *name ? gr_xstrdup(name) : NULL;
-    j->pattern = *input(with, "pattern") ? gr_xstrdup(input(with, "pattern")) : NULL;
-    j->merge = input_bool(with, "merge-multiple");
+    j->pattern =
+        *ex__native_input(with, "pattern") ? gr_xstrdup(ex__native_input(with, "pattern")) : NULL;
+    j->merge = ex__native_input_bool(with, "merge-multiple");
     json_decref(with);
     return job_start(j);
 }

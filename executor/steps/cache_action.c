@@ -73,28 +73,10 @@ static const char *const main_inputs[] = {"path",
                                           "fail-on-cache-miss",
                                           "lookup-only"};
 
-static const char *input(const json_t *with, const char *name)
-{
-    const char *k;
-    json_t *v;
-
-    json_object_foreach((json_t *)with, k, v)
-    {
-        if (strcasecmp(k, name) == 0)
-            return json_string_value(v);
-    }
-    return "";
-}
-
-static bool input_bool(const json_t *with, const char *name)
-{
-    return strcasecmp(input(with, name), "true") == 0;
-}
-
 /* getInputAsArray: lines, "!<spaces>" -> "!", trimmed, no empty ones. */
 static json_t *input_lines(const json_t *with, const char *name)
 {
-    const char *s = input(with, name);
+    const char *s = ex__native_input(with, name);
     json_t *out = json_array();
 
     while (*s) {
@@ -144,7 +126,8 @@ static void inputs_warn(struct ex__stepexec *se, const json_t *with, const char 
     for (size_t i = 0; i < n; i++)
         r |= gr_buf_addf(&valid, "%s'%s'", i ? ", " : "", names[i]);
     if (bad.len && r == 0) {
-        char *m = gr_xasprintf("Unexpected input(s) %s, valid inputs are [%s]", bad.ptr, valid.ptr);
+        char *m = gr_xasprintf("Unexpected ex__native_input(s) %s, valid inputs are [%s]", bad.ptr,
+                               valid.ptr);
 
         ex__leg_annotate(se->leg, se, "warning", m, NULL);
         free(m);
@@ -733,7 +716,7 @@ static int restore_start(struct ex__stepexec *se, enum cache_kind kind)
         return ex__action_fail(se, "%s", d.msg);
     inputs_warn(se, with, main_inputs, GR_ARRAY_SIZE(main_inputs));
     patterns = input_lines(with, "path");
-    key = input(with, "key");
+    key = ex__native_input(with, "key");
     if (json_array_size(patterns) == 0 || !*key) {
         json_decref(patterns);
         json_decref(with);
@@ -757,8 +740,8 @@ static int restore_start(struct ex__stepexec *se, enum cache_kind kind)
         out_set(se, "cache-primary-key", key);
     j = job_new(se, kind, patterns);
     j->keys = keys;
-    j->lookup_only = input_bool(with, "lookup-only");
-    j->fail_on_miss = input_bool(with, "fail-on-cache-miss");
+    j->lookup_only = ex__native_input_bool(with, "lookup-only");
+    j->fail_on_miss = ex__native_input_bool(with, "fail-on-cache-miss");
     if (kind == KIND_MAIN) {
         /* registered before main runs, as the runner does; it reads the result at the end */
         j->post = json_pack("{s:O,s:s}", "path", patterns, "key", key);
@@ -827,7 +810,7 @@ int ex__cache_save_run(struct ex__stepexec *se, const char *uses)
         return ex__action_fail(se, "%s", d.msg);
     inputs_warn(se, with, names, GR_ARRAY_SIZE(names));
     patterns = input_lines(with, "path");
-    key = input(with, "key");
+    key = ex__native_input(with, "key");
     if (json_array_size(patterns) == 0 || !*key) {
         r = ex__action_fail(se, "Input required and not supplied: %s", *key ? "path" : "key");
         json_decref(patterns);

@@ -86,3 +86,21 @@ int ex__native_with(struct ex__stepexec *se, json_t **ret, struct gr_diag *d)
     *ret = out;
     return 0;
 }
+
+const char *ex__native_input(const json_t *with, const char *name)
+{
+    const char *k;
+    json_t *v;
+
+    json_object_foreach((json_t *)with, k, v)
+    {
+        if (strcasecmp(k, name) == 0 && json_is_string(v))
+            return json_string_value(v);
+    }
+    return "";
+}
+
+bool ex__native_input_bool(const json_t *with, const char *name)
+{
+    return strcasecmp(ex__native_input(with, name), "true") == 0;
+}
