@@ -838,7 +838,7 @@ int ex__action_pre_next(struct ex__leg *leg)
         struct gr_diag d = {0};
         int r;
 
-        if (!uses || (!leg->run->opts->no_native && ex__native_lookup(uses)))
+        if (!uses || ex__native_for(leg->run->opts, uses))
             continue;
         if (ex_action_ref_parse(uses, &ref, &d) < 0 || ref.kind != EX_USES_REMOTE) {
             ex_action_ref_release(&ref);

@@ -391,6 +391,8 @@ char **ex__cache_members(const json_t *patterns, const char *ws, const char *hom
  */
 typedef int ex__native_fn(struct ex__stepexec *se, const char *uses);
 ex__native_fn *ex__native_lookup(const char *uses);
+/* ex__native_lookup unless o turns the native version of uses off (no_native, no_native_list). */
+ex__native_fn *ex__native_for(const struct ex_run_opts *o, const char *uses);
 /* A native step's evaluated `with:`: an object of strings, trimmed as core.getInput trims. */
 int ex__native_with(struct ex__stepexec *se, json_t **ret, struct gr_diag *d);
 /* Input `name` of an evaluated `with:` (names match case-insensitively, as core.getInput); "" when

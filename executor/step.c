@@ -556,7 +556,7 @@ static int step_dispatch(struct ex__stepexec *se)
 
     if (!se->step->uses)
         return ex__script_run(se);
-    native = se->leg->run->opts->no_native ? NULL : ex__native_lookup(uses);
+    native = ex__native_for(se->leg->run->opts, uses);
     return native ? native(se, uses) : ex__action_run(se);
 }
 

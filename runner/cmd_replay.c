@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define REPLAY_MAX_FILE (16 * 1024 * 1024) /* dotenv and event files */
 #define REPLAY_MAX_WORKFLOWS 1000
@@ -60,7 +61,7 @@ static const struct option long_opts[] = {
     {"action-dir", required_argument, NULL, OPT_ACTION_DIR},
     {"actions-url", required_argument, NULL, OPT_ACTIONS_URL},
     {"sandbox", required_argument, NULL, OPT_SANDBOX},
-    {"no-native", no_argument, NULL, OPT_NO_NATIVE},
+    {"no-native", optional_argument, NULL, OPT_NO_NATIVE},
     {"artifact-dir", required_argument, NULL, OPT_ARTIFACT_DIR},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -95,8 +96,10 @@ static void help(void)
            "      --sandbox MODE     best-effort (default), strict or off: run every step in\n"
            "                         the gr-sandbox helper (namespaces, seccomp, cgroups);\n"
            "                         best-effort says once which protections are missing\n"
-           "      --no-native        run actions/checkout, cache and artifact actions through\n"
-           "                         their JavaScript actions instead of natively\n"
+           "      --no-native[=LIST] run actions/checkout, cache and artifact actions through\n"
+           "                         their JavaScript actions instead of natively: all, or\n"
+           "                         those in LIST (actions/checkout,actions/cache); default:\n"
+           "                         $GHRUN_NO_NATIVE\n"
            "      --artifact-dir DIR where artifacts are stored\n"
            "                         (default: .ghrun/artifacts/<run_id>/ in the workspace)\n"
            "  -v, --verbose          more output\n"
@@ -178,6 +181,21 @@ static int parse_jobs(struct cli *c, const char *arg)
     return 0;
 }
 
+/* --no-native[=LIST] (arg NULL: all) or GHRUN_NO_NATIVE (where "1", "true" mean all). */
+static int set_no_native(struct cli *c, const char *what, const char *arg)
+{
+    struct gr_diag d = {0};
+
+    if (!arg || !strcmp(arg, "1") || !strcasecmp(arg, "true")) {
+        c->o.no_native = true;
+        return 0;
+    }
+    if (ex_native_list_check(arg, &d) < 0)
+        return rn_cli_usage_error("replay", "%s: %s", what, d.msg);
+    c->o.native_off = arg;
+    return 0;
+}
+
 static int one_opt(struct cli *c, int ch, char **argv)
 {
     switch (ch) {
@@ -245,8 +263,7 @@ static int one_opt(struct cli *c, int ch, char **argv)
         c->o.sandbox = strcmp(optarg, "off") ? optarg : NULL;
         return 0;
     case OPT_NO_NATIVE:
-        c->o.no_native = true;
-        return 0;
+        return set_no_native(c, "--no-native", optarg);
     case OPT_ARTIFACT_DIR:
         c->o.artifact_dir = optarg;
         return 0;
@@ -753,13 +770,25 @@ static void cli_release(struct cli *c)
     json_decref(c->env_files);
 }
 
+/* GHRUN_NO_NATIVE when no --no-native flag was given. */
+static int no_native_env(struct cli *c)
+{
+    const char *env = getenv("GHRUN_NO_NATIVE");
+
+    if (c->o.no_native || c->o.native_off || !env || !*env)
+        return 0;
+    return set_no_native(c, "GHRUN_NO_NATIVE", env);
+}
+
 static int prepare(struct cli *c)
 {
     int r;
 
     if (c->o.directory && !gr_path_is_dir(c->o.directory))
         return rn_cli_usage_error("replay", "'%s' is not a directory", c->o.directory);
-    r = apply_files(c->secret_files, c->o.secrets);
+    r = no_native_env(c);
+    if (!r)
+        r = apply_files(c->secret_files, c->o.secrets);
     if (!r)
         r = apply_files(c->var_files, c->o.vars);
     if (!r)

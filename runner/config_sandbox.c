@@ -3,6 +3,7 @@
  * <root>/.sandbox, and the sb_policy that online jobs run under.
  */
 #include "sandbox_config.h"
+#include "ex/native.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -48,6 +49,7 @@ void rn_sandbox_config_release(struct rn_sandbox_config *c)
     for (size_t i = 0; i < c->n_masks; i++)
         free(c->masks[i]);
     free(c->masks);
+    free(c->no_native);
     memset(c, 0, sizeof(*c));
 }
 
@@ -145,6 +147,36 @@ static int parse_u64_key(const json_t *v, uint64_t *ret)
     return 0;
 }
 
+/* true, or a list of actions (or one comma-separated string) with native versions. */
+static int parse_no_native(struct rn_sandbox_config *c, const json_t *v)
+{
+    struct gr_buf b = GR_BUF_INIT(4096);
+    struct gr_diag d = {0};
+    size_t i;
+    json_t *e;
+    int r = 0;
+
+    if (json_is_boolean(v) || json_is_string(v)) {
+        r = gr_buf_adds(&b, json_is_true(v) ? "all" : json_is_false(v) ? "" : json_string_value(v));
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, e)
+        {
+            if (!json_is_string(e) || strchr(json_string_value(e), ','))
+                r = -EINVAL;
+            if (r == 0)
+                r = gr_buf_addf(&b, "%s%s", i ? "," : "", json_string_value(e));
+        }
+    } else {
+        r = -EINVAL;
+    }
+    if (r == 0)
+        r = ex_native_list_check(b.ptr, &d) < 0 ? -EINVAL : 0;
+    free(c->no_native);
+    c->no_native = r == 0 && b.len ? gr_buf_detach(&b, NULL) : NULL;
+    gr_buf_release(&b);
+    return r;
+}
+
 /* One key; returns 0, -EINVAL with *ret_want set, or -ENOENT for an unknown key. */
 static int parse_key(struct rn_sandbox_config *c, const char *k, const json_t *v,
                      const char **ret_want)
@@ -198,6 +230,11 @@ static int parse_key(struct rn_sandbox_config *c, const char *k, const json_t *v
     *ret_want = "a list of absolute paths (not /)";
     if (!strcmp(k, "mask"))
         return parse_masks(c, v);
+    *ret_want = "true, or a list of actions with a native version (actions/checkout, "
+                "actions/cache, actions/cache/restore, actions/cache/save, "
+                "actions/upload-artifact, actions/download-artifact)";
+    if (!strcmp(k, "no_native"))
+        return parse_no_native(c, v);
     return -ENOENT;
 }
 

@@ -30,6 +30,7 @@ struct rn_replay_opts {
     const char *actions_url;  /* --actions-url URL */
     const char *sandbox;      /* --sandbox: NULL (off), "best-effort" or "strict" */
     bool no_native;           /* --no-native */
+    const char *native_off;   /* --no-native=LIST, GHRUN_NO_NATIVE (ex/native.h), or NULL */
     const char *artifact_dir; /* --artifact-dir DIR, or NULL */
 };
 

@@ -324,6 +324,7 @@ int rn_replay_run(struct ex_plan *plan, const struct rn_replay_opts *o)
         .action_dir = o->action_dir,
         .actions_url = o->actions_url,
         .no_native = o->no_native,
+        .no_native_list = o->native_off,
     };
     /* Replay (sandboxed by default, best-effort) keeps the invoking user (no slot uid) and
      * adds only the workspace and state directory as writable paths (the engine does that);

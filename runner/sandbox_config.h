@@ -5,10 +5,13 @@
  *   {"memory": "4G", "swap": 0, "cpus": 2, "pids": 16384, "nofile": 65536,
  *    "network": "host" | "none", "strictness": "strict" | "best-effort",
  *    "slot_uid": 64000, "gpus": [0, 1], "gpus_per_job": 1,
- *    "mask": ["/srv/secrets"], "allow_ptrace": false, "seccomp": "enforce" | "audit"}
+ *    "mask": ["/srv/secrets"], "allow_ptrace": false, "seccomp": "enforce" | "audit",
+ *    "no_native": true | ["actions/checkout", "actions/cache"]}
  *
  * Sizes are bytes, or strings with a K/M/G/T suffix (powers of 1024).
- * Unknown keys are errors: a misspelt limit must not pass silently.
+ * Unknown keys are errors: a misspelt limit must not pass silently. "no_native" names the
+ * actions that run through their JavaScript action, inside the sandbox, instead of natively in
+ * the worker (true: all of them; ex/native.h).
  */
 #pragma once
 
@@ -35,6 +38,8 @@ struct rn_sandbox_config {
     size_t gpus_per_job;
     bool allow_ptrace;
     bool seccomp_audit;
+    /* "no_native": a no-native list (ex/native.h; "all" for true), or NULL */
+    char *no_native;
     /* masked from steps: the runner root first, then the defaults and "mask"; NULL-terminated */
     char **masks;
     size_t n_masks;

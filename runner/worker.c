@@ -98,6 +98,7 @@ void rn_worker_run_opts(const struct rn_worker_job *wj, struct ex_run_opts *o, c
     o->sandbox = wj->sandbox;
     o->host_steps = hook_steps;
     o->checkout_clones = true; /* the workspace starts empty */
+    o->no_native_list = wj->no_native;
     if (url || pipelines)
         strv_push(&env, &n, gr_xasprintf("ACTIONS_RUNTIME_URL=%s", pipelines ? pipelines : url));
     if (token)
@@ -401,6 +402,7 @@ static int run_job(struct wk *w, const json_t *msg, const char *work, const char
         }
         rn_config_sandbox_policy(&sc, &policy);
         wj.sandbox = &policy;
+        wj.no_native = sc.no_native;
     }
     wj.spec = js;
     wj.workspace = ws;

@@ -19,3 +19,4 @@
 #include "ex/engine.h"
 #include "ex/action.h"
 #include "ex/cache.h"
+#include "ex/native.h"

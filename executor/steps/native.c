@@ -1,10 +1,13 @@
 /*
  * Which `uses:` run natively instead of through their JavaScript action. Matching is on
  * "owner/repo[/path]@" (case-insensitive owner and repo, as GitHub resolves them), any ref.
- * `--no-native` (ex_run_opts.no_native) bypasses the table.
+ * `--no-native` (ex_run_opts.no_native) bypasses the table; a no-native list
+ * (ex_run_opts.no_native_list, ex/native.h) bypasses it for the actions it names.
  */
 #include "action_internal.h"
+#include "ex/native.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -36,6 +39,91 @@ ex__native_fn *ex__native_lookup(const char *uses)
             return natives[i].fn;
     }
     return NULL;
+}
+
+/* uses' "owner/repo[/path]" length, or 0 when uses has no '@'. */
+static size_t action_len(const char *uses)
+{
+    const char *at = uses ? strchr(uses, '@') : NULL;
+
+    return at ? (size_t)(at - uses) : 0;
+}
+
+/* Whether entry e[0..n) names the action a[0..alen) or one of its parents (a sub-action). */
+static bool entry_covers(const char *e, size_t n, const char *a, size_t alen)
+{
+    if ((n == 1 && e[0] == '*') || (n == 3 && strncasecmp(e, "all", 3) == 0))
+        return true;
+    return n <= alen && strncasecmp(e, a, n) == 0 && (n == alen || a[n] == '/');
+}
+
+/* Calls fn on each trimmed, non-empty entry of list until it returns true. */
+static bool list_any(const char *list, bool (*fn)(const char *e, size_t n, const void *arg),
+                     const void *arg)
+{
+    for (const char *s = list; s && *s;) {
+        size_t len = strcspn(s, ","), b = 0, e = len;
+
+        while (b < e && strchr(" \t\r\n", s[b]))
+            b++;
+        while (e > b && strchr(" \t\r\n", s[e - 1]))
+            e--;
+        if (e > b && fn(s + b, e - b, arg))
+            return true;
+        s += len + (s[len] == ',');
+    }
+    return false;
+}
+
+static bool covers_uses(const char *e, size_t n, const void *arg)
+{
+    const char *uses = arg;
+
+    return entry_covers(e, n, uses, action_len(uses));
+}
+
+bool ex_native_list_has(const char *list, const char *uses)
+{
+    return action_len(uses) > 0 && list_any(list, covers_uses, uses);
+}
+
+bool ex_native_exists(const char *uses)
+{
+    return ex__native_lookup(uses) != NULL;
+}
+
+/* Whether entry e names no native action (so it is a mistake); *ret_bad holds a copy. */
+static bool unknown_entry(const char *e, size_t n, const void *arg)
+{
+    char **ret_bad = (char **)arg;
+
+    for (size_t i = 0; i < GR_ARRAY_SIZE(natives); i++)
+        if (entry_covers(e, n, natives[i].action, strlen(natives[i].action)))
+            return false;
+    *ret_bad = gr_xstrndup(e, n);
+    return true;
+}
+
+int ex_native_list_check(const char *list, struct gr_diag *reterr)
+{
+    char *bad = NULL;
+    int r = 0;
+
+    if (list_any(list, unknown_entry, &bad))
+        r = gr_diag_set(reterr, -EINVAL, NULL, 0, 0,
+                        "'%s' is not a native action (native: actions/checkout, actions/cache, "
+                        "actions/cache/restore, actions/cache/save, actions/upload-artifact, "
+                        "actions/download-artifact; or all)",
+                        bad);
+    free(bad);
+    return r;
+}
+
+ex__native_fn *ex__native_for(const struct ex_run_opts *o, const char *uses)
+{
+    if (o->no_native || ex_native_list_has(o->no_native_list, uses))
+        return NULL;
+    return ex__native_lookup(uses);
 }
 
 void ex__native_post_add(struct ex__stepexec *se, ex__native_post_fn *fn, const char *post_if,

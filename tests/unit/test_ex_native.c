@@ -6,6 +6,7 @@
 #include "engine_internal.h"
 #include "cache_internal.h"
 #include "ex/cache.h"
+#include "ex/native.h"
 
 #include <errno.h>
 #include <setjmp.h>
@@ -60,6 +61,54 @@ static void test_table(void **state)
     assert_null(ex__native_lookup("actions/cache"));
     assert_null(ex__native_lookup("other/cache@v4"));
     assert_null(ex__native_lookup(NULL));
+}
+
+/* The per-action no-native list (--no-native=LIST, GHRUN_NO_NATIVE, "no_native"). */
+static void test_no_native_list(void **state)
+{
+    const char *list = " actions/checkout , Actions/Cache,,";
+    struct ex_run_opts o = {.no_native_list = list};
+    struct gr_diag d = {0};
+
+    (void)state;
+    assert_true(ex_native_list_has(list, "actions/checkout@v4"));
+    assert_true(ex_native_list_has(list, "actions/cache@v4"));
+    assert_true(ex_native_list_has(list, "actions/cache/restore@v4")); /* sub-actions too */
+    assert_true(ex_native_list_has(list, "ACTIONS/CACHE/save@main"));
+    assert_false(ex_native_list_has(list, "actions/upload-artifact@v4"));
+    assert_false(ex_native_list_has(list, "actions/cache-extra@v1")); /* not a prefix match */
+    assert_false(ex_native_list_has(list, "actions/checkout"));       /* no ref: not an action */
+    assert_false(ex_native_list_has(NULL, "actions/checkout@v4"));
+    assert_false(ex_native_list_has("", "actions/checkout@v4"));
+    assert_true(ex_native_list_has("all", "actions/download-artifact@v4"));
+    assert_true(ex_native_list_has("*", "actions/cache/save@v4"));
+    assert_false(ex_native_list_has("actions/cache/restore", "actions/cache@v4"));
+    assert_true(ex_native_list_has("actions/cache/restore", "actions/cache/restore@v4"));
+
+    /* the engine's lookup applies the list, then the table */
+    assert_null(ex__native_for(&o, "actions/checkout@v4"));
+    assert_null(ex__native_for(&o, "actions/cache/save@v4"));
+    assert_ptr_equal(ex__native_for(&o, "actions/upload-artifact@v4"),
+                     ex__native_lookup("actions/upload-artifact@v4"));
+    assert_non_null(ex__native_for(&o, "actions/download-artifact@v4"));
+    o.no_native_list = NULL;
+    assert_ptr_equal(ex__native_for(&o, "actions/checkout@v4"), ex__checkout_run);
+    o.no_native = true; /* bare --no-native: all of them */
+    assert_null(ex__native_for(&o, "actions/download-artifact@v4"));
+    assert_true(ex_native_exists("actions/cache/restore@v4"));
+    assert_false(ex_native_exists("actions/setup-node@v4"));
+
+    /* checking: every entry must name a native action (or a parent of one) */
+    assert_int_equal(ex_native_list_check(list, &d), 0);
+    assert_int_equal(ex_native_list_check("", &d), 0);
+    assert_int_equal(ex_native_list_check(NULL, &d), 0);
+    assert_int_equal(ex_native_list_check("all", &d), 0);
+    assert_int_equal(ex_native_list_check("actions", &d), 0); /* the parent of them all */
+    assert_int_equal(ex_native_list_check("actions/checkout,actions/chekout", &d), -EINVAL);
+    assert_non_null(strstr(d.msg, "'actions/chekout' is not a native action"));
+    assert_int_equal(ex_native_list_check("actions/cache@v4", &d), -EINVAL);
+    assert_non_null(strstr(d.msg, "'actions/cache@v4'"));
+    assert_int_equal(ex_native_list_check("actions/setup-node", &d), -EINVAL);
 }
 
 /* toolkit packages/cache/__tests__/cacheHttpClient.test.ts */
@@ -244,11 +293,9 @@ static void test_outside_roundtrip(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_table),
-        cmocka_unit_test(test_version_vectors),
-        cmocka_unit_test(test_member_names),
-        cmocka_unit_test(test_resolve),
-        cmocka_unit_test(test_outside_roundtrip),
+        cmocka_unit_test(test_table),           cmocka_unit_test(test_no_native_list),
+        cmocka_unit_test(test_version_vectors), cmocka_unit_test(test_member_names),
+        cmocka_unit_test(test_resolve),         cmocka_unit_test(test_outside_roundtrip),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

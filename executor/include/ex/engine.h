@@ -74,6 +74,12 @@ struct ex_run_opts {
     /* Run every `uses:` through its real action, never a native implementation (--no-native). */
     bool no_native;
     /*
+     * The actions that run through their real action although they have a native version: a
+     * comma-separated no-native list (ex/native.h: "actions/checkout,actions/cache", "all"),
+     * checked with ex_native_list_check(); NULL or "": none.
+     */
+    const char *no_native_list;
+    /*
      * The dependency cache store of the native actions/cache (ex/cache.h); NULL: the
      * default of `ghrun cache` and the embedded cache service, $GHRUN_CACHE_DIR, else
      * $HOME/.cache/ghrun/cache.
