@@ -6,6 +6,7 @@
  * from the SystemVssConnection endpoint).
  */
 #include "worker.h"
+#include "artifact_client.h"
 #include "http.h"
 #include "sandbox_config.h"
 
@@ -99,6 +100,7 @@ void rn_worker_run_opts(const struct rn_worker_job *wj, struct ex_run_opts *o, c
     o->host_steps = hook_steps;
     o->checkout_clones = true; /* the workspace starts empty */
     o->no_native_list = wj->no_native;
+    o->artifact_remote = &rn_artifact_client; /* artifacts go to the results service */
     if (url || pipelines)
         strv_push(&env, &n, gr_xasprintf("ACTIONS_RUNTIME_URL=%s", pipelines ? pipelines : url));
     if (token)

@@ -23,11 +23,19 @@
  * `download-path`. Extraction refuses absolute names, `..` components, links and anything
  * that is not a file or a directory, and never writes through a symbolic link.
  *
- * The zip work runs on libuv's thread pool; log lines are collected there and printed, and
- * the step finished, on the loop.
+ * In jobs from GitHub (ex_run_opts.artifact_remote) the archives live in GitHub's results
+ * service instead of the local store: the same zip is handed to the remote's upload (after its
+ * remove, for overwrite), and downloads list the run's artifacts there and fetch each into a
+ * temporary file under the state directory before extracting it as in replay. The remote gets
+ * ACTIONS_RESULTS_URL and ACTIONS_RUNTIME_TOKEN of the step's environment, as the toolkit reads
+ * them (ex/artifact_remote.h).
+ *
+ * The zip work (and the remote's transfers) runs on libuv's thread pool; log lines are
+ * collected there and printed, and the step finished, on the loop.
  */
 #include "action_internal.h"
 #include "ex/artifact.h"
+#include "ex/artifact_remote.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -53,6 +61,9 @@ struct art_job {
     struct ex__stepexec *se;
     bool upload;
     char *store, *ws, *home, *name;
+    /* online: the remote service, the step's endpoint and token, where temporary zips go */
+    const struct ex_artifact_remote *remote;
+    char *url, *token, *tmpdir;
     /* upload */
     json_t *patterns;
     bool hidden, overwrite;
@@ -65,7 +76,8 @@ struct art_job {
     /* results */
     int r;
     char err[1024];
-    json_t *log; /* info lines, printed on the loop */
+    json_t *log;      /* info lines, printed on the loop */
+    json_t *warnings; /* warning annotations, made on the loop */
     bool none_found;
     size_t nfiles;
     struct ex_artifact art;
@@ -102,6 +114,20 @@ static const char *gh(struct ex__stepexec *se, const char *key)
     const char *v =
         json_string_value(json_object_get(json_object_get(se->leg->ctx, "github"), key));
     return v ? v : "";
+}
+
+/* A variable of the step's environment: its env context, else the run's step_env. */
+static const char *step_env(struct ex__stepexec *se, const char *key)
+{
+    const char *v = json_string_value(json_object_get(se->env, key));
+    size_t n = strlen(key);
+
+    if (v)
+        return v;
+    for (const char *const *e = se->leg->run->opts->step_env; e && *e; e++)
+        if (!strncmp(*e, key, n) && (*e)[n] == '=')
+            return *e + n + 1;
+    return NULL;
 }
 
 static char *store_dir(struct ex__stepexec *se)
@@ -645,12 +671,152 @@ static void download_work(struct art_job *j, struct ex_artifact_store *st)
     ex_artifacts_free(v, n);
 }
 
+/* ---- the remote service (thread pool) ------------------------------------ */
+
+static void remote_log(void *arg, const char *line)
+{
+    logf_(arg, "%s", line);
+}
+
+static struct ex_artifact_call remote_call(struct art_job *j)
+{
+    return (struct ex_artifact_call){
+        .url = j->url, .token = j->token, .log = remote_log, .log_arg = j};
+}
+
+/* A new empty file for a zip in j->tmpdir: its path (owned) and fd, or NULL with j->err set. */
+static char *remote_tmpfile(struct art_job *j, int *ret_fd)
+{
+    char *path = gr_xasprintf("%s/artifact-XXXXXX", j->tmpdir);
+    int r = gr_mkdir_p(j->tmpdir, 0700);
+
+    *ret_fd = r < 0 ? -1 : mkostemp(path, O_CLOEXEC);
+    if (*ret_fd < 0) {
+        j->r = r < 0 ? r : -errno;
+        snprintf(j->err, sizeof(j->err), "cannot create a temporary file in '%s': %s", j->tmpdir,
+                 gr_strerror(j->r));
+        free(path);
+        return NULL;
+    }
+    return path;
+}
+
+static void remote_upload_work(struct art_job *j)
+{
+    struct ex_artifact_call c = remote_call(j);
+    struct gr_diag d = {0};
+    char *root = find_files(j), *tmp = NULL;
+    int fd = -1;
+
+    j->nfiles = json_array_size(j->patterns);
+    if (j->nfiles == 0) {
+        j->none_found = true;
+        goto out;
+    }
+    logf_(j, "With the provided path, there will be %zu file%s uploaded", j->nfiles,
+          j->nfiles == 1 ? "" : "s");
+    tmp = remote_tmpfile(j, &fd);
+    if (!tmp)
+        goto out;
+    j->r = zip_write(j, fd, root);
+    close(fd);
+    if (j->r == 0 && j->overwrite) {
+        j->r = j->remote->remove(j->remote->ctx, &c, j->name, &d);
+        if (j->r == 0)
+            logf_(j, "Artifact '%s' deleted", j->name);
+        else if (j->r == GR_ENOTFOUND)
+            j->r = 0; /* nothing to overwrite */
+    }
+    if (j->r == 0 && !j->err[0])
+        j->r = j->remote->upload(j->remote->ctx, &c, j->name, tmp, j->retention, &j->art, &d);
+    if (j->r == -EEXIST)
+        snprintf(j->err, sizeof(j->err),
+                 "Failed to CreateArtifact: an artifact with this name already exists on the "
+                 "workflow run (%s); set overwrite: true to replace it",
+                 j->name);
+    else if (j->r < 0 && !j->err[0])
+        snprintf(j->err, sizeof(j->err), "%s", d.msg);
+    (void)unlink(tmp);
+out:
+    free(tmp);
+    free(root);
+}
+
+/* One listed artifact into dest: fetched to a temporary zip, checked, extracted. */
+static int remote_fetch(struct art_job *j, const struct ex_artifact *a, const char *dest)
+{
+    struct ex_artifact_call c = remote_call(j);
+    char got[EX_ARTIFACT_HEX_LEN] = "", *tmp;
+    struct gr_diag d = {0};
+    int fd, r;
+
+    tmp = remote_tmpfile(j, &fd);
+    if (!tmp)
+        return j->r;
+    close(fd);
+    logf_(j, "Starting download of artifact to: %s", dest);
+    r = j->remote->download(j->remote->ctx, &c, a->id, tmp, got, &d);
+    if (r < 0)
+        snprintf(j->err, sizeof(j->err), "Unable to download and extract artifact: %s", d.msg);
+    if (r == 0 && a->sha256[0] && strcmp(a->sha256, got))
+        json_array_append_new(j->warnings,
+                              json_sprintf("Artifact '%s' digest validation failed. Please "
+                                           "verify the integrity of the artifact.",
+                                           a->name));
+    if (r == 0)
+        r = extract(j, tmp, dest);
+    if (r == 0)
+        logf_(j, "Artifact download completed successfully.");
+    (void)unlink(tmp);
+    free(tmp);
+    return r;
+}
+
+static void remote_download_work(struct art_job *j)
+{
+    struct ex_artifact_call c = remote_call(j);
+    struct ex_artifact *v = NULL;
+    struct gr_diag d = {0};
+    size_t n = 0, count = 0;
+
+    j->r = j->remote->list(j->remote->ctx, &c, j->name, &v, &n, &d);
+    if (j->r < 0)
+        snprintf(j->err, sizeof(j->err), "Unable to download artifact(s): %s", d.msg);
+    for (size_t i = 0; j->r == 0 && i < n; i++) {
+        char *dest;
+
+        if (!wanted(j, &v[i]))
+            continue;
+        count++;
+        dest = j->name || j->merge ? gr_xstrdup(j->dest) : gr_path_join(j->dest, v[i].name);
+        logf_(j, "Downloading artifact '%s' (%llu bytes) to %s", v[i].name,
+              (unsigned long long)v[i].size, dest);
+        j->r = remote_fetch(j, &v[i], dest);
+        free(dest);
+    }
+    if (j->r == 0 && j->name && count == 0) {
+        j->r = GR_ENOTFOUND;
+        snprintf(j->err, sizeof(j->err),
+                 "Unable to download artifact(s): Artifact not found for name: %s", j->name);
+    }
+    if (j->r == 0)
+        logf_(j, "Total of %zu artifact(s) downloaded", count);
+    ex_artifacts_free(v, n);
+}
+
 static void work_cb(uv_work_t *req)
 {
     struct art_job *j = gr_container_of(req, struct art_job, req);
     struct ex_artifact_store *st = NULL;
     struct gr_diag d = {0};
 
+    if (j->remote) {
+        if (j->upload)
+            remote_upload_work(j);
+        else
+            remote_download_work(j);
+        return;
+    }
     j->r = ex_artifact_open(j->store, &st, &d);
     if (j->r < 0) {
         snprintf(j->err, sizeof(j->err), "artifact store '%s': %s", j->store, d.msg);
@@ -674,8 +840,12 @@ static void job_free(struct art_job *j)
     free(j->pattern);
     free(j->dest);
     free(j->path_input);
+    free(j->url);
+    free(j->token);
+    free(j->tmpdir);
     json_decref(j->patterns);
     json_decref(j->log);
+    json_decref(j->warnings);
     ex_artifact_release(&j->art);
     free(j);
 }
@@ -735,6 +905,8 @@ static void after_cb(uv_work_t *req, int status)
         snprintf(j->err, sizeof(j->err), "the artifact work was cancelled");
     }
     json_array_foreach(j->log, i, v) ex__leg_log(leg, "%s", json_string_value(v));
+    json_array_foreach(j->warnings, i, v)
+        ex__leg_annotate(leg, se, "warning", json_string_value(v), NULL);
     if (j->upload) {
         res = upload_done(j, j->if_none);
     } else if (j->r < 0) {
@@ -762,6 +934,16 @@ static struct art_job *job_new(struct ex__stepexec *se, bool upload)
     j->ws = gr_xstrdup(se->leg->run->workdir);
     j->home = gr_xstrdup(home && *home ? home : "/");
     j->log = json_array();
+    j->warnings = json_array();
+    j->remote = se->leg->run->opts->artifact_remote;
+    if (j->remote) {
+        const char *url = step_env(se, "ACTIONS_RESULTS_URL");
+        const char *tok = step_env(se, "ACTIONS_RUNTIME_TOKEN");
+
+        j->url = url ? gr_xstrdup(url) : NULL;
+        j->token = tok ? gr_xstrdup(tok) : NULL;
+        j->tmpdir = gr_xstrdup(se->leg->run->state_dir);
+    }
     return j;
 }
 

@@ -35,6 +35,18 @@ then wait S seconds before answering: a client timeout after the server acted),
 "expire" (the caller's session ends; 404 TaskAgentSessionExpiredException).
 The same faults can be given at start: --fault completejob:late:3:1
 (endpoint:kind[:arg]:count).
+
+Artifacts (the results service's ArtifactService, as @actions/artifact 2.x calls it): Twirp
+JSON at /twirp/github.actions.results.api.v1.ArtifactService/<method> (CreateArtifact,
+FinalizeArtifact, ListArtifacts, GetSignedArtifactURL, DeleteArtifact; endpoints
+"artifact.<method>") with the job's token as bearer and the backend ids of its scp claim, and
+the signed Azure blob URLs they hand out (/artifact-blob/<id>: PUT &comp=block&blockid=,
+PUT &comp=blocklist, a whole PUT with x-ms-blob-type: BlockBlob, GET; endpoints
+"artifact.blob.put" / "artifact.blob.get"). Job keys: jwt (true, or the scp claim to put in
+it: the job token becomes a JWT as GitHub's, scp "Actions.Results:<planId>:<jobId>" by
+default), run_backend_id (jobs that share it are one workflow run: its planId).
+GET /_control/artifacts lists every artifact with its requests; ?blob=<database_id> answers
+the artifact's bytes.
 """
 
 import argparse
@@ -326,7 +338,8 @@ class Handler(BaseHTTPRequestHandler):
         return self.rfile.read(n) if n else b""
 
     def reply(self, code, obj=None, raw=None):
-        data = raw if raw is not None else (b"" if obj is None else json.dumps(obj).encode())
+        data = raw if raw is not None else (b"" if obj is None else obj if isinstance(
+            obj, bytes) else json.dumps(obj).encode())
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -424,6 +437,12 @@ class Handler(BaseHTTPRequestHandler):
 
     # ---- routing ----
     def route(self, m, p):
+        if p[:2] == ["_control", "artifacts"]:
+            return None, self.c_artifacts
+        if p[:2] == ["twirp", ARTIFACT_SVC] and m == "POST" and len(p) == 3:
+            return "artifact." + p[2], self.artifact_twirp
+        if p[:1] == ["artifact-blob"] and m in ("PUT", "GET") and len(p) >= 2:
+            return "artifact.blob." + m.lower(), self.artifact_blob
         if p[:1] == ["_control"]:
             return None, {"job": self.c_job, "message": self.c_message, "fault": self.c_fault,
                           "state": self.c_state}.get(p[1] if len(p) > 1 else "")
@@ -870,6 +889,76 @@ class Handler(BaseHTTPRequestHandler):
             job["result_logs"][key] = self.body.decode("utf-8", "replace")
         return 201, None
 
+    # ---- artifacts: the results service's ArtifactService and its blob storage ----
+    def artifact_err(self, code, twirp_code, msg):
+        return code, {"code": twirp_code, "msg": msg}
+
+    def artifact_twirp(self, p):
+        job = self.job_of()
+        if not job:
+            return self.artifact_err(401, "unauthenticated", "not a job token")
+        try:
+            body = json.loads(self.body or b"{}")
+        except ValueError:
+            return self.artifact_err(400, "malformed", "the body is not JSON")
+        method, run = p[2], job["plan_id"]
+        if body.get("workflow_run_backend_id") != run:
+            return self.artifact_err(400, "invalid_argument", "wrong workflow_run_backend_id")
+        if method != "GetSignedArtifactURL" and \
+                body.get("workflow_job_run_backend_id") != job["job_id"]:
+            return self.artifact_err(400, "invalid_argument", "wrong workflow_job_run_backend_id")
+        fn = {"CreateArtifact": artifact_create, "FinalizeArtifact": artifact_finalize,
+              "ListArtifacts": artifact_list, "GetSignedArtifactURL": artifact_signed_url,
+              "DeleteArtifact": artifact_delete}.get(method)
+        if not fn:
+            return self.artifact_err(404, "bad_route", "no method " + method)
+        with LOCK:
+            ARTIFACTS["calls"].append({"method": method, "job": job["job_id"], "body": body})
+            return fn(self.base(), job, body)
+
+    def artifact_blob(self, p):
+        with LOCK:
+            art = ARTIFACTS["blobs"].get(p[1])
+            if not art:
+                return 404, {"message": "no such blob"}
+            if self.command == "GET":
+                if not art["finalized"] or self.q.get("sig") != art["get_sig"]:
+                    return 403, {"message": "bad signature"}
+                return 200, art["blob"]
+            if art["finalized"] or self.q.get("sig") != art["put_sig"]:
+                return 403, {"message": "bad signature"}
+            comp = self.q.get("comp")
+            art["puts"].append({"comp": comp, "len": len(self.body),
+                                "blockid": self.q.get("blockid"),
+                                "version": self.headers.get("x-ms-version")})
+            if comp == "block":
+                if not self.q.get("blockid"):
+                    return 400, {"message": "blockid missing"}
+                art["blocks"][self.q["blockid"]] = self.body
+            elif comp == "blocklist":
+                ids = re.findall(r"<(?:Latest|Committed|Uncommitted)>([^<]*)</",
+                                 self.body.decode("utf-8", "replace"))
+                if any(i not in art["blocks"] for i in ids):
+                    return 400, {"message": "InvalidBlockList"}
+                art["blob"] = b"".join(art["blocks"][i] for i in ids)
+                art["block_ids"] = ids
+                art["content_type"] = self.headers.get("x-ms-blob-content-type")
+            elif self.headers.get("x-ms-blob-type") == "BlockBlob":
+                art["blob"] = self.body
+            else:
+                return 400, {"message": "x-ms-blob-type missing"}
+        return 201, None
+
+    def c_artifacts(self, p):
+        with LOCK:
+            if "blob" in self.q:
+                for art in ARTIFACTS["blobs"].values():
+                    if str(art["id"]) == self.q["blob"]:
+                        return 200, art["blob"] or b""
+                return 404, {"message": "no such artifact"}
+            return 200, {"artifacts": [artifact_view(a) for a in ARTIFACTS["blobs"].values()],
+                         "calls": ARTIFACTS["calls"]}
+
     # ---- control ----
     def c_job(self, p):
         spec = json.loads(self.body or b"{}")
@@ -884,6 +973,7 @@ class Handler(BaseHTTPRequestHandler):
                    "timeline": {}, "feed": [], "logs": {}, "results_steps": {},
                    "change_orders": [], "result_logs": {}, "log_meta": {}}
             STATE.jobs[rid] = job
+            artifact_job_setup(job, spec)
             STATE.job_tokens[job["token"]] = rid
             body = {"id": job["job_id"], "runner_request_id": rid,
                     "run_service_url": self.base() + "/run/", "should_acknowledge": True,
@@ -929,6 +1019,117 @@ class Handler(BaseHTTPRequestHandler):
                          for j in STATE.jobs.values()],
                 "faults_left": [f for f in STATE.faults if f["count"] > 0],
             }
+
+
+# ---- artifacts (results service ArtifactService) ----
+ARTIFACT_SVC = "github.actions.results.api.v1.ArtifactService"
+ARTIFACTS = {"next_id": 1, "blobs": {}, "calls": []}  # blob id -> artifact
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def artifact_job_setup(job, spec):
+    """The job keys run_backend_id and jwt (see the top of this file)."""
+    if spec.get("run_backend_id"):
+        job["plan_id"] = spec["run_backend_id"]
+    if spec.get("jwt"):
+        scp = spec["jwt"] if isinstance(spec["jwt"], str) else \
+            "Actions.GenericRead:00000000-0000-0000-0000-000000000000 Actions.Results:%s:%s" % (
+                job["plan_id"], job["job_id"])
+        claims = {"scp": scp, "nbf": int(time.time()) - 60, "exp": int(time.time()) + 3600,
+                  "iss": "vstoken.actions.githubusercontent.com", "nonce": uuid.uuid4().hex}
+        job["token"] = "%s.%s.%s" % (b64url(b'{"typ":"JWT","alg":"RS256","x5t":"fake"}'),
+                                     b64url(json.dumps(claims).encode()),
+                                     b64url(uuid.uuid4().bytes * 8))
+
+
+def artifact_of(run, name):
+    for a in ARTIFACTS["blobs"].values():
+        if a["run"] == run and a["name"] == name and a["finalized"]:
+            return a
+    return None
+
+
+def artifact_view(a):
+    blob = a["blob"]
+    return {"id": a["id"], "name": a["name"], "run": a["run"], "job": a["job"],
+            "finalized": a["finalized"], "size": a["size"], "hash": a["hash"],
+            "mime_type": a["mime_type"], "version": a["version"], "expires_at": a["expires_at"],
+            "blob_size": None if blob is None else len(blob),
+            "blob_sha256": None if blob is None else hashlib.sha256(blob).hexdigest(),
+            "puts": a["puts"], "block_ids": a.get("block_ids"),
+            "content_type": a.get("content_type")}
+
+
+def artifact_create(base, job, body):
+    name = body.get("name") or ""
+    if not name or any(c in name for c in '":<>|*?\\/\r\n'):
+        return 400, {"code": "invalid_argument", "msg": "invalid artifact name"}
+    if artifact_of(job["plan_id"], name):
+        return 409, {"code": "already_exists",
+                     "msg": "an artifact with this name already exists on the workflow run"}
+    bid = uuid.uuid4().hex
+    art = {"id": ARTIFACTS["next_id"], "name": name, "run": job["plan_id"], "job": job["job_id"],
+           "finalized": False, "size": None, "hash": None, "blob": None, "blocks": {},
+           "puts": [], "mime_type": body.get("mime_type"), "version": body.get("version"),
+           "expires_at": body.get("expires_at"), "put_sig": uuid.uuid4().hex,
+           "get_sig": uuid.uuid4().hex, "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                                    time.gmtime())}
+    ARTIFACTS["next_id"] += 1
+    ARTIFACTS["blobs"][bid] = art
+    return 200, {"ok": True, "signed_upload_url": "%s/artifact-blob/%s?sig=%s&se=2099-01-01" % (
+        base, bid, art["put_sig"])}
+
+
+def artifact_finalize(base, job, body):
+    art = None
+    for a in ARTIFACTS["blobs"].values():
+        if a["run"] == job["plan_id"] and a["name"] == body.get("name") and not a["finalized"]:
+            art = a
+    if not art:
+        return 404, {"code": "not_found", "msg": "no artifact upload of this name"}
+    if art["blob"] is None:
+        return 400, {"code": "failed_precondition", "msg": "nothing was uploaded"}
+    want_hash = "sha256:" + hashlib.sha256(art["blob"]).hexdigest()
+    if str(body.get("size")) != str(len(art["blob"])) or body.get("hash") != want_hash:
+        return 400, {"code": "invalid_argument", "msg": "size or hash does not match the blob"}
+    art.update(finalized=True, size=len(art["blob"]), hash=want_hash)
+    return 200, {"ok": True, "artifact_id": str(art["id"])}
+
+
+def artifact_list(base, job, body):
+    out = []
+    for a in ARTIFACTS["blobs"].values():
+        if a["run"] != job["plan_id"] or not a["finalized"]:
+            continue
+        if body.get("name_filter") is not None and a["name"] != body["name_filter"]:
+            continue
+        if body.get("id_filter") is not None and str(a["id"]) != str(body["id_filter"]):
+            continue
+        out.append({"workflow_run_backend_id": a["run"], "workflow_job_run_backend_id": a["job"],
+                    "database_id": str(a["id"]), "name": a["name"], "size": str(a["size"]),
+                    "created_at": a["created_at"], "digest": a["hash"]})
+    return 200, {"artifacts": out}
+
+
+def artifact_signed_url(base, job, body):
+    art = artifact_of(job["plan_id"], body.get("name"))
+    if not art or art["job"] != body.get("workflow_job_run_backend_id"):
+        return 404, {"code": "not_found", "msg": "artifact not found"}
+    bid = [k for k, v in ARTIFACTS["blobs"].items() if v is art][0]
+    return 200, {"signed_url": "%s/artifact-blob/%s/%s.zip?sig=%s" % (
+        base, bid, urllib.parse.quote(art["name"]), art["get_sig"])}
+
+
+def artifact_delete(base, job, body):
+    art = artifact_of(job["plan_id"], body.get("name"))
+    if not art:
+        return 404, {"code": "not_found", "msg": "artifact not found"}
+    for k in [k for k, v in ARTIFACTS["blobs"].items() if v is art]:
+        del ARTIFACTS["blobs"][k]
+    return 200, {"ok": True, "artifact_id": str(art["id"])}
 
 
 def parse_fault(spec):

@@ -14,6 +14,7 @@
 #include "ex/plan.h"
 
 struct sb_policy;
+struct ex_artifact_remote;
 
 enum ex_result {
     EX_RESULT_SUCCESS,
@@ -90,6 +91,12 @@ struct ex_run_opts {
      * download-artifact write and read; NULL: <state_dir>/artifacts/<github.run_id>.
      */
     const char *artifact_dir;
+    /*
+     * The artifact service the native upload-artifact and download-artifact use instead of the
+     * local store (ex/artifact_remote.h; jobs from GitHub: GitHub's results service), or NULL.
+     * Borrowed for the run.
+     */
+    const struct ex_artifact_remote *artifact_remote;
     /*
      * Contexts given from outside that replace the computed ones in every leg (an
      * online job's `needs` and `strategy` come from GitHub's job message), or NULL.
