@@ -537,7 +537,7 @@ struct blocks {
 static int stage_block(struct cl *cl, const char *signed_url, struct blocks *b, const char *data,
                        size_t len, struct gr_diag *d)
 {
-    char *id = block_id(b->prefix, b->n), *enc = curl_easy_escape(NULL, id, 0);
+    char *id = block_id(b->prefix, b->n), *enc = curl_easy_escape(cl->curl, id, 0);
     char *url = gr_xasprintf("%s%scomp=block&blockid=%s", signed_url,
                              strchr(signed_url, '?') ? "&" : "?", enc);
     char what[64];

@@ -123,6 +123,36 @@ static void test_errors(void **state)
     (void)state;
 }
 
+/* "no_native": true, a list or a comma-separated string of actions with a native version. */
+static void expect_no_native(const char *text, const char *want)
+{
+    struct rn_sandbox_config c;
+    struct gr_diag d = {0};
+
+    assert_int_equal(rn_sandbox_config_parse(text, strlen(text), "s.json", NULL, &c, &d), 0);
+    if (want)
+        assert_string_equal(c.no_native, want);
+    else
+        assert_null(c.no_native);
+    rn_sandbox_config_release(&c);
+}
+
+static void test_no_native(void **state)
+{
+    expect_no_native("{}", NULL);
+    expect_no_native("{\"no_native\": true}", "all");
+    expect_no_native("{\"no_native\": false}", NULL);
+    expect_no_native("{\"no_native\": []}", NULL);
+    expect_no_native("{\"no_native\": [\"actions/checkout\", \"actions/cache\"]}",
+                     "actions/checkout,actions/cache");
+    expect_no_native("{\"no_native\": \"actions/cache/save\"}", "actions/cache/save");
+    expect_error("{\"no_native\": [\"actions/chekout\"]}", "'no_native': true, or a list");
+    expect_error("{\"no_native\": [\"actions/cache,actions/checkout\"]}", "'no_native'");
+    expect_error("{\"no_native\": [1]}", "'no_native'");
+    expect_error("{\"no_native\": 1}", "'no_native'");
+    (void)state;
+}
+
 static void test_load_file_errors(void **state)
 {
     struct rn_sandbox_config c;
@@ -179,6 +209,7 @@ int main(void)
         cmocka_unit_test(test_defaults_mask_the_runner_root),
         cmocka_unit_test(test_every_key),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_no_native),
         cmocka_unit_test(test_load_file_errors),
         cmocka_unit_test(test_load_names_the_file),
         cmocka_unit_test(test_pids_message),
