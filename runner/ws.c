@@ -751,6 +751,8 @@ int rn_ws_connect(uv_loop_t *loop, const struct rn_ws_opts *o, struct rn_ws **re
     if (r == 0) {
         curl_easy_setopt(ws->easy, CURLOPT_URL, ws->url);
         curl_easy_setopt(ws->easy, CURLOPT_CONNECT_ONLY, 1L);
+        /* through an HTTP proxy (the *_proxy environment) the socket is a CONNECT tunnel */
+        curl_easy_setopt(ws->easy, CURLOPT_HTTPPROXYTUNNEL, 1L);
         curl_easy_setopt(ws->easy, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(ws->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)(o->timeout_ms ?: 30000));
         if (o->cafile)
