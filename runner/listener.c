@@ -638,9 +638,7 @@ static bool on_pipeline_job(struct rn_listener *l, const char *text)
         GR_LOG_ERR("cannot run the classic job request: %s", msg);
         return true;
     }
-    l->job_taken = l->opts.once;
-    rn_req_cancel(l->poll_req); /* status Busy from now on */
-    op_poll(l);
+    l->job_taken = l->opts.once; /* the next long-poll (poll_done) already says Busy */
     return true;
 }
 
