@@ -606,6 +606,42 @@ static bool on_job_request(struct rn_listener *l, const json_t *body)
     return true;
 }
 
+static const char *runner_token(void *ctx)
+{
+    return ((struct rn_listener *)ctx)->token;
+}
+
+/* PipelineAgentJobRequest: the body is the job; protocol_job.c renews and completes it. */
+static bool on_pipeline_job(struct rn_listener *l, const char *text)
+{
+    struct rn_job_env env = {.loop = l->loop,
+                             .http = l->http,
+                             .root = l->opts.root,
+                             .work = l->work,
+                             .runner_name = l->s.agent_name,
+                             .timing = l->timing,
+                             .classic = true,
+                             .server_url = l->s.server_url,
+                             .pool_id = l->s.pool_id,
+                             .runner_token = runner_token,
+                             .token_ctx = l,
+                             .runner_version = l->opts.version};
+    struct gr_diag d = {0};
+    char msg[700];
+
+    if (l->job || l->job_taken) {
+        GR_LOG_WARN("a job is running already; leaving this job request to others");
+        return false;
+    }
+    if (rn_job_start(&env, text, strlen(text), job_done, l, &l->job, &d) < 0) {
+        gr_diag_format(&d, msg, sizeof(msg));
+        GR_LOG_ERR("cannot run the classic job request: %s", msg);
+        return true;
+    }
+    l->job_taken = l->opts.once; /* the next long-poll (poll_done) already says Busy */
+    return true;
+}
+
 static void on_cancel(struct rn_listener *l, const json_t *body)
 {
     const char *id = rn_json_str(body, "jobId");
@@ -651,7 +687,7 @@ static void handle_message(struct rn_listener *l, json_t *msg)
         GR_LOG_INFO("the service asked this runner to shut down");
         stop(l, 0, false);
     } else if (!strcasecmp(type, "PipelineAgentJobRequest")) {
-        GR_LOG_ERR("classic PipelineAgentJobRequest jobs are not supported by ghrun; ignoring it");
+        del = on_pipeline_job(l, text);
     } else {
         GR_LOG_DEBUG("ignoring message type '%s'", type);
     }

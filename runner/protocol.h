@@ -137,6 +137,20 @@ struct rn_job_env {
     const char *work; /* work folder (absolute) */
     const char *runner_name;
     struct rn_timing timing;
+    /*
+     * Classic jobs (PipelineAgentJobRequest: the message body is the job; R
+     * Runner.Listener/JobDispatcher.cs): the lock is renewed with PATCH
+     * {server_url}_apis/distributedtask/pools/{pool_id}/jobrequests/{requestId}
+     * and the runner's OAuth token, which runner_token(token_ctx) returns (NULL
+     * while the listener has none); the job completes through the plan event
+     * JobCompleted (plan version >= 8) or by finishing the job request.
+     */
+    bool classic;
+    const char *server_url;
+    long long pool_id;
+    const char *(*runner_token)(void *token_ctx);
+    void *token_ctx;
+    const char *runner_version; /* shown in "Set up job" */
 };
 
 /*

@@ -11,6 +11,15 @@
  * 409, the earlier attempt is taken to have landed, because the run service
  * answers those for a job that is already complete.
  *
+ * Classic jobs (PipelineAgentJobRequest, section 7.2; R JobDispatcher.cs
+ * RenewJobRequestAsync/CompleteJobRequestAsync, JobRunner.cs CompleteJobAsync,
+ * Sdk/DTWebApi/WebApi/TaskAgentHttpClient.cs, JobEvent.cs, Util/PlanUtil.cs)
+ * arrive with the job in the message: the lock is renewed with PATCH
+ * jobrequests/{requestId}?lockToken=<empty guid> and the runner's OAuth
+ * token, and the job completes through the plan event JobCompleted (plan
+ * version >= 8, job token) or, for older plans, by finishing the job request
+ * with its result. The same exactly-once rule applies to both.
+ *
  * The job itself runs in a worker process (worker.h), as the official
  * Runner.Worker beside Runner.Listener: `<self> run --worker WORK` gets the
  * message on its stdin, runs it with the executor engine and streams events
@@ -79,6 +88,11 @@ struct rn_job {
     struct rn_req *complete_req;
     unsigned complete_tries;
     bool complete_uncertain;
+
+    bool classic;
+    int plan_version;
+    char *server_url; /* classic: the tenant URL for jobrequests */
+    char *scope, *plan_type;
 
     int open_handles;
     bool freeing;
@@ -196,16 +210,52 @@ static void renew_done(struct rn_req *req, int status, void *ctx)
                             (1u << (job->renew_tries < 5 ? job->renew_tries : 5)));
 }
 
+/* The job request (R TaskAgentHttpClient: location fc825784, api 5.1-preview.1). */
+static char *jobrequest_url(struct rn_job *job)
+{
+    char *rel = gr_xasprintf("_apis/distributedtask/pools/%lld/jobrequests/%lld?lockToken="
+                             "00000000-0000-0000-0000-000000000000",
+                             job->env.pool_id, job->msg.request_id);
+    char *url = rn_url_join(job->server_url, rel);
+
+    free(rel);
+    return url;
+}
+
+/* A request with the runner's OAuth token (classic job requests); NULL while it has none. */
+static struct rn_req *runner_req(struct rn_job *job, const char *method, const char *url)
+{
+    const char *tok = job->env.runner_token ? job->env.runner_token(job->env.token_ctx) : NULL;
+    struct rn_req *req;
+
+    if (!tok)
+        return NULL;
+    req = rn_req_new(method, url);
+    rn_req_header(req, "Authorization: Bearer %s", tok);
+    rn_req_header(req, "Accept: application/json; api-version=5.1-preview.1");
+    return req;
+}
+
 static void renew_send(struct rn_job *job)
 {
-    char *url = rn_url_join(job->msg.url, "renewjob");
-    json_t *body = json_pack("{s:s,s:s}", "planId", job->msg.plan_id, "jobId", job->msg.job_id);
+    char *url = job->classic ? jobrequest_url(job) : rn_url_join(job->msg.url, "renewjob");
+    json_t *body =
+        job->classic ? json_pack("{s:I}", "requestId", (json_int_t)job->msg.request_id)
+                     : json_pack("{s:s,s:s}", "planId", job->msg.plan_id, "jobId", job->msg.job_id);
     int r;
 
     rn_req_free(job->renew_req);
-    job->renew_req = rn_req_new("POST", url);
-    rn_req_header(job->renew_req, "Authorization: Bearer %s", job->msg.token);
-    rn_req_header(job->renew_req, "Accept: application/json");
+    job->renew_req = job->classic ? runner_req(job, "PATCH", url) : rn_req_new("POST", url);
+    if (!job->renew_req) { /* the listener is between tokens: soon again */
+        renew_schedule(job, job->env.timing.retry_base_ms);
+        json_decref(body);
+        free(url);
+        return;
+    }
+    if (!job->classic) {
+        rn_req_header(job->renew_req, "Authorization: Bearer %s", job->msg.token);
+        rn_req_header(job->renew_req, "Accept: application/json");
+    }
     rn_req_json(job->renew_req, body);
     rn_req_timeout(job->renew_req, job->env.timing.request_timeout_ms);
     r = rn_http_start(job->env.http, job->renew_req, renew_done, job);
@@ -306,6 +356,9 @@ static void worker_event(struct rn_job *job, const char *line, size_t len)
         rep->step_finished(rep->ctx, job, i,
                            result_of(json_string_value(json_object_get(ev, "outcome"))),
                            result_of(s), 0);
+    } else if (!strcmp(e, "summary") && (s = json_string_value(json_object_get(ev, "text")))) {
+        if (rep->summary)
+            rep->summary(rep->ctx, job, s, json_string_length(json_object_get(ev, "text")));
     } else if (!strcmp(e, "job_finished")) {
         rep->job_finished(rep->ctx, job,
                           result_of(json_string_value(json_object_get(ev, "result"))),
@@ -418,6 +471,7 @@ static void on_worker_done(struct rn_job *job)
         job->conclusion = "canceled";
     else
         job->conclusion = "failed";
+    rn_ghrep_conclude(job->ghrep, job->conclusion);
     rn_ghrep_finish(job->ghrep, job->env.timing.request_timeout_ms, reports_sent, job);
 }
 
@@ -560,27 +614,93 @@ static void complete_done(struct rn_req *req, int status, void *ctx)
     finish(job, GR_EHTTP);
 }
 
-static void complete_send(struct rn_job *job)
+/* outputs {"name": {"value": "..."}} of a JobCompleted event (R VariableValue). */
+static json_t *event_outputs(struct rn_job *job)
 {
-    char *url = rn_url_join(job->msg.url, "completejob");
-    json_t *body =
-        json_pack("{s:s,s:s,s:s,s:o,s:o,s:[]}", "planId", job->msg.plan_id, "jobId",
-                  job->msg.job_id, "conclusion", job->conclusion, "outputs", job_outputs(job),
-                  "stepResults", rn_ghrep_step_results(job->ghrep), "annotations");
+    json_t *o = job_outputs(job), *v;
+    const char *k;
+
+    json_object_foreach(o, k, v)
+    {
+        json_object_del(v, "isSecret");
+    }
+    return o;
+}
+
+/*
+ * Classic completion: the JobCompleted plan event with the job token (plan
+ * version >= 8), else the job request finished with the runner's token.
+ */
+static struct rn_req *classic_complete_req(struct rn_job *job)
+{
+    struct rn_req *req;
+    json_t *body;
+    char *url, *rel, ts[40];
+
+    if (job->plan_version >= 8) {
+        rel = gr_xasprintf("%s/_apis/distributedtask/hubs/%s/plans/%s/events", job->scope,
+                           job->plan_type, job->msg.plan_id);
+        url = rn_url_join(job->msg.url, rel);
+        free(rel);
+        req = rn_req_new("POST", url);
+        rn_req_header(req, "Authorization: Bearer %s", job->msg.token);
+        rn_req_header(req, "Accept: application/json; api-version=2.0-preview.1");
+        body = json_pack("{s:s,s:s,s:I,s:s,s:o}", "name", "JobCompleted", "jobId", job->msg.job_id,
+                         "requestId", (json_int_t)job->msg.request_id, "result", job->conclusion,
+                         "outputs", event_outputs(job));
+    } else {
+        url = jobrequest_url(job);
+        req = runner_req(job, "PATCH", url);
+        gr_time_iso8601(ts, sizeof(ts));
+        body = json_pack("{s:I,s:s,s:s}", "requestId", (json_int_t)job->msg.request_id,
+                         "finishTime", ts, "result", job->conclusion);
+    }
+    if (req)
+        rn_req_json(req, body);
+    json_decref(body);
+    free(url);
+    return req;
+}
+
+static void complete_start(struct rn_job *job)
+{
     int r;
 
-    job->complete_tries++;
-    rn_req_free(job->complete_req);
-    job->complete_req = rn_req_new("POST", url);
-    rn_req_header(job->complete_req, "Authorization: Bearer %s", job->msg.token);
-    rn_req_header(job->complete_req, "Accept: application/json");
-    rn_req_json(job->complete_req, body);
     rn_req_timeout(job->complete_req, job->env.timing.request_timeout_ms);
     r = rn_http_start(job->env.http, job->complete_req, complete_done, job);
     if (r < 0)
         uv_timer_start(&job->complete_timer, on_complete_timer, job->env.timing.retry_base_ms, 0);
+}
+
+static void complete_send(struct rn_job *job)
+{
+    char *url;
+    json_t *body;
+
+    job->complete_tries++;
+    rn_req_free(job->complete_req);
+    job->complete_req = NULL;
+    if (job->classic) {
+        job->complete_req = classic_complete_req(job);
+        if (!job->complete_req) { /* no runner token at the moment */
+            uv_timer_start(&job->complete_timer, on_complete_timer, job->env.timing.retry_base_ms,
+                           0);
+            return;
+        }
+        complete_start(job);
+        return;
+    }
+    url = rn_url_join(job->msg.url, "completejob");
+    body = json_pack("{s:s,s:s,s:s,s:o,s:o,s:[]}", "planId", job->msg.plan_id, "jobId",
+                     job->msg.job_id, "conclusion", job->conclusion, "outputs", job_outputs(job),
+                     "stepResults", rn_ghrep_step_results(job->ghrep), "annotations");
+    job->complete_req = rn_req_new("POST", url);
+    rn_req_header(job->complete_req, "Authorization: Bearer %s", job->msg.token);
+    rn_req_header(job->complete_req, "Accept: application/json");
+    rn_req_json(job->complete_req, body);
     json_decref(body);
     free(url);
+    complete_start(job);
 }
 
 /* ---- hooks (ACTIONS_RUNNER_HOOK_JOB_STARTED / _COMPLETED, section 15.2) ---- */
@@ -670,6 +790,22 @@ static int open_log(struct rn_job *job)
     return r;
 }
 
+/* data[key] of the SystemVssConnection endpoint (borrowed) or NULL. */
+static const char *endpoint_data(const json_t *msg, const char *key)
+{
+    json_t *ep;
+    size_t i;
+
+    json_array_foreach(rn_json_iget(rn_json_iget(msg, "resources"), "endpoints"), i, ep)
+    {
+        const char *name = rn_json_str(ep, "name");
+
+        if (name && !strcasecmp(name, "SystemVssConnection"))
+            return rn_json_str(rn_json_iget(ep, "data"), key);
+    }
+    return NULL;
+}
+
 static char *results_base(const json_t *msg)
 {
     const char *u = rn_json_str(
@@ -687,15 +823,30 @@ static char *results_base(const json_t *msg)
     return u && *u ? rn_url_join(u, "") : NULL;
 }
 
+static void classic_init(struct rn_job *job, const json_t *msg)
+{
+    const json_t *plan = rn_json_iget(msg, "plan");
+    const char *scope = rn_json_str(plan, "scopeIdentifier");
+    const char *type = rn_json_str(plan, "planType");
+
+    job->classic = job->env.classic;
+    job->plan_version = (int)rn_json_int(plan, "version", 0);
+    job->server_url = job->env.server_url ? rn_url_join(job->env.server_url, "") : NULL;
+    job->scope = gr_xstrdup(scope ? scope : "00000000-0000-0000-0000-000000000000");
+    job->plan_type = gr_xstrdup(type ? type : "Actions");
+    if (job->classic && (!job->server_url || !job->msg.request_id))
+        GR_LOG_WARN("classic job '%s' has no job request to renew", job->msg.display_name);
+}
+
 static void reporter_new(struct rn_job *job, const json_t *msg)
 {
     const json_t *plan = rn_json_iget(msg, "plan");
     const char **ids = gr_xcalloc(job->msg.nsteps + 1, sizeof(*ids));
     const char **refs = gr_xcalloc(job->msg.nsteps + 1, sizeof(*refs));
-    char *results =
-        strcasecmp(job->msg.message_type ? job->msg.message_type : "", "PipelineAgentJobRequest")
-            ? results_base(msg)
-            : NULL;
+    char *results = !job->classic && strcasecmp(job->msg.message_type ? job->msg.message_type : "",
+                                                "PipelineAgentJobRequest")
+                        ? results_base(msg)
+                        : NULL;
     struct rn_ghrep_cfg cfg = {
         .loop = job->env.loop,
         .http = job->env.http,
@@ -708,6 +859,9 @@ static void reporter_new(struct rn_job *job, const json_t *msg)
         .plan_type = rn_json_str(plan, "planType"),
         .results_url = results,
         .worker_name = job->runner_name,
+        .display_name = job->msg.display_name,
+        .runner_version = job->env.runner_version,
+        .feed_stream_url = endpoint_data(msg, "FeedStreamUrl"),
         .step_ids = ids,
         .step_refs = refs,
         .n_steps = job->msg.nsteps,
@@ -760,6 +914,7 @@ int rn_job_start(const struct rn_job_env *env, const char *text, size_t len, rn_
     job->line = GR_BUF_INIT(0);
     if (!job->msg.display_name)
         job->msg.display_name = gr_xstrdup(job->msg.job_id);
+    classic_init(job, msg);
     reporter_new(job, msg);
     json_decref(msg);
     r = open_log(job);
@@ -802,6 +957,9 @@ void rn_job_free(struct rn_job *job)
     free(job->worker_error);
     gr_buf_release(&job->line);
     rn_jobmsg_release(&job->msg);
+    free(job->server_url);
+    free(job->scope);
+    free(job->plan_type);
     free(job->root);
     free(job->work);
     free(job->runner_name);

@@ -4,10 +4,23 @@
  * Runner.Common/JobServerQueue.cs, ResultsServer.cs, Runner.Worker/
  * ExecutionContext.cs):
  *
- *   live console   POST {P}/timelines/{tl}/records/{jobId}/feed, batched: at
- *                  most one request in flight and one per second while lines flow
- *                  (turned off for the job after a 404/405: the run service
- *                  streams over a websocket instead)
+ *   live console   batches of at most 100 lines, one per second while lines
+ *                  flow: over a websocket to the endpoint's FeedStreamUrl when
+ *                  the message has one (R JobServer.cs, ResultsServer.cs: JSON
+ *                  {count, value, stepId, startLine} per batch, Bearer job
+ *                  token), else, and whenever the socket fails, POST
+ *                  {P}/timelines/{tl}/records/{jobId}/feed (turned off for the
+ *                  job after a 404/405). A failed socket is reconnected after
+ *                  100-500 ms unless more than half of over 5 batches failed;
+ *                  a failed connect (3 tries) leaves the job on the HTTP feed.
+ *   records        "Set up job" first and "Complete job" last (R
+ *                  JobExtension.cs InitializeJob/FinalizeJob), each with its
+ *                  log; classic jobs also update the job record (type Job).
+ *   summaries      GITHUB_STEP_SUMMARY: results jobs GetStepSummarySignedBlobURL
+ *                  + blob + CreateStepSummaryMetadata; classic jobs the attachment
+ *                  Checks.Step.Summary/<stepId> on the job record (R
+ *                  FileCommandManager.cs CreateStepSummaryCommand,
+ *                  JobServerQueue.cs, ResultsHttpClient.cs UploadStepSummaryAsync)
  *   timeline       run-service jobs: results WorkflowStepsUpdate; classic
  *                  jobs: PATCH {P}/timelines/{tl}/records with issues
  *                  (annotations with file/line/col) and error/warning counts
@@ -40,6 +53,9 @@ struct rn_ghrep_cfg {
     const char *plan_id, *job_id, *timeline_id, *scope, *plan_type;
     const char *results_url; /* results service base (ends in '/'), or NULL: classic */
     const char *worker_name;
+    const char *display_name;     /* jobDisplayName (the job record, "Complete job name") */
+    const char *runner_version;   /* for "Set up job" */
+    const char *feed_stream_url;  /* SystemVssConnection data FeedStreamUrl, or NULL */
     const char *const *step_ids;  /* message step record ids; step i reports to step_ids[i] */
     const char *const *step_refs; /* their context names */
     size_t n_steps;
@@ -55,6 +71,8 @@ void rn_ghrep_abort(struct rn_ghrep *g, const char *conclusion, const char *why)
 json_t *rn_ghrep_step_results(struct rn_ghrep *g);
 /* Whether job_finished was reported, its result ("success", ...) and outputs (borrowed). */
 bool rn_ghrep_result(struct rn_ghrep *g, const char **result, json_t **outputs);
+/* The job's conclusion (TaskResult name) for the job record; before rn_ghrep_finish. */
+void rn_ghrep_conclude(struct rn_ghrep *g, const char *conclusion);
 /*
  * Flush the live console, upload the job log and the last timeline state;
  * cb runs (never inside this call) when all is sent or after timeout_ms.

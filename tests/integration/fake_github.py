@@ -265,6 +265,7 @@ def job_message(base, job):
     data = {"CacheServerUrl": base + "/cache/", "GenerateIdTokenUrl": base + "/idtoken"}
     if not spec.get("classic"):
         data["ResultsServiceUrl"] = base + "/results/"
+    data.update(spec.get("endpoint_data", {}))  # e.g. FeedStreamUrl (test_runner_feed.sh)
     github = {"repository": "acme/widgets", "event_name": "push", "ref": "refs/heads/main",
               "ref_name": "main", "sha": "0123456789abcdef0123456789abcdef01234567",
               "actor": "octocat", "repository_owner": "acme", "workflow": "CI",
@@ -421,6 +422,8 @@ class Handler(BaseHTTPRequestHandler):
             log_request(entry)
 
     def do_GET(self):
+        if (self.headers.get("Upgrade") or "").lower() == "websocket":
+            return self.websocket()
         self.handle_any("GET")
 
     def do_POST(self):
@@ -443,6 +446,9 @@ class Handler(BaseHTTPRequestHandler):
             return "artifact." + p[2], self.artifact_twirp
         if p[:1] == ["artifact-blob"] and m in ("PUT", "GET") and len(p) >= 2:
             return "artifact.blob." + m.lower(), self.artifact_blob
+        hit = self.proto_route(m, p)  # test_runner_feed.sh's endpoints (below)
+        if hit:
+            return hit
         if p[:1] == ["_control"]:
             return None, {"job": self.c_job, "message": self.c_message, "fault": self.c_fault,
                           "state": self.c_state}.get(p[1] if len(p) > 1 else "")
@@ -1019,6 +1025,237 @@ class Handler(BaseHTTPRequestHandler):
                          for j in STATE.jobs.values()],
                 "faults_left": [f for f in STATE.faults if f["count"] > 0],
             }
+
+    # ---- test_runner_feed.sh: live console websocket, classic jobs, summaries ----
+    #   GET  ws://.../feedstream/...   RFC 6455 server (stdlib): Bearer job token, frames must
+    #                                  be masked; job spec "ws_mode": "ok" (default), "refuse"
+    #                                  (403 on the upgrade), "drop" (close after the first
+    #                                  message), "ping" (ping after the first message)
+    #   POST /_control/pipeline_job    as /_control/job, delivered as PipelineAgentJobRequest
+    #                                  (classic: the body is the job; spec "plan_version")
+    #   PATCH .../pools/{p}/jobrequests/{id}?lockToken=   renew, or finish when "result" is set
+    #   POST {P}/events                JobCompleted plan event
+    #   PUT  {P}/timelines/{tl}/records/{rec}/attachments/{type}/{name}
+    #   twirp GetStepSummarySignedBlobURL / CreateStepSummaryMetadata
+    #   GET  /_control/proto           per job: ws (messages, masked, t), ws_connections,
+    #                                  attachments, summary_meta, jobrequest_renewals, events
+    def proto_route(self, m, p):
+        if p[:2] == ["_control", "pipeline_job"]:
+            return None, self.c_pipeline_job
+        if p[:2] == ["_control", "proto"]:
+            return None, self.c_proto
+        if p[:1] == ["tenant"] and p[1:4] == ["_apis", "distributedtask", "pools"] and \
+                len(p) == 7 and p[5] == "jobrequests" and m == "PATCH":
+            return "jobrequest", self.jobrequest
+        if p[:1] == ["run"] and p[2:5] == ["_apis", "distributedtask", "hubs"] and \
+                p[6:7] == ["plans"] and len(p) > 8:
+            rest = p[8:]
+            if m == "POST" and rest == ["events"]:
+                return "planevent", self.plan_event
+            if m == "PUT" and len(rest) == 7 and rest[0] == "timelines" and \
+                    rest[4] == "attachments":
+                return "attachment", self.attachment
+        if p[:2] == ["results", "twirp"] and m == "POST" and len(p) == 4 and \
+                p[3] in ("GetStepSummarySignedBlobURL", "CreateStepSummaryMetadata"):
+            return "results." + p[3], self.summary_results
+        return None
+
+    def proto(self, job):
+        return job.setdefault("proto", {"ws": [], "ws_connections": 0, "attachments": [],
+                                        "summary_meta": {}, "jobrequest_renewals": 0,
+                                        "events": []})
+
+    def c_pipeline_job(self, p):
+        spec = json.loads(self.body or b"{}")
+        spec["classic"] = True
+        self.body = json.dumps(spec).encode()
+        with COND:
+            code, res = self.c_job(p)  # queues a RunnerJobRequest: turn it into the job itself
+            job = STATE.jobs[res["runner_request_id"]]
+            job["acquired"] = True
+            msg = job_message(self.base(), job)
+            msg["messageType"] = "PipelineAgentJobRequest"
+            msg["plan"]["version"] = spec.get("plan_version", 9)
+            msg["resources"]["endpoints"][0]["url"] = self.base() + "/run/"
+            for m in STATE.messages:
+                if m["messageType"] == "RunnerJobRequest" and \
+                        json.loads(m["body"])["runner_request_id"] == res["runner_request_id"]:
+                    m["messageType"] = "PipelineAgentJobRequest"
+                    m["body"] = json.dumps(msg)
+            self.proto(job)
+        return code, res
+
+    def c_proto(self, p):
+        with LOCK:
+            return 200, {j["runner_request_id"]: j.get("proto", {}) for j in STATE.jobs.values()}
+
+    def job_by_request(self, rid):
+        with LOCK:
+            for j in STATE.jobs.values():
+                if str(j["request_id"]) == str(rid):
+                    return j
+        return None
+
+    def record_completion(self, job, body):
+        """Exactly once: a repeat with the same result is accepted without effect."""
+        with LOCK:
+            if job["completed"] is not None:
+                return (200, {}) if job["completed"] == body["conclusion"] else \
+                    (409, {"message": "job already completed"})
+            job["completed"] = body["conclusion"]
+            STATE.completions.append({"request_id": job["request_id"], "body": body,
+                                      "t": time.time()})
+        return 200, {}
+
+    def jobrequest(self, p):
+        if self.bearer_agent() is None:
+            return 401, {"message": "unauthorized"}
+        if self.q.get("lockToken") != "00000000-0000-0000-0000-000000000000":
+            return 400, {"message": "lockToken expected"}
+        job = self.job_by_request(p[6])
+        body = json.loads(self.body or b"{}")
+        if not job or str(body.get("requestId")) != p[6]:
+            return 404, {"message": "job request not found",
+                         "typeKey": "TaskAgentJobNotFoundException"}
+        if body.get("result"):
+            return self.record_completion(job, {"conclusion": body["result"], "via": "finish",
+                                                "finishTime": body.get("finishTime"),
+                                                "stepResults": []})
+        with LOCK:
+            self.proto(job)["jobrequest_renewals"] += 1
+        until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 600))
+        return 200, {"requestId": job["request_id"], "lockedUntil": until}
+
+    def plan_event(self, p):
+        job, err = self.reports_of()
+        if err:
+            return err
+        body = json.loads(self.body or b"{}")
+        with LOCK:
+            self.proto(job)["events"].append(body)
+        if body.get("name") != "JobCompleted" or body.get("jobId") != job["job_id"] or \
+                p[7] != job["plan_id"]:
+            return 400, {"message": "unexpected event"}
+        return self.record_completion(job, {"conclusion": body.get("result"), "via": "event",
+                                            "outputs": body.get("outputs", {}),
+                                            "requestId": body.get("requestId"),
+                                            "stepResults": []})
+
+    def attachment(self, p):
+        job, err = self.reports_of()
+        if err:
+            return err
+        rest = p[8:]
+        with LOCK:
+            self.proto(job)["attachments"].append({
+                "record": rest[3], "type": rest[5], "name": rest[6],
+                "content_type": self.headers.get("Content-Type"),
+                "text": self.body.decode("utf-8", "replace")})
+        return 200, {"type": rest[5], "name": rest[6]}
+
+    def summary_results(self, p):
+        job, err = self.reports_of()
+        if err:
+            return err
+        body = json.loads(self.body or b"{}")
+        if body.get("workflow_job_run_backend_id") != job["job_id"] or \
+                body.get("workflow_run_backend_id") != job["plan_id"] or \
+                not body.get("step_backend_id"):
+            return 400, {"msg": "wrong backend ids"}
+        step = body["step_backend_id"]
+        with LOCK:
+            if p[3] == "GetStepSummarySignedBlobURL":
+                bid = uuid.uuid4().hex
+                STATE.blobs[bid] = (job, "summary:" + step)
+                return 200, {"summary_url": self.base() + "/blob/" + bid + "?sig=s",
+                             "soft_size_limit": 1 << 20,
+                             "blob_storage_type": "BLOB_STORAGE_TYPE_AZURE"}
+            self.proto(job)["summary_meta"][step] = {"size": body.get("size"),
+                                                     "uploaded_at": body.get("uploaded_at")}
+        return 200, {"ok": True}
+
+    # the websocket itself (RFC 6455, server side)
+    def ws_read_frame(self):
+        hdr = self.rfile.read(2)
+        if len(hdr) < 2:
+            return None
+        fin, op = hdr[0] & 0x80, hdr[0] & 0x0F
+        masked, n = hdr[1] & 0x80, hdr[1] & 0x7F
+        if n == 126:
+            n = int.from_bytes(self.rfile.read(2), "big")
+        elif n == 127:
+            n = int.from_bytes(self.rfile.read(8), "big")
+        key = self.rfile.read(4) if masked else b""
+        data = bytearray(self.rfile.read(n))
+        if masked:
+            for i in range(len(data)):
+                data[i] ^= key[i & 3]
+        return bool(fin), op, bool(masked), bytes(data)
+
+    def ws_send(self, op, data=b""):
+        hdr = bytes([0x80 | op])
+        hdr += bytes([len(data)]) if len(data) < 126 else bytes([126]) + len(data).to_bytes(2, "big")
+        self.wfile.write(hdr + data)
+        self.wfile.flush()
+
+    def websocket(self):
+        self.close_connection = True
+        job = self.job_of()
+        entry = {"t": time.time(), "method": "GET", "path": self.path, "endpoint": "feedstream",
+                 "auth": self.auth()[0], "raw": "", "query": {}, "fault": None}
+        mode = job["spec"].get("ws_mode", "ok") if job else None
+        key = self.headers.get("Sec-WebSocket-Key")
+        if not job or mode == "refuse" or not key or \
+                self.headers.get("Sec-WebSocket-Version") != "13":
+            entry["status"] = 401 if not job else 403
+            self.reply(entry["status"], {"message": "no websocket for you"})
+            log_request(entry)
+            return
+        acc = base64.b64encode(hashlib.sha1(
+            (key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
+        self.send_response(101)
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", acc)
+        self.end_headers()
+        self.wfile.flush()
+        entry["status"] = 101
+        log_request(entry)
+        with LOCK:
+            self.proto(job)["ws_connections"] += 1
+        msg, parts_masked, nmsg = b"", True, 0
+        while True:
+            fr = self.ws_read_frame()
+            if fr is None:
+                return
+            fin, op, masked, data = fr
+            parts_masked = parts_masked and masked
+            if op == 0x8:
+                self.ws_send(0x8, data[:2])
+                return
+            if op == 0xA:
+                with LOCK:
+                    self.proto(job)["ws"].append({"t": time.time(), "pong": data.decode()})
+                continue
+            if op == 0x9:
+                self.ws_send(0xA, data)
+                continue
+            msg += data
+            if not fin:
+                continue
+            try:
+                body = json.loads(msg.decode())
+            except ValueError:
+                body = {"unparsable": msg.decode("utf-8", "replace")}
+            with LOCK:
+                self.proto(job)["ws"].append({"t": time.time(), "masked": parts_masked,
+                                              "body": body})
+            msg, parts_masked, nmsg = b"", True, nmsg + 1
+            if nmsg == 1 and mode == "drop":
+                self.connection.shutdown(2)
+                return
+            if nmsg == 1 and mode == "ping":
+                self.ws_send(0x9, b"hb")
 
 
 # ---- artifacts (results service ArtifactService) ----

@@ -30,7 +30,9 @@ SEC=topsecret-XYZ-$RANDOM$RANDOM
 echo "$SEC" >>"$T/secrets"
 # values for a python helper reading the fake's state: job(d) is this job's state entry
 jq_job() { state | q "[j for j in d['jobs'] if j['runner_request_id']=='$JOB_RID'][0]$1"; }
-completion() { state | q "[c['body'] for c in d['completions'] if str(c['request_id'])=='$JOB_RID'][0]$1"; }
+# the message's steps (Set up job / Complete job, type runner, are test_runner_feed.sh's)
+completion() { state | q "[dict(c['body'], stepResults=[s for s in c['body']['stepResults'] \
+if s.get('type') != 'runner']) for c in d['completions'] if str(c['request_id'])=='$JOB_RID'][0]$1"; }
 
 job '{"name":"build (ubuntu, 3.12)","job_id":"build",
   "workflow_env":{"WF":"wf-${{ github.ref_name }}"},
@@ -89,11 +91,12 @@ check "if: failure() step sees outcome and conclusion" \
     grep -q "after-failure outcome=failure conclusion=success" <<<"$(jq_job "['result_logs']['$S6']")"
 check "job log uploaded" grep -q "got hello" <<<"$(jq_job "['result_logs']['job']")"
 expect_eq "log metadata line count" "$(jq_job "['log_meta']['$S2']")" 3
-expect_eq "timeline: results steps for every step" "$(jq_job "['results_steps'].__len__()")" 7
+# 7 message steps between "Set up job" and "Complete job"
+expect_eq "timeline: results steps for every step" "$(jq_job "['results_steps'].__len__()")" 9
 JOBQ="[j for j in d['jobs'] if j['runner_request_id']=='$JOB_RID'][0]"
 expect_eq "timeline: results conclusions by step number" \
     "$(state | q "','.join(str(s['conclusion']) for s in sorted($JOBQ['results_steps'].values(), \
-key=lambda s: s['number']))")" 2,2,2,2,3,2,7
+key=lambda s: s['number']))")" 2,2,2,2,2,3,2,7,2
 expect_eq "timeline: results status completed" \
     "$(state | q "sorted(set(s['status'] for s in $JOBQ['results_steps'].values()))")" "[6]"
 expect_eq "timeline: change_order grows by one per update" \
@@ -157,7 +160,7 @@ job '{"name":"broken","raw_steps":[{"id":"s","type":"action","reference":{"type"
   "inputs":{"type":2,"map":[{"Key":"script","Value":{"type":42}}]}}]}'
 run_once_expect "bad message" failed
 check "bad message: the reason reaches the completion" \
-    grep -q "unknown token type" <<<"$(completion "['stepResults']")"
+    grep -q "unknown token type" <<<"$(state | q "d['completions']")"
 
 # A worker that dies mid-job fails the job, which is still completed exactly once.
 job '{"name":"crash","steps":[{"run":"kill -KILL $PPID; sleep 5"},{"run":"echo later"}]}'

@@ -15,6 +15,7 @@
 
 #include "ex.h"
 #include "ex/jobspec.h"
+#include "jobmsg.h"
 
 static json_t *J(const char *text)
 {
@@ -394,12 +395,53 @@ static void test_mutations(void **state)
     json_decref(sample_json);
 }
 
+/*
+ * runner/jobmsg.c on a classic PipelineAgentJobRequest message (the job is the
+ * message body): the job request id that renewal and completion need, the
+ * pipelines URL and job token, and everything secret masked.
+ */
+static void test_classic_message(void **state)
+{
+    const char *text =
+        "{\"messageType\":\"PipelineAgentJobRequest\",\"requestId\":\"1234\","
+        "\"plan\":{\"planId\":\"p-1\",\"planType\":\"Actions\",\"version\":7},"
+        "\"timeline\":{\"id\":\"tl-1\"},\"jobId\":\"j-1\",\"jobDisplayName\":\"build\","
+        "\"resources\":{\"endpoints\":[{\"name\":\"SystemVssConnection\","
+        "\"url\":\"https://pipelines.example/abc\",\"authorization\":{\"scheme\":\"OAuth\","
+        "\"parameters\":{\"AccessToken\":\"jobtok-9\"}},\"data\":{\"FeedStreamUrl\":"
+        "\"wss://feed.example/x\"}}]},"
+        "\"variables\":{\"MY\":{\"value\":\"hush-1\",\"isSecret\":true}},"
+        "\"steps\":[{\"type\":\"action\",\"id\":\"s-1\",\"name\":\"a\","
+        "\"reference\":{\"type\":\"script\"},\"inputs\":{\"type\":2,\"map\":"
+        "[{\"Key\":\"script\",\"Value\":\"echo hi\"}]}}]}";
+    struct rn_jobmsg m;
+    struct gr_diag d = {0};
+    char *masked;
+
+    (void)state;
+    assert_int_equal(rn_jobmsg_parse(text, strlen(text), &m, &d), 0);
+    assert_string_equal(m.message_type, "PipelineAgentJobRequest");
+    assert_int_equal(m.request_id, 1234); /* "1234" as a string is read too */
+    assert_string_equal(m.plan_id, "p-1");
+    assert_string_equal(m.timeline_id, "tl-1");
+    assert_string_equal(m.job_id, "j-1");
+    assert_string_equal(m.url, "https://pipelines.example/abc/"); /* joined with a slash */
+    assert_string_equal(m.token, "jobtok-9");
+    assert_int_equal(m.nsteps, 1);
+    assert_string_equal(m.steps[0].id, "s-1");
+    masked = rn_jobmsg_mask(&m, "t=jobtok-9 s=hush-1", 19);
+    assert_string_equal(masked, "t=*** s=***");
+    free(masked);
+    rn_jobmsg_release(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_tokens),       cmocka_unit_test(test_bad_tokens),
-        cmocka_unit_test(test_context_data), cmocka_unit_test(test_jobspec),
-        cmocka_unit_test(test_bad_messages), cmocka_unit_test(test_mutations),
+        cmocka_unit_test(test_tokens),          cmocka_unit_test(test_bad_tokens),
+        cmocka_unit_test(test_context_data),    cmocka_unit_test(test_jobspec),
+        cmocka_unit_test(test_bad_messages),    cmocka_unit_test(test_mutations),
+        cmocka_unit_test(test_classic_message),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
