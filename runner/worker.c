@@ -6,6 +6,7 @@
  * from the SystemVssConnection endpoint).
  */
 #include "worker.h"
+#include "actions_dl.h"
 #include "http.h"
 #include "sandbox_config.h"
 
@@ -98,6 +99,7 @@ void rn_worker_run_opts(const struct rn_worker_job *wj, struct ex_run_opts *o, c
     o->sandbox = wj->sandbox;
     o->host_steps = hook_steps;
     o->checkout_clones = true; /* the workspace starts empty */
+    rn_actions_dl_opts(wj->msg, o);
     if (url || pipelines)
         strv_push(&env, &n, gr_xasprintf("ACTIONS_RUNTIME_URL=%s", pipelines ? pipelines : url));
     if (token)
