@@ -78,6 +78,7 @@ static uv_once_t git_once = UV_ONCE_INIT;
 static uv_mutex_t git_mu;
 /* Loop thread only: */
 static json_t *memo;    /* "owner/repo@ref" -> checked-out directory */
+static json_t *failed;  /* "owner/repo@ref" -> the sources tried, when none had it */
 static json_t *asked;   /* "owner/repo@ref" -> true: sent to the download source already */
 static json_t *pending; /* uses: of downloaded composite actions, for the next request */
 
@@ -472,6 +473,7 @@ static void after_cb(uv_work_t *req, int status)
         json_object_set_new(memo, key, json_string(w->dir));
         (void)w->done(w->ctx, &w->ref, w->dir, NULL, true);
     } else {
+        json_object_set_new(failed, key, json_string(w->tried ? w->tried : "no source"));
         (void)w->done(w->ctx, &w->ref, NULL, w->tried ? w->tried : "no source", true);
     }
     free(key);
@@ -611,6 +613,7 @@ static struct resolve_work *rw_new(const struct ex_action_ref *ref, const char *
                                     .ref = gr_xstrdup(ref->ref)};
     if (!memo) {
         memo = json_object();
+        failed = json_object();
         asked = json_object();
         pending = json_object();
     }
@@ -640,12 +643,17 @@ int ex__resolve(struct ex__run *run, const struct ex_action_ref *ref, const char
 {
     const struct ex_run_opts *o = run->opts;
     struct resolve_work *w = rw_new(ref, uses, done, ctx);
-    const char *hit = memo_hit(ref);
-    char *dir = NULL, *why = NULL;
+    const char *hit = memo_hit(ref), *before;
+    char *dir = NULL, *why = NULL, *key;
     int r;
 
     if (hit)
         return finish_sync(w, hit, NULL);
+    key = memo_key(ref);
+    before = json_string_value(json_object_get(failed, key));
+    free(key);
+    if (before) /* the sources answered once already in this process (the job) */
+        return finish_sync(w, NULL, before);
     r = order_parse(w, o, &why);
     for (; r == 0 && w->next < w->n_order && w->order[w->next] == SRC_DIR; w->next++)
         if (action_dir_try(w, o->action_dir, &dir))

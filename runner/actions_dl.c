@@ -391,6 +391,14 @@ static int info_fetch(struct rn_actions_dl *a, struct ex_action_dl *acts, size_t
         r = k ? info_post(a, todo, k, reterr) : 0;
         r = r > 0 ? 0 : r;
     }
+    if (r < 0 && k == 1) { /* its own answer: remembered, a ref is resolved once per job */
+        char *key = key_of(todo[0]);
+
+        json_object_set_new(a->infos, key,
+                            json_pack("{s:s}", "error", reterr ? reterr->msg : "failed"));
+        free(key);
+        r = 0;
+    }
     free(todo);
     return r;
 }

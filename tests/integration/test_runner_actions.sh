@@ -13,14 +13,30 @@ RUNNER_PART=actions
 . "$(dirname "$0")/test_runner_protocol.sh"
 first_config
 
-jq_job() { state | q "[j for j in d['jobs'] if j['runner_request_id']=='$JOB_RID'][0]$1"; }
-completion() { state | q "[c['body'] for c in d['completions'] if str(c['request_id'])=='$JOB_RID'][0]$1"; }
-events() { curl -s "$BASE/_control/actions"; }
-# events KIND: how many the action endpoints saw
-n_events() { events | q "len([e for e in d if e['kind']=='$1'])"; }
 repo() { curl -s -X POST -d "$1" "$BASE/_control/action_repo"; }
-joblog() { jq_job "['result_logs']['job']"; }
 CACHE="$T/r1/_work/_ghrun/_actions"
+# After each job the fake's state and what its action endpoints saw are read once (every
+# python start costs on a busy machine): S, E; sq/eq query them.
+sq() { q "$1" <<<"$S"; }
+eq() { q "$1" <<<"$E"; }
+JOBQ() { echo "[j for j in d['jobs'] if j['runner_request_id']=='$JOB_RID'][0]"; }
+COMPQ() { echo "[c['body'] for c in d['completions'] if str(c['request_id'])=='$JOB_RID'][0]"; }
+run_job() { # DESC CONCLUSION [env...]: run --once for the queued job
+    local desc=$1 want=$2 rc
+    shift 2
+    env "$@" timeout 120 "$RUNNER" run --root "$T/r1" --once >>"$LOG" 2>&1 </dev/null
+    rc=$?
+    S=$(state)
+    E=$(curl -s "$BASE/_control/actions")
+    expect_eq "$desc: exit code" "$rc" 0
+    expect_eq "$desc: conclusion and steps" \
+        "$(sq "(lambda c: c['conclusion'] + ':' + ','.join(s['conclusion'] for s in \
+c['stepResults']))($(COMPQ))")" "$want"
+}
+joblog() { sq "$(JOBQ)['result_logs']['job']"; }
+# the annotation of step I (0-based)
+step_msg() { sq "$(COMPQ)['stepResults'][$1]['annotations'][0]['message']"; }
+n_events() { eq "len([e for e in d if e['kind']=='$1'])"; }
 
 have_node=0
 command -v node >/dev/null && have_node=1
@@ -51,8 +67,7 @@ fi
 # ---------------------------------------------------------------- first job: launch service
 job '{"name":"remote","outputs":{"said":"${{ steps.t.outputs.said }}"},"steps":['"$steps"',
   {"run":"echo all-done"}]}'
-run_once_expect "remote actions" succeeded
-expect_eq "remote actions: steps" "$(steps_of "$JOB_RID")" $want_steps
+run_job "remote actions" "succeeded:$want_steps"
 JLOG=$(joblog)
 check "composite action at the root ran with its input" grep -q "tools-root who=me" <<<"$JLOG"
 check "its action path is the per-commit cache" \
@@ -64,113 +79,118 @@ check "a second repository's action ran" grep -q "other-ran" <<<"$JLOG"
 if [ $have_node = 1 ]; then
     check "a JavaScript action ran" grep -q "js-action hey acme/tools" <<<"$JLOG"
 fi
-expect_eq "composite output reaches the job outputs" "$(completion "['outputs']['said']['value']")" yes
-expect_eq "download info: one request for the job, one for the composite's action" \
-    "$(n_events launch)" 2
-expect_eq "download info: the job's request names both repositories" \
-    "$(events | q "sorted((a['action'], a['version'], a.get('path')) for a in \
-[e for e in d if e['kind']=='launch'][0]['body']['actions'])")" \
-    "[('acme/other', 'v3', None), ('acme/tools', 'v1', None)]"
-expect_eq "download info: the second request asks for the nested action" \
-    "$(events | q "[e for e in d if e['kind']=='launch'][1]['body']")" \
-    "{'actions': [{'action': 'acme/nested', 'version': 'v2'}]}"
-expect_eq "download info: with the job token" \
-    "$(events | q "all(e['job_auth'] for e in d if e['kind']=='launch')")" True
+expect_eq "composite output reaches the job outputs" "$(sq "$(COMPQ)['outputs']['said']['value']")" yes
+LQ="[e for e in d if e['kind']=='launch']"
+expect_eq "download info: one request for the job, one for the composite's action; \
+the first names both repositories, the second the nested action; all with the job token" \
+    "$(eq "(len($LQ), sorted((a['action'], a['version'], a.get('path')) for a in \
+$LQ[0]['body']['actions']), $LQ[1]['body'], all(e['job_auth'] for e in $LQ))")" \
+    "(2, [('acme/other', 'v3', None), ('acme/tools', 'v1', None)], \
+{'actions': [{'action': 'acme/nested', 'version': 'v2'}]}, True)"
 expect_eq "download info: at the launch endpoint's origin" \
     "$(grep -c '"path": "/actions/build/[^"]*/jobs/[^"]*/runnerresolve/actions"' "$T/requests.jsonl")" 2
-expect_eq "tarballs: one per repository" "$(n_events tarball)" 3
-expect_eq "tarballs: each with its own token (Basic x-access-token)" \
-    "$(events | q "sorted(set((e['scheme'], e['token_ok']) for e in d if e['kind']=='tarball'))")" \
-    "[('Basic', True)]"
-expect_eq "tarballs: the redirect to the signed URL followed" \
-    "$(events | q "sum(1 for e in d if e['kind']=='codeload' and e['signed'])")" 3
+expect_eq "tarballs: one per repository, each with its own token (Basic x-access-token), \
+the redirect to the signed URL followed" \
+    "$(eq "(len([e for e in d if e['kind']=='tarball']), sorted(set((e['scheme'], e['token_ok']) \
+for e in d if e['kind']=='tarball')), sum(1 for e in d if e['kind']=='codeload' and e['signed']))")" \
+    "(3, [('Basic', True)], 3)"
 check "cache: the commit's directory holds the action" test -f "$CACHE/acme/tools/$SHA_TOOLS/sub/action.yml"
 check "cache: GitHub's top-level directory was stripped" \
     test ! -e "$CACHE/acme/tools/$SHA_TOOLS/acme-tools-${SHA_TOOLS:0:7}"
 check "cache: a link inside the action kept" test -L "$CACHE/acme/tools/$SHA_TOOLS/sub/link.sh"
 check "cache: the nested action too" test -f "$CACHE/acme/nested/$SHA_NESTED/action.yml"
-check "cache: no temporary directory left" \
-    test -z "$(find "$CACHE" -maxdepth 3 -name '.tmp-*' -print -quit)"
 
 # ---------------------------------------------------------------- second job: the cache
 job '{"name":"again","steps":['"$steps"']}'
-run_once_expect "cached actions" succeeded
+run_job "cached actions" "succeeded:${want_steps%,succeeded}"
 check "cached: the actions ran again" grep -q "nested-ran" <<<"$(joblog)"
-expect_eq "cached: no tarball fetched again" "$(n_events tarball)" 3
-expect_eq "cached: refs resolved again for the new job" "$(n_events launch)" 4
+expect_eq "cached: no tarball fetched again; refs resolved again for the new job" \
+    "$(n_events tarball) $(n_events launch)" "3 4"
 
 # ---------------------------------------------------------------- classic job
+# The classic resource fails a request with an unknown action as a whole (one error): the
+# needed action is asked again alone, and the unknown one fails only its own step.
 job '{"name":"classic","classic":true,"message_type":"PipelineAgentJobRequest",
-  "steps":[{"uses":"acme/other@v3"}]}'
-run_once_expect "classic job" succeeded
-expect_eq "classic: the actiondownloadinfo resource asked" "$(n_events classic)" 1
-expect_eq "classic: its body" "$(events | q "[e for e in d if e['kind']=='classic'][0]['body']")" \
-    "{'actions': [{'nameWithOwner': 'acme/other', 'ref': 'v3'}]}"
-expect_eq "classic: api-version" "$(events | q "[e for e in d if e['kind']=='classic'][0]['accept']")" \
-    "application/json; api-version=6.0-preview.1"
-check "classic: the action ran" grep -q "other-ran" <<<"$(state | q "' '.join(l['text'] \
-for j in d['jobs'] if j['runner_request_id']=='$JOB_RID' for l in j['logs'].values())")"
+  "steps":[{"uses":"acme/other@v3"},{"uses":"acme/nope@v9","continue-on-error":true}]}'
+run_job "classic job" "succeeded:succeeded,succeeded"
+CQ="[e for e in d if e['kind']=='classic']"
+expect_eq "classic: the actiondownloadinfo resource asked for both, then each alone" \
+    "$(eq "[e['body'] for e in $CQ]")" \
+    "[{'actions': [{'nameWithOwner': 'acme/other', 'ref': 'v3'}, {'nameWithOwner': 'acme/nope', \
+'ref': 'v9'}]}, {'actions': [{'nameWithOwner': 'acme/other', 'ref': 'v3'}]}, \
+{'actions': [{'nameWithOwner': 'acme/nope', 'ref': 'v9'}]}]"
+expect_eq "classic: api-version" "$(eq "$CQ[0]['accept']")" "application/json; api-version=6.0-preview.1"
+expect_eq "classic: the job token" "$(eq "all(e['job_auth'] for e in $CQ)")" True
+check "classic: the action ran" grep -q "other-ran" <<<"$(sq "' '.join(l['text'] \
+for l in $(JOBQ)['logs'].values())")"
+check "classic: the unknown action's error names it" \
+    grep -q "Unable to resolve action .acme/nope@v9." <<<"$(step_msg 1)"
 
-# ---------------------------------------------------------------- unknown action
+# ---------------------------------------------------------------- sources: order, unknown
 ADIR="$T/adir"
-mkdir -p "$ADIR"
-job '{"name":"unknown","steps":[{"uses":"acme/nope@v9"},{"run":"echo after"}]}'
-run_once_expect "unknown action" failed GHRUN_ACTION_DIR="$ADIR"
-expect_eq "unknown: steps" "$(steps_of "$JOB_RID")" failed,skipped
-MSG=$(completion "['stepResults'][0]['annotations'][0]['message']")
+mkdir -p "$ADIR/acme/other/v3"
+printf 'name: local\nruns:\n  using: composite\n  steps:\n    - shell: bash\n      run: echo from-action-dir\n' \
+    >"$ADIR/acme/other/v3/action.yml"
+job '{"name":"order","steps":[{"uses":"acme/other@v3"},{"uses":"acme/nope@v9"},{"run":"echo after"}]}'
+run_job "action dir first; an unknown action" "failed:succeeded,failed,skipped" \
+    GHRUN_ACTION_DIR="$ADIR"
+check "action dir first: its copy ran" grep -q "from-action-dir" <<<"$(joblog)"
+MSG=$(step_msg 1)
 check "unknown: the message names the action and the ref ($MSG)" \
     grep -q "action 'acme/nope@v9' (ref 'v9') was not found" <<<"$MSG"
 check "unknown: it names the action directory tried" \
     grep -qF -- "--action-dir '$ADIR/acme/nope/v9' (no such directory)" <<<"$MSG"
 check "unknown: it names the download info and its answer" \
     grep -qF "GitHub's action download info (acme/nope@v9: Unable to resolve action" <<<"$MSG"
-# the classic resource answers a batch with an unknown action with one error: asked again alone
-job '{"name":"unknown-classic","classic":true,"message_type":"PipelineAgentJobRequest",
-  "steps":[{"uses":"acme/other@v3"},{"uses":"acme/nope@v9"}]}'
-run_once_expect "unknown action (classic)" failed
-expect_eq "unknown (classic): steps" "$(steps_of "$JOB_RID")" succeeded,failed
-check "unknown (classic): the error names the action" \
-    grep -q "Unable to resolve action .acme/nope@v9." \
-    <<<"$(completion "['stepResults'][1]['annotations'][0]['message']")"
+expect_eq "unknown: resolved once for the job (set-up and step)" \
+    "$(eq "sum(1 for e in d if e['kind']=='launch' and 'acme/nope@v9' in e['errors'])")" 1
 
-# ---------------------------------------------------------------- the order of the sources
-mkdir -p "$ADIR/acme/other/v3"
-printf 'name: local\nruns:\n  using: composite\n  steps:\n    - shell: bash\n      run: echo from-action-dir\n' \
-    >"$ADIR/acme/other/v3/action.yml"
-job '{"name":"order","steps":[{"uses":"acme/other@v3"}]}'
-run_once_expect "action dir first" succeeded GHRUN_ACTION_DIR="$ADIR"
-check "action dir first: its copy ran" grep -q "from-action-dir" <<<"$(joblog)"
-job '{"name":"order2","steps":[{"uses":"acme/other@v3"}]}'
-run_once_expect "download first" succeeded GHRUN_ACTION_DIR="$ADIR" GHRUN_ACTION_SOURCES=download,dir
-check "download first: GitHub's copy ran" grep -q "other-ran" <<<"$(joblog)"
 job '{"name":"order3","steps":[{"uses":"acme/other@v3"}]}'
-run_once_expect "bad source name" failed GHRUN_ACTION_SOURCES=dir,ftp
-check "bad source name: named" grep -q "unknown action source 'ftp'" \
-    <<<"$(completion "['stepResults'][0]['annotations'][0]['message']")"
+run_job "bad source name" "failed:failed" GHRUN_ACTION_SOURCES=dir,ftp
+check "bad source name: named" grep -q "unknown action source 'ftp'" <<<"$(step_msg 0)"
 
 # ---------------------------------------------------------------- malicious tarballs
+# With download before dir: GitHub's copy of acme/other runs. Then a step per malicious
+# tarball: each is refused, nothing of it runs or stays in the cache, nothing is written
+# outside.
 OUT="$T/outside"
 mkdir -p "$OUT"
-evil() { # NAME EVIL-JSON WANT-IN-MESSAGE
-    local sha
-    sha=$(repo '{"name":"acme/'"$1"'","refs":["v1"],"files":{"action.yml":"name: e\nruns:\n  using: composite\n  steps:\n    - shell: bash\n      run: echo evil-ran\n"},"evil":['"$2"']}' | q 'd["v1"]')
-    job '{"name":"'"$1"'","steps":[{"uses":"acme/'"$1"'@v1"}]}'
-    run_once_expect "$1" failed
-    check "$1: refused ($3)" grep -qF "$3" <<<"$(completion "['stepResults'][0]['annotations'][0]['message']")"
-    check "$1: nothing ran" bash -c '! grep -q evil-ran <<<"$1"' _ "$(joblog)"
-    check "$1: nothing in the cache" test ! -e "$CACHE/acme/$1/$sha"
-}
-evil dotdot '{"name":"../../../../outside/dotdot","type":"file"}' "refusing archive member"
-evil absolute '{"name":"'"$OUT"'/absolute","type":"file"}' "refusing archive member '$OUT/absolute'"
-evil linkout '{"name":"up","type":"symlink","target":"../../../../../../outside"},
-  {"name":"up/linkout","type":"file"}' "refusing symbolic link"
-evil linkabs '{"name":"abs","type":"symlink","target":"'"$OUT"'"},
-  {"name":"abs/linkabs","type":"file"}' "refusing symbolic link"
-evil hardlink '{"name":"passwd","type":"hardlink","target":"/etc/passwd"}' "refusing hard link"
-evil twotop '{"name":"!second/file","type":"file"}' "more than one top-level entry"
+EVIL=(dotdot absolute linkout linkabs hardlink twotop)
+EVIL_SPEC=('{"name":"../../../../outside/dotdot","type":"file"}'
+    '{"name":"'"$OUT"'/absolute","type":"file"}'
+    '{"name":"up","type":"symlink","target":"../../../../../../outside"},{"name":"up/linkout","type":"file"}'
+    '{"name":"abs","type":"symlink","target":"'"$OUT"'"},{"name":"abs/linkabs","type":"file"}'
+    '{"name":"passwd","type":"hardlink","target":"/etc/passwd"}'
+    '{"name":"!second/file","type":"file"}')
+EVIL_WANT=("refusing archive member" "refusing archive member '$OUT/absolute'"
+    "refusing symbolic link" "refusing symbolic link" "refusing hard link"
+    "more than one top-level entry")
+steps='{"uses":"acme/other@v3"}' want=succeeded
+for i in "${!EVIL[@]}"; do
+    n=${EVIL[$i]}
+    EVIL_SHA[$i]=$(repo '{"name":"acme/'"$n"'","refs":["v1"],"files":{"action.yml":"name: e\nruns:\n  using: composite\n  steps:\n    - shell: bash\n      run: echo evil-ran\n"},"evil":['"${EVIL_SPEC[$i]}"']}' | q 'd["v1"]')
+    steps="$steps,{\"uses\":\"acme/$n@v1\",\"continue-on-error\":true}"
+    want="$want,succeeded"
+done
+job '{"name":"evil","steps":['"$steps"']}'
+run_job "download first; malicious tarballs" "succeeded:$want" GHRUN_ACTION_DIR="$ADIR" \
+    GHRUN_ACTION_SOURCES=download,dir
+check "download first: GitHub's copy ran" grep -q "other-ran" <<<"$(joblog)"
+for i in "${!EVIL[@]}"; do
+    n=${EVIL[$i]}
+    check "$n: refused (${EVIL_WANT[$i]})" grep -qF "${EVIL_WANT[$i]}" <<<"$(step_msg $((i + 1)))"
+    check "$n: nothing in the cache" test ! -e "$CACHE/acme/$n/${EVIL_SHA[$i]}"
+done
+expect_eq "malicious: each tarball fetched once" \
+    "$(eq "sorted(set(e['name'] for e in d if e['kind']=='tarball' and 'acme/' in e['name'] \
+and e['name'].split('/')[1] in '${EVIL[*]}'.split()))")" \
+    "$("$PY" -c "import sys; print(sorted('acme/' + n for n in sys.argv[1:]))" "${EVIL[@]}")"
+expect_eq "malicious: no tarball fetched twice" \
+    "$(eq "(lambda t: len(t) == len(set(t)))([e['name'] for e in d if e['kind']=='tarball'])")" True
+check "malicious: nothing ran" bash -c '! grep -q evil-ran <<<"$1"' _ "$(joblog)"
 check "malicious: nothing written outside" test -z "$(ls -A "$OUT")"
 check "malicious: nothing beside the work folder" test ! -e "$T/r1/outside"
-check "malicious: no temporary directory left" \
+check "no temporary directory left in the cache" \
     test -z "$(find "$CACHE" -maxdepth 3 -name '.tmp-*' -print -quit)"
 
 finish_all
