@@ -57,7 +57,6 @@ struct rn_actions_dl {
     bool bearer_codeload; /* actions_use_bearer_token_for_codeload */
     char *cafile;         /* GHRUN_CA_FILE */
     json_t *infos;        /* "owner/repo@ref" -> {"sha","tar","token"} or {"error"} */
-    unsigned n_info, n_tar;
 };
 
 /* ---- the job message ---------------------------------------------------------------- */
@@ -194,12 +193,6 @@ void rn_actions_dl_opts(const json_t *msg, struct ex_run_opts *o)
         o->action_sources = o->actions_url ? "dir,download,clone" : "dir,download";
 }
 
-unsigned rn_actions_dl_requests(const struct rn_actions_dl *a, unsigned *ret_tarballs)
-{
-    *ret_tarballs = a->n_tar;
-    return a->n_info;
-}
-
 /* ---- HTTP on a private loop (a thread-pool thread) ------------------------------------ */
 
 static int run_sync(const struct rn_actions_dl *a, struct rn_req *req)
@@ -326,7 +319,6 @@ static int info_post(struct rn_actions_dl *a, struct ex_action_dl *const *todo, 
     rn_req_json(req, body);
     rn_req_timeout(req, DL_INFO_TIMEOUT_MS);
     rn_req_retry(req, 3, rn_proto_retry_base_ms(), info_retry);
-    a->n_info++;
     r = run_sync(a, req);
     b = rn_req_resp(req);
     if (r == 0 && rn_req_ok(req))
@@ -474,7 +466,6 @@ static int download_cb(void *ctx, const struct ex_action_dl *act, struct gr_buf 
     uv_mutex_lock(&a->mu);
     url = gr_xstrdup(str_or(rn_json_str(json_object_get(a->infos, key), "tar"), ""));
     token = gr_xstrdup(str_or(rn_json_str(json_object_get(a->infos, key), "token"), ""));
-    a->n_tar++;
     uv_mutex_unlock(&a->mu);
     if (!*url) {
         r = gr_diag_set(reterr, GR_ENOTFOUND, NULL, 0, 0, "'%s' has no tarball URL", key);

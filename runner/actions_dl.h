@@ -32,5 +32,3 @@ void rn_actions_dl_free(struct rn_actions_dl *a);
  */
 struct ex_run_opts;
 void rn_actions_dl_opts(const json_t *msg, struct ex_run_opts *o);
-/* Requests sent so far: download info, tarballs (tests). */
-unsigned rn_actions_dl_requests(const struct rn_actions_dl *a, unsigned *ret_tarballs);
