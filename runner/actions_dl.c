@@ -37,6 +37,7 @@
 #include "http.h"
 #include "protocol.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,6 +143,8 @@ struct rn_actions_dl *rn_actions_dl_new(const json_t *msg)
         free(url);
         return NULL;
     }
+    /* here on the loop thread: the thread-pool calls then only take a reference */
+    curl_global_init(CURL_GLOBAL_DEFAULT);
     a = gr_xcalloc(1, sizeof(*a));
     if (uv_mutex_init(&a->mu) != 0)
         abort();
