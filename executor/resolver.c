@@ -1,25 +1,43 @@
 /*
  * Remote actions: `owner/repo[/path]@ref` to a directory holding the
- * action. Sources, in order:
- *   1. the local actions directory (--action-dir DIR), laid out as
- *      DIR/owner/repo/ref/;
- *   2. a git clone from --actions-url (default https://github.com; a
- *      file:// URL or a local path works too, where BASE/owner/repo.git is
- *      tried after BASE/owner/repo). A bare mirror per owner/repo under
- *      <state dir>/_actions/_git/ is fetched (branches and tags), the ref
- *      is resolved as a tag, a branch, then a commit SHA (full or short),
- *      and the commit's tree is checked out once into
- *      <state dir>/_actions/owner/repo/<sha>/, which later jobs and runs
- *      reuse (a full SHA that is already there needs no fetch).
- * The git work runs on libuv's thread pool (uv_queue_work) under one
- * mutex (the mirrors are shared between legs); only the after-work
- * callback touches the step. A run remembers what it resolved, so the
- * same owner/repo@ref is fetched once per process.
+ * action. Three sources, tried in the order ex_run_opts.action_sources
+ * gives ("dir,download,clone" by default; one that is not configured is
+ * left out):
+ *   dir       the local actions directory (--action-dir DIR), laid out as
+ *             DIR/owner/repo/ref/;
+ *   download  for jobs from GitHub: the runner's download-info source
+ *             (ex_action_source, runner/actions_dl.c) resolves the ref to a
+ *             commit through GitHub's action download info API and fetches
+ *             the commit's tarball, which is extracted (resolver_tar.c) into
+ *             a temporary directory and renamed to
+ *             <state dir>/_actions/owner/repo/<sha>/, so a crash never leaves
+ *             a half-made action there (the official runner's
+ *             _actions/owner/repo/ref plus its ".completed" marker file, in
+ *             src/Runner.Worker/ActionManager.cs, serves the same end). The
+ *             first request of a run asks for every remote action of the
+ *             plan's steps at once, as PrepareActionsAsync does, and later
+ *             ones add the remote `uses:` of composite actions downloaded
+ *             before;
+ *   clone     a git clone from --actions-url (default https://github.com; a
+ *             file:// URL or a local path works too, where
+ *             BASE/owner/repo.git is tried after BASE/owner/repo). A bare
+ *             mirror per owner/repo under <state dir>/_actions/_git/ is
+ *             fetched (branches and tags), the ref is resolved as a tag, a
+ *             branch, then a commit SHA (full or short), and the commit's tree
+ *             is checked out once into <state dir>/_actions/owner/repo/<sha>/.
+ * Both download and clone fill one cache, per owner/repo@commit, which later
+ * jobs and runs reuse (a commit already there is neither downloaded nor
+ * checked out again). The network and file work runs on libuv's thread pool
+ * (uv_queue_work); git under one mutex (the mirrors are shared between
+ * legs); only the after-work callback touches the step. A process
+ * remembers what it resolved, so the same owner/repo@ref is resolved once
+ * per job.
  *
  * An action that no source has fails the step with the action, the ref
  * and every source tried, each with its reason.
  */
 #include "action_internal.h"
+#include "resolver_internal.h"
 
 #include <errno.h>
 #include <git2.h>
@@ -29,21 +47,40 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define EX_ACTION_TARBALL_MAX (512u << 20) /* bytes of one downloaded tarball */
+
+enum src_kind {
+    SRC_DIR,
+    SRC_DOWNLOAD,
+    SRC_CLONE,
+};
+
 struct resolve_work {
     uv_work_t req;
     ex__resolved_fn *done;
     void *ctx;
     struct ex_action_ref ref;
-    char *uses, *base, *state; /* inputs */
-    char *tried;               /* sources tried so far (owned text) */
-    char *dir, *sha;           /* result */
+    char *uses, *base, *state, *adir; /* inputs */
+    const struct ex_action_source *src;
+    struct ex_action_dl *batch; /* download: [0] is ref, then the others of the request */
+    size_t n_batch;
+    enum src_kind order[3];
+    size_t n_order, next; /* next: the first source not tried yet */
+    char **nested;        /* remote uses: of a downloaded composite action */
+    size_t n_nested;
+    char *tried;     /* sources tried so far (owned text) */
+    char *dir, *sha; /* result */
     char err[512];
     int r;
 };
 
 static uv_once_t git_once = UV_ONCE_INIT;
 static uv_mutex_t git_mu;
-static json_t *memo; /* "owner/repo@ref" -> checked-out directory; loop thread only */
+/* Loop thread only: */
+static json_t *memo;    /* "owner/repo@ref" -> checked-out directory */
+static json_t *failed;  /* "owner/repo@ref" -> the sources tried, when none had it */
+static json_t *asked;   /* "owner/repo@ref" -> true: sent to the download source already */
+static json_t *pending; /* uses: of downloaded composite actions, for the next request */
 
 static void git_setup(void)
 {
@@ -52,12 +89,29 @@ static void git_setup(void)
         abort();
 }
 
+void ex_action_dl_release(struct ex_action_dl *a)
+{
+    free(a->name_with_owner);
+    free(a->ref);
+    free(a->path);
+    free(a->resolved_sha);
+    free(a->error);
+    memset(a, 0, sizeof(*a));
+}
+
 static void rw_free(struct resolve_work *w)
 {
     ex_action_ref_release(&w->ref);
+    for (size_t i = 0; i < w->n_batch; i++)
+        ex_action_dl_release(&w->batch[i]);
+    free(w->batch);
+    for (size_t i = 0; i < w->n_nested; i++)
+        free(w->nested[i]);
+    free(w->nested);
     free(w->uses);
     free(w->base);
     free(w->state);
+    free(w->adir);
     free(w->tried);
     free(w->dir);
     free(w->sha);
@@ -248,37 +302,19 @@ static int clone_resolve(struct resolve_work *w, const char *url)
     return r;
 }
 
-static void work_cb(uv_work_t *req)
+static int clone_try(struct resolve_work *w)
 {
-    struct resolve_work *w = gr_container_of(req, struct resolve_work, req);
     char *url = clone_url(w);
+    int r;
 
+    uv_once(&git_once, git_setup);
     uv_mutex_lock(&git_mu);
-    w->r = clone_resolve(w, url);
+    r = clone_resolve(w, url);
     uv_mutex_unlock(&git_mu);
-    if (w->r < 0)
+    if (r < 0)
         tried_add(w, "clone of '%s' (%s)", url, w->err);
     free(url);
-}
-
-static char *memo_key(const struct ex_action_ref *ref)
-{
-    return gr_xasprintf("%s/%s@%s", ref->owner, ref->repo, ref->ref);
-}
-
-static void after_cb(uv_work_t *req, int status)
-{
-    struct resolve_work *w = gr_container_of(req, struct resolve_work, req);
-    char *key = memo_key(&w->ref);
-
-    if (status == 0 && w->r == 0) {
-        json_object_set_new(memo, key, json_string(w->dir));
-        (void)w->done(w->ctx, &w->ref, w->dir, NULL, true);
-    } else {
-        (void)w->done(w->ctx, &w->ref, NULL, w->tried ? w->tried : "no source", true);
-    }
-    free(key);
-    rw_free(w);
+    return r;
 }
 
 static bool action_dir_try(struct resolve_work *w, const char *adir, char **ret)
@@ -297,14 +333,275 @@ static bool action_dir_try(struct resolve_work *w, const char *adir, char **ret)
     return false;
 }
 
-int ex__resolve(struct ex__run *run, const struct ex_action_ref *ref, const char *uses,
-                ex__resolved_fn *done, void *ctx)
+/* ---- download: GitHub's action download info and tarballs ---------------- */
+
+/* A commit as GitHub names it (SHA-1 or SHA-256 hex): it becomes a directory name. */
+static bool sha_ok(const char *s)
 {
-    const struct ex_run_opts *o = run->opts;
-    struct resolve_work *w = gr_xcalloc(1, sizeof(*w));
-    char *dir = NULL, *key, *why;
-    const char *hit;
+    size_t n = s ? strlen(s) : 0;
+
+    return (n == 40 || n == 64) && strspn(s, "0123456789abcdef") == n;
+}
+
+/* The remote uses: of the composite action at dir (downloaded just now), for the next request. */
+static void nested_scan(struct resolve_work *w)
+{
+    char *dir = *w->ref.path ? gr_path_join(w->dir, w->ref.path) : gr_xstrdup(w->dir);
+    struct ex_action *a = NULL;
+    struct gr_diag d = {0};
+
+    if (ex_action_load(dir, &a, &d) == 0 && a->kind == EX_ACTION_COMPOSITE) {
+        for (size_t i = 0; i < a->n_steps; i++) {
+            const char *u = a->steps[i].uses ? ex_node_str(a->steps[i].uses) : NULL;
+
+            if (!u || gr_startswith(u, "./") || gr_startswith(u, "../") ||
+                gr_startswith(u, "docker://"))
+                continue;
+            w->nested = gr_xrealloc(w->nested, (w->n_nested + 1) * sizeof(*w->nested));
+            w->nested[w->n_nested++] = gr_xstrdup(u);
+        }
+    }
+    ex_action_free(a);
+    free(dir);
+}
+
+/* Download the tarball of w->batch[0] and extract it to dest through a temporary directory. */
+static int tarball_fetch(struct resolve_work *w, const char *dest)
+{
+    const struct ex_action_dl *me = &w->batch[0];
+    struct gr_buf buf = GR_BUF_INIT(EX_ACTION_TARBALL_MAX);
+    char *parent = gr_xasprintf("%s/_actions/%s/%s", w->state, w->ref.owner, w->ref.repo);
+    char *tmp = gr_xasprintf("%s/.tmp-%s-XXXXXX", parent, me->resolved_sha), *into = NULL;
+    struct gr_diag d = {0};
+    int r = gr_mkdir_p(parent, 0755);
+
+    if (r == 0 && !mkdtemp(tmp))
+        r = -errno;
+    if (r < 0) {
+        tried_add(w, "download (cannot create '%s': %s)", tmp, gr_strerror(r));
+        goto out;
+    }
+    into = gr_path_join(tmp, "action");
+    r = w->src->download(w->src->ctx, me, &buf, &d);
+    if (r < 0) {
+        tried_add(w, "download of the tarball of %s@%s (%s)", me->name_with_owner, me->resolved_sha,
+                  d.msg);
+        goto out;
+    }
+    r = ex__action_tar_extract(buf.ptr, buf.len, into, &d);
+    if (r < 0) {
+        tried_add(w, "the tarball of %s@%s (%s)", me->name_with_owner, me->resolved_sha, d.msg);
+        goto out;
+    }
+    if (rename(into, dest) < 0 && !gr_path_is_dir(dest)) {
+        r = -errno;
+        tried_add(w, "download (cannot move the action to '%s': %s)", dest, gr_strerror(r));
+    }
+out:
+    if (gr_path_exists(tmp) && gr_rm_rf(tmp) < 0)
+        GR_LOG_DEBUG("cannot remove '%s'", tmp);
+    gr_buf_release(&buf);
+    free(into);
+    free(tmp);
+    free(parent);
+    return r;
+}
+
+static int download_try(struct resolve_work *w)
+{
+    struct ex_action_dl *me = &w->batch[0];
+    struct gr_diag d = {0};
+    char *dest;
     int r;
+
+    r = w->src->resolve(w->src->ctx, w->batch, w->n_batch, &d);
+    if (r < 0) {
+        tried_add(w, "GitHub's action download info (%s)", d.msg);
+        return r;
+    }
+    if (me->error || !sha_ok(me->resolved_sha)) {
+        tried_add(w, "GitHub's action download info (%s)",
+                  me->error ? me->error : "no commit SHA in the answer");
+        return -1;
+    }
+    dest =
+        gr_xasprintf("%s/_actions/%s/%s/%s", w->state, w->ref.owner, w->ref.repo, me->resolved_sha);
+    r = gr_path_is_dir(dest) ? 0 : tarball_fetch(w, dest);
+    if (r < 0) {
+        free(dest);
+        return r;
+    }
+    w->dir = dest;
+    w->sha = gr_xstrdup(me->resolved_sha);
+    nested_scan(w);
+    return 0;
+}
+
+static void work_cb(uv_work_t *req)
+{
+    struct resolve_work *w = gr_container_of(req, struct resolve_work, req);
+
+    w->r = -1;
+    for (; w->next < w->n_order && w->r < 0; w->next++) {
+        switch (w->order[w->next]) {
+        case SRC_DIR:
+            w->r = action_dir_try(w, w->adir, &w->dir) ? 0 : -1;
+            break;
+        case SRC_DOWNLOAD:
+            w->r = download_try(w);
+            break;
+        case SRC_CLONE:
+            w->r = clone_try(w);
+            break;
+        }
+    }
+}
+
+static char *memo_key(const struct ex_action_ref *ref)
+{
+    return gr_xasprintf("%s/%s@%s", ref->owner, ref->repo, ref->ref);
+}
+
+static void after_cb(uv_work_t *req, int status)
+{
+    struct resolve_work *w = gr_container_of(req, struct resolve_work, req);
+    char *key = memo_key(&w->ref);
+
+    for (size_t i = 0; i < w->n_nested; i++)
+        json_object_set_new(pending, w->nested[i], json_true());
+    if (status == 0 && w->r == 0) {
+        json_object_set_new(memo, key, json_string(w->dir));
+        (void)w->done(w->ctx, &w->ref, w->dir, NULL, true);
+    } else {
+        json_object_set_new(failed, key, json_string(w->tried ? w->tried : "no source"));
+        (void)w->done(w->ctx, &w->ref, NULL, w->tried ? w->tried : "no source", true);
+    }
+    free(key);
+    rw_free(w);
+}
+
+/* ---- the request of the download source ----------------------------------- */
+
+static bool batch_has(const struct resolve_work *w, const struct ex_action_ref *r)
+{
+    for (size_t i = 0; i < w->n_batch; i++) {
+        const struct ex_action_dl *b = &w->batch[i];
+        size_t ol = strlen(r->owner);
+
+        if (!strncmp(b->name_with_owner, r->owner, ol) && b->name_with_owner[ol] == '/' &&
+            !strcmp(b->name_with_owner + ol + 1, r->repo) && !strcmp(b->ref, r->ref))
+            return true;
+    }
+    return false;
+}
+
+static void batch_add(struct resolve_work *w, const struct ex_action_ref *r)
+{
+    struct ex_action_dl *b;
+    char *key;
+
+    if (batch_has(w, r))
+        return;
+    key = memo_key(r);
+    if (w->n_batch > 0 && (json_object_get(asked, key) || json_object_get(memo, key))) {
+        free(key);
+        return;
+    }
+    json_object_set_new(asked, key, json_true());
+    free(key);
+    w->batch = gr_xrealloc(w->batch, (w->n_batch + 1) * sizeof(*w->batch));
+    b = &w->batch[w->n_batch++];
+    *b = (struct ex_action_dl){.name_with_owner = gr_xasprintf("%s/%s", r->owner, r->repo),
+                               .ref = gr_xstrdup(r->ref),
+                               .path = gr_xstrdup(r->path)};
+}
+
+static void batch_add_uses(struct resolve_work *w, const struct ex_run_opts *o, const char *uses)
+{
+    struct ex_action_ref r = {0};
+    struct gr_diag d = {0};
+
+    if (!uses || (!o->no_native && ex__native_lookup(uses)))
+        return;
+    if (ex_action_ref_parse(uses, &r, &d) == 0 && r.kind == EX_USES_REMOTE)
+        batch_add(w, &r);
+    ex_action_ref_release(&r);
+}
+
+/*
+ * The request: the action asked for, every remote action of the plan's steps and those
+ * of the composite actions downloaded so far, less what was asked before.
+ */
+static void batch_build(struct resolve_work *w, const struct ex__run *run)
+{
+    const struct ex_plan *plan = run->plan;
+    const char *u;
+    json_t *v;
+    void *tmp;
+
+    batch_add(w, &w->ref);
+    for (size_t i = 0; plan && i < plan->n_jobs; i++) {
+        const struct ex_job *job = plan->jobs[i].job;
+
+        for (size_t j = 0; job && j < job->n_steps; j++)
+            if (job->steps[j].uses)
+                batch_add_uses(w, run->opts, ex_node_str(job->steps[j].uses));
+    }
+    json_object_foreach_safe(pending, tmp, u, v)
+    {
+        batch_add_uses(w, run->opts, u);
+        json_object_del(pending, u);
+    }
+}
+
+/* ---- the resolver ----------------------------------------------------------- */
+
+static void order_add(struct resolve_work *w, enum src_kind k)
+{
+    for (size_t i = 0; i < w->n_order; i++)
+        if (w->order[i] == k)
+            return;
+    w->order[w->n_order++] = k;
+}
+
+/* ex_run_opts.action_sources, less the sources not configured. *ret_why: an unknown name. */
+static int order_parse(struct resolve_work *w, const struct ex_run_opts *o, char **ret_why)
+{
+    const char *p =
+        o->action_sources && *o->action_sources ? o->action_sources : "dir,download,clone";
+
+    while (*p) {
+        size_t n;
+
+        p += strspn(p, " \t,");
+        n = strcspn(p, " \t,");
+        if (n == 3 && !strncmp(p, "dir", n)) {
+            if (o->action_dir && *o->action_dir)
+                order_add(w, SRC_DIR);
+        } else if (n == 8 && !strncmp(p, "download", n)) {
+            if (o->action_source)
+                order_add(w, SRC_DOWNLOAD);
+        } else if (n == 5 && !strncmp(p, "clone", n)) {
+            order_add(w, SRC_CLONE);
+        } else if (n) {
+            *ret_why = gr_xasprintf("unknown action source '%.*s' (known: dir, download, clone)",
+                                    (int)n, p);
+            return -EINVAL;
+        }
+        p += n;
+    }
+    if (w->n_order == 0) {
+        *ret_why = gr_xasprintf("no action source is configured (action sources '%s')",
+                                o->action_sources ? o->action_sources : "");
+        return -ENOENT;
+    }
+    return 0;
+}
+
+static struct resolve_work *rw_new(const struct ex_action_ref *ref, const char *uses,
+                                   ex__resolved_fn *done, void *ctx)
+{
+    struct resolve_work *w = gr_xcalloc(1, sizeof(*w));
 
     w->done = done;
     w->ctx = ctx;
@@ -314,31 +611,73 @@ int ex__resolve(struct ex__run *run, const struct ex_action_ref *ref, const char
                                     .repo = gr_xstrdup(ref->repo),
                                     .path = gr_xstrdup(ref->path),
                                     .ref = gr_xstrdup(ref->ref)};
-    if (!memo)
+    if (!memo) {
         memo = json_object();
-    key = memo_key(ref);
-    hit = json_string_value(json_object_get(memo, key));
+        failed = json_object();
+        asked = json_object();
+        pending = json_object();
+    }
+    return w;
+}
+
+/* Answer inside ex__resolve (async false) and free w. */
+static int finish_sync(struct resolve_work *w, const char *dir, const char *why)
+{
+    int r = w->done(w->ctx, &w->ref, dir, dir ? NULL : why, false);
+
+    rw_free(w);
+    return r;
+}
+
+static const char *memo_hit(const struct ex_action_ref *ref)
+{
+    char *key = memo_key(ref);
+    const char *hit = json_string_value(json_object_get(memo, key));
+
     free(key);
-    if (hit && !gr_path_is_dir(hit))
-        hit = NULL;
-    if (hit || action_dir_try(w, o->action_dir, &dir)) {
-        r = done(ctx, &w->ref, hit ? hit : dir, NULL, false);
+    return hit && gr_path_is_dir(hit) ? hit : NULL;
+}
+
+int ex__resolve(struct ex__run *run, const struct ex_action_ref *ref, const char *uses,
+                ex__resolved_fn *done, void *ctx)
+{
+    const struct ex_run_opts *o = run->opts;
+    struct resolve_work *w = rw_new(ref, uses, done, ctx);
+    const char *hit = memo_hit(ref), *before;
+    char *dir = NULL, *why = NULL, *key;
+    int r;
+
+    if (hit)
+        return finish_sync(w, hit, NULL);
+    key = memo_key(ref);
+    before = json_string_value(json_object_get(failed, key));
+    free(key);
+    if (before) /* the sources answered once already in this process (the job) */
+        return finish_sync(w, NULL, before);
+    r = order_parse(w, o, &why);
+    for (; r == 0 && w->next < w->n_order && w->order[w->next] == SRC_DIR; w->next++)
+        if (action_dir_try(w, o->action_dir, &dir))
+            break;
+    if (r < 0 || dir || w->next == w->n_order) {
+        r = finish_sync(w, dir, why ? why : w->tried ? w->tried : "no source");
+        free(why);
         free(dir);
-        rw_free(w);
         return r;
     }
     w->base = gr_xstrdup(o->actions_url && *o->actions_url ? o->actions_url : "https://github.com");
     w->state = gr_xstrdup(run->state_dir);
-    uv_once(&git_once, git_setup);
+    w->adir = o->action_dir ? gr_xstrdup(o->action_dir) : NULL;
+    w->src = o->action_source;
+    for (size_t i = w->next; i < w->n_order; i++)
+        if (w->order[i] == SRC_DOWNLOAD)
+            batch_build(w, run);
     r = uv_queue_work(run->loop, &w->req, work_cb, after_cb);
     if (r < 0) {
         why = gr_xasprintf("cannot start the fetch: %s", uv_strerror(r));
-        r = done(ctx, &w->ref, NULL, why, false);
+        r = finish_sync(w, NULL, why);
         free(why);
-        rw_free(w);
-        return r;
     }
-    return 0;
+    return r;
 }
 
 /* ---- actions ----------------------------------------------------------- */

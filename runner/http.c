@@ -56,6 +56,7 @@ struct rn_req {
     bool running; /* an attempt is in the multi handle */
     bool timer_init, sync_done;
     bool too_big;               /* the response passed resp.max */
+    bool follow;                /* follow redirects (rn_req_follow) */
     struct rn_req *prev, *next; /* running requests of http */
     int sync_status;
     uv_timer_t retry_timer;
@@ -320,6 +321,11 @@ void rn_req_max_body(struct rn_req *req, size_t max)
     req->resp.max = max;
 }
 
+void rn_req_follow(struct rn_req *req, bool on)
+{
+    req->follow = on;
+}
+
 void rn_req_retry(struct rn_req *req, unsigned attempts, unsigned base_ms, rn_req_retry_fn *pred)
 {
     req->max_attempts = attempts ? attempts : 1;
@@ -368,6 +374,11 @@ static void setup_easy(struct rn_req *req)
     curl_easy_setopt(e, CURLOPT_USERAGENT, "ghrun/" GHRUN_VERSION);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->headers);
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
+    if (req->follow) {
+        curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+        curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L);
+        curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    }
     if (req->body.len || !strcmp(req->method, "POST") || !strcmp(req->method, "PUT") ||
         !strcmp(req->method, "PATCH")) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body.ptr);

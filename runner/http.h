@@ -62,6 +62,11 @@ void rn_req_timeout(struct rn_req *req, unsigned ms);
 /* Largest response body accepted (default 16 MiB). */
 void rn_req_max_body(struct rn_req *req, size_t max);
 /*
+ * Follow up to 5 redirects (http and https only; default off). curl sends the
+ * Authorization header only to the original host.
+ */
+void rn_req_follow(struct rn_req *req, bool on);
+/*
  * Up to `attempts` tries in total (default 1), waiting base_ms * 2^n plus up
  * to 50% random jitter (capped at 60 s) between them; pred NULL means
  * rn_req_retry_default.

@@ -7,6 +7,7 @@
  */
 #include "worker.h"
 #include "artifact_client.h"
+#include "actions_dl.h"
 #include "http.h"
 #include "sandbox_config.h"
 
@@ -101,6 +102,7 @@ void rn_worker_run_opts(const struct rn_worker_job *wj, struct ex_run_opts *o, c
     o->checkout_clones = true; /* the workspace starts empty */
     o->no_native_list = wj->no_native;
     o->artifact_remote = &rn_artifact_client; /* artifacts go to the results service */
+    rn_actions_dl_opts(wj->msg, o);
     if (url || pipelines)
         strv_push(&env, &n, gr_xasprintf("ACTIONS_RUNTIME_URL=%s", pipelines ? pipelines : url));
     if (token)

@@ -1369,6 +1369,214 @@ def artifact_delete(base, job, body):
     return 200, {"ok": True, "artifact_id": str(art["id"])}
 
 
+# ---- remote actions: download info (launch service and classic) and tarballs ----
+# Repositories of actions come from POST /_control/action_repo {"name": "owner/repo",
+# "refs": ["v1", ...], "files": {"path": "text"}, "links": {"path": "target"},
+# "evil": [{"name": "member" ("!name": without the top directory), "type": "file"|"symlink"|"hardlink", "target": ".."}]};
+# the answer maps each ref to its commit SHA. Every job message gets the variable
+# system.github.launch_endpoint; job keys message_type (e.g. "PipelineAgentJobRequest" for
+# the classic actiondownloadinfo) and variables (extra plain variables) change the message.
+# GET /_control/actions lists what the action endpoints saw (bodies, whether the tokens were
+# right). A tarball URL answers 302 to a signed /_codeload/ URL, as api.github.com does.
+import io
+import tarfile
+
+ACTIONS = {"repos": {}, "tokens": {}, "signed": {}, "events": []}
+
+
+def actions_event(**kw):
+    with LOCK:
+        ACTIONS["events"].append(kw)
+
+
+def action_tarball(repo, sha):
+    top = "%s-%s" % (repo["name"].replace("/", "-"), sha[:7])
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.PAX_FORMAT,
+                      pax_headers={"comment": sha}) as tf:
+        d = tarfile.TarInfo(top)
+        d.type, d.mode = tarfile.DIRTYPE, 0o755
+        tf.addfile(d)
+        for path, text in sorted(repo.get("files", {}).items()):
+            data = text.encode()
+            ti = tarfile.TarInfo(top + "/" + path)
+            ti.size, ti.mode = len(data), 0o755 if path.endswith(".sh") else 0o644
+            tf.addfile(ti, io.BytesIO(data))
+        for path, target in sorted(repo.get("links", {}).items()):
+            ti = tarfile.TarInfo(top + "/" + path)
+            ti.type, ti.linkname = tarfile.SYMTYPE, target
+            tf.addfile(ti)
+        for e in repo.get("evil", []):
+            name = e["name"]
+            if name.startswith("!"):  # as it is: no top-level directory in front
+                name = name[1:]
+            elif not name.startswith("/"):
+                name = top + "/" + name
+            ti = tarfile.TarInfo(name)
+            if e["type"] == "symlink":
+                ti.type, ti.linkname = tarfile.SYMTYPE, e["target"]
+                tf.addfile(ti)
+            elif e["type"] == "hardlink":
+                ti.type, ti.linkname = tarfile.LNKTYPE, e["target"]
+                tf.addfile(ti)
+            else:
+                data = e.get("text", "evil\n").encode()
+                ti.size = len(data)
+                tf.addfile(ti, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def actions_resolve(handler, launch):
+    job = handler.job_of()
+    body = json.loads(handler.body or b"{}")
+    found, errors = {}, {}
+    for a in body.get("actions") or []:
+        name = a.get("action" if launch else "nameWithOwner", "")
+        ref = a.get("version" if launch else "ref", "")
+        key = "%s@%s" % (name, ref)
+        with LOCK:
+            repo = ACTIONS["repos"].get(name)
+            sha = repo["refs"].get(ref) if repo else None
+            if sha:
+                tok = "dltok-" + uuid.uuid4().hex
+                ACTIONS["tokens"][tok] = (name, sha)
+        if not sha:
+            errors[key] = {"message": "Unable to resolve action `%s`, not found" % key}
+        elif launch:
+            found[key] = {"name": name, "resolved_name": name, "resolved_sha": sha,
+                          "version": ref, "tar_url": "%s/tarball/%s/%s" % (handler.base(), name, sha),
+                          "zip_url": "%s/zipball/%s/%s" % (handler.base(), name, sha),
+                          "authentication": {"token": tok, "expires_at": "2099-01-01T00:00:00Z"},
+                          "package_details": None}
+        else:
+            found[key] = {"nameWithOwner": name, "resolvedNameWithOwner": name,
+                          "resolvedSha": sha, "ref": ref,
+                          "tarballUrl": "%s/tarball/%s/%s" % (handler.base(), name, sha),
+                          "zipballUrl": "%s/zipball/%s/%s" % (handler.base(), name, sha),
+                          "authentication": {"token": tok, "expiresAt": "2099-01-01T00:00:00Z"}}
+    actions_event(kind="launch" if launch else "classic", body=body, job_auth=job is not None,
+                  accept=handler.headers.get("Accept"), found=sorted(found), errors=sorted(errors))
+    if job is None:
+        return 401, {"message": "unauthorized"}
+    if errors and launch:
+        return 422, {"errors": errors}
+    if errors:
+        return 400, {"message": "; ".join(e["message"] for e in errors.values()),
+                     "typeKey": "ActionNotFoundException"}
+    return 200, {"actions": found}
+
+
+class ActionsRedirect:
+    def __init__(self, location):
+        self.location = location
+
+
+class ActionsRaw:
+    def __init__(self, data):
+        self.data = data
+
+
+def actions_tarball(handler, parts):
+    name, sha = "/".join(parts[1:3]), parts[3]
+    scheme, value = handler.auth()
+    tok = None
+    if scheme == "Basic":
+        user, _, tok = base64.b64decode(value).decode().partition(":")
+        tok = tok if user == "x-access-token" else None
+    elif scheme == "Bearer":
+        tok = value
+    with LOCK:
+        ok = ACTIONS["tokens"].get(tok) == (name, sha)
+        repo = ACTIONS["repos"].get(name)
+        sig = uuid.uuid4().hex
+        if ok:
+            ACTIONS["signed"][sig] = (name, sha)
+    actions_event(kind="tarball", name=name, sha=sha, scheme=scheme, token_ok=ok)
+    if not ok or not repo:
+        return 404, {"message": "Not Found"}
+    return 302, ActionsRedirect("/_codeload/%s/%s?sig=%s" % (name, sha, sig))
+
+
+def actions_codeload(handler, parts):
+    name, sha = "/".join(parts[1:3]), parts[3]
+    with LOCK:
+        ok = ACTIONS["signed"].pop(handler.q.get("sig"), None) == (name, sha)
+        repo = ACTIONS["repos"].get(name)
+    actions_event(kind="codeload", name=name, sha=sha, signed=ok)
+    if not ok or not repo:
+        return 404, {"message": "Not Found"}
+    return 200, ActionsRaw(action_tarball(repo, sha))
+
+
+def actions_control_repo(handler, parts):
+    spec = json.loads(handler.body or b"{}")
+    refs = {}
+    for ref in spec.get("refs", ["v1"]):
+        h = hashlib.sha1(("%s@%s:%s" % (spec["name"], ref, json.dumps(spec, sort_keys=True)))
+                         .encode()).hexdigest()
+        refs[ref] = h
+    with LOCK:
+        ACTIONS["repos"][spec["name"]] = dict(spec, refs=refs)
+    return 200, refs
+
+
+def actions_route(handler, m, p):
+    if p[:2] == ["_control", "action_repo"] and m == "POST":
+        return None, lambda parts: actions_control_repo(handler, parts)
+    if p[:2] == ["_control", "actions"]:
+        return None, lambda parts: (200, ACTIONS["events"])
+    if m == "POST" and p[:2] == ["actions", "build"] and p[3:4] == ["jobs"] and \
+            p[5:] == ["runnerresolve", "actions"]:
+        return "actions.launch", lambda parts: actions_resolve(handler, True)
+    if m == "POST" and p[:1] == ["run"] and p[-1:] == ["actiondownloadinfo"]:
+        return "actions.info", lambda parts: actions_resolve(handler, False)
+    if m == "GET" and p[:1] == ["tarball"] and len(p) == 4:
+        return "actions.tarball", lambda parts: actions_tarball(handler, parts)
+    if m == "GET" and p[:1] == ["_codeload"] and len(p) == 4:
+        return "actions.codeload", lambda parts: actions_codeload(handler, parts)
+    return None
+
+
+def _actions_wrap():
+    global job_message
+    base_route, base_reply, base_message = Handler.route, Handler.reply, job_message
+
+    def route(self, m, p):
+        return actions_route(self, m, p) or base_route(self, m, p)
+
+    def reply(self, code, obj=None, raw=None):
+        if isinstance(obj, ActionsRaw):
+            self.send_response(code)
+            self.send_header("Content-Type", "application/gzip")
+            self.send_header("Content-Length", str(len(obj.data)))
+            self.end_headers()
+            self.wfile.write(obj.data)
+            self.status = code
+        elif isinstance(obj, ActionsRedirect):
+            self.send_response(code)
+            self.send_header("Location", obj.location)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            self.status = code
+        else:
+            base_reply(self, code, obj, raw)
+
+    def message(base, job):
+        msg = base_message(base, job)
+        spec = job["spec"]
+        msg["variables"]["system.github.launch_endpoint"] = {"value": base + "/launch/"}
+        for k, v in spec.get("variables", {}).items():
+            msg["variables"][k] = {"value": v}
+        if spec.get("message_type"):
+            msg["messageType"] = spec["message_type"]
+        return msg
+
+    Handler.route, Handler.reply, job_message = route, reply, message
+
+
+_actions_wrap()
+
+
 def parse_fault(spec):
     parts = spec.split(":")
     if len(parts) == 4:

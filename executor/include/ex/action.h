@@ -102,3 +102,36 @@ struct ex_action_ref {
 int ex_action_ref_parse(const char *uses, struct ex_action_ref *ret,
                         struct gr_diag *reterr) GR_MUST_CHECK;
 void ex_action_ref_release(struct ex_action_ref *r);
+
+/*
+ * The download-info source of remote actions, for jobs from GitHub: the runner
+ * resolves owner/repo@ref with GitHub's action download info API and fetches the
+ * commit's tarball (runner/actions_dl.c), as actions/runner does
+ * (src/Runner.Worker/ActionManager.cs); the resolver extracts it into its cache
+ * (<state dir>/_actions/owner/repo/<sha>/). The executor never sees a URL or a token.
+ */
+struct ex_action_dl {
+    char *name_with_owner; /* "owner/repo" */
+    char *ref;
+    char *path;         /* "" for the repository root */
+    char *resolved_sha; /* set by resolve (malloc'd): the commit */
+    char *error;        /* set by resolve (malloc'd) when this action cannot be resolved */
+};
+void ex_action_dl_release(struct ex_action_dl *a);
+
+struct ex_action_source {
+    void *ctx;
+    /*
+     * Resolve acts[0..n) in one request (an entry this job resolved before is
+     * answered from memory): set each entry's resolved_sha or its error. Returns
+     * 0, or < 0 with reterr when the service failed for all of them. Runs on a
+     * libuv thread-pool thread, maybe on several at once; it may block.
+     */
+    int (*resolve)(void *ctx, struct ex_action_dl *acts, size_t n, struct gr_diag *reterr);
+    /*
+     * Fetch the tarball of an entry resolve answered into *ret (a gr_buf with its
+     * max set by the caller). Returns 0, or < 0 with reterr. Same threads as resolve.
+     */
+    int (*download)(void *ctx, const struct ex_action_dl *act, struct gr_buf *ret,
+                    struct gr_diag *reterr);
+};

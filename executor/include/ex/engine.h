@@ -15,6 +15,7 @@
 
 struct sb_policy;
 struct ex_artifact_remote;
+struct ex_action_source;
 
 enum ex_result {
     EX_RESULT_SUCCESS,
@@ -116,6 +117,14 @@ struct ex_run_opts {
     bool checkout_clones;
     /* Do not log the sandbox's summary at the start of each job (replay says it once). */
     bool quiet_sandbox;
+    /*
+     * Remote actions (ex/action.h): the download-info source of a job from GitHub, or NULL;
+     * and the order of the sources, comma-separated names "dir" (action_dir), "download"
+     * (action_source) and "clone" (actions_url); NULL: "dir,download,clone". A source that
+     * is not configured is left out.
+     */
+    const struct ex_action_source *action_source;
+    const char *action_sources;
 };
 
 /*
