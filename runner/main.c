@@ -1,11 +1,37 @@
-/* ghrun: entry point. Only main() picks exit codes (STYLE.md section 4). */
-#include "rn.h"
+/*
+ * ghrun: the lean front (engine.h). `ghrun run` (the listener) runs here;
+ * everything else is handed to ghrun-engine with the same arguments, so that
+ * the long-lived listener loads a fraction of the libraries. Only main()
+ * picks exit codes (STYLE.md section 4).
+ */
+#include "cmd_runner.h"
+#include "engine.h"
 
+#include <errno.h>
 #include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 int main(int argc, char **argv)
 {
+    char engine[4096];
+    int r;
+
     /* A peer that closes a socket or pipe must give EPIPE, not kill the runner. */
     signal(SIGPIPE, SIG_IGN);
-    return rn_cli_main(argc, argv);
+    if (argc > 1 && !strcmp(argv[1], "run"))
+        return rn_cmd_run(argc - 1, argv + 1);
+    if (argc == 2 && !strcmp(argv[1], "--version")) {
+        printf("ghrun %s\n", GHRUN_VERSION);
+        return 0;
+    }
+    r = rn_engine_path(engine, sizeof(engine));
+    if (r == 0) {
+        execv(engine, argv);
+        r = -errno;
+    }
+    fprintf(stderr, "ghrun: cannot start %s next to this program: %s\n", RN_ENGINE_NAME,
+            strerror(-r));
+    return 2;
 }
