@@ -808,7 +808,7 @@ static void idle(struct fake *f, const char *ghrun, int idle_s, int njobs, int l
            b1 >= b0 ? (double)(b1 - b0) / 1e6 : 0);
     print_mem("ghrun run, end", p.h.pid, 0);
     if (worker && first_child(p.h.pid) == worker)
-        printf("  pre-started worker CPU over the idle period: %.2f ms\n",
+        printf("  pre-started worker CPU since it started (its start-up, then waiting): %.2f ms\n",
                (double)cpu_ns(worker) / 1e6);
     if (!c.exited)
         stop_proc(f, &c);

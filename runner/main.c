@@ -8,6 +8,7 @@
 #include "engine.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,8 +21,11 @@ int main(int argc, char **argv)
 
     /* A peer that closes a socket or pipe must give EPIPE, not kill the runner. */
     signal(SIGPIPE, SIG_IGN);
-    if (argc > 1 && !strcmp(argv[1], "run"))
+    if (argc > 1 && !strcmp(argv[1], "run")) {
+        /* one loop thread (and curl's short-lived resolver threads): one malloc arena */
+        (void)mallopt(M_ARENA_MAX, 1);
         return rn_cmd_run(argc - 1, argv + 1);
+    }
     if (argc == 2 && !strcmp(argv[1], "--version")) {
         printf("ghrun %s\n", GHRUN_VERSION);
         return 0;

@@ -7,6 +7,7 @@
  */
 #include "worker.h"
 #include "http.h"
+#include "memtrim.h"
 #include "sandbox_config.h"
 
 #include <errno.h>
@@ -465,7 +466,9 @@ int rn_worker_main(const char *work, const char *root)
         return 1;
     }
     prep_init(&prep, root);
-    r = read_stdin(&text, &len); /* an idle worker waits here for its job */
+    /* an idle worker waits here for its job, holding only what it will use again */
+    (void)rn_mem_trim(NULL);
+    r = read_stdin(&text, &len);
     if (r == 0 && len == 0) {
         rc = 0; /* the listener stopped this idle worker */
         goto out;
