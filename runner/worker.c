@@ -502,16 +502,17 @@ out:
 int rn_worker_cmd(int argc, char **argv)
 {
     const char *root = NULL, *work = NULL;
+    bool bad = false;
 
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc && !bad; i++) {
         if (!strcmp(argv[i], "--root") && i + 1 < argc)
             root = argv[++i];
         else if (!strcmp(argv[i], "--work") && i + 1 < argc)
             work = argv[++i];
         else
-            work = NULL, i = argc;
+            bad = true;
     }
-    if (!work || work[0] != '/') {
+    if (bad || !work || work[0] != '/') {
         fprintf(stderr, "ghrun-engine " RN_WORKER_CMD ": internal; usage: " RN_WORKER_CMD
                         " [--root ROOT] --work ABSOLUTE_DIR (started by `ghrun run`)\n");
         return 2;
