@@ -9,9 +9,10 @@
  *   1. Start-up to the first long-poll (median of -r runs), split at the
  *      server-side arrival of the OAuth, session and poll requests, with the
  *      runner's CPU time when its first poll arrives (/proc/PID/schedstat).
- *      Baselines in the same run: `ghrun --version` (exec and dynamic loading
- *      of the lean listener program alone), `ghrun-engine --version` (the same
- *      for the full program, which `ghrun` was before the split), `curl`
+ *      Baselines in the same run: `ghrun-listener --version` (exec and dynamic
+ *      loading of the listener program alone; `ghrun run` is the launcher
+ *      `ghrun` exec'ing it), `ghrun-engine --version` (the same for the full
+ *      program, which `ghrun` was before the split), `curl`
  *      getting its first request to the same server, and, in this process,
  *      loading the runner files and key and signing one JWT.
  *   2. Idle: RSS, PSS and private memory 2 s after the first poll and again
@@ -566,14 +567,14 @@ static char *find_curl(void)
     return found;
 }
 
-/* ghrun-engine next to ghrun. Owned. */
-static char *engine_path(const char *ghrun)
+/* The program `name` next to ghrun. Owned. */
+static char *sibling(const char *ghrun, const char *name)
 {
     const char *slash = strrchr(ghrun, '/');
 
     if (!slash)
-        return gr_xstrdup("ghrun-engine");
-    return gr_xasprintf("%.*sghrun-engine", (int)(slash - ghrun + 1), ghrun);
+        return gr_xstrdup(name);
+    return gr_xasprintf("%.*s%s", (int)(slash - ghrun + 1), ghrun, name);
 }
 
 /* The first child process of pid (the pre-started worker), or 0. */
@@ -599,8 +600,9 @@ static void startup(struct fake *f, const char *ghrun, int runs, int log_fd)
     struct samples vercpu = {0}, curlcpu = {0}, eng = {0}, engcpu = {0};
     struct samples load = {0}, sign = {0};
     char *argv[] = {(char *)ghrun, "run", "--root", f->root, NULL};
-    char *vargv[] = {(char *)ghrun, "--version", NULL};
-    char *engine = engine_path(ghrun);
+    char *listener = sibling(ghrun, "ghrun-listener");
+    char *vargv[] = {listener, "--version", NULL};
+    char *engine = sibling(ghrun, "ghrun-engine");
     char *eargv[] = {engine, "--version", NULL};
     char *curl_path = find_curl();
     char *burl = gr_xasprintf("http://%s:%d/baseline", f->host, f->port);
@@ -658,7 +660,8 @@ static void startup(struct fake *f, const char *ghrun, int runs, int log_fd)
     printf("  OAuth request %.2f, session request %.2f, first poll %.2f (target < 20)\n",
            median(&oauth), median(&sess), median(&poll));
     printf("  runner CPU time when its first poll arrived: %.2f ms\n", median(&cpu));
-    printf("  baseline `ghrun --version` (exec, dynamic loading, exit): %.2f ms, CPU %.2f ms\n",
+    printf("  baseline `ghrun-listener --version` (exec, dynamic loading, exit): %.2f ms, CPU %.2f "
+           "ms\n",
            median(&ver), median(&vercpu));
     if (eng.n)
         printf("  baseline `ghrun-engine --version` (the full program): %.2f ms, CPU %.2f ms\n",
@@ -674,6 +677,7 @@ static void startup(struct fake *f, const char *ghrun, int runs, int log_fd)
     free(burl);
     free(curl_path);
     free(engine);
+    free(listener);
 }
 
 static int read_stamp(const char *path, double *ret)

@@ -3,7 +3,7 @@
 # fake GitHub in bench/bench_runner.c (built with the tree). Usage:
 #   bench/bench_runner.sh [BUILD_DIR] [bench_runner options: -r runs -j jobs -i idle_s -H hold_s
 #                          -w settle_ms -L]
-# GHRUN (default BUILD_DIR/bin/ghrun) is the lean listener program; ghrun-engine lies next to it.
+# GHRUN (default BUILD_DIR/bin/ghrun) is the launcher; ghrun-listener and ghrun-engine lie next to it.
 set -u
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-$SRC/build-bench}

@@ -1,41 +1,31 @@
 /*
- * ghrun: the lean front (engine.h). `ghrun run` (the listener) runs here;
- * everything else is handed to ghrun-engine with the same arguments, so that
- * the long-lived listener loads a fraction of the libraries. Only main()
- * picks exit codes (STYLE.md section 4).
+ * ghrun: the launcher (engine.h). It links libc alone, so that it costs well
+ * under a millisecond, and execs `ghrun-listener` for `ghrun run` and
+ * `ghrun-engine` for everything else, with the same arguments (the process
+ * keeps its pid, so signals and exit codes are the program's own).
  */
-#include "cmd_runner.h"
 #include "engine.h"
 
 #include <errno.h>
-#include <malloc.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 int main(int argc, char **argv)
 {
-    char engine[4096];
+    const char *name = argc > 1 && !strcmp(argv[1], "run") ? RN_LISTENER_NAME : RN_ENGINE_NAME;
+    char path[4096];
     int r;
 
-    /* A peer that closes a socket or pipe must give EPIPE, not kill the runner. */
-    signal(SIGPIPE, SIG_IGN);
-    if (argc > 1 && !strcmp(argv[1], "run")) {
-        /* one loop thread (and curl's short-lived resolver threads): one malloc arena */
-        (void)mallopt(M_ARENA_MAX, 1);
-        return rn_cmd_run(argc - 1, argv + 1);
-    }
     if (argc == 2 && !strcmp(argv[1], "--version")) {
         printf("ghrun %s\n", GHRUN_VERSION);
         return 0;
     }
-    r = rn_engine_path(engine, sizeof(engine));
+    r = rn_sibling_path(name, path, sizeof(path));
     if (r == 0) {
-        execv(engine, argv);
+        execv(path, argv);
         r = -errno;
     }
-    fprintf(stderr, "ghrun: cannot start %s next to this program: %s\n", RN_ENGINE_NAME,
-            strerror(-r));
+    fprintf(stderr, "ghrun: cannot start %s next to this program: %s\n", name, strerror(-r));
     return 2;
 }
