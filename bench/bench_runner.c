@@ -9,18 +9,26 @@
  *   1. Start-up to the first long-poll (median of -r runs), split at the
  *      server-side arrival of the OAuth, session and poll requests, with the
  *      runner's CPU time when its first poll arrives (/proc/PID/schedstat).
- *      Baselines in the same run: `ghrun --version` (exec and dynamic loading
- *      alone), `curl` getting its first request to the same server, and, in
- *      this process, loading the runner files and key and signing one JWT.
- *   2. Idle: RSS, PSS and private memory after the first poll (the largest
- *      mappings listed), and CPU time over -i seconds of long-polling. Baseline
- *      in the same run, side by side: `curl` holding the same kind of long-poll.
+ *      Baselines in the same run: `ghrun-listener --version` (exec and dynamic
+ *      loading of the listener program alone; `ghrun run` is the launcher
+ *      `ghrun` exec'ing it), `ghrun-engine --version` (the same for the full
+ *      program, which `ghrun` was before the split), `curl`
+ *      getting its first request to the same server, and, in this process,
+ *      loading the runner files and key and signing one JWT.
+ *   2. Idle: RSS, PSS and private memory 2 s after the first poll and again
+ *      after the idle period (the largest mappings listed), the pre-started
+ *      worker's memory separately, and CPU time over -i seconds of
+ *      long-polling. Baseline in the same run, side by side: `curl` holding the
+ *      same kind of long-poll.
  *   3. Job latency (median of -j jobs): from the held poll being answered with
  *      a job message to the first step's script running (the step writes bash's
  *      $EPOCHREALTIME), with where the time goes (delete, acquire, renewal as
- *      the server sees them). Baseline: bash started directly on the same script.
+ *      the server sees them); each job comes -w ms after the runner is back to
+ *      an idle long-poll. Measured with the pre-started worker (the default)
+ *      and then with a runner started with GHRUN_PRESTART=0. Baseline: bash
+ *      started directly on the same script.
  *
- * usage: bench_runner [-r runs] [-j jobs] [-i idle_s] [-H hold_s] [-L] [ghrun]
+ * usage: bench_runner [-r runs] [-j jobs] [-i idle_s] [-H hold_s] [-w settle_ms] [-L] [ghrun]
  * -L puts "localhost" in the runner's URLs (a name lookup, as with GitHub) instead of 127.0.0.1.
  * ghrun defaults to $GHRUN, then ghrun next to this executable.
  */
@@ -56,6 +64,7 @@ struct fake {
     const char *host; /* in the runner's URLs: 127.0.0.1, or localhost with -L (a DNS lookup) */
     char *root, *stamp;
     unsigned hold_ms;
+    unsigned settle_ms; /* -w: idle this long before each job message */
     /* monotonic arrival times of the current run, 0 until seen */
     uint64_t t_oauth, t_session, t_poll, t_delete, t_acquire, t_renew, t_complete, t_base;
     uint64_t cpu_at_poll; /* runner CPU ns when its first poll arrived */
@@ -558,13 +567,43 @@ static char *find_curl(void)
     return found;
 }
 
+/* The program `name` next to ghrun. Owned. */
+static char *sibling(const char *ghrun, const char *name)
+{
+    const char *slash = strrchr(ghrun, '/');
+
+    if (!slash)
+        return gr_xstrdup(name);
+    return gr_xasprintf("%.*s%s", (int)(slash - ghrun + 1), ghrun, name);
+}
+
+/* The first child process of pid (the pre-started worker), or 0. */
+static int first_child(int pid)
+{
+    char path[64];
+    int child = 0;
+    FILE *fp;
+
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/children", pid, pid);
+    fp = fopen(path, "r");
+    if (!fp)
+        return 0;
+    if (fscanf(fp, "%d", &child) != 1)
+        child = 0;
+    fclose(fp);
+    return child;
+}
+
 static void startup(struct fake *f, const char *ghrun, int runs, int log_fd)
 {
     struct samples oauth = {0}, sess = {0}, poll = {0}, cpu = {0}, ver = {0}, curl = {0};
-    struct samples vercpu = {0}, curlcpu = {0};
+    struct samples vercpu = {0}, curlcpu = {0}, eng = {0}, engcpu = {0};
     struct samples load = {0}, sign = {0};
     char *argv[] = {(char *)ghrun, "run", "--root", f->root, NULL};
-    char *vargv[] = {(char *)ghrun, "--version", NULL};
+    char *listener = sibling(ghrun, "ghrun-listener");
+    char *vargv[] = {listener, "--version", NULL};
+    char *engine = sibling(ghrun, "ghrun-engine");
+    char *eargv[] = {engine, "--version", NULL};
     char *curl_path = find_curl();
     char *burl = gr_xasprintf("http://%s:%d/baseline", f->host, f->port);
     char *cargv[] = {curl_path, "-s", "-o", "/dev/null", burl, NULL};
@@ -596,6 +635,13 @@ static void startup(struct fake *f, const char *ghrun, int runs, int log_fd)
             add(&ver, ms_since(t0, gr_now_ns()));
             add(&vercpu, (double)(children_cpu_ns() - c0) / 1e6);
         }
+        t0 = gr_now_ns();
+        c0 = children_cpu_ns();
+        if (access(engine, X_OK) == 0 && spawn(f->loop, &p, eargv, -1) == 0) {
+            wait_flag(f->loop, &p.exited, 10000);
+            add(&eng, ms_since(t0, gr_now_ns()));
+            add(&engcpu, (double)(children_cpu_ns() - c0) / 1e6);
+        }
         if (curl_path) {
             reset_times(f);
             t0 = gr_now_ns();
@@ -614,8 +660,12 @@ static void startup(struct fake *f, const char *ghrun, int runs, int log_fd)
     printf("  OAuth request %.2f, session request %.2f, first poll %.2f (target < 20)\n",
            median(&oauth), median(&sess), median(&poll));
     printf("  runner CPU time when its first poll arrived: %.2f ms\n", median(&cpu));
-    printf("  baseline `ghrun --version` (exec, dynamic loading, exit): %.2f ms, CPU %.2f ms\n",
+    printf("  baseline `ghrun-listener --version` (exec, dynamic loading, exit): %.2f ms, CPU %.2f "
+           "ms\n",
            median(&ver), median(&vercpu));
+    if (eng.n)
+        printf("  baseline `ghrun-engine --version` (the full program): %.2f ms, CPU %.2f ms\n",
+               median(&eng), median(&engcpu));
     if (curl.n)
         printf("  baseline `curl URL` (spawn to its request's arrival): %.2f ms, CPU %.2f ms;"
                " ratio ghrun/curl %.2f (wall), %.2f (CPU)\n",
@@ -626,6 +676,8 @@ static void startup(struct fake *f, const char *ghrun, int runs, int log_fd)
            median(&load), median(&sign));
     free(burl);
     free(curl_path);
+    free(engine);
+    free(listener);
 }
 
 static int read_stamp(const char *path, double *ret)
@@ -641,7 +693,7 @@ static int read_stamp(const char *path, double *ret)
     return *ret > 0 ? 0 : -EINVAL;
 }
 
-static void jobs(struct fake *f, int njobs)
+static void jobs(struct fake *f, int njobs, const char *label, bool baseline)
 {
     struct samples lat = {0}, del = {0}, acq = {0}, ren = {0}, done = {0}, bash = {0};
     char *script = gr_path_join(f->root, "baseline.sh");
@@ -662,6 +714,9 @@ static void jobs(struct fake *f, int njobs)
             fprintf(stderr, "bench_runner: the runner is not polling\n");
             break;
         }
+        sleep_loop(f->loop, f->settle_ms); /* a runner idle a moment, as between real jobs */
+        if (!f->held)
+            continue;
         unlink(f->stamp);
         reset_times(f);
         f->t_poll = 1;
@@ -684,7 +739,7 @@ static void jobs(struct fake *f, int njobs)
         add(&ren, ms_since(f->t_sent_mono, f->t_renew));
         add(&done, ms_since(f->t_sent_mono, f->t_complete));
     }
-    if (gr_file_write_atomic(script, text, strlen(text), 0644) == 0) {
+    if (baseline && gr_file_write_atomic(script, text, strlen(text), 0644) == 0) {
         for (int i = 0; i < njobs; i++) {
             double t, t0;
             unlink(f->stamp);
@@ -696,10 +751,15 @@ static void jobs(struct fake *f, int njobs)
                 add(&bash, (t - t0) * 1e3);
         }
     }
-    printf("job message to first step running (median of %d, ms):\n", lat.n);
-    printf("  step script running %.2f (target < 10); bash alone on the same script %.2f;"
-           " difference %.2f\n",
-           median(&lat), median(&bash), median(&lat) - median(&bash));
+    printf("job message to first step running, %s (median of %d, ms; each job %u ms after the"
+           " runner is idle):\n",
+           label, lat.n, f->settle_ms);
+    if (baseline)
+        printf("  step script running %.2f (target < 10); bash alone on the same script %.2f;"
+               " difference %.2f\n",
+               median(&lat), median(&bash), median(&lat) - median(&bash));
+    else
+        printf("  step script running %.2f\n", median(&lat));
     printf("  server-side: message delete %.2f, acquire %.2f, first renewal %.2f, "
            "completion %.2f\n",
            median(&del), median(&acq), median(&ren), median(&done));
@@ -718,6 +778,7 @@ static void idle(struct fake *f, const char *ghrun, int idle_s, int njobs, int l
                      burl,      NULL};
     struct proc p, c = {.exited = true};
     uint64_t c0, c1, b0 = 0, b1 = 0;
+    int worker;
 
     reset_times(f);
     if (spawn(f->loop, &p, argv, log_fd) < 0)
@@ -733,6 +794,9 @@ static void idle(struct fake *f, const char *ghrun, int idle_s, int njobs, int l
     sleep_loop(f->loop, 2000);
     printf("idle, long-polling (memory 2 s after the first poll; largest mappings):\n");
     print_mem("ghrun run", p.h.pid, 8);
+    worker = first_child(p.h.pid);
+    if (worker)
+        print_mem("pre-started worker", worker, 4);
     if (!c.exited)
         print_mem("baseline curl", c.h.pid, 4);
     c0 = cpu_ns(p.h.pid);
@@ -746,18 +810,35 @@ static void idle(struct fake *f, const char *ghrun, int idle_s, int njobs, int l
            " baseline curl holding one request %.2f ms\n",
            idle_s, f->hold_ms / 1000, (double)(c1 - c0) / 1e6,
            b1 >= b0 ? (double)(b1 - b0) / 1e6 : 0);
+    print_mem("ghrun run, end", p.h.pid, 0);
+    if (worker && first_child(p.h.pid) == worker)
+        printf("  pre-started worker CPU since it started (its start-up, then waiting): %.2f ms\n",
+               (double)cpu_ns(worker) / 1e6);
     if (!c.exited)
         stop_proc(f, &c);
     if (f->held_base)
         rn_http_respond(f->held_base, 202, NULL, NULL, 0);
     f->held_base = NULL;
     if (njobs > 0) {
-        jobs(f, njobs);
-        sleep_loop(f->loop, 1000);
+        jobs(f, njobs, "pre-started worker (default)", true);
+        sleep_loop(f->loop, 1500);
         print_mem("ghrun after jobs", p.h.pid, 0);
     }
     stop_proc(f, &p);
     release_held(f);
+    if (njobs > 0) {
+        /* the same without the pre-started worker: each job starts its own */
+        reset_times(f);
+        setenv("GHRUN_PRESTART", "0", 1);
+        if (spawn(f->loop, &p, argv, log_fd) == 0) {
+            f->runner_pid = p.h.pid;
+            if (wait_nonzero(f->loop, &f->t_poll, 30000))
+                jobs(f, njobs, "GHRUN_PRESTART=0", false);
+            stop_proc(f, &p);
+            release_held(f);
+        }
+        unsetenv("GHRUN_PRESTART");
+    }
 out:
     f->runner_pid = 0;
     free(burl);
@@ -795,7 +876,8 @@ int main(int argc, char **argv)
     bool closed = false;
 
     f.host = "127.0.0.1";
-    while ((c = getopt(argc, argv, "r:j:i:H:L")) != -1) {
+    f.settle_ms = 300;
+    while ((c = getopt(argc, argv, "r:j:i:H:w:L")) != -1) {
         switch (c) {
         case 'L':
             f.host = "localhost";
@@ -812,9 +894,12 @@ int main(int argc, char **argv)
         case 'H':
             hold_s = atoi(optarg);
             break;
+        case 'w':
+            f.settle_ms = (unsigned)atoi(optarg);
+            break;
         default:
-            fprintf(stderr, "usage: bench_runner [-r runs] [-j jobs] [-i idle_s] [-H hold_s] [-L] "
-                            "[ghrun]\n");
+            fprintf(stderr, "usage: bench_runner [-r runs] [-j jobs] [-i idle_s] [-H hold_s] "
+                            "[-w settle_ms] [-L] [ghrun]\n");
             return 2;
         }
     }

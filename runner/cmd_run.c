@@ -6,11 +6,11 @@
 #include "cmd_runner.h"
 #include "listener.h"
 #include "protocol.h"
-#include "worker.h"
 
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static void help(void)
 {
@@ -24,6 +24,8 @@ static void help(void)
            "  --root DIR          runner root (default: $GHRUN_ROOT or the current directory)\n"
            "  --runner-version V  runner version to report (default " RN_RUNNER_VERSION_DEFAULT
            ")\n"
+           "  --no-prestart       start each job's worker when the job comes, not ahead\n"
+           "                      (also GHRUN_PRESTART=0)\n"
            "  -h, --help          show this help\n");
 }
 
@@ -35,10 +37,10 @@ int rn_cmd_run(int argc, char **argv)
         {"root", required_argument, NULL, 'R'},
         {"runner-version", required_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
-        {"worker", required_argument, NULL, 'W'},
+        {"no-prestart", no_argument, NULL, 'P'},
         {0},
     };
-    struct rn_listener_opts lo = {.version = RN_RUNNER_VERSION_DEFAULT};
+    struct rn_listener_opts lo = {.version = RN_RUNNER_VERSION_DEFAULT, .prestart = true};
     const char *jit = NULL, *root_opt = NULL, *env_version = getenv("GHRUN_RUNNER_VERSION");
     bool ephemeral_done = false;
     struct gr_diag d = {0};
@@ -64,14 +66,17 @@ int rn_cmd_run(int argc, char **argv)
         case 'h':
             help();
             return 0;
-        case 'W': /* hidden: the job worker the listener starts (worker.h) */
-            return rn_worker_main(optarg, root_opt);
+        case 'P':
+            lo.prestart = false;
+            break;
         default:
             return rn_cli_opt_error("run", c, argv);
         }
     }
     if (optind < argc)
         return rn_cli_usage_error("run", "unexpected argument '%s'", argv[optind]);
+    if (getenv("GHRUN_PRESTART") && !strcmp(getenv("GHRUN_PRESTART"), "0"))
+        lo.prestart = false;
     if (env_version && *env_version && lo.version == (const char *)RN_RUNNER_VERSION_DEFAULT)
         lo.version = env_version;
     root = rn_cmd_root(root_opt);

@@ -12,9 +12,23 @@
  * is how cancellations arrive), with status Busy. Shutdown (signal, --once
  * done, fatal error) cancels a running job, waits for its completion, deletes
  * the session and closes every handle so that uv_run returns.
+ *
+ * PRE-STARTED WORKER. Once the first long-poll is out, and again as soon as a
+ * job is over, the listener starts the next job's worker (protocol.h,
+ * rn_idle_worker_start): it loads its libraries and does its job-independent
+ * set-up while the runner is idle, then blocks reading its message, so that a
+ * job's message goes straight to a warm process. One that dies while idle is
+ * replaced (at once the first time, then with a growing delay, so that a
+ * worker that cannot start does not spin). --no-prestart / GHRUN_PRESTART=0
+ * start each worker with its job instead.
+ *
+ * IDLE MEMORY. A second after the runner goes idle (first poll out, or a job
+ * over) the listener trims its heap and drops the library pages only start-up
+ * used (rn_mem_trim).
  */
 #include "listener.h"
 #include "http.h"
+#include "memtrim.h"
 #include "protocol.h"
 
 #include <errno.h>
@@ -33,6 +47,9 @@
 #define RN_TOKEN_SLACK_S 60
 #define RN_EMPTY_LIMIT 50               /* R: 50 empty answers within 30 minutes ... */
 #define RN_EMPTY_WINDOW_MS (30 * 60000) /* ... mean a misbehaving server: back off */
+#define RN_PRESTART_DELAY_MS 10         /* after the first poll is out: let it leave first */
+#define RN_PRESTART_MAX_MS 60000        /* the longest wait before replacing a dead one */
+#define RN_TRIM_DELAY_MS 1000           /* idle this long: give back start-up's memory */
 
 struct rn_listener;
 typedef void op_fn(struct rn_listener *l);
@@ -88,7 +105,12 @@ struct rn_listener {
     op_fn *retry_op;
     uv_timer_t reap_timer;  /* frees a finished job outside its callbacks */
     uv_timer_t grace_timer; /* shutdown: how long a running job may still take */
-    unsigned grace_ms;      /* GHRUN_SHUTDOWN_GRACE_MS */
+    uv_timer_t idle_timer;  /* starts the pre-started worker */
+    uv_timer_t trim_timer;  /* rn_mem_trim once idle */
+    struct rn_idle_worker *idle;
+    unsigned idle_deaths; /* idle workers that died in a row */
+    bool idle_failed;     /* one could not be started at all: stop trying */
+    unsigned grace_ms;    /* GHRUN_SHUTDOWN_GRACE_MS */
     uv_signal_t sigint, sigterm;
 
     bool stopping, closed, delete_session;
@@ -99,6 +121,9 @@ struct rn_listener {
 static void op_session(struct rn_listener *l);
 static void op_poll(struct rn_listener *l);
 static void stop(struct rn_listener *l, int code, bool delete_session);
+static void idle_start(struct rn_listener *l);
+static void on_idle_timer(uv_timer_t *t);
+static void on_trim_timer(uv_timer_t *t);
 
 /* ---- small helpers ---- */
 
@@ -379,6 +404,9 @@ static void session_done(struct rn_req *req, int status, void *ctx)
     json_decref(j);
     GR_LOG_INFO("connected as '%s'; listening for jobs", l->s.agent_name);
     op_poll(l);
+    if (!l->idle && !uv_is_active((uv_handle_t *)&l->idle_timer))
+        uv_timer_start(&l->idle_timer, on_idle_timer, RN_PRESTART_DELAY_MS, 0);
+    uv_timer_start(&l->trim_timer, on_trim_timer, RN_TRIM_DELAY_MS, 0);
 }
 
 static void op_session(struct rn_listener *l)
@@ -511,7 +539,9 @@ static void acquire_done(struct rn_req *req, int status, void *ctx)
                              .root = l->opts.root,
                              .work = l->work,
                              .runner_name = l->s.agent_name,
-                             .timing = l->timing};
+                             .timing = l->timing,
+                             .runner_version = l->opts.version,
+                             .idle = NULL};
     struct gr_diag d = {0};
     char msg[700];
 
@@ -528,11 +558,17 @@ static void acquire_done(struct rn_req *req, int status, void *ctx)
             l->job_taken = false;
         return;
     }
+    if (l->idle) {
+        env.idle = l->idle; /* the job takes it */
+        l->idle = NULL;
+        l->idle_deaths = 0;
+    }
     if (rn_job_start(&env, b->ptr, b->len, job_done, l, &l->job, &d) < 0) {
         gr_diag_format(&d, msg, sizeof(msg));
         GR_LOG_ERR("cannot run job %s: %s", l->pending.request_id, msg);
         if (l->opts.once)
             l->job_taken = false;
+        idle_start(l); /* the job had taken the idle worker */
         return;
     }
     /* status changes to Busy: restart the long-poll so the service sees it */
@@ -775,6 +811,56 @@ static void op_poll(struct rn_listener *l)
         retry_later(l, op_poll, l->timing.retry_base_ms);
 }
 
+/* ---- the pre-started worker ---- */
+
+static void on_idle_timer(uv_timer_t *t)
+{
+    idle_start(t->data);
+}
+
+static void idle_gone(void *ctx)
+{
+    struct rn_listener *l = ctx;
+    uint64_t ms = 0;
+
+    l->idle = NULL;
+    if (l->idle_deaths++)
+        ms = (uint64_t)l->timing.retry_base_ms << (l->idle_deaths < 7 ? l->idle_deaths : 7);
+    if (ms > RN_PRESTART_MAX_MS)
+        ms = RN_PRESTART_MAX_MS;
+    GR_LOG_INFO("starting a new idle worker%s", ms ? " after a delay" : "");
+    if (!l->closed)
+        uv_timer_start(&l->idle_timer, on_idle_timer, ms, 0);
+}
+
+static void on_trim_timer(uv_timer_t *t)
+{
+    struct rn_listener *l = t->data;
+    long kb = 0;
+
+    if (l->job || l->closed)
+        return;
+    if (rn_mem_trim(&kb) == 0)
+        GR_LOG_DEBUG("idle: %ld kB of start-up pages given back", kb);
+}
+
+/* Start the next job's worker now, when one is wanted and none is there. */
+static void idle_start(struct rn_listener *l)
+{
+    int r;
+
+    uv_timer_stop(&l->idle_timer);
+    if (!l->opts.prestart || l->idle || l->idle_failed || l->stopping || l->closed ||
+        l->job_taken || l->job)
+        return;
+    r = rn_idle_worker_start(l->loop, l->opts.root, l->work, idle_gone, l, &l->idle);
+    if (r < 0) {
+        GR_LOG_WARN("cannot start a worker ahead of the jobs (%s); each job will start its own",
+                    gr_strerror(r));
+        l->idle_failed = true;
+    }
+}
+
 /* ---- jobs ---- */
 
 static void on_reap(uv_timer_t *t)
@@ -792,8 +878,10 @@ static void on_reap(uv_timer_t *t)
         stop(l, l->exit_code, true);
         return;
     }
+    idle_start(l); /* before going Online: the next job may come at once */
     rn_req_cancel(l->poll_req);
     op_poll(l); /* back to Online */
+    uv_timer_start(&l->trim_timer, on_trim_timer, RN_TRIM_DELAY_MS, 0);
 }
 
 static void job_done(struct rn_job *job, int status, void *ctx)
@@ -817,6 +905,10 @@ static void close_all(struct rn_listener *l)
     uv_close((uv_handle_t *)&l->reap_timer, NULL);
     uv_timer_stop(&l->grace_timer);
     uv_close((uv_handle_t *)&l->grace_timer, NULL);
+    uv_close((uv_handle_t *)&l->idle_timer, NULL);
+    uv_close((uv_handle_t *)&l->trim_timer, NULL);
+    rn_idle_worker_stop(l->idle);
+    l->idle = NULL;
     uv_close((uv_handle_t *)&l->sigint, NULL);
     uv_close((uv_handle_t *)&l->sigterm, NULL);
     while (l->side) {
@@ -855,6 +947,9 @@ static void stop(struct rn_listener *l, int code, bool delete_session)
         rn_req_cancel(l->acquire_req);
     uv_timer_stop(&l->retry_timer);
     l->retry_op = NULL;
+    uv_timer_stop(&l->idle_timer);
+    rn_idle_worker_stop(l->idle);
+    l->idle = NULL;
     if (l->job) {
         rn_job_cancel(l->job, true);
         return; /* job_done → on_reap → stop again */
@@ -994,7 +1089,10 @@ int rn_listener_run(const struct rn_listener_opts *opts)
     uv_timer_init(&loop, &l.retry_timer);
     uv_timer_init(&loop, &l.reap_timer);
     uv_timer_init(&loop, &l.grace_timer);
-    l.retry_timer.data = l.reap_timer.data = l.grace_timer.data = &l;
+    uv_timer_init(&loop, &l.idle_timer);
+    uv_timer_init(&loop, &l.trim_timer);
+    l.retry_timer.data = l.reap_timer.data = l.grace_timer.data = l.idle_timer.data = &l;
+    l.trim_timer.data = &l;
     l.grace_ms = env_ms("GHRUN_SHUTDOWN_GRACE_MS", 0);
     seed_jitter();
     uv_signal_init(&loop, &l.sigint);

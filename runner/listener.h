@@ -7,6 +7,7 @@ struct rn_listener_opts {
     const char *root;         /* runner root holding .runner and friends */
     const char *version;      /* runner version reported to the service */
     bool once;                /* take one job, then exit (also when the runner is ephemeral) */
+    bool prestart;            /* keep an idle worker started ahead of the next job */
     bool *ret_ephemeral_done; /* set when an ephemeral runner finished its job; may be NULL */
 };
 

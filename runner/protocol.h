@@ -125,6 +125,7 @@ void rn_timing_load(struct rn_timing *t);
 /* ---- protocol_job.c: one acquired job (renew, run, complete) ---- */
 
 struct rn_job;
+struct rn_idle_worker;
 struct uv_loop_s;
 
 /* Called once when the job is over (completed, or given up); free it then. */
@@ -151,6 +152,7 @@ struct rn_job_env {
     const char *(*runner_token)(void *token_ctx);
     void *token_ctx;
     const char *runner_version; /* shown in "Set up job" */
+    struct rn_idle_worker *idle; /* a worker started ahead, or NULL; rn_job_start takes it */
 };
 
 /*
@@ -167,6 +169,20 @@ const char *rn_job_id(const struct rn_job *job);
 const char *rn_job_conclusion(const struct rn_job *job);
 /* Free after the done callback; handles close asynchronously on the loop. */
 void rn_job_free(struct rn_job *job);
+
+/*
+ * A worker started ahead of the next job (`ghrun-engine worker`: its libraries loaded and its
+ * job-independent set-up done, blocked reading its job message). rn_job_start hands the
+ * message to it when it is still alive and starts a new worker otherwise. gone runs (never
+ * inside these functions) when it exits while idle; the handle is invalid after that.
+ */
+typedef void rn_idle_gone_fn(void *ctx);
+int rn_idle_worker_start(struct uv_loop_s *loop, const char *root, const char *work,
+                         rn_idle_gone_fn *gone, void *ctx,
+                         struct rn_idle_worker **ret) GR_MUST_CHECK;
+int rn_idle_worker_pid(const struct rn_idle_worker *w);
+/* Stop it (EOF on its stdin, then SIGTERM); it frees itself once gone. NULL is fine. */
+void rn_idle_worker_stop(struct rn_idle_worker *w);
 
 /* ---- protocol.c ---- */
 

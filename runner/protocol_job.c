@@ -21,14 +21,16 @@
  * with its result. The same exactly-once rule applies to both.
  *
  * The job itself runs in a worker process (worker.h), as the official
- * Runner.Worker beside Runner.Listener: `<self> run --worker WORK` gets the
- * message on its stdin, runs it with the executor engine and streams events
+ * Runner.Worker beside Runner.Listener: `ghrun-engine worker` gets the
+ * message on its stdin (usually a worker started ahead and idle until then,
+ * rn_idle_worker_start), runs it with the executor engine and streams events
  * back; the GitHub reporter (reporter_github.h) turns them into timeline
  * updates, the live console and log uploads. A worker that dies before the
  * job ends fails the job; the completion is still sent exactly once and the
  * listener lives on. Events are also written, masked, to
  * <root>/_diag/job-<jobId>.log.
  */
+#include "engine.h"
 #include "http.h"
 #include "jobmsg.h"
 #include "protocol.h"
@@ -41,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -54,8 +57,16 @@ struct worker_proc {
     uv_pipe_t in, out;
     uv_write_t write;
     int open;
-    struct rn_job *job;
+    struct rn_job *job; /* NULL while idle (struct rn_idle_worker) */
+    rn_idle_gone_fn *gone;
+    void *gone_ctx;
+    bool exited, stopping;
     char chunk[65536];
+};
+
+/* An idle worker is a worker_proc without a job (C11 6.7.2.1: a struct and its first member). */
+struct rn_idle_worker {
+    struct worker_proc wp;
 };
 
 struct rn_job {
@@ -286,11 +297,12 @@ static void wp_closed(uv_handle_t *h)
     struct rn_job *job = wp->job;
 
     if (--wp->open == 0) {
-        if (job->wp == wp)
+        if (job && job->wp == wp)
             job->wp = NULL;
         free(wp);
     }
-    handle_gone(job);
+    if (job)
+        handle_gone(job);
 }
 
 static void wp_close(struct worker_proc *wp, uv_handle_t *h)
@@ -406,11 +418,17 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     }
 }
 
+static void idle_exit(struct worker_proc *wp, int64_t status, int sig);
+
 static void on_worker_exit(uv_process_t *p, int64_t status, int sig)
 {
     struct worker_proc *wp = p->data;
     struct rn_job *job = wp->job;
 
+    if (!job) {
+        idle_exit(wp, status, sig);
+        return;
+    }
     job->worker_status = (int)status;
     job->worker_sig = sig;
     job->worker_running = false;
@@ -475,27 +493,24 @@ static void on_worker_done(struct rn_job *job)
     rn_ghrep_finish(job->ghrep, job->env.timing.request_timeout_ms, reports_sent, job);
 }
 
-/* Spawn `<self> run --worker WORK` with the message on its stdin. */
-static int worker_start(struct rn_job *job)
+/* Spawn `ghrun-engine worker --root ROOT --work WORK`; it reads its message on stdin. */
+static int wp_spawn(uv_loop_t *loop, const char *root, const char *work, struct worker_proc **ret)
 {
     char exe[4096];
-    size_t exelen = sizeof(exe);
-    char *args[] = {exe, "run", "--root", job->root, "--worker", job->work, NULL};
+    char *args[] = {exe, RN_WORKER_CMD, "--root", (char *)root, "--work", (char *)work, NULL};
     uv_process_options_t o = {0};
     uv_stdio_container_t stdio[3];
     struct worker_proc *wp;
     int r;
 
-    r = uv_exepath(exe, &exelen);
+    r = rn_engine_path(exe, sizeof(exe));
     if (r < 0)
         return r;
-    wp = gr_xcalloc(1, sizeof(*wp));
-    wp->job = job;
-    uv_pipe_init(job->env.loop, &wp->in, 0);
-    uv_pipe_init(job->env.loop, &wp->out, 0);
+    wp = &((struct rn_idle_worker *)gr_xcalloc(1, sizeof(struct rn_idle_worker)))->wp;
+    uv_pipe_init(loop, &wp->in, 0);
+    uv_pipe_init(loop, &wp->out, 0);
     wp->in.data = wp->out.data = wp->proc.data = wp;
     wp->open = 3;
-    job->open_handles += 3;
     stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
     stdio[0].data.stream = (uv_stream_t *)&wp->in;
     stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
@@ -508,19 +523,107 @@ static int worker_start(struct rn_job *job)
     o.stdio = stdio;
     o.stdio_count = 3;
     o.flags = UV_PROCESS_DETACHED; /* the listener alone decides when the job is cancelled */
-    r = uv_spawn(job->env.loop, &wp->proc, &o);
+    r = uv_spawn(loop, &wp->proc, &o);
     if (r < 0) {
         wp_close(wp, (uv_handle_t *)&wp->proc);
         wp_close(wp, (uv_handle_t *)&wp->in);
         wp_close(wp, (uv_handle_t *)&wp->out);
         return r;
     }
+    *ret = wp;
+    return 0;
+}
+
+/* Whether an idle worker has exited already (its exit not yet reaped by the loop). */
+static bool wp_dead(struct worker_proc *wp)
+{
+    siginfo_t si = {0};
+
+    if (wp->exited || wp->stopping)
+        return true;
+    return waitid(P_PID, (id_t)wp->proc.pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+           si.si_pid != 0;
+}
+
+/* The job's worker: the idle one started ahead when it is alive, else a new one. */
+static int worker_start(struct rn_job *job)
+{
+    struct worker_proc *wp = job->env.idle ? &job->env.idle->wp : NULL;
+    int r;
+
+    job->env.idle = NULL;
+    if (wp && wp_dead(wp)) {
+        rn_idle_worker_stop((struct rn_idle_worker *)wp);
+        wp = NULL;
+    }
+    if (!wp) {
+        r = wp_spawn(job->env.loop, job->root, job->work, &wp);
+        if (r < 0)
+            return r;
+        GR_LOG_INFO("job '%s': worker %d started", job->msg.display_name, (int)wp->proc.pid);
+    } else {
+        GR_LOG_INFO("job '%s': pre-started worker %d takes it", job->msg.display_name,
+                    (int)wp->proc.pid);
+    }
+    wp->job = job;
+    job->open_handles += wp->open;
     job->wp = wp;
     job->worker_running = true;
     job->out_open = true;
     uv_read_start((uv_stream_t *)&wp->out, on_alloc, on_read);
-    GR_LOG_INFO("job '%s': worker %d started", job->msg.display_name, (int)wp->proc.pid);
     return 0;
+}
+
+/* ---- idle workers ---- */
+
+static void idle_exit(struct worker_proc *wp, int64_t status, int sig)
+{
+    bool told = wp->stopping;
+
+    wp->exited = true;
+    wp->stopping = true;
+    wp_close(wp, (uv_handle_t *)&wp->proc);
+    wp_close(wp, (uv_handle_t *)&wp->in);
+    wp_close(wp, (uv_handle_t *)&wp->out);
+    if (!told) {
+        GR_LOG_WARN("the idle worker %d %s %d", (int)wp->proc.pid,
+                    sig ? "was killed by signal" : "exited with status", sig ? sig : (int)status);
+        if (wp->gone)
+            wp->gone(wp->gone_ctx);
+    }
+}
+
+int rn_idle_worker_start(struct uv_loop_s *loop, const char *root, const char *work,
+                         rn_idle_gone_fn *gone, void *ctx, struct rn_idle_worker **ret)
+{
+    struct worker_proc *wp;
+    int r = wp_spawn(loop, root, work, &wp);
+
+    if (r < 0)
+        return r;
+    wp->gone = gone;
+    wp->gone_ctx = ctx;
+    GR_LOG_DEBUG("idle worker %d started", (int)wp->proc.pid);
+    *ret = (struct rn_idle_worker *)wp;
+    return 0;
+}
+
+int rn_idle_worker_pid(const struct rn_idle_worker *iw)
+{
+    return iw ? iw->wp.proc.pid : 0;
+}
+
+void rn_idle_worker_stop(struct rn_idle_worker *iw)
+{
+    struct worker_proc *w = iw ? &iw->wp : NULL;
+
+    if (!w || w->stopping)
+        return;
+    w->stopping = true;                 /* its exit is expected now: no gone callback */
+    wp_close(w, (uv_handle_t *)&w->in); /* EOF without a message: the worker exits */
+    wp_close(w, (uv_handle_t *)&w->out);
+    if (!w->exited)
+        (void)kill(w->proc.pid, SIGTERM); /* the exit callback closes the process handle */
 }
 
 /*
@@ -889,6 +992,7 @@ int rn_job_start(const struct rn_job_env *env, const char *text, size_t len, rn_
         r = msg ? gr_diag_set(reterr, GR_EPROTO, NULL, 0, 0, "job message is not an object")
                 : GR_EPARSE;
         json_decref(msg);
+        rn_idle_worker_stop(env->idle);
         return r;
     }
     add_hook(msg, "ACTIONS_RUNNER_HOOK_JOB_STARTED", "Set up runner", true);
@@ -903,6 +1007,7 @@ int rn_job_start(const struct rn_job_env *env, const char *text, size_t len, rn_
         memset(job->text, 0, job->text_len);
         free(job->text);
         free(job);
+        rn_idle_worker_stop(env->idle);
         return r;
     }
     job->env = *env;

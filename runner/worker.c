@@ -9,6 +9,7 @@
 #include "artifact_client.h"
 #include "actions_dl.h"
 #include "http.h"
+#include "memtrim.h"
 #include "sandbox_config.h"
 
 #include <errno.h>
@@ -18,6 +19,8 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+
+#include <git2.h>
 
 #define WK_MSG_MAX (64u << 20)
 
@@ -360,7 +363,38 @@ static int fail(struct wk *w, const char *fmt, ...)
     return 1;
 }
 
-static int run_job(struct wk *w, const json_t *msg, const char *work, const char *root)
+/* The job-independent set-up, done before the message comes (an idle worker does it ahead). */
+struct wk_prep {
+    struct rn_sandbox_config sc;
+    struct sb_policy policy;
+    bool sandboxed;
+    int err; /* loading <root>/.sandbox failed: reported once the job is known */
+    char errmsg[700];
+};
+
+static void prep_init(struct wk_prep *p, const char *root)
+{
+    struct gr_diag d = {0};
+
+    memset(p, 0, sizeof(*p));
+    /*
+     * libgit2 stays initialised for the worker's life: each first initialisation makes its TLS
+     * back end parse the whole system CA bundle (tens of ms), and building every job's github
+     * context initialises and shuts it down again.
+     */
+    git_libgit2_init();
+    if (!root)
+        return;
+    p->err = rn_sandbox_config_load(root, &p->sc, &d);
+    if (p->err < 0) {
+        gr_diag_format(&d, p->errmsg, sizeof(p->errmsg));
+        return;
+    }
+    rn_config_sandbox_policy(&p->sc, &p->policy);
+    p->sandboxed = true;
+}
+
+static int run_job(struct wk *w, const json_t *msg, const char *work, struct wk_prep *prep)
 {
     struct ex_jobspec *js = NULL;
     struct gr_diag d = {0};
@@ -379,8 +413,6 @@ static int run_job(struct wk *w, const json_t *msg, const char *work, const char
     };
     char msgbuf[700], **step_env = NULL, *ws = rn_worker_workspace(msg, work);
     char *state = gr_path_join(work, "_ghrun");
-    struct rn_sandbox_config sc = {0};
-    struct sb_policy policy;
     uv_loop_t loop;
     bool ok = false;
     int r, rc = 0;
@@ -397,17 +429,13 @@ static int run_job(struct wk *w, const json_t *msg, const char *work, const char
         goto out;
     }
     masks_init(w, js);
-    if (root) {
-        r = rn_sandbox_config_load(root, &sc, &d);
-        if (r < 0) {
-            gr_diag_format(&d, msgbuf, sizeof(msgbuf));
-            rc = fail(w, "the runner's sandbox settings: %s", msgbuf);
-            goto out;
-        }
-        rn_config_sandbox_policy(&sc, &policy);
-        wj.sandbox = &policy;
-        wj.no_native = sc.no_native;
+    if (prep->err < 0) {
+        rc = fail(w, "the runner's sandbox settings: %s", prep->errmsg);
+        goto out;
     }
+    if (prep->sandboxed)
+        wj.sandbox = &prep->policy;
+    wj.no_native = prep->sc.no_native; /* zero when there is no .sandbox */
     wj.spec = js;
     wj.workspace = ws;
     wj.state_dir = state;
@@ -419,7 +447,6 @@ static int run_job(struct wk *w, const json_t *msg, const char *work, const char
     if (r < 0)
         rc = fail(w, "the job could not run: %s", gr_strerror(r));
 out:
-    rn_sandbox_config_release(&sc);
     rn_strv_free(step_env);
     ex_jobspec_free(js);
     free(state);
@@ -434,6 +461,7 @@ int rn_worker_main(const char *work, const char *root)
     char *text = NULL;
     size_t len = 0;
     struct gr_diag d = {0};
+    struct wk_prep prep;
     char buf[700];
     int r, rc;
 
@@ -443,7 +471,14 @@ int rn_worker_main(const char *work, const char *root)
         GR_LOG_ERR("worker: cannot set up the event pipe");
         return 1;
     }
+    prep_init(&prep, root);
+    /* an idle worker waits here for its job, holding only what it will use again */
+    (void)rn_mem_trim(NULL);
     r = read_stdin(&text, &len);
+    if (r == 0 && len == 0) {
+        rc = 0; /* the listener stopped this idle worker */
+        goto out;
+    }
     if (r < 0) {
         rc = fail(&w, "cannot read the job message: %s", gr_strerror(r));
         goto out;
@@ -454,9 +489,11 @@ int rn_worker_main(const char *work, const char *root)
         rc = fail(&w, "the job message is not JSON: %s", buf);
         goto out;
     }
-    rc = run_job(&w, msg, work, root);
+    rc = run_job(&w, msg, work, &prep);
     json_decref(msg);
 out:
+    rn_sandbox_config_release(&prep.sc);
+    git_libgit2_shutdown();
     if (text) {
         memset(text, 0, len);
         free(text);
@@ -466,4 +503,25 @@ out:
     free(w.masks);
     close(w.fd);
     return rc;
+}
+
+int rn_worker_cmd(int argc, char **argv)
+{
+    const char *root = NULL, *work = NULL;
+    bool bad = false;
+
+    for (int i = 1; i < argc && !bad; i++) {
+        if (!strcmp(argv[i], "--root") && i + 1 < argc)
+            root = argv[++i];
+        else if (!strcmp(argv[i], "--work") && i + 1 < argc)
+            work = argv[++i];
+        else
+            bad = true;
+    }
+    if (bad || !work || work[0] != '/') {
+        fprintf(stderr, "ghrun-engine " RN_WORKER_CMD ": internal; usage: " RN_WORKER_CMD
+                        " [--root ROOT] --work ABSOLUTE_DIR (started by `ghrun run`)\n");
+        return 2;
+    }
+    return rn_worker_main(work, root);
 }

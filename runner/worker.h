@@ -1,7 +1,9 @@
 /*
  * Internal to runner/: the job worker (as the official Runner.Worker beside
- * Runner.Listener). The listener starts `ghrun run --worker WORK` for each
- * acquired job, writes the job message to its stdin and closes it; the worker
+ * Runner.Listener). The listener starts `ghrun-engine worker --root ROOT
+ * --work WORK` (engine.h), usually ahead of the job (an idle worker blocked
+ * reading stdin, its libraries loaded and its job-independent set-up done),
+ * writes the job message to its stdin and closes it; the worker
  * runs the job with the executor engine on its own loop and writes one JSON
  * event per line to its stdout:
  *
@@ -24,6 +26,7 @@
 
 #include <stdbool.h>
 
+#include "engine.h"
 #include "ex/engine.h"
 #include "ex/jobspec.h"
 
@@ -49,7 +52,11 @@ void rn_strv_free(char **v);
 /* The workspace for a message: <work>/<repo>/<repo> (github.repository's name). Owned. */
 char *rn_worker_workspace(const json_t *msg, const char *work);
 /*
- * `ghrun run --root ROOT --worker WORK`: returns the process exit code. Every step runs in the
- * sandbox that <root>/.sandbox describes (strict by default); root NULL: no sandbox.
+ * Run one job whose message comes on stdin; returns the process exit code. Every step runs in
+ * the sandbox that <root>/.sandbox describes (strict by default); root NULL: no sandbox. An
+ * empty stdin (the listener stopping an idle worker) exits 0 quietly.
  */
 int rn_worker_main(const char *work, const char *root);
+
+/* argv[0] is RN_WORKER_CMD; returns the exit code (2 on bad arguments). */
+int rn_worker_cmd(int argc, char **argv);

@@ -4,7 +4,9 @@
 # from start-up) and runs the next job; it follows a BrokerMigration message; it backs off from a server that
 # answers long-polls at once; SIGTERM lets a running job finish within the grace period
 # (GHRUN_SHUTDOWN_GRACE_MS), a second signal or the end of the grace period cancels it; the
-# session is deleted every time.
+# session is deleted every time. The worker started ahead: the job goes to the idle worker that
+# was waiting before its message came; a killed idle worker is replaced and the next job still
+# runs; with pre-starting off (GHRUN_PRESTART=0) each job starts its own worker.
 RUNNER_PART=listener
 . "$(dirname "$0")/test_runner_protocol.sh"
 
@@ -137,17 +139,62 @@ expect_eq "grace over: cancelled" "$(conclusion_of "$JOB_RID")" failed
 check "grace over: logged" log_has "did not finish within 1 s"
 expect_eq "grace over: session deleted" "$(state | q 'd["sessions"]')" 0
 
+# ---------------------------------------------------------------- the pre-started worker
+idle_worker() { # print the pid of the listener's idle worker (up to 10 s), other than $1
+    local w
+    for _ in $(seq 200); do
+        w=$(pgrep -P "$RPID" -f "ghrun-engine worker" | grep -vx "${1:-0}" | head -1)
+        [ -n "$w" ] && echo "$w" && return 0
+        sleep 0.05
+    done
+    return 1
+}
+listen "$T/r1"
+check "prestart: session created" wait_sessions 1
+W1=$(idle_worker) || bad "prestart: no idle worker before the job"
+job '{"name":"warm","steps":[{"run":"echo warm"}]}'
+check "prestart: job completed" wait_completed
+expect_eq "prestart: conclusion" "$(conclusion_of "$JOB_RID")" succeeded
+check "prestart: the idle worker ($W1) took the job" log_has "pre-started worker $W1 takes it"
+W2=$(idle_worker "$W1") || bad "prestart: no new idle worker after the job"
+kill -KILL "$W2"
+W3=$(idle_worker "$W2") || bad "prestart: the killed idle worker was not replaced"
+check "prestart: the death was logged" log_has "idle worker $W2 was killed by signal 9"
+job '{"name":"after-kill","steps":[{"run":"echo again"}]}'
+check "prestart: job after the kill completed" wait_completed
+expect_eq "prestart: conclusion after the kill" "$(conclusion_of "$JOB_RID")" succeeded
+check "prestart: the replacement ($W3) took it" log_has "pre-started worker $W3 takes it"
+kill -TERM "$RPID"
+wait "$RPID"
+expect_eq "prestart: exit after SIGTERM" "$?" 0
+check "prestart: the idle worker stopped with the listener" \
+    sh -c "! pgrep -f '[g]hrun-engine worker --root $T/r1' >/dev/null"
+
+listen "$T/r1" GHRUN_PRESTART=0
+check "no prestart: session created" wait_sessions 1
+sleep 0.3
+check "no prestart: no idle worker" sh -c "! pgrep -P $RPID >/dev/null"
+job '{"name":"cold","steps":[{"run":"echo cold"}]}'
+check "no prestart: job completed" wait_completed
+expect_eq "no prestart: conclusion" "$(conclusion_of "$JOB_RID")" succeeded
+WC=$(grep -o "job 'cold': worker [0-9]* started" "$LOG" | grep -o "[0-9]*")
+check "no prestart: the job started its own worker" test -n "$WC"
+kill -TERM "$RPID"
+wait "$RPID"
+expect_eq "no prestart: exit after SIGTERM" "$?" 0
+
 # ---------------------------------------------------------------- a server that does not hold
 # Every long-poll answered 202 at once: after 50 empty answers the runner waits (15-30 times
 # the retry base) instead of spinning.
 start_fake --poll-hold 0
 config "$T/r3" r3 || bad "config r3"
+BEFORE=$(wc -l <"$T/requests.jsonl") # the log is appended to: count this runner's polls only
 listen "$T/r3"
 sleep 3
 kill -TERM "$RPID"
 wait "$RPID"
 expect_eq "no hold: exit" "$?" 0
-POLLS=$(grep -c '"endpoint": "message"' "$T/requests.jsonl")
+POLLS=$(tail -n +"$((BEFORE + 1))" "$T/requests.jsonl" | grep -c '"endpoint": "message"')
 check "no hold: the runner backed off ($POLLS polls in 3 s)" test "$POLLS" -lt 260
 check "no hold: logged" log_has "answers long-polls without waiting"
 
