@@ -3,7 +3,9 @@
  * (ex_cache_save_tree / ex_cache_restore_tree: tar + zstd via libarchive, SHA-256, fsync,
  * atomic index) against `tar -I zstd -cf` / `tar -I zstd -xf` of the same tree, in the same run.
  *
- * usage: bench_cache [FILES [TOTAL_MB [REPS]]]   (default 20000 files, 200 MB, 3 reps)
+ * usage: bench_cache [FILES [TOTAL_MB [REPS]]]
+ * Defaults: $GHRUN_BENCH_FILES, $GHRUN_BENCH_MB, $GHRUN_BENCH_REPS, else the issue's size:
+ * 50000 files, 500 MB, 3 reps. The tree is built under $TMPDIR (default /tmp).
  *
  * The tree: FILES/20 packages, each with package.json, lib/ and src/ files and a .bin link;
  * file contents are JS-like text drawn from a small vocabulary, so they compress about as well
@@ -139,12 +141,21 @@ static uint64_t file_size(const char *p)
     return stat(p, &st) == 0 ? (uint64_t)st.st_size : 0;
 }
 
+/* argv[i] when given, else the environment variable, else def. */
+static int int_arg(int argc, char **argv, int i, const char *env, int def)
+{
+    const char *s = i < argc ? argv[i] : getenv(env);
+
+    return s && *s ? (int)strtol(s, NULL, 10) : def;
+}
+
 int main(int argc, char **argv)
 {
-    int files = argc > 1 ? (int)strtol(argv[1], NULL, 10) : 20000;
-    int mb = argc > 2 ? (int)strtol(argv[2], NULL, 10) : 200;
-    int reps = argc > 3 ? (int)strtol(argv[3], NULL, 10) : 3;
-    char root[] = "/tmp/bench-cache-XXXXXX";
+    int files = int_arg(argc, argv, 1, "GHRUN_BENCH_FILES", 50000);
+    int mb = int_arg(argc, argv, 2, "GHRUN_BENCH_MB", 500);
+    int reps = int_arg(argc, argv, 3, "GHRUN_BENCH_REPS", 3);
+    const char *tmpdir = getenv("TMPDIR");
+    char *root = gr_xasprintf("%s/bench-cache-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
     double ts[16], tr[16], bs[16], br[16];
     const char *paths[] = {"node_modules"};
     struct ex_cache *c = NULL;
@@ -204,13 +215,14 @@ int main(int argc, char **argv)
            (double)file_size(tarfile) / 1048576.0);
     printf("save:    ours %.3f s   tar -I zstd -cf %.3f s   ratio %.2f\n", ms, mbs, ms / mbs);
     printf("restore: ours %.3f s   tar -I zstd -xf %.3f s   ratio %.2f\n", mr, mbr, mr / mbr);
-    printf("(ours includes SHA-256 of the archive, fsync before commit, index update; restore\n"
-           " includes verifying the SHA-256 before extraction)\n");
+    printf("(ours includes the SHA-256 of the archive, the rename into place and the index\n"
+           " update; restore includes verifying the SHA-256 before extraction)\n");
     ex_cache_free(c);
     rm_rf(root);
     free(src);
     free(store);
     free(dst);
     free(tarfile);
+    free(root);
     return 0;
 }

@@ -7,14 +7,16 @@
  * to blobs/<sha256> before the index names them, so a process that dies leaves at worst an
  * unused temp file or blob, never a visible half entry. Archives are not fsynced: after a power
  * loss a blob may be short, but every blob is checked against its SHA-256 before use, so that
- * shows up as a miss, and fsync would double the cost of a save on a busy disk. A writer holds
- * flock on its temp file for as long as it writes, which lets prune tell an abandoned temp file
- * (lock free) from a live one. Two savers of one (scope, key, version): whoever commits first wins,
+ * shows up as a miss, and fsync would double the cost of a save on a busy disk. Temp file names
+ * carry their writer (pid and start time, store_tmp.h) and the writer flocks them, so opening the
+ * store, every save, prune and clear remove what a killed writer left in tmp/ and never a live
+ * writer's file. Two savers of one (scope, key, version): whoever commits first wins,
  * the other gets -EEXIST and its archive is dropped. Eviction is least recently used by
  * accessed_ms; blobs shared by several entries (same bytes) are counted and removed once.
  */
 #include "ex.h"
 #include "cache_internal.h"
+#include "store_tmp.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -352,6 +354,7 @@ int ex_cache_open(const char *dir, uint64_t max_size, struct ex_cache **ret, str
         ex_cache_free(c);
         return r;
     }
+    (void)ex__store_tmp_sweep(c->tmp);
     *ret = c;
     return 0;
 }
@@ -617,19 +620,8 @@ out:
 
 int ex_cache_tmpfile(struct ex_cache *c, char **ret_path, int *ret_fd)
 {
-    char *path = gr_xasprintf("%s/part-XXXXXX", c->tmp);
-    int fd = mkostemp(path, O_CLOEXEC);
-
-    if (fd < 0) {
-        int r = -errno;
-        free(path);
-        return r;
-    }
-    /* Held until the descriptor closes: prune deletes only temp files nobody holds. */
-    (void)flock(fd, LOCK_EX);
-    *ret_path = path;
-    *ret_fd = fd;
-    return 0;
+    /* Named after this process and flocked: sweeps leave it alone while either holds. */
+    return ex__store_tmp_create(c->tmp, "part", ret_path, ret_fd);
 }
 
 /* ---- saving a tree -------------------------------------------------------- */
@@ -873,6 +865,7 @@ static int save_paths(struct ex_cache *c, const char *scope, const char *key, co
     uint64_t size = 0;
     int fd = -1, r;
 
+    (void)ex__store_tmp_sweep(c->tmp);
     r = ex_cache_tmpfile(c, &tmp, &fd);
     if (r < 0)
         return gr_diag_set(reterr, r, c->tmp, 0, 0, "cannot create a temporary file");
@@ -918,16 +911,15 @@ int ex_cache_save_members(struct ex_cache *c, const char *scope, const char *key
 static int save_by_move(struct ex_cache *c, const char *scope, const char *key, const char *version,
                         const char *src, struct ex_cache_entry *ret, struct gr_diag *reterr)
 {
-    char sha[EX_CACHE_HEX_LEN], *tmp = gr_xasprintf("%s/move-XXXXXX", c->tmp);
+    char sha[EX_CACHE_HEX_LEN], *tmp = NULL;
     uint64_t size = 0;
-    int fd, r;
+    int fd = -1, r;
 
-    /* A unique name in tmp/, then the source over it: the source may be a caller's file. */
-    fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) {
-        r = -errno;
+    /* A unique name in tmp/ (it names this process), then the source over it: the source may
+     * be a caller's file. */
+    r = ex__store_tmp_create(c->tmp, "move", &tmp, &fd);
+    if (r < 0)
         goto out;
-    }
     close(fd);
     if (rename(src, tmp) < 0) {
         r = -errno;
@@ -954,6 +946,7 @@ int ex_cache_save_file(struct ex_cache *c, const char *scope, const char *key, c
     uint64_t size = 0;
     int fd = -1, r;
 
+    (void)ex__store_tmp_sweep(c->tmp);
     if (move) {
         r = save_by_move(c, scope, key, version, src, ret, reterr);
         if (r != -EXDEV)
@@ -1326,7 +1319,10 @@ out:
     return r;
 }
 
-/* Delete blobs nobody names and temp files nobody holds (flock free). Called under the lock. */
+/*
+ * Delete blobs nobody names, temp files of writers that are gone, and index temp files (only
+ * written under the lock, so any left is a killed writer's). Called under the exclusive lock.
+ */
 static void sweep(struct ex_cache *c, const struct idx *x)
 {
     DIR *d = opendir(c->blobs);
@@ -1340,19 +1336,8 @@ static void sweep(struct ex_cache *c, const struct idx *x)
     }
     if (d)
         closedir(d);
-    d = opendir(c->tmp);
-    while (d && (de = readdir(d)) != NULL) {
-        if (de->d_name[0] == '.')
-            continue;
-        int fd = openat(dirfd(d), de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0)
-            continue;
-        if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-            (void)unlinkat(dirfd(d), de->d_name, 0);
-        close(fd);
-    }
-    if (d)
-        closedir(d);
+    (void)ex__store_tmp_sweep(c->tmp);
+    (void)ex__store_tmp_sweep_atomic(c->dir, "index.json");
 }
 
 int ex_cache_prune(struct ex_cache *c, uint64_t max_size, size_t *ret_removed)

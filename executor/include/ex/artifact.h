@@ -95,3 +95,21 @@ char *ex_artifact_path(const struct ex_artifact_store *s, const char *name);
 /* Remove the artifact called name: 0 (and *ret, may be NULL, gets it), or GR_ENOTFOUND. */
 int ex_artifact_delete(struct ex_artifact_store *s, const char *name,
                        struct ex_artifact *ret) GR_MUST_CHECK;
+
+/* ---- housekeeping (helper "stores") -------------------------------------- */
+
+/* What ex_artifact_prune() removed. */
+struct ex_artifact_prune {
+    size_t expired;    /* artifacts past their retention, deleted with their zip */
+    size_t temp_files; /* temp files of uploads whose writer is gone, and metadata temp files */
+};
+
+/*
+ * Delete the artifacts whose expires_ms is at or before now_ms (0: the current time), and the
+ * temp files that killed writers left (an upload's temp file is removed only when the process
+ * that created it is gone and nobody holds its flock; see executor/store_tmp.h). A live
+ * upload is never touched. ex_artifact_open() runs it, and so does ex_artifact_list() when it
+ * meets expired artifacts, which list and find never return. *ret (may be NULL) gets counts.
+ */
+int ex_artifact_prune(struct ex_artifact_store *s, int64_t now_ms,
+                      struct ex_artifact_prune *ret) GR_MUST_CHECK;
