@@ -35,9 +35,10 @@
 
 struct ex_artifact_store {
     char *dir;
-    char *meta; /* <dir>/.meta */
-    char *tmp;  /* <dir>/.tmp */
-    char *lock; /* <dir>/.lock */
+    char *meta;                      /* <dir>/.meta */
+    char *tmp;                       /* <dir>/.tmp */
+    char *lock;                      /* <dir>/.lock */
+    struct ex_artifact_prune pruned; /* removed through this handle (ex_artifact_prune) */
 };
 
 void ex_artifact_release(struct ex_artifact *a)
@@ -557,7 +558,9 @@ int ex_artifact_prune(struct ex_artifact_store *s, int64_t now_ms, struct ex_art
     p.temp_files += ex__store_tmp_sweep_atomic(s->dir, ".next_id");
     p.expired = prune_expired(s, now_ms > 0 ? now_ms : clock_ms());
     close(lock);
+    s->pruned.expired += p.expired;
+    s->pruned.temp_files += p.temp_files;
     if (ret)
-        *ret = p;
+        *ret = s->pruned;
     return 0;
 }

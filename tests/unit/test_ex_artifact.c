@@ -310,7 +310,7 @@ static void test_expired_deleted(void **state)
     assert_true(exists_at(f, "short.zip"));
     /* Two days later: "short" goes, zip and metadata; the others stay. */
     assert_int_equal(ex_artifact_prune(f->s, a.created_ms + 2 * 86400000LL, &pr), 0);
-    assert_int_equal(pr.expired, 1);
+    assert_int_equal(pr.expired, 1); /* counts through this handle */
     assert_false(exists_at(f, "short.zip"));
     assert_false(exists_at(f, ".meta/short.json"));
     assert_true(exists_at(f, "long.zip"));
@@ -320,7 +320,7 @@ static void test_expired_deleted(void **state)
     ex_artifacts_free(v, n);
     /* Sixty days later "long" goes too. */
     assert_int_equal(ex_artifact_prune(f->s, a.created_ms + 60 * 86400000LL, &pr), 0);
-    assert_int_equal(pr.expired, 1);
+    assert_int_equal(pr.expired, 2);
     assert_false(exists_at(f, "long.zip"));
     assert_true(exists_at(f, "forever.zip"));
     ex_artifact_release(&a);
@@ -410,6 +410,7 @@ static void test_killed_upload_swept(void **state)
 {
     struct fx *f = *state;
     struct ex_artifact_store *again = NULL;
+    struct ex_artifact_prune pr = {0};
     struct ex_artifact a = {0};
     char *mine = staged(f, "live upload"), *junk;
     int st;
@@ -448,6 +449,9 @@ static void test_killed_upload_swept(void **state)
     assert_int_equal(ex_artifact_open(f->root, &again, NULL), 0);
     assert_int_equal(count_tmp(f), 1);
     assert_true(gr_path_exists(mine));
+    assert_int_equal(ex_artifact_prune(again, 0, &pr), 0);
+    assert_int_equal(pr.temp_files, 3); /* the killed upload and the two metadata temp files */
+    assert_int_equal(pr.expired, 0);
     assert_false(exists_at(f, ".meta/x.json.tmp.4242"));
     assert_false(exists_at(f, ".next_id.tmp.4243"));
     assert_int_equal(ex_artifact_commit(again, "mine", mine, NULL, &a, NULL), 0);

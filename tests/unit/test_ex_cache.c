@@ -583,6 +583,142 @@ static void test_crash_mid_save(void **state)
     free(tmpdir);
 }
 
+static void assert_mode(const char *dir, const char *rel, mode_t want)
+{
+    char *p = gr_path_join(dir, rel);
+    struct stat st;
+
+    assert_int_equal(lstat(p, &st), 0);
+    assert_int_equal(st.st_mode & 07777, want);
+    free(p);
+}
+
+static time_t mtime_of(const char *dir, const char *rel)
+{
+    char *p = gr_path_join(dir, rel);
+    struct stat st;
+
+    assert_int_equal(lstat(p, &st), 0);
+    free(p);
+    return st.st_mtime;
+}
+
+/*
+ * Restore keeps modes (also those the umask would strip), file and directory times and hard
+ * links, and replaces what is in the way: an older file, a symbolic link where the archive has
+ * a file (the link is replaced, its target untouched).
+ */
+static void test_restore_fidelity(void **state)
+{
+    struct fx *f = *state;
+    const char *paths[] = {"t"};
+    const char *keys[] = {"fid"};
+    struct timespec old[2] = {{.tv_sec = 1000000000}, {.tv_sec = 1000000000}};
+    struct ex_cache_entry e = {0};
+    char *p, *outside = gr_path_join(f->root, "outside.txt");
+    struct stat a, b;
+    mode_t mask;
+
+    write_file(f->src, "t/bin/run.sh", "#!/bin/sh\n");
+    write_file(f->src, "t/secret/key", "k");
+    write_file(f->src, "t/shared/g.txt", "group");
+    write_file(f->src, "t/link-me", "same inode");
+    p = gr_path_join(f->src, "t/bin/run.sh");
+    assert_int_equal(chmod(p, 0755), 0);
+    assert_int_equal(utimensat(AT_FDCWD, p, old, 0), 0);
+    free(p);
+    p = gr_path_join(f->src, "t/shared/g.txt");
+    assert_int_equal(chmod(p, 0664), 0);
+    free(p);
+    p = gr_path_join(f->src, "t/secret");
+    assert_int_equal(chmod(p, 0700), 0);
+    assert_int_equal(utimensat(AT_FDCWD, p, old, 0), 0);
+    free(p);
+    assert_int_equal(save_one(f, "o/r", "unused", "v", "x"), 0);
+    assert_int_equal(ex_cache_save_tree(f->c, "o/r", "fid", "v", f->src, paths, 1, NULL, NULL), 0);
+
+    /* The destination holds an older file and a link pointing outside where files come. */
+    write_file(f->dst, "t/shared/g.txt", "older and longer content");
+    write_file(f->root, "outside.txt", "untouched");
+    p = gr_path_join(f->dst, "t/link-me");
+    assert_int_equal(symlink(outside, p), 0);
+    free(p);
+    mask = umask(077);
+    assert_int_equal(ex_cache_lookup(f->c, "o/r", keys, 1, "v", &e, NULL), 0);
+    assert_int_equal(ex_cache_restore_tree(f->c, &e, f->dst, NULL), 0);
+    umask(mask);
+    assert_file(f->dst, "t/bin/run.sh", "#!/bin/sh\n");
+    assert_file(f->dst, "t/shared/g.txt", "group");
+    assert_file(f->dst, "t/link-me", "same inode");
+    assert_file(f->root, "outside.txt", "untouched");
+    assert_mode(f->dst, "t/bin/run.sh", 0755);
+    assert_mode(f->dst, "t/shared/g.txt", 0664);
+    assert_mode(f->dst, "t/secret", 0700);
+    assert_mode(f->dst, "t/link-me", 0644);
+    assert_int_equal(mtime_of(f->dst, "t/bin/run.sh"), 1000000000);
+    assert_int_equal(mtime_of(f->dst, "t/secret"), 1000000000);
+    ex_cache_entry_release(&e);
+
+    /* Hard links come back as links to one inode. */
+    {
+        const struct member m[] = {{'f', "h/one", "linked"}, {'h', "h/two", "h/one"}};
+        const char *hk[] = {"hard"};
+        char *arch = gr_path_join(f->root, "hard.tar.zst"), *p1, *p2;
+        make_archive(arch, m, 2);
+        assert_int_equal(ex_cache_save_file(f->c, "o/r", "hard", "v", arch, false, NULL, NULL), 0);
+        assert_int_equal(ex_cache_lookup(f->c, "o/r", hk, 1, "v", &e, NULL), 0);
+        assert_int_equal(ex_cache_restore_tree(f->c, &e, f->dst, NULL), 0);
+        assert_file(f->dst, "h/two", "linked");
+        p1 = gr_path_join(f->dst, "h/one");
+        p2 = gr_path_join(f->dst, "h/two");
+        assert_int_equal(stat(p1, &a), 0);
+        assert_int_equal(stat(p2, &b), 0);
+        assert_int_equal(a.st_ino, b.st_ino);
+        free(p1);
+        free(p2);
+        free(arch);
+        ex_cache_entry_release(&e);
+    }
+    free(outside);
+}
+
+/* Nothing is written through a symbolic link: one from the archive, or one already there. */
+static void test_restore_no_write_through_links(void **state)
+{
+    struct fx *f = *state;
+    const struct member through[] = {
+        {'f', "sub/keep", "k"}, {'l', "lnk", "sub"}, {'f', "lnk/x", "bad"}};
+    const struct member into[] = {{'f', "evil/x", "bad"}};
+    const char *k1[] = {"through"}, *k2[] = {"into"};
+    char *arch = gr_path_join(f->root, "l.tar.zst"), *p, *out = gr_path_join(f->root, "out");
+    struct ex_cache_entry e = {0};
+    struct gr_diag d = {0};
+
+    make_archive(arch, through, 3);
+    assert_int_equal(ex_cache_save_file(f->c, "o/r", "through", "v", arch, false, NULL, NULL), 0);
+    assert_int_equal(ex_cache_lookup(f->c, "o/r", k1, 1, "v", &e, NULL), 0);
+    assert_int_equal(ex_cache_restore_tree(f->c, &e, f->dst, &d), GR_EARCHIVE);
+    assert_non_null(strstr(d.msg, "symbolic link"));
+    p = gr_path_join(f->dst, "sub/x");
+    assert_false(gr_path_exists(p));
+    free(p);
+    ex_cache_entry_release(&e);
+
+    assert_int_equal(gr_mkdir_p(out, 0755), 0);
+    p = gr_path_join(f->dst, "evil");
+    assert_int_equal(symlink(out, p), 0);
+    free(p);
+    make_archive(arch, into, 1);
+    assert_int_equal(ex_cache_save_file(f->c, "o/r", "into", "v", arch, false, NULL, NULL), 0);
+    assert_int_equal(ex_cache_lookup(f->c, "o/r", k2, 1, "v", &e, NULL), 0);
+    assert_int_equal(ex_cache_restore_tree(f->c, &e, f->dst, &d), GR_EARCHIVE);
+    assert_non_null(strstr(d.msg, "symbolic link"));
+    assert_int_equal(count_dir(out), 0);
+    ex_cache_entry_release(&e);
+    free(arch);
+    free(out);
+}
+
 /* Create a file called name in dir; with age_s > 0 its times are set that far back. */
 static void touch_old(const char *dir, const char *name, long age_s)
 {
@@ -781,6 +917,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_clear_and_remove, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tmp_owner_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_live_writer_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restore_fidelity, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restore_no_write_through_links, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

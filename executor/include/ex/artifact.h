@@ -109,7 +109,8 @@ struct ex_artifact_prune {
  * temp files that killed writers left (an upload's temp file is removed only when the process
  * that created it is gone and nobody holds its flock; see executor/store_tmp.h). A live
  * upload is never touched. ex_artifact_open() runs it, and so does ex_artifact_list() when it
- * meets expired artifacts, which list and find never return. *ret (may be NULL) gets counts.
+ * meets expired artifacts, which list and find never return. *ret (may be NULL) gets what was
+ * removed through this handle so far, the open's housekeeping and this call included.
  */
 int ex_artifact_prune(struct ex_artifact_store *s, int64_t now_ms,
                       struct ex_artifact_prune *ret) GR_MUST_CHECK;
