@@ -8,7 +8,8 @@
  *   <name>.zip          the archive, readable as is by any zip tool
  *   .meta/<name>.json   {id, name, size, sha256, created_ms, expires_ms}: the artifact exists
  *                       when its metadata does; written last, by rename
- *   .tmp/               archives being uploaded; renamed into place by ex_artifact_commit()
+ *   .tmp/               archives being uploaded; renamed into place by ex_artifact_commit();
+ *                       files of uploaders that are gone are removed (ex_artifact_prune)
  *   .lock               flock()ed: exclusive for changes, shared for reads
  *   .next_id            the next artifact id (ids are never reused within the store)
  *
@@ -53,7 +54,10 @@ void ex_artifacts_free(struct ex_artifact *v, size_t n);
  */
 int ex_artifact_name_check(const char *name, struct gr_diag *reterr) GR_MUST_CHECK;
 
-/* Open (creating it when missing) the store in dir. *ret owns the handle. */
+/*
+ * Open (creating it when missing) the store in dir. *ret owns the handle. Runs
+ * ex_artifact_prune() (expired artifacts, abandoned uploads); a failure there is ignored.
+ */
 int ex_artifact_open(const char *dir, struct ex_artifact_store **ret,
                      struct gr_diag *reterr) GR_MUST_CHECK;
 void ex_artifact_free(struct ex_artifact_store *s);
