@@ -175,6 +175,7 @@ int main(int argc, char **argv)
     tarfile = gr_path_join(root, "baseline.tar.zst");
     printf("bench_cache: %d files, %d MB of JS-like text, %d reps, %ld CPUs\n", files, mb, reps,
            sysconf(_SC_NPROCESSORS_ONLN));
+    fflush(stdout);
     make_tree(src, files, (size_t)mb * 1024 * 1024);
     if (ex_cache_open(store, 0, &c, NULL) < 0)
         return 1;
@@ -208,6 +209,9 @@ int main(int argc, char **argv)
             return 1;
         br[i] = secs(t0);
         rm_rf(dst);
+        printf("  rep %d: save ours %.3f s, tar %.3f s; restore ours %.3f s, tar %.3f s\n", i + 1,
+               ts[i], bs[i], tr[i], br[i]);
+        fflush(stdout);
     }
     double ms = median(ts, reps), mr = median(tr, reps), mbs = median(bs, reps),
            mbr = median(br, reps);
