@@ -114,11 +114,10 @@ static int refuse_link(const char *rel, struct gr_diag *reterr)
  */
 static int open_dir(int at, const char *comp, const char *rel, bool create, struct gr_diag *reterr)
 {
-    const int fl = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
     struct stat st;
 
     for (int tries = 0; tries < 3; tries++) {
-        int fd = openat(at, comp, fl);
+        int fd = openat(at, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd >= 0)
             return fd;
         if (errno == ENOENT && create) {
