@@ -10,7 +10,9 @@
  * workspace. Measured: the step's duration_ms from `ghrun replay --json` (what a workflow pays
  * for that step), plus `tar -I zstd -xf` of the same archive as a floor.
  *
- * usage: bench_native_cache [FILES [TOTAL_MB [REPS]]]   (default 5000 files, 50 MB, 5 reps)
+ * usage: bench_native_cache [FILES [TOTAL_MB [REPS]]]
+ *        defaults: $GHRUN_BENCH_FILES, $GHRUN_BENCH_MB, $GHRUN_BENCH_REPS, else the issue's
+ *        node_modules size: 50000 files, 500 MB, 3 reps. The work tree goes under $TMPDIR.
  * env:   GHRUN (default: ghrun next to this program), BENCH_NODE_MODULES (default
  *        $GR_BUILD_DIR/test-cache-npm4/node_modules, else ./test-cache-npm4/node_modules).
  * Without node or the npm package, only the native side and tar are measured (said so).
@@ -246,13 +248,24 @@ static bool have_js(struct ctx *c)
     return ok;
 }
 
+/* argv[i] when given, else the environment variable, else def. */
+static long long_arg(int argc, char **argv, int i, const char *env, long def)
+{
+    const char *s = i < argc ? argv[i] : getenv(env);
+
+    return s && *s ? strtol(s, NULL, 10) : def;
+}
+
 int main(int argc, char **argv)
 {
-    int files = argc > 1 ? atoi(argv[1]) : 5000;
-    size_t mb = argc > 2 ? (size_t)atol(argv[2]) : 50;
-    int reps = argc > 3 ? atoi(argv[3]) : 5;
+    int files = (int)long_arg(argc, argv, 1, "GHRUN_BENCH_FILES", 50000);
+    long mbl = long_arg(argc, argv, 2, "GHRUN_BENCH_MB", 500);
+    size_t mb = mbl > 0 ? (size_t)mbl : 0;
+    int reps = (int)long_arg(argc, argv, 3, "GHRUN_BENCH_REPS", 3);
+    const char *tmpdir = getenv("TMPDIR");
     double nat[MAX_REPS], js[MAX_REPS], tar[MAX_REPS];
-    char tmpl[] = "/tmp/bench-native-cache-XXXXXX", *dir = self_dir(argv[0]), *nm, *blob = NULL;
+    char *tmpl = gr_xasprintf("%s/bench-native-cache-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
+    char *dir = self_dir(argv[0]), *nm, *blob = NULL;
     const char *env_ghrun = getenv("GHRUN"), *env_mod = getenv("BENCH_NODE_MODULES");
     const char *bd = getenv("GR_BUILD_DIR");
     struct ctx c = {0};
@@ -343,5 +356,6 @@ int main(int argc, char **argv)
     }
     if (gr_rm_rf(c.tmp) < 0)
         fprintf(stderr, "cannot remove %s\n", c.tmp);
+    free(tmpl);
     return 0;
 }

@@ -5,9 +5,18 @@
  * into place first and writes .meta/<name>.json (temp file + rename) last, under the exclusive
  * lock, so a crash leaves either the old artifact or the new one; a zip without metadata is
  * ignored. Readers take the lock shared, so they never see the zip of one commit with the
- * metadata of another.
+ * metadata of another. Overwriting removes the old metadata before the new zip is renamed
+ * over the old one, so a crash in between leaves the artifact absent, never the old record
+ * naming the new bytes.
+ *
+ * Housekeeping (ex_artifact_prune, run by ex_artifact_open and after a list that met expired
+ * artifacts): an artifact past its retention is deleted, metadata first; temp files in .tmp/
+ * whose uploader is gone (store_tmp.h) and metadata temp files (only written under the
+ * exclusive lock, so any left is a killed writer's) are removed. Expired artifacts that are
+ * still on disk are invisible to list and find.
  */
 #include "ex/artifact.h"
+#include "store_tmp.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -26,9 +35,10 @@
 
 struct ex_artifact_store {
     char *dir;
-    char *meta; /* <dir>/.meta */
-    char *tmp;  /* <dir>/.tmp */
-    char *lock; /* <dir>/.lock */
+    char *meta;                      /* <dir>/.meta */
+    char *tmp;                       /* <dir>/.tmp */
+    char *lock;                      /* <dir>/.lock */
+    struct ex_artifact_prune pruned; /* removed through this handle (ex_artifact_prune) */
 };
 
 void ex_artifact_release(struct ex_artifact *a)
@@ -87,6 +97,9 @@ int ex_artifact_open(const char *dir, struct ex_artifact_store **ret, struct gr_
         ex_artifact_free(s);
         return r;
     }
+    /* Housekeeping only: a store that cannot be pruned now is still usable. */
+    if (ex_artifact_prune(s, 0, NULL) < 0)
+        GR_LOG_DEBUG("artifact: cannot prune '%s'", dir);
     *ret = s;
     return 0;
 }
@@ -119,17 +132,18 @@ static char *meta_path(const struct ex_artifact_store *s, const char *name)
 
 int ex_artifact_tmpfile(struct ex_artifact_store *s, char **ret_path, int *ret_fd)
 {
-    char *path = gr_xasprintf("%s/up-XXXXXX", s->tmp);
-    int fd = mkostemp(path, O_CLOEXEC);
+    /* Named after this process and flocked: a sweep leaves it alone while either holds. */
+    return ex__store_tmp_create(s->tmp, "up", ret_path, ret_fd);
+}
 
-    if (fd < 0) {
-        int r = -errno;
-        free(path);
-        return r;
-    }
-    *ret_path = path;
-    *ret_fd = fd;
-    return 0;
+static int64_t clock_ms(void)
+{
+    return (int64_t)(gr_now_ns() / 1000000);
+}
+
+static bool expired(const struct ex_artifact *a, int64_t now)
+{
+    return a->expires_ms > 0 && a->expires_ms <= now;
 }
 
 static int lock_take(const struct ex_artifact_store *s, int how)
@@ -185,6 +199,19 @@ out:
     json_decref(o);
     free(text);
     free(path);
+    return r;
+}
+
+/* meta_read, but an artifact past its retention is GR_ENOTFOUND. */
+static int meta_read_live(const struct ex_artifact_store *s, const char *name,
+                          struct ex_artifact *ret)
+{
+    int r = meta_read(s, name, ret);
+
+    if (r == 0 && expired(ret, clock_ms())) {
+        ex_artifact_release(ret);
+        r = GR_ENOTFOUND;
+    }
     return r;
 }
 
@@ -285,12 +312,18 @@ static int commit_locked(struct ex_artifact_store *s, const char *tmp_path, bool
                          struct ex_artifact *a, struct gr_diag *reterr)
 {
     struct ex_artifact old = {0};
-    char *zip = ex_artifact_path(s, a->name);
-    int r = meta_read(s, a->name, &old);
+    char *zip = ex_artifact_path(s, a->name), *meta = meta_path(s, a->name);
+    int r = meta_read_live(s, a->name, &old);
 
     if (r == 0 && !overwrite) {
         r = gr_diag_set(reterr, -EEXIST, NULL, 0, 0,
                         "an artifact named '%s' already exists in this run", a->name);
+        goto out;
+    }
+    /* From here the old artifact is gone (an expired one too): its record goes first. */
+    if (unlink(meta) < 0 && errno != ENOENT) {
+        r = gr_diag_set(reterr, -errno, meta, 0, 0, "cannot replace artifact '%s': %s", a->name,
+                        strerror(errno));
         goto out;
     }
     a->id = next_id(s);
@@ -308,6 +341,7 @@ static int commit_locked(struct ex_artifact_store *s, const char *tmp_path, bool
     }
 out:
     ex_artifact_release(&old);
+    free(meta);
     free(zip);
     return r;
 }
@@ -331,7 +365,7 @@ int ex_artifact_commit(struct ex_artifact_store *s, const char *name, const char
     r = check_expected(o, &a, reterr);
     if (r < 0)
         goto out;
-    a.created_ms = (int64_t)(gr_now_ns() / 1000000);
+    a.created_ms = clock_ms();
     if (o && o->retention_days > 0)
         a.expires_ms = a.created_ms + (int64_t)o->retention_days * 86400000;
     lock = lock_take(s, LOCK_EX);
@@ -360,10 +394,13 @@ static int cmp_id(const void *x, const void *y)
     return a->id < b->id ? -1 : a->id > b->id;
 }
 
-static int list_locked(struct ex_artifact_store *s, struct ex_artifact **ret, size_t *ret_n)
+/* Every live artifact; *ret_expired counts the expired ones met. */
+static int list_locked(struct ex_artifact_store *s, struct ex_artifact **ret, size_t *ret_n,
+                       size_t *ret_expired)
 {
     struct ex_artifact *v = NULL;
-    size_t n = 0, cap = 0;
+    size_t n = 0, cap = 0, old = 0;
+    int64_t now = clock_ms();
     DIR *d = opendir(s->meta);
     struct dirent *de;
 
@@ -378,8 +415,13 @@ static int list_locked(struct ex_artifact_store *s, struct ex_artifact **ret, si
             continue;
         name = gr_xstrndup(de->d_name, len - 5);
         if (ex_artifact_name_check(name, NULL) == 0 && meta_read(s, name, &a) == 0) {
-            GR_GROW(v, cap, n + 1);
-            v[n++] = a;
+            if (expired(&a, now)) {
+                old++;
+                ex_artifact_release(&a);
+            } else {
+                GR_GROW(v, cap, n + 1);
+                v[n++] = a;
+            }
         }
         free(name);
     }
@@ -388,17 +430,22 @@ static int list_locked(struct ex_artifact_store *s, struct ex_artifact **ret, si
         qsort(v, n, sizeof(*v), cmp_id);
     *ret = v;
     *ret_n = n;
+    *ret_expired = old;
     return 0;
 }
 
 int ex_artifact_list(struct ex_artifact_store *s, struct ex_artifact **ret, size_t *ret_n)
 {
+    size_t old = 0;
     int lock = lock_take(s, LOCK_SH), r;
 
     if (lock < 0)
         return lock;
-    r = list_locked(s, ret, ret_n);
+    r = list_locked(s, ret, ret_n, &old);
     close(lock);
+    /* Expired artifacts met on the way are deleted now (the shared lock is released). */
+    if (r == 0 && old > 0 && ex_artifact_prune(s, 0, NULL) < 0)
+        GR_LOG_DEBUG("artifact: cannot prune '%s'", s->dir);
     return r;
 }
 
@@ -411,7 +458,7 @@ int ex_artifact_find(struct ex_artifact_store *s, const char *name, struct ex_ar
     lock = lock_take(s, LOCK_SH);
     if (lock < 0)
         return lock;
-    r = meta_read(s, name, ret);
+    r = meta_read_live(s, name, ret);
     close(lock);
     return r;
 }
@@ -464,4 +511,56 @@ int ex_artifact_delete(struct ex_artifact_store *s, const char *name, struct ex_
     else
         ex_artifact_release(&a);
     return r;
+}
+
+/* ---- housekeeping --------------------------------------------------------- */
+
+/* Delete the artifacts of the store that expired at now (metadata first). Under the lock. */
+static size_t prune_expired(struct ex_artifact_store *s, int64_t now)
+{
+    DIR *d = opendir(s->meta);
+    struct dirent *de;
+    size_t n = 0;
+
+    while (d && (de = readdir(d)) != NULL) {
+        size_t len = strlen(de->d_name);
+        struct ex_artifact a = {0};
+        char *name, *zip;
+
+        if (len <= 5 || strcmp(de->d_name + len - 5, ".json"))
+            continue;
+        name = gr_xstrndup(de->d_name, len - 5);
+        if (ex_artifact_name_check(name, NULL) == 0 && meta_read(s, name, &a) == 0 &&
+            expired(&a, now) && unlinkat(dirfd(d), de->d_name, 0) == 0) {
+            zip = ex_artifact_path(s, name);
+            (void)unlink(zip);
+            free(zip);
+            n++;
+        }
+        ex_artifact_release(&a);
+        free(name);
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+int ex_artifact_prune(struct ex_artifact_store *s, int64_t now_ms, struct ex_artifact_prune *ret)
+{
+    struct ex_artifact_prune p = {0};
+    int lock;
+
+    p.temp_files = ex__store_tmp_sweep(s->tmp);
+    lock = lock_take(s, LOCK_EX);
+    if (lock < 0)
+        return lock;
+    p.temp_files += ex__store_tmp_sweep_atomic(s->meta, ".json");
+    p.temp_files += ex__store_tmp_sweep_atomic(s->dir, ".next_id");
+    p.expired = prune_expired(s, now_ms > 0 ? now_ms : clock_ms());
+    close(lock);
+    s->pruned.expired += p.expired;
+    s->pruned.temp_files += p.temp_files;
+    if (ret)
+        *ret = s->pruned;
+    return 0;
 }

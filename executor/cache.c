@@ -7,14 +7,16 @@
  * to blobs/<sha256> before the index names them, so a process that dies leaves at worst an
  * unused temp file or blob, never a visible half entry. Archives are not fsynced: after a power
  * loss a blob may be short, but every blob is checked against its SHA-256 before use, so that
- * shows up as a miss, and fsync would double the cost of a save on a busy disk. A writer holds
- * flock on its temp file for as long as it writes, which lets prune tell an abandoned temp file
- * (lock free) from a live one. Two savers of one (scope, key, version): whoever commits first wins,
+ * shows up as a miss, and fsync would double the cost of a save on a busy disk. Temp file names
+ * carry their writer (pid and start time, store_tmp.h) and the writer flocks them, so opening the
+ * store, every save, prune and clear remove what a killed writer left in tmp/ and never a live
+ * writer's file. Two savers of one (scope, key, version): whoever commits first wins,
  * the other gets -EEXIST and its archive is dropped. Eviction is least recently used by
  * accessed_ms; blobs shared by several entries (same bytes) are counted and removed once.
  */
 #include "ex.h"
 #include "cache_internal.h"
+#include "store_tmp.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -352,6 +354,7 @@ int ex_cache_open(const char *dir, uint64_t max_size, struct ex_cache **ret, str
         ex_cache_free(c);
         return r;
     }
+    (void)ex__store_tmp_sweep(c->tmp);
     *ret = c;
     return 0;
 }
@@ -617,19 +620,8 @@ out:
 
 int ex_cache_tmpfile(struct ex_cache *c, char **ret_path, int *ret_fd)
 {
-    char *path = gr_xasprintf("%s/part-XXXXXX", c->tmp);
-    int fd = mkostemp(path, O_CLOEXEC);
-
-    if (fd < 0) {
-        int r = -errno;
-        free(path);
-        return r;
-    }
-    /* Held until the descriptor closes: prune deletes only temp files nobody holds. */
-    (void)flock(fd, LOCK_EX);
-    *ret_path = path;
-    *ret_fd = fd;
-    return 0;
+    /* Named after this process and flocked: sweeps leave it alone while either holds. */
+    return ex__store_tmp_create(c->tmp, "part", ret_path, ret_fd);
 }
 
 /* ---- saving a tree -------------------------------------------------------- */
@@ -873,6 +865,7 @@ static int save_paths(struct ex_cache *c, const char *scope, const char *key, co
     uint64_t size = 0;
     int fd = -1, r;
 
+    (void)ex__store_tmp_sweep(c->tmp);
     r = ex_cache_tmpfile(c, &tmp, &fd);
     if (r < 0)
         return gr_diag_set(reterr, r, c->tmp, 0, 0, "cannot create a temporary file");
@@ -918,16 +911,15 @@ int ex_cache_save_members(struct ex_cache *c, const char *scope, const char *key
 static int save_by_move(struct ex_cache *c, const char *scope, const char *key, const char *version,
                         const char *src, struct ex_cache_entry *ret, struct gr_diag *reterr)
 {
-    char sha[EX_CACHE_HEX_LEN], *tmp = gr_xasprintf("%s/move-XXXXXX", c->tmp);
+    char sha[EX_CACHE_HEX_LEN], *tmp = NULL;
     uint64_t size = 0;
-    int fd, r;
+    int fd = -1, r;
 
-    /* A unique name in tmp/, then the source over it: the source may be a caller's file. */
-    fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) {
-        r = -errno;
+    /* A unique name in tmp/ (it names this process), then the source over it: the source may
+     * be a caller's file. */
+    r = ex__store_tmp_create(c->tmp, "move", &tmp, &fd);
+    if (r < 0)
         goto out;
-    }
     close(fd);
     if (rename(src, tmp) < 0) {
         r = -errno;
@@ -954,6 +946,7 @@ int ex_cache_save_file(struct ex_cache *c, const char *scope, const char *key, c
     uint64_t size = 0;
     int fd = -1, r;
 
+    (void)ex__store_tmp_sweep(c->tmp);
     if (move) {
         r = save_by_move(c, scope, key, version, src, ret, reterr);
         if (r != -EXDEV)
@@ -1165,19 +1158,22 @@ out:
     return r;
 }
 
-/* Check one member and point it below dest. */
-static int place_entry(struct archive_entry *ent, const char *dest, const char *const *roots,
-                       size_t nroots, struct gr_diag *reterr)
+/*
+ * Check one member. 0: it goes below dest as *ret_rel (a hard link to *ret_hl, else NULL), both
+ * borrowed from ent; 1: it leaves dest through leading "../" (place_outside decides); or an
+ * error.
+ */
+static int check_entry(struct archive_entry *ent, size_t nroots, const char **ret_rel,
+                       const char **ret_hl, struct gr_diag *reterr)
 {
     const char *raw = archive_entry_pathname(ent);
     const char *name = ex__cache_member_name(raw);
     const char *hl = archive_entry_hardlink(ent);
     const char *sl = archive_entry_symlink(ent);
-    char *full;
+    const char *hname = NULL;
 
     if ((!name || !*name) && nroots > 0 && raw && ex__cache_outside_name(raw))
-        return place_outside(ent, dest, raw, roots, nroots, reterr);
-
+        return 1;
     if (!name || !*name)
         return gr_diag_set(reterr, GR_EARCHIVE, NULL, 0, 0,
                            "refusing archive member '%s': absolute or outside the destination",
@@ -1188,19 +1184,28 @@ static int place_entry(struct archive_entry *ent, const char *dest, const char *
                            "destination",
                            name, sl);
     if (hl) {
-        const char *hname = ex__cache_member_name(hl);
+        hname = ex__cache_member_name(hl);
         if (!hname || !*hname)
             return gr_diag_set(reterr, GR_EARCHIVE, NULL, 0, 0,
                                "refusing hard link '%s' -> '%s': outside the destination", name,
                                hl);
-        full = gr_path_join(dest, hname);
-        archive_entry_set_hardlink(ent, full);
-        free(full);
     }
-    full = gr_path_join(dest, name);
+    *ret_rel = name;
+    *ret_hl = hname;
+    return 0;
+}
+
+/* Point a checked member (rel, hard link target hl) at its place below dest. */
+static void place_below(struct archive_entry *ent, const char *dest, const char *rel,
+                        const char *hl)
+{
+    char *full = gr_path_join(dest, rel), *hfull = hl ? gr_path_join(dest, hl) : NULL;
+
+    if (hfull)
+        archive_entry_set_hardlink(ent, hfull);
     archive_entry_set_pathname(ent, full);
     free(full);
-    return 0;
+    free(hfull);
 }
 
 static int copy_data(struct archive *in, struct archive *out, const char *name,
@@ -1223,12 +1228,59 @@ static int copy_data(struct archive *in, struct archive *out, const char *name,
     }
 }
 
+/* Write one member through libarchive's disk writer (its pathname is absolute by now). */
+static int disk_write(struct archive *in, struct archive *out, struct archive_entry *ent,
+                      struct gr_diag *reterr)
+{
+    int r = 0;
+
+    if (archive_write_header(out, ent) != ARCHIVE_OK)
+        return gr_diag_set(reterr, GR_EARCHIVE, archive_entry_pathname(ent), 0, 0,
+                           "cannot extract: %s", archive_error_string(out));
+    if (archive_entry_size(ent) > 0)
+        r = copy_data(in, out, archive_entry_pathname(ent), reterr);
+    if (r == 0 && archive_write_finish_entry(out) != ARCHIVE_OK)
+        r = gr_diag_set(reterr, GR_EARCHIVE, archive_entry_pathname(ent), 0, 0,
+                        "cannot extract: %s", archive_error_string(out));
+    return r;
+}
+
+/*
+ * One member: below dest through the descriptor-based writer (cache_extract.c); members outside
+ * dest (toolkit archives) and special files through libarchive's disk writer.
+ */
+static int extract_entry(struct archive *in, struct archive *out, struct ex__cache_xw *w,
+                         struct archive_entry *ent, const char *dest, const char *const *roots,
+                         size_t nroots, struct gr_diag *reterr)
+{
+    const char *rel = NULL, *hl = NULL;
+    char *relc, *hlc;
+    int r = check_entry(ent, nroots, &rel, &hl, reterr);
+
+    if (r == 1) {
+        r = place_outside(ent, dest, archive_entry_pathname(ent), roots, nroots, reterr);
+        return r < 0 ? r : disk_write(in, out, ent, reterr);
+    }
+    if (r < 0)
+        return r;
+    r = ex__cache_xw_entry(w, in, ent, rel, hl, reterr);
+    if (r != 1)
+        return r;
+    relc = gr_xstrdup(rel);
+    hlc = hl ? gr_xstrdup(hl) : NULL;
+    place_below(ent, dest, relc, hlc);
+    free(relc);
+    free(hlc);
+    return disk_write(in, out, ent, reterr);
+}
+
 static int extract(const char *blob, const char *dest, const char *const *roots, size_t nroots,
                    struct gr_diag *reterr)
 {
     struct archive *in = archive_read_new(), *out = archive_write_disk_new();
+    struct ex__cache_xw *w = NULL;
     struct archive_entry *ent;
-    int r = 0, st;
+    int r, st = ARCHIVE_EOF;
 
     archive_read_support_filter_zstd(in);
     archive_read_support_filter_gzip(in);
@@ -1236,37 +1288,28 @@ static int extract(const char *blob, const char *dest, const char *const *roots,
     archive_write_disk_set_options(out, ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM |
                                             ARCHIVE_EXTRACT_SECURE_SYMLINKS |
                                             ARCHIVE_EXTRACT_SECURE_NODOTDOT);
+    r = ex__cache_xw_new(dest, &w, reterr);
+    if (r < 0)
+        goto out;
     if (archive_read_open_filename(in, blob, IO_CHUNK) != ARCHIVE_OK) {
         r = gr_diag_set(reterr, GR_EARCHIVE, blob, 0, 0, "cannot open archive: %s",
                         archive_error_string(in));
         goto out;
     }
-    while ((st = archive_read_next_header(in, &ent)) == ARCHIVE_OK) {
-        r = place_entry(ent, dest, roots, nroots, reterr);
-        if (r < 0)
-            goto out;
-        if (archive_write_header(out, ent) != ARCHIVE_OK) {
-            r = gr_diag_set(reterr, GR_EARCHIVE, archive_entry_pathname(ent), 0, 0,
-                            "cannot extract: %s", archive_error_string(out));
-            goto out;
-        }
-        if (archive_entry_size(ent) > 0)
-            r = copy_data(in, out, archive_entry_pathname(ent), reterr);
-        if (r == 0 && archive_write_finish_entry(out) != ARCHIVE_OK)
-            r = gr_diag_set(reterr, GR_EARCHIVE, archive_entry_pathname(ent), 0, 0,
-                            "cannot extract: %s", archive_error_string(out));
-        if (r < 0)
-            goto out;
-    }
-    if (st != ARCHIVE_EOF)
+    while (r == 0 && (st = archive_read_next_header(in, &ent)) == ARCHIVE_OK)
+        r = extract_entry(in, out, w, ent, dest, roots, nroots, reterr);
+    if (r == 0 && st != ARCHIVE_EOF)
         r = gr_diag_set(reterr, GR_EARCHIVE, blob, 0, 0, "cannot read archive: %s",
                         archive_error_string(in));
+    if (r == 0)
+        r = ex__cache_xw_finish(w, reterr);
 out:
     if (archive_write_close(out) != ARCHIVE_OK && r == 0)
         r = gr_diag_set(reterr, GR_EARCHIVE, dest, 0, 0, "cannot finish extraction: %s",
                         archive_error_string(out));
     archive_write_free(out);
     archive_read_free(in);
+    ex__cache_xw_free(w);
     return r;
 }
 
@@ -1326,7 +1369,10 @@ out:
     return r;
 }
 
-/* Delete blobs nobody names and temp files nobody holds (flock free). Called under the lock. */
+/*
+ * Delete blobs nobody names, temp files of writers that are gone, and index temp files (only
+ * written under the lock, so any left is a killed writer's). Called under the exclusive lock.
+ */
 static void sweep(struct ex_cache *c, const struct idx *x)
 {
     DIR *d = opendir(c->blobs);
@@ -1340,19 +1386,8 @@ static void sweep(struct ex_cache *c, const struct idx *x)
     }
     if (d)
         closedir(d);
-    d = opendir(c->tmp);
-    while (d && (de = readdir(d)) != NULL) {
-        if (de->d_name[0] == '.')
-            continue;
-        int fd = openat(dirfd(d), de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0)
-            continue;
-        if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-            (void)unlinkat(dirfd(d), de->d_name, 0);
-        close(fd);
-    }
-    if (d)
-        closedir(d);
+    (void)ex__store_tmp_sweep(c->tmp);
+    (void)ex__store_tmp_sweep_atomic(c->dir, "index.json");
 }
 
 int ex_cache_prune(struct ex_cache *c, uint64_t max_size, size_t *ret_removed)

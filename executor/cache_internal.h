@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct ex_cache {
@@ -34,3 +35,29 @@ const char *ex__cache_outside_name(const char *name);
 
 /* base + "/" + rel (or rel when absolute) with ".", ".." and "//" resolved lexically. Owned. */
 char *ex__cache_norm_path(const char *base, const char *rel);
+
+/*
+ * The writer of restored members below a destination directory (executor/cache_extract.c):
+ * descriptor-relative, never through a symbolic link. One per extraction, one thread.
+ */
+struct archive;
+struct archive_entry;
+struct gr_diag;
+struct ex__cache_xw;
+
+int ex__cache_xw_new(const char *dest, struct ex__cache_xw **ret, struct gr_diag *reterr)
+    __attribute__((warn_unused_result));
+void ex__cache_xw_free(struct ex__cache_xw *w);
+
+/*
+ * Write member ent, read from in, at rel (a checked relative name); hardlink (checked, or NULL)
+ * makes it a hard link to that member. 0, 1 when the member's type is left to the caller
+ * (fifos, devices), or an error (GR_EARCHIVE when a symbolic link is on the way).
+ */
+int ex__cache_xw_entry(struct ex__cache_xw *w, struct archive *in, struct archive_entry *ent,
+                       const char *rel, const char *hardlink, struct gr_diag *reterr)
+    __attribute__((warn_unused_result));
+
+/* Set the modes and times of the directories written, deepest first. */
+int ex__cache_xw_finish(struct ex__cache_xw *w, struct gr_diag *reterr)
+    __attribute__((warn_unused_result));

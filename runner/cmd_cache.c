@@ -1,5 +1,7 @@
 /*
- * `ghrun cache`: list, show, prune and clear the local dependency cache, and `serve`, which runs
+ * `ghrun cache`: list, show, prune and clear the local dependency cache (prune also cleans
+ * artifact stores named with --artifact-dir: expired artifacts and abandoned uploads), and
+ * `serve`, which runs
  * the cache API (the one @actions/cache calls) on loopback until SIGINT or SIGTERM: used by
  * tests and by anything that wants to point ACTIONS_CACHE_URL at this store.
  */
@@ -7,7 +9,9 @@
 #include "cli.h"
 #include "services.h"
 #include "ex.h"
+#include "ex/artifact.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -19,6 +23,7 @@
 
 struct opts {
     char *dir;
+    const char *artifact_dir;
     uint64_t max_size;
     bool yes;
     const char *port_file;
@@ -31,7 +36,7 @@ static void help(void)
 {
     printf("usage: ghrun cache [--dir DIR] list\n"
            "       ghrun cache [--dir DIR] show KEY\n"
-           "       ghrun cache [--dir DIR] prune [--max-size SIZE]\n"
+           "       ghrun cache [--dir DIR] prune [--max-size SIZE] [--artifact-dir DIR]\n"
            "       ghrun cache [--dir DIR] clear --yes\n"
            "       ghrun cache [--dir DIR] serve --token TOKEN [--port-file FILE] [--port N]\n"
            "                                     [--scope OWNER/REPO] [--max-size SIZE]\n\n"
@@ -39,13 +44,17 @@ static void help(void)
            "  list              every entry: id, size, last use, scope, key\n"
            "  show KEY          the entries saved under KEY, with versions and checksums\n"
            "  prune             evict least recently used entries down to the size limit and\n"
-           "                    delete unused archives and abandoned uploads\n"
+           "                    delete unused archives and abandoned uploads; with\n"
+           "                    --artifact-dir, also delete expired artifacts and abandoned\n"
+           "                    artifact uploads there\n"
            "  clear             remove every entry (needs --yes)\n"
            "  serve             serve the cache API of @actions/cache on 127.0.0.1 until\n"
            "                    SIGINT/SIGTERM; prints the ACTIONS_CACHE_URL\n\n"
            "  -d, --dir DIR         the store (default: $GHRUN_CACHE_DIR, else\n"
            "                        ~/.cache/ghrun/cache)\n"
            "  -m, --max-size SIZE   size limit in bytes, or with K, M, G suffix (default 10G)\n"
+           "  -a, --artifact-dir DIR  an artifact store (a run's, e.g. .ghrun/artifacts/RUN_ID),\n"
+           "                        or a directory of them such as .ghrun/artifacts (prune)\n"
            "  -y, --yes             confirm 'clear'\n"
            "  -t, --token TOKEN     the bearer token requests must carry (serve)\n"
            "  -f, --port-file FILE  write the listening port to FILE (serve)\n"
@@ -203,6 +212,78 @@ static int do_show(const struct opts *o, const char *key)
     return 0;
 }
 
+/* Prune one artifact store (dir holds .meta): adds to the totals; -errno on failure. */
+static int prune_artifact_store(const char *dir, struct ex_artifact_prune *total)
+{
+    struct ex_artifact_store *s = NULL;
+    struct ex_artifact_prune p = {0};
+    struct gr_diag d = {0};
+    int r = ex_artifact_open(dir, &s, &d);
+
+    if (r == 0)
+        r = ex_artifact_prune(s, 0, &p);
+    ex_artifact_free(s);
+    if (r < 0) {
+        fprintf(stderr, "ghrun cache: cannot prune artifacts in '%s': %s\n", dir,
+                d.msg[0] ? d.msg : gr_strerror(r));
+        return r;
+    }
+    total->expired += p.expired;
+    total->temp_files += p.temp_files;
+    return 0;
+}
+
+static bool is_artifact_store(const char *dir)
+{
+    char *meta = gr_path_join(dir, ".meta");
+    bool r = gr_path_exists(meta);
+
+    free(meta);
+    return r;
+}
+
+/*
+ * Prune the artifact store at dir, or every store one level below it. Only directories that
+ * are stores already (they hold .meta) are opened: opening creates the layout.
+ */
+static int prune_artifacts(const char *dir)
+{
+    struct ex_artifact_prune total = {0};
+    size_t stores = 0;
+    int r = 0;
+
+    if (is_artifact_store(dir)) {
+        r = prune_artifact_store(dir, &total);
+        stores++;
+    } else {
+        DIR *d = opendir(dir);
+        struct dirent *de;
+
+        if (!d) {
+            fprintf(stderr, "ghrun cache: cannot read '%s': %s\n", dir, strerror(errno));
+            return -errno;
+        }
+        while ((de = readdir(d)) != NULL) {
+            char *sub;
+            if (de->d_name[0] == '.')
+                continue;
+            sub = gr_path_join(dir, de->d_name);
+            if (is_artifact_store(sub)) {
+                stores++;
+                if (prune_artifact_store(sub, &total) < 0)
+                    r = -EIO;
+            }
+            free(sub);
+        }
+        closedir(d);
+    }
+    printf("artifacts: removed %zu expired artifact%s and %zu abandoned temp file%s in %zu "
+           "store%s\n",
+           total.expired, total.expired == 1 ? "" : "s", total.temp_files,
+           total.temp_files == 1 ? "" : "s", stores, stores == 1 ? "" : "s");
+    return r;
+}
+
 static int do_prune(const struct opts *o)
 {
     struct ex_cache *c = NULL;
@@ -218,6 +299,8 @@ static int do_prune(const struct opts *o)
         return 1;
     }
     printf("removed %zu entr%s\n", removed, removed == 1 ? "y" : "ies");
+    if (o->artifact_dir && prune_artifacts(o->artifact_dir) < 0)
+        return 1;
     return 0;
 }
 
@@ -327,24 +410,23 @@ static int parse_int_opt(const char *s, int *ret)
 static int parse_opts(int argc, char **argv, struct opts *o, int *ret_pos)
 {
     static const struct option lo[] = {
-        {"dir", required_argument, NULL, 'd'},
-        {"max-size", required_argument, NULL, 'm'},
-        {"yes", no_argument, NULL, 'y'},
-        {"token", required_argument, NULL, 't'},
-        {"port-file", required_argument, NULL, 'f'},
-        {"port", required_argument, NULL, 'p'},
-        {"scope", required_argument, NULL, 's'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"dir", required_argument, NULL, 'd'},      {"artifact-dir", required_argument, NULL, 'a'},
+        {"max-size", required_argument, NULL, 'm'}, {"yes", no_argument, NULL, 'y'},
+        {"token", required_argument, NULL, 't'},    {"port-file", required_argument, NULL, 'f'},
+        {"port", required_argument, NULL, 'p'},     {"scope", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
     int c;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, ":d:m:yt:f:p:s:h", lo, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":d:a:m:yt:f:p:s:h", lo, NULL)) != -1) {
         switch (c) {
         case 'd':
             free(o->dir);
             o->dir = gr_xstrdup(optarg);
+            break;
+        case 'a':
+            o->artifact_dir = optarg;
             break;
         case 'm':
             if (parse_size(optarg, &o->max_size) < 0)
@@ -389,6 +471,8 @@ static int run_action(struct opts *o, int npos, char **pos)
         return rn_cli_usage_error("cache", "'show' needs a KEY");
     if (npos > want)
         return rn_cli_usage_error("cache", "unexpected argument '%s'", pos[want]);
+    if (o->artifact_dir && strcmp(act, "prune"))
+        return rn_cli_usage_error("cache", "--artifact-dir goes with 'prune'");
     if (!o->dir) {
         fprintf(stderr, "ghrun cache: no cache directory: set --dir, GHRUN_CACHE_DIR or HOME\n");
         return 2;

@@ -161,4 +161,9 @@ wait "$pid" 2>/dev/null
 store=$(ls -d "$ws"/.ghrun/artifacts/*/ 2>/dev/null | head -1)
 check "killed mid-upload: no zip" test -z "$(ls "$store" 2>/dev/null | grep '\.zip$')"
 check "killed mid-upload: no metadata" test -z "$(ls -A "$store/.meta" 2>/dev/null)"
+# The killed runner's staging file is abandoned (its writer is gone): prune removes it.
+check "killed mid-upload: staging file left" test -n "$(ls -A "$store/.tmp" 2>/dev/null)"
+out=$("$GHRUN" cache --dir "$ws/.cache-store" prune --artifact-dir "$ws/.ghrun/artifacts" 2>&1)
+check "prune reports the abandoned upload" grep -q "[1-9][0-9]* abandoned temp file" <<<"$out"
+check "prune removed the staging file" test -z "$(ls -A "$store/.tmp" 2>/dev/null)"
 finish

@@ -1,6 +1,7 @@
 /* Unit tests of executor/cache.c: the local dependency cache store. */
 #include "ex.h"
 #include "cache_internal.h"
+#include "store_tmp.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -14,8 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -477,6 +480,20 @@ static void test_member_checks(void **state)
     assert_true(ex__cache_link_inside("x/.bin/tool", "../pkg/./bin.js"));
 }
 
+/* Number of entries (other than . and ..) in dir. */
+static size_t count_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    size_t n = 0;
+
+    while (d && (de = readdir(d)) != NULL)
+        n += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+    if (d)
+        closedir(d);
+    return n;
+}
+
 static bool part_has_data(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -533,15 +550,22 @@ static void test_crash_mid_save(void **state)
             usleep(1000);
         assert_int_equal(kill(pid, SIGKILL), 0);
         assert_int_equal(waitpid(pid, &st, 0), pid);
-        killed_mid = WIFSIGNALED(st);
+        /* Killed while its half-written archive was in tmp/. */
+        killed_mid = WIFSIGNALED(st) && count_dir(tmpdir) == 1;
         if (!killed_mid && ex_cache_lookup(f->c, "o/r", keys, 1, "v", &e, NULL) == 0) {
             assert_int_equal(ex_cache_remove(f->c, e.id), 0);
             ex_cache_entry_release(&e);
             memset(&e, 0, sizeof(e));
         }
     }
-    /* The saver was killed while writing (10 MB take far longer than the poll). */
     assert_true(killed_mid);
+    /* Opening the store again removes the killed writer's temp file. */
+    {
+        struct ex_cache *again = NULL;
+        assert_int_equal(ex_cache_open(f->store, 0, &again, NULL), 0);
+        assert_int_equal(count_dir(tmpdir), 0);
+        ex_cache_free(again);
+    }
     assert_int_equal(ex_cache_list(f->c, &v, &n), 0);
     for (size_t i = 0; i < n; i++)
         assert_int_equal(ex_cache_verify(f->c, &v[i], NULL), 0);
@@ -556,6 +580,299 @@ static void test_crash_mid_save(void **state)
     assert_int_equal(ex_cache_prune(f->c, 0, &removed), 0);
     assert_int_equal(removed, 0);
     assert_int_equal(rmdir(tmpdir), 0);
+    free(tmpdir);
+}
+
+static void assert_mode(const char *dir, const char *rel, mode_t want)
+{
+    char *p = gr_path_join(dir, rel);
+    struct stat st;
+
+    assert_int_equal(lstat(p, &st), 0);
+    assert_int_equal(st.st_mode & 07777, want);
+    free(p);
+}
+
+static time_t mtime_of(const char *dir, const char *rel)
+{
+    char *p = gr_path_join(dir, rel);
+    struct stat st;
+
+    assert_int_equal(lstat(p, &st), 0);
+    free(p);
+    return st.st_mtime;
+}
+
+/*
+ * Restore keeps modes (also those the umask would strip), file and directory times and hard
+ * links, and replaces what is in the way: an older file, a symbolic link where the archive has
+ * a file (the link is replaced, its target untouched).
+ */
+static void test_restore_fidelity(void **state)
+{
+    struct fx *f = *state;
+    const char *paths[] = {"t"};
+    const char *keys[] = {"fid"};
+    struct timespec old[2] = {{.tv_sec = 1000000000}, {.tv_sec = 1000000000}};
+    struct ex_cache_entry e = {0};
+    char *p, *outside = gr_path_join(f->root, "outside.txt");
+    struct stat a, b;
+    mode_t mask;
+
+    write_file(f->src, "t/bin/run.sh", "#!/bin/sh\n");
+    write_file(f->src, "t/secret/key", "k");
+    write_file(f->src, "t/shared/g.txt", "group");
+    write_file(f->src, "t/link-me", "same inode");
+    p = gr_path_join(f->src, "t/bin/run.sh");
+    assert_int_equal(chmod(p, 0755), 0);
+    assert_int_equal(utimensat(AT_FDCWD, p, old, 0), 0);
+    free(p);
+    p = gr_path_join(f->src, "t/shared/g.txt");
+    assert_int_equal(chmod(p, 0664), 0);
+    free(p);
+    p = gr_path_join(f->src, "t/secret");
+    assert_int_equal(chmod(p, 0700), 0);
+    assert_int_equal(utimensat(AT_FDCWD, p, old, 0), 0);
+    free(p);
+    assert_int_equal(save_one(f, "o/r", "unused", "v", "x"), 0);
+    assert_int_equal(ex_cache_save_tree(f->c, "o/r", "fid", "v", f->src, paths, 1, NULL, NULL), 0);
+
+    /* The destination holds an older file and a link pointing outside where files come. */
+    write_file(f->dst, "t/shared/g.txt", "older and longer content");
+    write_file(f->root, "outside.txt", "untouched");
+    p = gr_path_join(f->dst, "t/link-me");
+    assert_int_equal(symlink(outside, p), 0);
+    free(p);
+    mask = umask(077);
+    assert_int_equal(ex_cache_lookup(f->c, "o/r", keys, 1, "v", &e, NULL), 0);
+    assert_int_equal(ex_cache_restore_tree(f->c, &e, f->dst, NULL), 0);
+    umask(mask);
+    assert_file(f->dst, "t/bin/run.sh", "#!/bin/sh\n");
+    assert_file(f->dst, "t/shared/g.txt", "group");
+    assert_file(f->dst, "t/link-me", "same inode");
+    assert_file(f->root, "outside.txt", "untouched");
+    assert_mode(f->dst, "t/bin/run.sh", 0755);
+    assert_mode(f->dst, "t/shared/g.txt", 0664);
+    assert_mode(f->dst, "t/secret", 0700);
+    assert_mode(f->dst, "t/link-me", 0644);
+    assert_int_equal(mtime_of(f->dst, "t/bin/run.sh"), 1000000000);
+    assert_int_equal(mtime_of(f->dst, "t/secret"), 1000000000);
+    ex_cache_entry_release(&e);
+
+    /* Hard links come back as links to one inode. */
+    {
+        const struct member m[] = {{'f', "h/one", "linked"}, {'h', "h/two", "h/one"}};
+        const char *hk[] = {"hard"};
+        char *arch = gr_path_join(f->root, "hard.tar.zst"), *p1, *p2;
+        make_archive(arch, m, 2);
+        assert_int_equal(ex_cache_save_file(f->c, "o/r", "hard", "v", arch, false, NULL, NULL), 0);
+        assert_int_equal(ex_cache_lookup(f->c, "o/r", hk, 1, "v", &e, NULL), 0);
+        assert_int_equal(ex_cache_restore_tree(f->c, &e, f->dst, NULL), 0);
+        assert_file(f->dst, "h/two", "linked");
+        p1 = gr_path_join(f->dst, "h/one");
+        p2 = gr_path_join(f->dst, "h/two");
+        assert_int_equal(stat(p1, &a), 0);
+        assert_int_equal(stat(p2, &b), 0);
+        assert_int_equal(a.st_ino, b.st_ino);
+        free(p1);
+        free(p2);
+        free(arch);
+        ex_cache_entry_release(&e);
+    }
+    free(outside);
+}
+
+/* Nothing is written through a symbolic link: one from the archive, or one already there. */
+static void test_restore_no_write_through_links(void **state)
+{
+    struct fx *f = *state;
+    const struct member through[] = {
+        {'f', "sub/keep", "k"}, {'l', "lnk", "sub"}, {'f', "lnk/x", "bad"}};
+    const struct member into[] = {{'f', "evil/x", "bad"}};
+    const char *k1[] = {"through"}, *k2[] = {"into"};
+    char *arch = gr_path_join(f->root, "l.tar.zst"), *p, *out = gr_path_join(f->root, "out");
+    struct ex_cache_entry e = {0};
+    struct gr_diag d = {0};
+
+    make_archive(arch, through, 3);
+    assert_int_equal(ex_cache_save_file(f->c, "o/r", "through", "v", arch, false, NULL, NULL), 0);
+    assert_int_equal(ex_cache_lookup(f->c, "o/r", k1, 1, "v", &e, NULL), 0);
+    assert_int_equal(ex_cache_restore_tree(f->c, &e, f->dst, &d), GR_EARCHIVE);
+    assert_non_null(strstr(d.msg, "symbolic link"));
+    p = gr_path_join(f->dst, "sub/x");
+    assert_false(gr_path_exists(p));
+    free(p);
+    ex_cache_entry_release(&e);
+
+    assert_int_equal(gr_mkdir_p(out, 0755), 0);
+    p = gr_path_join(f->dst, "evil");
+    assert_int_equal(symlink(out, p), 0);
+    free(p);
+    make_archive(arch, into, 1);
+    assert_int_equal(ex_cache_save_file(f->c, "o/r", "into", "v", arch, false, NULL, NULL), 0);
+    assert_int_equal(ex_cache_lookup(f->c, "o/r", k2, 1, "v", &e, NULL), 0);
+    assert_int_equal(ex_cache_restore_tree(f->c, &e, f->dst, &d), GR_EARCHIVE);
+    assert_non_null(strstr(d.msg, "symbolic link"));
+    assert_int_equal(count_dir(out), 0);
+    ex_cache_entry_release(&e);
+    free(arch);
+    free(out);
+}
+
+/* Create a file called name in dir; with age_s > 0 its times are set that far back. */
+static void touch_old(const char *dir, const char *name, long age_s)
+{
+    char *p = gr_path_join(dir, name);
+    int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "x", 1), 1);
+    if (age_s > 0) {
+        struct timespec ts[2] = {{.tv_sec = time(NULL) - age_s}, {.tv_sec = time(NULL) - age_s}};
+        assert_int_equal(futimens(fd, ts), 0);
+    }
+    close(fd);
+    free(p);
+}
+
+static bool exists_in(const char *dir, const char *name)
+{
+    char *p = gr_path_join(dir, name);
+    bool r = gr_path_exists(p);
+    free(p);
+    return r;
+}
+
+/*
+ * Which temp files a sweep removes: those of a dead writer (pid gone, or the pid reused by a
+ * process with another start time, or another boot), stale ones whose owner cannot be told;
+ * never this live process's, a fresh foreign one, or one somebody holds flock on.
+ */
+static void test_tmp_owner_rules(void **state)
+{
+    struct fx *f = *state;
+    char *tmpdir = gr_path_join(f->store, "tmp");
+    char owner[96], boot[9], name[256];
+    unsigned long long ns = 0, start = 0;
+    long mypid = 0;
+    pid_t dead;
+    int st, held;
+
+    ex__store_tmp_owner(owner, sizeof(owner));
+    assert_int_equal(sscanf(owner, "%8[0-9a-f]-%llu-%ld-%llu", boot, &ns, &mypid, &start), 4);
+    assert_int_equal(mypid, (long)getpid());
+    dead = fork();
+    assert_true(dead >= 0);
+    if (dead == 0)
+        _exit(0);
+    assert_int_equal(waitpid(dead, &st, 0), dead);
+
+    (void)snprintf(name, sizeof(name), "part-%s-live01", owner);
+    touch_old(tmpdir, name, 0);
+    (void)snprintf(name, sizeof(name), "part-%s-%llu-%ld-%llu-reuse1", boot, ns, mypid, start + 1);
+    touch_old(tmpdir, name, 0);
+    (void)snprintf(name, sizeof(name), "part-%s-%llu-%ld-%llu-dead01", boot, ns, (long)dead, start);
+    touch_old(tmpdir, name, 0);
+    (void)snprintf(name, sizeof(name), "part-%s-%llu-%ld-%llu-boot01",
+                   strcmp(boot, "00000000") ? "00000000" : "11111111", ns, mypid, start);
+    touch_old(tmpdir, name, 0);
+    (void)snprintf(name, sizeof(name), "part-%s-%llu-1-1-nsnew1", boot, ns + 1);
+    touch_old(tmpdir, name, 0);
+    (void)snprintf(name, sizeof(name), "part-%s-%llu-1-1-nsold1", boot, ns + 1);
+    touch_old(tmpdir, name, 2L * EX_STORE_TMP_STALE_S);
+    touch_old(tmpdir, "part-legacy", 0);
+    touch_old(tmpdir, "part-legold", 2L * EX_STORE_TMP_STALE_S);
+    (void)snprintf(name, sizeof(name), "part-%s-%llu-%ld-%llu-held01", boot, ns, (long)dead, start);
+    touch_old(tmpdir, name, 0);
+    {
+        char *p = gr_path_join(tmpdir, name);
+        held = open(p, O_RDONLY | O_CLOEXEC);
+        assert_true(held >= 0);
+        assert_int_equal(flock(held, LOCK_EX), 0);
+        free(p);
+    }
+    touch_old(f->store, "index.json.tmp.4242", 0);
+
+    assert_int_equal(ex__store_tmp_sweep(tmpdir), 5);
+    assert_int_equal(ex_cache_prune(f->c, 0, NULL), 0);
+    assert_false(exists_in(f->store, "index.json.tmp.4242"));
+    (void)snprintf(name, sizeof(name), "part-%s-live01", owner);
+    assert_true(exists_in(tmpdir, name));
+    assert_true(exists_in(tmpdir, "part-legacy"));
+    assert_false(exists_in(tmpdir, "part-legold"));
+    (void)snprintf(name, sizeof(name), "part-%s-%llu-1-1-nsnew1", boot, ns + 1);
+    assert_true(exists_in(tmpdir, name));
+    (void)snprintf(name, sizeof(name), "part-%s-%llu-%ld-%llu-held01", boot, ns, (long)dead, start);
+    assert_true(exists_in(tmpdir, name));
+    assert_int_equal(count_dir(tmpdir), 4);
+    /* The lock released, the dead writer's file goes too. */
+    close(held);
+    assert_int_equal(ex__store_tmp_sweep(tmpdir), 1);
+    assert_false(exists_in(tmpdir, name));
+    free(tmpdir);
+}
+
+/*
+ * A live writer that staged data in a temp file and closed its descriptor (as the cache
+ * service does between requests) keeps the file through open, save, prune and clear; once it
+ * is killed, the next open removes the file.
+ */
+static void test_live_writer_kept(void **state)
+{
+    struct fx *f = *state;
+    char *tmpdir = gr_path_join(f->store, "tmp");
+    char path[4096] = "";
+    int up[2], hold[2], st;
+    ssize_t n;
+    pid_t pid;
+
+    assert_int_equal(pipe(up), 0);
+    assert_int_equal(pipe(hold), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct ex_cache *c = NULL;
+        char *p = NULL, b;
+        int fd = -1;
+        close(up[0]);
+        close(hold[1]);
+        if (ex_cache_open(f->store, 0, &c, NULL) < 0 || ex_cache_tmpfile(c, &p, &fd) < 0)
+            _exit(1);
+        if (write(fd, "staged", 6) != 6)
+            _exit(1);
+        close(fd);
+        if (write(up[1], p, strlen(p)) < 0)
+            _exit(1);
+        close(up[1]);
+        while (read(hold[0], &b, 1) < 0)
+            ;
+        _exit(0);
+    }
+    close(up[1]);
+    close(hold[0]);
+    n = read(up[0], path, sizeof(path) - 1);
+    assert_true(n > 0);
+    close(up[0]);
+    {
+        struct ex_cache *again = NULL;
+        assert_int_equal(ex_cache_open(f->store, 0, &again, NULL), 0);
+        ex_cache_free(again);
+    }
+    assert_int_equal(save_one(f, "o/r", "k", "v", "other"), 0);
+    assert_int_equal(ex_cache_prune(f->c, 0, NULL), 0);
+    assert_int_equal(ex_cache_clear(f->c), 0);
+    assert_true(gr_path_exists(path));
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    close(hold[1]);
+    assert_true(gr_path_exists(path));
+    {
+        struct ex_cache *again = NULL;
+        assert_int_equal(ex_cache_open(f->store, 0, &again, NULL), 0);
+        ex_cache_free(again);
+    }
+    assert_false(gr_path_exists(path));
+    assert_int_equal(count_dir(tmpdir), 0);
     free(tmpdir);
 }
 
@@ -598,6 +915,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_traversal_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_mid_save, setup, teardown),
         cmocka_unit_test_setup_teardown(test_clear_and_remove, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tmp_owner_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_live_writer_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restore_fidelity, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restore_no_write_through_links, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,7 +8,8 @@
  *   <name>.zip          the archive, readable as is by any zip tool
  *   .meta/<name>.json   {id, name, size, sha256, created_ms, expires_ms}: the artifact exists
  *                       when its metadata does; written last, by rename
- *   .tmp/               archives being uploaded; renamed into place by ex_artifact_commit()
+ *   .tmp/               archives being uploaded; renamed into place by ex_artifact_commit();
+ *                       files of uploaders that are gone are removed (ex_artifact_prune)
  *   .lock               flock()ed: exclusive for changes, shared for reads
  *   .next_id            the next artifact id (ids are never reused within the store)
  *
@@ -53,7 +54,10 @@ void ex_artifacts_free(struct ex_artifact *v, size_t n);
  */
 int ex_artifact_name_check(const char *name, struct gr_diag *reterr) GR_MUST_CHECK;
 
-/* Open (creating it when missing) the store in dir. *ret owns the handle. */
+/*
+ * Open (creating it when missing) the store in dir. *ret owns the handle. Runs
+ * ex_artifact_prune() (expired artifacts, abandoned uploads); a failure there is ignored.
+ */
 int ex_artifact_open(const char *dir, struct ex_artifact_store **ret,
                      struct gr_diag *reterr) GR_MUST_CHECK;
 void ex_artifact_free(struct ex_artifact_store *s);
@@ -95,3 +99,22 @@ char *ex_artifact_path(const struct ex_artifact_store *s, const char *name);
 /* Remove the artifact called name: 0 (and *ret, may be NULL, gets it), or GR_ENOTFOUND. */
 int ex_artifact_delete(struct ex_artifact_store *s, const char *name,
                        struct ex_artifact *ret) GR_MUST_CHECK;
+
+/* ---- housekeeping (helper "stores") -------------------------------------- */
+
+/* What ex_artifact_prune() removed. */
+struct ex_artifact_prune {
+    size_t expired;    /* artifacts past their retention, deleted with their zip */
+    size_t temp_files; /* temp files of uploads whose writer is gone, and metadata temp files */
+};
+
+/*
+ * Delete the artifacts whose expires_ms is at or before now_ms (0: the current time), and the
+ * temp files that killed writers left (an upload's temp file is removed only when the process
+ * that created it is gone and nobody holds its flock; see executor/store_tmp.h). A live
+ * upload is never touched. ex_artifact_open() runs it, and so does ex_artifact_list() when it
+ * meets expired artifacts, which list and find never return. *ret (may be NULL) gets what was
+ * removed through this handle so far, the open's housekeeping and this call included.
+ */
+int ex_artifact_prune(struct ex_artifact_store *s, int64_t now_ms,
+                      struct ex_artifact_prune *ret) GR_MUST_CHECK;

@@ -10,7 +10,10 @@
  *   index.json         every entry; rewritten atomically (temp file + rename) under `lock`
  *   lock               flock()ed: exclusive for every change, shared for reads
  *   blobs/<sha256>     archives, named by the SHA-256 of their bytes; never modified in place
- *   tmp/               archives being written; renamed into blobs/ once complete
+ *   tmp/               archives being written; renamed into blobs/ once complete. Each name
+ *                      records its writer (pid and start time); ex_cache_open(), every save,
+ *                      prune and clear remove the files of writers that are gone (killed),
+ *                      never a live writer's (executor/store_tmp.h)
  *
  * A crash at any point leaves either the old index or the new one; a blob that no entry names
  * is garbage that ex_cache_prune() removes. A blob is checked against its recorded SHA-256
@@ -63,6 +66,7 @@ void ex_cache_version(const char *const *paths, size_t npaths, const char *compr
 /*
  * Open (creating it when missing) the store in dir. max_size is the size cap in bytes
  * (0: EX_CACHE_DEFAULT_MAX_SIZE); saving past it evicts the least recently used entries.
+ * Temp files that killed writers left in tmp/ are removed.
  * On success *ret owns the handle; free it with ex_cache_free().
  */
 int ex_cache_open(const char *dir, uint64_t max_size, struct ex_cache **ret, struct gr_diag *reterr)
