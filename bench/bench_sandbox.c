@@ -300,9 +300,15 @@ int main(int argc, char **argv)
            cpu);
     r = sb_wrap_command(plainjob, plain, &helper_only);
     if (r == 0) {
-        char *const bare[] = {helper_only[0], "--", "/bin/true", NULL};
-        char *const ns[] = {helper_only[0], "--ns",      "mnt,pid,ipc,uts,cgroup",
-                            "--",           "/bin/true", NULL};
+        /* gr-sandbox itself, also where steps start through gr-step next to it */
+        char helper[4096], *slash;
+        char *const bare[] = {helper, "--", "/bin/true", NULL};
+        char *const ns[] = {helper, "--ns", "mnt,pid,ipc,uts,cgroup", "--", "/bin/true", NULL};
+
+        snprintf(helper, sizeof(helper), "%s", helper_only[0]);
+        slash = strrchr(helper, '/');
+        if (slash && strcmp(slash, "/gr-step") == 0)
+            snprintf(slash, sizeof(helper) - (size_t)(slash - helper), "/gr-sandbox");
         double w, c;
 
         r = time_argv(bare, steps, &w, &c);

@@ -39,11 +39,12 @@ struct sb_job {
     char empty[SB_PATH];
     char bpf[SB_PATH];
     char home[SB_PATH];
-    char home_from[SB_PATH]; /* the runner's HOME, replaced by home in steps */
-    pid_t init_helper;       /* gr-sandbox --job-init, parent of the job's init */
-    pid_t init_pid;          /* pid 1 of the job's namespaces, as the host sees it */
-    char sock[108];          /* the init's step socket (sun_path); "" when steps --join */
-    bool serve;              /* the init starts the steps (gr-sandbox --connect) */
+    char home_from[SB_PATH];   /* the runner's HOME, replaced by home in steps */
+    pid_t init_helper;         /* gr-sandbox --job-init, parent of the job's init */
+    pid_t init_pid;            /* pid 1 of the job's namespaces, as the host sees it */
+    char sock[108];            /* the init's step socket (sun_path); "" when steps --join */
+    bool serve;                /* the init starts the steps (gr-step or gr-sandbox --connect) */
+    char step_client[SB_PATH]; /* gr-step next to the helper; "" to use the helper */
     char init_error[600];
     struct sb_cgjob *cg; /* NULL: no cgroup */
     const char *degraded[SB_MAX_DEGRADED + 1];
@@ -305,6 +306,19 @@ static int read_init_report(struct sb_job *j, int fd)
     return -EIO;
 }
 
+/* gr-step (no libc: a cheaper exec per step) installs next to the helper. */
+static void find_step_client(struct sb_job *j, const char *helper)
+{
+    const char *slash = strrchr(helper, '/');
+
+    j->step_client[0] = '\0';
+    if (!slash ||
+        sb__path(j->step_client, sizeof(j->step_client), "%.*s/gr-step", (int)(slash - helper),
+                 helper) < 0 ||
+        access(j->step_client, X_OK) < 0)
+        j->step_client[0] = '\0';
+}
+
 /*
  * The job's namespaces live as long as the job: a `gr-sandbox --job-init`
  * builds them (filesystem view included) once, and every step joins them
@@ -352,6 +366,7 @@ static int spawn_init(struct sb_job *j)
         } else {
             j->init_helper = pid;
             j->serve = j->sock[0] != '\0';
+            find_step_client(j, helper);
             if (j->cg) {
                 /* a step's reap spares them when it has to sweep by pid */
                 j->cg->keep[0] = pid;
@@ -635,13 +650,14 @@ static void push_step_opts(struct argv_b *b, const struct sb_job *j)
 
 static void push_sandbox(struct argv_b *b, const struct sb_job *j, const char *helper)
 {
-    push(b, helper);
     if (j->serve) {
         /* everything else is the init's already */
+        push(b, j->step_client[0] ? j->step_client : helper);
         push_opt(b, "--connect", j->sock);
         push(b, "--");
         return;
     }
+    push(b, helper);
     push_cgroups(b, j);
     if (j->init_pid > 0)
         push_u64(b, "--join", (uint64_t)j->init_pid);

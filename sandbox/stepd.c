@@ -2,10 +2,13 @@
  * The step server: the job's init (pid 1 of the job's namespaces, built
  * once per job by `gr-sandbox --job-init`) starts every step of the job
  * itself, so a step pays for no namespace entry, no mount, no cgroup
- * namespace and no filter read: the init forks (a small static process:
- * few page tables), the child moves itself into the job's step/ cgroup,
- * takes the slot's credentials, installs the filter compiled once per job
- * and execs.
+ * namespace and no filter read: the init clones a child that shares its
+ * memory until exec (CLONE_VM|CLONE_VFORK, as posix_spawn does: no page
+ * table copy, no copy-on-write faults), which moves itself into the job's
+ * step/ cgroup, takes the slot's credentials, installs the filter compiled
+ * once per job and execs. The child allocates nothing and changes no
+ * memory of the init's but its own stack (the environment, HOME included,
+ * is prepared before the clone).
  *
  * Not clone3(CLONE_INTO_CGROUP): on 6.14 to 6.18 kernels it takes the
  * cgroup.kill sequence number of the parent's cgroup and compares it with
@@ -23,20 +26,23 @@
  * serves peers that it cannot see in its pid namespace (SO_PEERCRED pid 0)
  * and that are root: the host side, never a step.
  *
- * Wire format (SOCK_STREAM): client -> init: struct req_hdr then len bytes
- * "cwd\0argv...\0env...\0", the three fds on the first byte; then any
- * number of struct msg {MSG_SIGNAL, sig}. init -> client: struct msg
- * {MSG_EXIT, wait status} or {MSG_FAIL, 0} followed by a struct sb_fail.
+ * The wire format is in stepd_wire.h. The executor's side is gr-step
+ * (step_client.c, no libc: a static glibc's start-up alone costs more page
+ * faults than the rest of a step's sandbox) where it builds, else
+ * `gr-sandbox --connect` (sb_stepd_client below).
  */
 #include "internal.h"
+#include "stepd_wire.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -45,24 +51,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define REQ_MAGIC 0x62737267u /* "grsb" */
-#define REQ_MAX (64u << 20)
 #define MAX_CONNS 64
+#define STEP_STACK (256 * 1024)
 #define EXIT_SETUP 125
-
-enum { MSG_EXIT = 1, MSG_FAIL = 2, MSG_SIGNAL = 3 };
-
-struct req_hdr {
-    uint32_t magic;
-    uint32_t len;
-    uint32_t argc;
-    uint32_t envc;
-};
-
-struct msg {
-    int32_t type;
-    int32_t value;
-};
 
 /* A setup failure, as the helper reports them (same record as helper.c's). */
 struct sb_fail {
@@ -213,7 +204,7 @@ static void req_free(struct step_req *q)
 }
 
 /* Splits "cwd\0argv...\0env...\0" into q. */
-static int req_parse(struct step_req *q, const struct req_hdr *h)
+static int req_parse(struct step_req *q, const struct sb_req_hdr *h)
 {
     char *p = q->buf, *end = q->buf + h->len;
     char ***lists[2] = {&q->argv, &q->envp};
@@ -227,7 +218,7 @@ static int req_parse(struct step_req *q, const struct req_hdr *h)
         return -EINVAL;
     p++;
     for (int l = 0; l < 2; l++) {
-        char **v = calloc(counts[l] + 1, sizeof(*v));
+        char **v = calloc(counts[l] + 2, sizeof(*v)); /* + HOME (set_home) */
 
         if (!v)
             return -ENOMEM;
@@ -247,7 +238,7 @@ static int req_parse(struct step_req *q, const struct req_hdr *h)
 static int req_read(int fd, struct step_req *q)
 {
     char cbuf[CMSG_SPACE(3 * sizeof(int))];
-    struct req_hdr h;
+    struct sb_req_hdr h;
     struct iovec iov = {.iov_base = &h, .iov_len = sizeof(h)};
     struct msghdr mh = {
         .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
@@ -262,7 +253,7 @@ static int req_read(int fd, struct step_req *q)
             cm->cmsg_len == CMSG_LEN(3 * sizeof(int)))
             memcpy(q->fds, CMSG_DATA(cm), 3 * sizeof(int));
     }
-    if (n != (ssize_t)sizeof(h) || h.magic != REQ_MAGIC || h.len == 0 || h.len > REQ_MAX)
+    if (n != (ssize_t)sizeof(h) || h.magic != SB_REQ_MAGIC || h.len == 0 || h.len > SB_REQ_MAX)
         return -EPROTO;
     if (q->fds[0] < 0 || q->fds[1] < 0 || q->fds[2] < 0)
         return -EPROTO;
@@ -287,18 +278,40 @@ static void child_fail(int errfd, const char *what, const char *path, int err, i
     _exit(code);
 }
 
-static void set_home(const struct sb_hcfg *c)
+/* HOME is the job's unless the workflow set its own (not the runner's). */
+static void set_home(const struct sb_hcfg *c, struct step_req *q)
 {
-    const char *h = getenv("HOME");
+    static char home_env[SB_PATH + 8];
+    size_t i = 0;
 
-    if (c->home && (!h || !c->home_from || strcmp(h, c->home_from) == 0))
-        (void)setenv("HOME", c->home, 1);
+    if (!c->home)
+        return;
+    snprintf(home_env, sizeof(home_env), "HOME=%s", c->home);
+    for (; q->envp[i]; i++) {
+        if (strncmp(q->envp[i], "HOME=", 5) != 0)
+            continue;
+        if (c->home_from && strcmp(q->envp[i] + 5, c->home_from) == 0)
+            q->envp[i] = home_env;
+        return;
+    }
+    q->envp[i] = home_env; /* req_parse left room for it */
+    q->envp[i + 1] = NULL;
 }
 
-/* The step, in a forked copy of the init: never returns. */
-static void step_child(const struct sb_hcfg *c, struct step_req *q, int errfd)
+struct child_args {
+    const struct sb_hcfg *c;
+    struct step_req *q;
+    int errfd;
+};
+
+/* The step, sharing the init's memory until exec: never returns. */
+static int step_child(void *arg)
 {
     extern char **environ;
+    const struct child_args *a = arg;
+    const struct sb_hcfg *c = a->c;
+    struct step_req *q = a->q;
+    int errfd = a->errfd;
     const char *what = NULL;
     sigset_t none;
     int r;
@@ -314,8 +327,7 @@ static void step_child(const struct sb_hcfg *c, struct step_req *q, int errfd)
     if ((r = write_procs(c->step_cg1_fd, c->step_cg1)) < 0)
         child_fail(errfd, "cannot join the job's step cgroup", c->step_cg1, -r, EXIT_SETUP);
     (void)sb__write_file("/proc/self/oom_score_adj", "500", false);
-    environ = q->envp;
-    set_home(c);
+    environ = q->envp; /* the init's too: it puts its own back */
     if (chdir(q->cwd) < 0)
         child_fail(errfd, "cannot enter the working directory", q->cwd, errno, EXIT_SETUP);
     sb__mark_fds_cloexec();
@@ -326,27 +338,42 @@ static void step_child(const struct sb_hcfg *c, struct step_req *q, int errfd)
         child_fail(errfd, "cannot install the seccomp filter", NULL, -r, EXIT_SETUP);
     execvp(q->argv[0], q->argv);
     child_fail(errfd, "cannot execute", q->argv[0], errno, errno == ENOENT ? 127 : 126);
+    return EXIT_SETUP;
 }
 
 /* Starts the step of q; 0 and the pid, or a failure record for the client. */
 static int start_step(const struct sb_hcfg *c, struct step_req *q, pid_t *ret, struct sb_fail *f)
 {
+    static char *stack;
+    extern char **environ;
+    char **saved = environ;
+    struct child_args a;
     int errp[2];
     pid_t pid;
     ssize_t n;
 
     memset(f, 0, sizeof(*f));
+    if (!stack) {
+        stack = mmap(NULL, STEP_STACK, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+        if (stack == MAP_FAILED) {
+            stack = NULL;
+            f->err = errno;
+            snprintf(f->what, sizeof(f->what), "mmap");
+            return -1;
+        }
+    }
+    set_home(c, q);
     f->code = EXIT_SETUP;
     if (pipe2(errp, O_CLOEXEC) < 0) {
         f->err = errno;
         snprintf(f->what, sizeof(f->what), "pipe");
         return -1;
     }
-    pid = fork();
-    if (pid == 0) {
-        close(errp[0]);
-        step_child(c, q, errp[1]);
-    }
+    a = (struct child_args){.c = c, .q = q, .errfd = errp[1]};
+    /* returns once the child has exec'd or failed */
+    pid = clone(step_child, stack + STEP_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
+    environ = saved;
     close(errp[1]);
     if (pid < 0) {
         f->err = errno;
@@ -368,9 +395,23 @@ static int start_step(const struct sb_hcfg *c, struct step_req *q, pid_t *ret, s
 
 static void send_msg(int fd, int type, int value)
 {
-    struct msg m = {.type = type, .value = value};
+    struct sb_msg m = {.type = type, .value = value};
 
     (void)write_all(fd, &m, sizeof(m));
+}
+
+/* The failure as the helper says it, for the client to print. */
+static void send_fail(int fd, const struct sb_fail *f)
+{
+    char text[SB_FAIL_TEXT_MAX];
+    bool path = f->path[0] != '\0';
+    int n = snprintf(text, sizeof(text), "gr-sandbox: %s%s%s%s: %s\n", f->what, path ? " '" : "",
+                     f->path, path ? "'" : "", strerror(f->err));
+    uint32_t len = n < 0 ? 0 : (uint32_t)n < sizeof(text) ? (uint32_t)n : sizeof(text) - 1;
+
+    send_msg(fd, SB_MSG_FAIL, f->code > 0 && f->code < 256 ? f->code : EXIT_SETUP);
+    (void)write_all(fd, &len, sizeof(len));
+    (void)write_all(fd, text, len);
 }
 
 static bool peer_is_host(int fd)
@@ -400,8 +441,9 @@ static void accept_one(const struct sb_hcfg *c)
         return;
     }
     if (start_step(c, &q, &pid, &f) < 0) {
-        send_msg(fd, MSG_FAIL, 0);
-        (void)write_all(fd, &f, sizeof(f));
+        f.what[sizeof(f.what) - 1] = '\0';
+        f.path[sizeof(f.path) - 1] = '\0';
+        send_fail(fd, &f);
         close(fd);
     } else {
         conns[slot] = (struct conn){.fd = fd, .pid = pid};
@@ -422,12 +464,12 @@ static void drop(struct conn *k)
 
 static void client_msg(struct conn *k)
 {
-    struct msg m;
+    struct sb_msg m;
     ssize_t n = read(k->fd, &m, sizeof(m));
 
     if (n < 0 && (errno == EINTR || errno == EAGAIN))
         return;
-    if (n != (ssize_t)sizeof(m) || m.type != MSG_SIGNAL || m.value <= 0 || m.value >= NSIG) {
+    if (n != (ssize_t)sizeof(m) || m.type != SB_MSG_SIGNAL || m.value <= 0 || m.value >= NSIG) {
         drop(k);
         return;
     }
@@ -444,7 +486,7 @@ static void reap(void)
     while ((w = waitpid(-1, &status, WNOHANG)) > 0) {
         for (size_t i = 0; i < MAX_CONNS; i++) {
             if (conns[i].fd >= 0 && conns[i].pid == w) {
-                send_msg(conns[i].fd, MSG_EXIT, status);
+                send_msg(conns[i].fd, SB_MSG_EXIT, status);
                 conns[i].pid = 0;
                 drop(&conns[i]);
             }
@@ -504,7 +546,7 @@ static const int fwd_sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR
 static void forward(int sig)
 {
     int saved = errno;
-    struct msg m = {.type = MSG_SIGNAL, .value = sig};
+    struct sb_msg m = {.type = SB_MSG_SIGNAL, .value = sig};
 
     if (client_fd >= 0)
         (void)!write(client_fd, &m, sizeof(m));
@@ -515,7 +557,7 @@ static int send_req(int fd, char **argv)
 {
     extern char **environ;
     char cwd[SB_PATH], cbuf[CMSG_SPACE(3 * sizeof(int))];
-    struct req_hdr h = {.magic = REQ_MAGIC};
+    struct sb_req_hdr h = {.magic = SB_REQ_MAGIC};
     size_t len, off = 0;
     char *buf;
     int r;
@@ -527,7 +569,7 @@ static int send_req(int fd, char **argv)
         len += strlen(*a) + 1;
     for (char **e = environ; e && *e; e++, h.envc++)
         len += strlen(*e) + 1;
-    if (len > REQ_MAX)
+    if (len > SB_REQ_MAX)
         return -E2BIG;
     buf = malloc(sizeof(h) + len);
     if (!buf)
@@ -571,8 +613,9 @@ int sb_stepd_client(struct sb_hcfg *c)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     struct sigaction act;
-    struct sb_fail f;
-    struct msg m;
+    char text[SB_FAIL_TEXT_MAX];
+    struct sb_msg m;
+    uint32_t len = 0;
     sigset_t set;
     int fd, r;
 
@@ -606,15 +649,14 @@ int sb_stepd_client(struct sb_hcfg *c)
     }
     (void)sigprocmask(SIG_UNBLOCK, &set, NULL);
     r = read_all(fd, &m, sizeof(m));
-    if (r == 0 && m.type == MSG_EXIT) {
+    if (r == 0 && m.type == SB_MSG_EXIT) {
         client_fd = -1;
         return sb__mirror(m.value);
     }
-    if (r == 0 && m.type == MSG_FAIL && read_all(fd, &f, sizeof(f)) == 0) {
-        f.what[sizeof(f.what) - 1] = '\0';
-        f.path[sizeof(f.path) - 1] = '\0';
-        sb__say(c, f.what, f.path, f.err);
-        return f.code > 0 && f.code < 256 ? f.code : EXIT_SETUP;
+    if (r == 0 && m.type == SB_MSG_FAIL && read_all(fd, &len, sizeof(len)) == 0 &&
+        len < sizeof(text) && read_all(fd, text, len) == 0) {
+        (void)write_all(STDERR_FILENO, text, len);
+        return m.value > 0 && m.value < 256 ? m.value : EXIT_SETUP;
     }
     sb__say(c, "the job's sandbox ended the step", NULL, r < 0 ? -r : EPROTO);
     return EXIT_SETUP;

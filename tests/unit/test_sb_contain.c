@@ -581,8 +581,9 @@ static void test_setup_failure_reported(void **state)
     struct sb_job *j;
     struct run r;
     char *argv[] = {"/nonexistent/gr-probe", NULL};
-    char **wrapped = NULL;
-    int st;
+    char **wrapped = NULL, err[512];
+    int st, efd[2];
+    ssize_t n;
     pid_t pid;
 
     if (!usable(false, NULL))
@@ -590,17 +591,23 @@ static void test_setup_failure_reported(void **state)
     (void)r;
     j = new_job(false);
     assert_int_equal(sb_wrap_command(j, argv, &wrapped), 0);
+    assert_int_equal(pipe2(efd, O_CLOEXEC), 0);
     pid = fork();
     if (pid == 0) {
-        int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
-
-        dup2(null, STDERR_FILENO);
+        dup2(efd[1], STDERR_FILENO);
         execv(wrapped[0], wrapped);
         _exit(99);
     }
+    close(efd[1]);
+    n = read(efd[0], err, sizeof(err) - 1);
+    err[n > 0 ? n : 0] = '\0';
+    close(efd[0]);
     assert_int_equal(waitpid(pid, &st, 0), pid);
     assert_true(WIFEXITED(st));
     assert_int_equal(WEXITSTATUS(st), 127);
+    /* the job's sandbox says why, whichever side started the step */
+    printf("%s", err);
+    assert_non_null(strstr(err, "gr-sandbox: cannot execute '/nonexistent/gr-probe': "));
     sb_argv_free(wrapped);
     assert_int_equal(sb_step_reap(j), 0);
     sb_job_free(j);
