@@ -511,11 +511,18 @@ void sb_job_free(struct sb_job *job)
 {
     if (!job)
         return;
-    stop_init(job);
+    /*
+     * A served job's helper and init live in its cgroup: one cgroup.kill
+     * ends them with the steps, and the waits overlap (the init's namespace
+     * teardown, the helper's exit). Otherwise the init goes first.
+     */
+    if (!job->serve)
+        stop_init(job);
     if (job->cg) {
         (void)sb_cg_job_destroy(job->cg);
         free(job->cg);
     }
+    stop_init(job);
     if (job->dir[0])
         (void)sb__rm_rf(job->dir);
     sb_argv_free(job->masks);
