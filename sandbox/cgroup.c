@@ -960,9 +960,10 @@ static long parent_of(long pid)
 }
 
 /*
- * A catchable signal goes to the top of each step only (the helper), which
- * forwards it to the init and on to the step's process group, as a
- * terminal would: every process signalled directly would get it twice.
+ * A catchable signal goes to the top of each step only (the step's main
+ * process under a step server, else the helper, which forwards it), and
+ * to the top's process group, as a terminal would: every process
+ * signalled directly would get it twice.
  */
 static void signal_tops(const char *dir, int sig)
 {
@@ -975,7 +976,8 @@ static void signal_tops(const char *dir, int sig)
 
         for (size_t k = 0; k < set.n && !inside; k++)
             inside = set.v[k] == ppid;
-        if (!inside)
+        /* a top that leads its process group (a step, a daemon) takes its group along */
+        if (!inside && kill(-(pid_t)set.v[i], sig) < 0)
             (void)kill((pid_t)set.v[i], sig);
     }
     free(set.v);
