@@ -47,6 +47,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -433,6 +434,9 @@ static void accept_one(const struct sb_hcfg *c)
 
     if (fd < 0)
         return;
+    /* a client that stalls mid-request must not stall the job's other steps */
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &(struct timeval){.tv_sec = 5},
+                     sizeof(struct timeval));
     while (slot < MAX_CONNS && conns[slot].fd >= 0)
         slot++;
     if (slot == MAX_CONNS || !peer_is_host(fd) || req_read(fd, &q) < 0) {

@@ -32,6 +32,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -827,6 +828,49 @@ static void test_cgroup_namespace_per_job(void **state)
     (void)state;
 }
 
+/* The job's init drops a request it cannot parse and goes on serving. */
+static void test_init_survives_bad_requests(void **state)
+{
+    char *argv[] = {"true", NULL}, **w = NULL;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    struct sb_job *j;
+    struct run r;
+
+    if (!usable(false, NULL))
+        skip();
+    j = new_job(false);
+    assert_int_equal(sb_wrap_command(j, argv, &w), 0);
+    if (!w[1] || strcmp(w[1], "--connect") != 0) {
+        printf("skipped: steps do not start through the job's init here\n");
+    } else {
+        static const char garbage[] = "GET / HTTP/1.0\r\n\r\n";
+        const uint32_t huge[4] = {0x62737267u, 0xffffffffu, 1, 0};
+
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", w[2]);
+        for (int i = 0; i < 3; i++) {
+            int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            char buf[8];
+
+            assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+            if (i == 0)
+                assert_true(write(fd, garbage, sizeof(garbage)) > 0);
+            else if (i == 1)
+                assert_true(write(fd, huge, sizeof(huge)) > 0); /* no fds, absurd length */
+            /* i == 2: says nothing and hangs up */
+            shutdown(fd, SHUT_WR);
+            if (i < 2)
+                assert_true(read(fd, buf, sizeof(buf)) <= 0); /* dropped, no answer */
+            close(fd);
+        }
+        run_in(j, "ok", NULL, &r, 10000);
+        check_exit0(&r);
+        assert_int_equal(sb_step_reap(j), 0);
+    }
+    sb_argv_free(w);
+    sb_job_free(j);
+    (void)state;
+}
+
 static int setup_secrets(void **state)
 {
     char tmpl[64] = "/var/tmp/gr-sb-secret-";
@@ -887,6 +931,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_job_sigterm_reaches_step),
         cmocka_unit_test(test_gpu_devices),
         cmocka_unit_test(test_cgroup_namespace_per_job),
+        cmocka_unit_test(test_init_survives_bad_requests),
     };
     ssize_t n;
 
