@@ -316,10 +316,7 @@ static int run_with_init(struct sb_hcfg *c)
     return sb__mirror(status);
 }
 
-/*
- * pid 1 of the job's namespaces: builds the filesystem view once, then
- * serves the job's steps (--socket, stepd.c) or only reaps.
- */
+/* pid 1 of the job's namespaces: builds the filesystem view once, then only reaps. */
 static int job_init_entry(void *arg)
 {
     struct child_args *a = arg;
@@ -335,8 +332,6 @@ static int job_init_entry(void *arg)
     }
     close(a->errfd);
     close(a->c->status_fd);
-    if (a->c->socket)
-        sb_stepd_serve(a->c);
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
     (void)sigprocmask(SIG_BLOCK, &chld, NULL);
@@ -392,6 +387,9 @@ static int run_job_init(struct sb_hcfg *c)
     dprintf(c->status_fd, "%ld\n", (long)pid);
     close(c->status_fd);
     c->status_fd = -1;
+    /* outside the job's pid namespace, its children inside: steps cannot see or signal it */
+    if (c->socket)
+        sb_stepd_serve(c, pid);
     while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
         ;
     return 0;
@@ -573,7 +571,7 @@ static int parse_args(struct sb_hcfg *c, int argc, char **argv)
     int i = 1;
 
     c->status_fd = -1;
-    c->listen_fd = c->step_cg2_fd = c->step_cg1_fd = -1;
+    c->listen_fd = c->step_cg2_fd = c->step_cg1_fd = c->host_proc_fd = -1;
     for (; i < argc; i++) {
         if (strcmp(argv[i], "--") == 0)
             break;

@@ -166,6 +166,7 @@ struct sb_hcfg {
     const char *init_cg1, *step_cg1; /* --init-cgroup1, --step-cgroup1 (v1 freezer) */
     int listen_fd;
     int step_cg2_fd, step_cg1_fd; /* O_PATH dirs, opened before the namespaces */
+    int host_proc_fd;             /* the host's /proc, to tell the runner from steps */
     /* filled by the helper before forking */
     void *bpf;
     size_t bpf_len;
@@ -177,8 +178,12 @@ struct sb_hcfg {
 int sb_stepd_prepare(struct sb_hcfg *c, const char **ret_what);
 /* Moves the calling process into the init leaves (after the cgroup namespace). */
 int sb_stepd_enter_init(struct sb_hcfg *c, const char **ret_what);
-/* The job init's loop (pid 1 of the job): never returns. */
-void sb_stepd_serve(struct sb_hcfg *c) __attribute__((noreturn));
+/*
+ * The step server's loop, in the --job-init helper: outside the job's pid
+ * namespace, in all its other namespaces; its children (the steps) are in
+ * the job's pid namespace, where their parent is invisible. Ends with init.
+ */
+void sb_stepd_serve(struct sb_hcfg *c, pid_t init) __attribute__((noreturn));
 /* --connect: returns the exit code to mirror (or exits by the step's signal). */
 int sb_stepd_client(struct sb_hcfg *c);
 /* helper.c, shared with stepd.c */

@@ -1,8 +1,10 @@
 /*
- * The step server: the job's init (pid 1 of the job's namespaces, built
- * once per job by `gr-sandbox --job-init`) starts every step of the job
- * itself, so a step pays for no namespace entry, no mount, no cgroup
- * namespace and no filter read: the init clones a child that shares its
+ * The step server: the `gr-sandbox --job-init` helper of a job (in the
+ * job's mount, ipc, uts, net and cgroup namespaces, which it built once
+ * with the job's init, but outside its pid namespace) starts every step of
+ * the job itself, as children in the job's pid namespace (pid 2, 3, ...,
+ * their parent invisible, orphans reaped by the job's init), so a step pays for no namespace entry,
+ * no mount, no cgroup namespace and no filter read: the server clones a child that shares its
  * memory until exec (CLONE_VM|CLONE_VFORK, as posix_spawn does: no page
  * table copy, no copy-on-write faults), which moves itself into the job's
  * step/ cgroup, takes the slot's credentials, installs the filter compiled
@@ -22,9 +24,10 @@
  * never an fd from the host's), argv and environment over the job's unix
  * socket, forwards the signals it gets, and mirrors the step's wait status.
  *
- * The socket lives in the job's private dir (root, 0700) and the init only
- * serves peers that it cannot see in its pid namespace (SO_PEERCRED pid 0)
- * and that are root: the host side, never a step.
+ * The socket lives in the job's private dir (root, 0700) and the server
+ * only serves root peers outside the job's pid namespace (SO_PEERCRED, then
+ * the peer's /proc/<pid>/ns/pid in the host's procfs): the runner, never a
+ * step.
  *
  * The wire format is in stepd_wire.h. The executor's side is gr-step
  * (step_client.c, no libc: a static glibc's start-up alone costs more page
@@ -157,6 +160,10 @@ int sb_stepd_prepare(struct sb_hcfg *c, const char **ret_what)
     }
     if (r < 0)
         return r;
+    *ret_what = "/proc";
+    c->host_proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (c->host_proc_fd < 0)
+        return -errno;
     *ret_what = c->socket;
     if (strlen(c->socket) >= sizeof(sa.sun_path))
         return -ENAMETOOLONG;
@@ -415,13 +422,21 @@ static void send_fail(int fd, const struct sb_fail *f)
     (void)write_all(fd, text, len);
 }
 
-static bool peer_is_host(int fd)
+static bool peer_is_host(const struct sb_hcfg *c, int fd)
 {
+    static ino_t job_ns;
     struct ucred uc;
     socklen_t len = sizeof(uc);
+    struct stat st;
+    char p[64];
 
-    /* pid 0: not in our pid namespace, so not a step of this job */
-    return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) == 0 && uc.pid == 0 && uc.uid == 0;
+    if (!job_ns && fstatat(c->host_proc_fd, "self/ns/pid_for_children", &st, 0) == 0)
+        job_ns = st.st_ino;
+    if (!job_ns || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) < 0 || uc.uid != 0 ||
+        uc.pid <= 0)
+        return false;
+    snprintf(p, sizeof(p), "%ld/ns/pid", (long)uc.pid);
+    return fstatat(c->host_proc_fd, p, &st, 0) == 0 && st.st_ino != job_ns;
 }
 
 static void accept_one(const struct sb_hcfg *c)
@@ -439,7 +454,7 @@ static void accept_one(const struct sb_hcfg *c)
                      sizeof(struct timeval));
     while (slot < MAX_CONNS && conns[slot].fd >= 0)
         slot++;
-    if (slot == MAX_CONNS || !peer_is_host(fd) || req_read(fd, &q) < 0) {
+    if (slot == MAX_CONNS || !peer_is_host(c, fd) || req_read(fd, &q) < 0) {
         close(fd);
         req_free(&q);
         return;
@@ -482,12 +497,14 @@ static void client_msg(struct conn *k)
         (void)kill(k->pid, m.value);
 }
 
-static void reap(void)
+static void reap(pid_t init)
 {
     int status;
     pid_t w;
 
     while ((w = waitpid(-1, &status, WNOHANG)) > 0) {
+        if (w == init)
+            _exit(0); /* the job's pid namespace is gone, and its steps with it */
         for (size_t i = 0; i < MAX_CONNS; i++) {
             if (conns[i].fd >= 0 && conns[i].pid == w) {
                 send_msg(conns[i].fd, SB_MSG_EXIT, status);
@@ -498,7 +515,7 @@ static void reap(void)
     }
 }
 
-void sb_stepd_serve(struct sb_hcfg *c)
+void sb_stepd_serve(struct sb_hcfg *c, pid_t init)
 {
     struct pollfd pf[MAX_CONNS + 2];
     size_t map[MAX_CONNS];
@@ -530,7 +547,7 @@ void sb_stepd_serve(struct sb_hcfg *c)
             while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
                 ;
         }
-        reap();
+        reap(init);
         for (size_t i = 2; i < n; i++) {
             struct conn *k = &conns[map[i - 2]];
 

@@ -251,7 +251,7 @@ static int try_in_cgroup(const char *cg, const char *const *paths, const int *wa
 static void test_attached(void **state)
 {
     const char *roots[] = {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"};
-    char cg[SB_PATH] = "", dir[] = "/var/tmp/gr-devbpf-XXXXXX", gpu[64], other[64], kvm[64];
+    char cg[SB_PATH] = "", dir[32] = "/var/tmp/gr-devbpf-", gpu[64], other[64], kvm[64];
     struct sb_policy p = {.gpu_isolate = true, .gpu_minors = {0}, .n_gpu_minors = 1};
     struct sb_dev_rule rules[64];
     struct bpf_insn prog[512];
@@ -269,6 +269,7 @@ static void test_attached(void **state)
         why = "no cgroup2 mount";
     else if (mkdir(cg, 0755) < 0)
         why = "cannot create a cgroup";
+    memset(dir + strlen(dir), 'X', 6); /* mkdtemp's template */
     assert_non_null(mkdtemp(dir));
     snprintf(gpu, sizeof(gpu), "%s/nvidia0", dir);
     snprintf(other, sizeof(other), "%s/nvidia1", dir);
