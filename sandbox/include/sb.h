@@ -77,12 +77,11 @@ void sb_job_free(struct sb_job *job);
 
 /*
  * Build the argv that starts argv inside the job's sandbox: the wrapper
- * (gr-step or gr-sandbox) and its options, then "--", then argv. *ret_argv is a NULL-terminated malloc'd
- * array whose strings are malloc'd; free it with sb_argv_free(). The helper
- * exits 125 when it cannot set up the sandbox (its message goes to stderr,
- * prefixed "gr-sandbox: "), 126/127 when the command cannot be executed,
- * and otherwise mirrors the step (exit code, or death by the same signal).
- * Signals sent to the helper are forwarded to the step's process group.
+ * (gr-step or gr-sandbox) and its options, then "--", then argv. *ret_argv is a NULL-terminated
+ * malloc'd array whose strings are malloc'd; free it with sb_argv_free(). The helper exits 125 when
+ * it cannot set up the sandbox (its message goes to stderr, prefixed "gr-sandbox: "), 126/127 when
+ * the command cannot be executed, and otherwise mirrors the step (exit code, or death by the same
+ * signal). Signals sent to the helper are forwarded to the step's process group.
  */
 int sb_wrap_command(const struct sb_job *job, char *const argv[], char ***ret_argv);
 void sb_argv_free(char **argv);
