@@ -17,9 +17,13 @@
 #include <sched.h>
 #include <seccomp.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
@@ -199,7 +203,7 @@ static int add_arches(scmp_filter_ctx ctx, const char **ret_arches)
     return r == -EEXIST ? 0 : r;
 }
 
-int sb_sc_export(const struct sb_policy *p, int fd, const char **ret_arches)
+static int compile(const struct sb_policy *p, int fd, const char **ret_arches)
 {
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
     const char *arches = "native";
@@ -223,5 +227,75 @@ int sb_sc_export(const struct sb_policy *p, int fd, const char **ret_arches)
     seccomp_release(ctx);
     if (r == 0 && ret_arches)
         *ret_arches = arches;
+    return r;
+}
+
+/*
+ * The program depends on two policy bits only, so each variant is compiled
+ * once per process (libseccomp's compile is most of a job's filter cost)
+ * and later jobs get a copy.
+ */
+struct compiled {
+    char *bpf;
+    size_t len;
+    const char *arches;
+};
+
+static int write_all(int fd, const char *p, size_t len)
+{
+    while (len) {
+        ssize_t n = write(fd, p, len);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return n < 0 ? -errno : -EIO;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static int compile_cached(const struct sb_policy *p, struct compiled *c)
+{
+    int fd = memfd_create("gr-seccomp", MFD_CLOEXEC);
+    struct stat st;
+    int r;
+
+    if (fd < 0)
+        return -errno;
+    r = compile(p, fd, &c->arches);
+    if (r == 0 && (fstat(fd, &st) < 0 || st.st_size <= 0))
+        r = -EIO;
+    if (r == 0) {
+        c->bpf = malloc((size_t)st.st_size);
+        c->len = (size_t)st.st_size;
+        if (!c->bpf)
+            r = -ENOMEM;
+        else if (pread(fd, c->bpf, c->len, 0) != (ssize_t)c->len)
+            r = -EIO;
+        if (r < 0) {
+            free(c->bpf);
+            c->bpf = NULL;
+        }
+    }
+    close(fd);
+    return r;
+}
+
+int sb_sc_export(const struct sb_policy *p, int fd, const char **ret_arches)
+{
+    static struct compiled cache[4];
+    struct compiled *c = &cache[(p->allow_ptrace ? 1 : 0) | (p->seccomp_audit ? 2 : 0)];
+    int r;
+
+    if (!c->bpf) {
+        r = compile_cached(p, c);
+        if (r < 0)
+            return r;
+    }
+    r = write_all(fd, c->bpf, c->len);
+    if (r == 0 && ret_arches)
+        *ret_arches = c->arches;
     return r;
 }

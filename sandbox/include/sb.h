@@ -3,11 +3,15 @@
  * linux headers and libseccomp: no uv, no gr_, no threads.
  *
  * The executor never forks: it asks sb_wrap_command() for the command line
- * that starts a step inside the sandbox and uv_spawn()s that. The command
- * line starts the `gr-sandbox` helper, which joins the job's cgroup, enters
- * fresh namespaces, builds the filesystem view, drops privileges, installs
- * the seccomp filter and execs the step. Job-level resources (cgroup, the
- * compiled seccomp filter, the private /tmp) live in an sb_job.
+ * that starts a step inside the sandbox and spawns that. As root, the job's
+ * init (one `gr-sandbox --job-init` per job, pid 1 of the job's namespaces,
+ * filesystem view built once) starts each step itself: the command line is
+ * `gr-step --connect <socket> -- argv...`, which hands the step's argv,
+ * environment, working directory and stdio to the init and mirrors its
+ * status. Otherwise it is the `gr-sandbox` helper with options, which sets
+ * up what it can, drops privileges, installs the seccomp filter and execs
+ * the step. Job-level resources (cgroups, the compiled seccomp filter, the
+ * private /tmp, the init) live in an sb_job.
  *
  * Helper lookup, first match wins: sb_set_helper_path(); the environment
  * variable GR_SANDBOX_HELPER; `gr-sandbox` in the directory of
@@ -49,8 +53,9 @@ struct sb_policy {
      * GPU isolation (docs/sandbox.md section 9): steps may open only the
      * basic char devices (null, zero, full, random, urandom, tty, ptmx,
      * pts), the NVIDIA control and uvm nodes, and /dev/nvidia<minor> of
-     * these minors. Enforced by the v1 devices controller; without one the
-     * job reports GPU isolation as advisory (strict refuses it).
+     * these minors. Enforced by a cgroup v2 device program on the job's v2
+     * cgroup, else by the v1 devices controller; without either the job
+     * reports GPU isolation as advisory (strict refuses it).
      */
     bool gpu_isolate;
     int gpu_minors[SB_GPU_MAX];
@@ -71,13 +76,12 @@ int sb_job_new(const char *name, const struct sb_policy *policy, struct sb_job *
 void sb_job_free(struct sb_job *job);
 
 /*
- * Build the argv that starts argv inside the job's sandbox: the helper and
- * its options, then "--", then argv. *ret_argv is a NULL-terminated malloc'd
- * array whose strings are malloc'd; free it with sb_argv_free(). The helper
- * exits 125 when it cannot set up the sandbox (its message goes to stderr,
- * prefixed "gr-sandbox: "), 126/127 when the command cannot be executed,
- * and otherwise mirrors the step (exit code, or death by the same signal).
- * Signals sent to the helper are forwarded to the step's process group.
+ * Build the argv that starts argv inside the job's sandbox: the wrapper
+ * (gr-step or gr-sandbox) and its options, then "--", then argv. *ret_argv is a NULL-terminated
+ * malloc'd array whose strings are malloc'd; free it with sb_argv_free(). The helper exits 125 when
+ * it cannot set up the sandbox (its message goes to stderr, prefixed "gr-sandbox: "), 126/127 when
+ * the command cannot be executed, and otherwise mirrors the step (exit code, or death by the same
+ * signal). Signals sent to the helper are forwarded to the step's process group.
  */
 int sb_wrap_command(const struct sb_job *job, char *const argv[], char ***ret_argv);
 void sb_argv_free(char **argv);

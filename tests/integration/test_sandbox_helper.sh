@@ -37,6 +37,20 @@ grep -q "cannot execute '/nonexistent/gr-cmd'" "$tmp/err" || { echo "FAIL exec m
 "$helper" --seccomp /nonexistent.bpf -- true 2>"$tmp/err"
 check "unreadable filter exits 125" 125 $?
 
+# gr-step, the per-step wrapper of a job whose init starts the steps (no libc)
+step="$(dirname "$helper")/gr-step"
+if [ -x "$step" ]; then
+    "$step" 2>"$tmp/err"
+    check "gr-step without a command exits 125" 125 $?
+    grep -q "gr-step: usage" "$tmp/err" || { echo "FAIL gr-step usage message"; fail=1; }
+    "$step" --connect "$tmp/no.sock" -- true 2>"$tmp/err"
+    check "gr-step without a job init exits 125" 125 $?
+    grep -q "cannot reach the job's sandbox '$tmp/no.sock'" "$tmp/err" ||
+        { echo "FAIL gr-step connect message"; fail=1; }
+else
+    echo "skipped: no gr-step next to the helper"
+fi
+
 if [ "$(id -u)" != 0 ]; then
     echo "skipped: namespace cases need root"
     exit $fail

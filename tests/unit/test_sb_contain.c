@@ -32,6 +32,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -243,6 +244,23 @@ static int probe_devopen(const char *dir)
     return 0;
 }
 
+/* The step's cgroup namespace: its inode, and where the step sits inside it. */
+static int probe_cgroupns(void)
+{
+    char ns[64] = "", line[512];
+    FILE *f = fopen("/proc/self/cgroup", "re");
+    ssize_t n = readlink("/proc/self/ns/cgroup", ns, sizeof(ns) - 1);
+
+    if (n > 0)
+        ns[n] = '\0';
+    printf("ns %s\n", ns);
+    while (f && fgets(line, sizeof(line), f))
+        printf("cg %s", line);
+    if (f)
+        fclose(f);
+    return n > 0 && f ? 0 : 1;
+}
+
 static int run_probe(int argc, char **argv)
 {
     const char *name = argv[2];
@@ -269,6 +287,8 @@ static int run_probe(int argc, char **argv)
         return probe_write(argv[3]);
     if (strcmp(name, "sleep") == 0)
         return probe_sleep();
+    if (strcmp(name, "cgroupns") == 0)
+        return probe_cgroupns();
     if (strcmp(name, "devopen") == 0 && argc > 3)
         return probe_devopen(argv[3]);
     return 100;
@@ -534,6 +554,12 @@ static void test_daemon_gone_after_reap(void **state)
     check_exit0(&r);
     assert_non_null(strstr(r.out, "daemon started"));
     assert_int_equal(sb_step_reap(j), 0);
+    /* the steps after a reap that had to kill run normally (the same step cgroup) */
+    for (int i = 0; i < 2; i++) {
+        run_in(j, "tmp", NULL, &r, 10000);
+        check_exit0(&r);
+        assert_int_equal(sb_step_reap(j), 0);
+    }
     sb_job_free(j);
 }
 
@@ -556,8 +582,10 @@ static void test_setup_failure_reported(void **state)
     struct sb_job *j;
     struct run r;
     char *argv[] = {"/nonexistent/gr-probe", NULL};
-    char **wrapped = NULL;
-    int st;
+    char **wrapped = NULL, err[4096];
+    int st, efd[2];
+    size_t got = 0;
+    ssize_t n;
     pid_t pid;
 
     if (!usable(false, NULL))
@@ -565,17 +593,25 @@ static void test_setup_failure_reported(void **state)
     (void)r;
     j = new_job(false);
     assert_int_equal(sb_wrap_command(j, argv, &wrapped), 0);
+    assert_int_equal(pipe2(efd, O_CLOEXEC), 0);
     pid = fork();
     if (pid == 0) {
-        int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
-
-        dup2(null, STDERR_FILENO);
+        dup2(efd[1], STDERR_FILENO);
         execv(wrapped[0], wrapped);
         _exit(99);
     }
+    close(efd[1]);
+    /* to EOF: a sanitizer runtime may say something first */
+    while (got + 1 < sizeof(err) && (n = read(efd[0], err + got, sizeof(err) - 1 - got)) > 0)
+        got += (size_t)n;
+    err[got] = '\0';
+    close(efd[0]);
     assert_int_equal(waitpid(pid, &st, 0), pid);
     assert_true(WIFEXITED(st));
     assert_int_equal(WEXITSTATUS(st), 127);
+    /* the job's sandbox says why, whichever side started the step */
+    printf("%s", err);
+    assert_non_null(strstr(err, "gr-sandbox: cannot execute '/nonexistent/gr-probe': "));
     sb_argv_free(wrapped);
     assert_int_equal(sb_step_reap(j), 0);
     sb_job_free(j);
@@ -752,6 +788,92 @@ static void test_gpu_devices(void **state)
     (void)state;
 }
 
+/*
+ * One cgroup namespace per job, rooted at the job's cgroup: every step of
+ * the job is in the same namespace (not the host's), sees its own cgroup
+ * as a path inside the job ("/step" in v2, the job's root in the v1
+ * hierarchies) and nothing above it.
+ */
+static void test_cgroup_namespace_per_job(void **state)
+{
+    char host_ns[64] = "", first[64] = "";
+    struct sb_job *j;
+    struct run r;
+    ssize_t n = readlink("/proc/self/ns/cgroup", host_ns, sizeof(host_ns) - 1);
+
+    if (!usable(false, need_kill) || n <= 0)
+        skip();
+    host_ns[n] = '\0';
+    j = new_job(false);
+    for (int i = 0; i < 2; i++) {
+        char *ns, *line;
+
+        run_in(j, "cgroupns", NULL, &r, 10000);
+        check_exit0(&r);
+        assert_int_equal(sb_step_reap(j), 0);
+        ns = strstr(r.out, "ns cgroup:[");
+        assert_non_null(ns);
+        *strchr(ns, '\n') = '\0';
+        assert_string_not_equal(ns + 3, host_ns);
+        if (i == 0)
+            snprintf(first, sizeof(first), "%s", ns + 3);
+        else
+            assert_string_equal(ns + 3, first);
+        *strchr(ns, '\0') = '\n';
+        /* nothing of the host's tree above the job: no runner or ghrun path */
+        assert_null(strstr(r.out, "ghrun"));
+        assert_null(strstr(r.out, "job-"));
+        line = strstr(r.out, "cg 0::");
+        if (line)
+            assert_int_equal(strncmp(line, "cg 0::/step\n", 12), 0);
+    }
+    sb_job_free(j);
+    (void)state;
+}
+
+/* The job's init drops a request it cannot parse and goes on serving. */
+static void test_init_survives_bad_requests(void **state)
+{
+    char *argv[] = {"true", NULL}, **w = NULL;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    struct sb_job *j;
+    struct run r;
+
+    if (!usable(false, NULL))
+        skip();
+    j = new_job(false);
+    assert_int_equal(sb_wrap_command(j, argv, &w), 0);
+    if (!w[1] || strcmp(w[1], "--connect") != 0) {
+        printf("skipped: steps do not start through the job's init here\n");
+    } else {
+        static const char garbage[] = "GET / HTTP/1.0\r\n\r\n";
+        const uint32_t huge[4] = {0x62737267u, 0xffffffffu, 1, 0};
+
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", w[2]);
+        for (int i = 0; i < 3; i++) {
+            int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            char buf[8];
+
+            assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+            if (i == 0)
+                assert_true(write(fd, garbage, sizeof(garbage)) > 0);
+            else if (i == 1)
+                assert_true(write(fd, huge, sizeof(huge)) > 0); /* no fds, absurd length */
+            /* i == 2: says nothing and hangs up */
+            shutdown(fd, SHUT_WR);
+            if (i < 2)
+                assert_true(read(fd, buf, sizeof(buf)) <= 0); /* dropped, no answer */
+            close(fd);
+        }
+        run_in(j, "ok", NULL, &r, 10000);
+        check_exit0(&r);
+        assert_int_equal(sb_step_reap(j), 0);
+    }
+    sb_argv_free(w);
+    sb_job_free(j);
+    (void)state;
+}
+
 static int setup_secrets(void **state)
 {
     char tmpl[64] = "/var/tmp/gr-sb-secret-";
@@ -811,6 +933,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_job_kill_running_step),
         cmocka_unit_test(test_job_sigterm_reaches_step),
         cmocka_unit_test(test_gpu_devices),
+        cmocka_unit_test(test_cgroup_namespace_per_job),
+        cmocka_unit_test(test_init_survives_bad_requests),
     };
     ssize_t n;
 
