@@ -316,8 +316,12 @@ static void precheck_collect(const struct ex_plan *plan, struct precheck **list,
     }
 }
 
-/* Plan the fetched callee as the planner plans ./ calls: inputs and secrets checked. */
-static int precheck_one(struct precheck *pc)
+/*
+ * Plan the fetched callee as the planner plans ./ calls: inputs and secrets
+ * checked, and its own calls counted into seen (the limit on unique reusable
+ * workflows covers the whole tree, plan_calls.c).
+ */
+static int precheck_one(struct precheck *pc, json_t *seen)
 {
     const char *uses = ex_node_str(pc->pj->job->uses);
     struct ex_plan_call c = {.repo_dir = pc->root, .caller_name = pc->pj->id};
@@ -329,11 +333,13 @@ static int precheck_one(struct precheck *pc)
     r = ex_workflow_load(pc->path, &c.wf, NULL, &d);
     if (r == 0)
         r = ex_plan_call(pc->plan, pc->pj, &c, &sub, &d);
-    ex_plan_free(sub);
+    if (r == 0)
+        r = ex_plan_calls_count(sub, seen, &d);
     if (r < 0) {
-        gr_diag_format(&d, msg, sizeof(msg));
+        gr_diag_format(&d, msg, sizeof(msg)); /* before sub, which d may point into, is freed */
         GR_LOG_ERR("reusable workflow '%s': %s", uses, msg);
     }
+    ex_plan_free(sub);
     return r;
 }
 
@@ -342,6 +348,8 @@ int ex__calls_check(struct ex__run *run)
     struct precheck *list = NULL;
     size_t n = 0, cap = 0, i;
     bool waiting = true;
+    json_t *seen = json_object();
+    struct gr_diag cd = {0};
     int r = 0;
 
     precheck_collect(run->plan, &list, &n, &cap);
@@ -363,12 +371,15 @@ int ex__calls_check(struct ex__run *run)
         if (waiting && uv_run(run->loop, UV_RUN_ONCE) == 0)
             break;
     }
+    if (n > 0 && ex_plan_calls_count(run->plan, seen, &cd) < 0)
+        r = GR_EINVAL_WF; /* the planner reported it already */
     for (i = 0; i < n; i++) {
         if (list[i].path && r == 0)
-            r = precheck_one(&list[i]);
+            r = precheck_one(&list[i], seen);
         free(list[i].path);
         free(list[i].root);
     }
+    json_decref(seen);
     free(list);
     return r;
 }

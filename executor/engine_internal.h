@@ -193,6 +193,7 @@ struct ex__stepexec {
     json_t *state;           /* GITHUB_STATE / save-state values of this step, or NULL */
     bool post;               /* a post step: not recorded in the steps context */
     bool pre;                /* a pre step of the job's set-up phase: not recorded either */
+    bool quiet; /* not reported (yet): a composite's pre step with no pre stage found so far */
 };
 
 enum ex__job_state { EX__JOB_PENDING, EX__JOB_READY, EX__JOB_DONE };
@@ -363,7 +364,8 @@ json_t *ex__frame_env(struct ex__frame *f);
 /* Timeout of a step of frame: its own, cut to what is left of the uses: step's (minutes). */
 double ex__frame_timeout(struct ex__frame *f, double own_min);
 /* A step of frame is being recorded: its annotations go to the uses: step. */
-void ex__composite_child_done(struct ex__frame *f, const struct ex__stepexec *child);
+void ex__composite_child_done(struct ex__frame *f, const struct ex__stepexec *child,
+                              enum ex_result conclusion);
 /* A step of frame ended on the loop: run the frame's next steps. */
 void ex__composite_next(struct ex__frame *f);
 

@@ -634,6 +634,8 @@ int ex_plan_build(const struct ex_workflow *wf, const struct ex_plan_opts *opts,
     plan_trigger(p, t, opts);
     if (p->triggered)
         r = plan_jobs(p, opts, reterr);
+    if (r >= 0 && p->triggered)
+        r = ex_plan_calls_count(p, NULL, reterr);
 out:
     if (r < 0) {
         ex_plan_free(p);

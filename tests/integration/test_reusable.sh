@@ -3,8 +3,9 @@
 # caller whose with: uses needs and matrix, explicit and inherited secrets,
 # on.workflow_call.outputs reaching a downstream job, a failing called job
 # failing its caller, a nested call, a remote reusable workflow served from a
-# local bare git repository through --actions-url, `-l`, and bad calls
-# rejected before anything runs.
+# local bare git repository through --actions-url, `-l`, bad calls
+# rejected before anything runs, and GitHub's limits (nesting depth, unique
+# reusable workflows per run).
 set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/lib.sh"
@@ -465,5 +466,67 @@ badcase recursion '  c:
     uses: ./.github/workflows/self.yml' "Nested reusable workflow depth exceeded 10."
 check "missing input points at the caller's uses: (file:line:col)" \
     grep -q "missing-input.yml:8:11:" "$tmp/missing-input.out"
+
+# ---- GitHub's limits: ten levels of workflows, 50 unique reusable workflows -----
+# docs.github.com "Reusing workflow configurations" -> "Limitations of reusable workflows"
+# (github.com since 2025): "You can connect up to ten levels of workflows" (the caller and
+# nine nested calls) and "a maximum of 50 unique reusable workflows from a single workflow
+# file", nested trees included.
+lim=$tmp/lim
+mkdir -p "$lim/.github/workflows"
+lw=$lim/.github/workflows
+for i in 1 2 3 4 5 6 7 8 9; do
+    printf 'on: workflow_call\njobs:\n  down:\n    uses: ./.github/workflows/n%d.yml\n' \
+        $((i + 1)) >"$lw/n$i.yml"
+done
+printf 'on: workflow_call\njobs:\n  leaf:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo "leaf ran"\n' \
+    >"$lw/n10.yml"
+printf 'on: push\njobs:\n  top:\n    uses: ./.github/workflows/n2.yml\n' >"$lw/deep9.yml"
+printf 'on: push\njobs:\n  top:\n    uses: ./.github/workflows/n1.yml\n' >"$lw/deep10.yml"
+"$GHRUN" replay -W "$lw/deep9.yml" -C "$lim" >"$tmp/deep9.out" 2>&1
+check "ten levels (caller + 9 nested) run" test $? -eq 0
+check "ten levels: the innermost job ran" grep -q "leaf ran" "$tmp/deep9.out"
+"$GHRUN" replay -W "$lw/deep10.yml" -C "$lim" >"$tmp/deep10.out" 2>&1
+check "eleven levels: exit 2" test $? -eq 2
+check "eleven levels: the error at the caller's uses: with the innermost position" grep -q \
+    "deep10.yml:4:11: in the called workflow: .*n9.yml:4:11: Nested reusable workflow depth exceeded 10." \
+    "$tmp/deep10.out"
+check "eleven levels: nothing ran" test "$(grep -c 'leaf ran' "$tmp/deep10.out")" -eq 0
+
+for i in $(seq 1 52); do
+    printf 'on: workflow_call\njobs:\n  j:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo "u%d ran"\n' \
+        "$i" >"$lw/u$i.yml"
+done
+# calls N WF...: a push workflow whose jobs call each WF (top jobs c1..)
+calls() {
+    local f=$lw/$1.yml k=0 w
+    shift
+    printf 'on: push\njobs:\n  first:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo "first ran"\n' >"$f"
+    for w in "$@"; do
+        k=$((k + 1))
+        printf '  c%d:\n    uses: ./.github/workflows/%s.yml\n' "$k" "$w" >>"$f"
+    done
+}
+# 50 unique (u1 called twice, through a path spelled differently): fine
+calls fifty $(seq -f 'u%g' 1 50) u1
+sed -i '$ s|uses: ./.github/workflows/u1.yml|uses: ./.github/workflows/../workflows/u1.yml|' "$lw/fifty.yml"
+"$GHRUN" replay -W "$lw/fifty.yml" -C "$lim" -l >"$tmp/fifty.out" 2>&1
+check "50 unique reusable workflows are fine" test $? -eq 0
+calls fiftyone $(seq -f 'u%g' 1 51)
+"$GHRUN" replay -W "$lw/fiftyone.yml" -C "$lim" >"$tmp/fiftyone.out" 2>&1
+check "51 unique: exit 2" test $? -eq 2
+check "51 unique: error at the 51st call's uses: (file:line:col)" grep -q \
+    "fiftyone.yml:108:11: too many reusable workflows: './.github/workflows/u51.yml' is number 51, but a workflow may call at most 50 unique reusable workflows" \
+    "$tmp/fiftyone.out"
+check "51 unique: nothing ran" test "$(grep -c 'first ran\| ran$' "$tmp/fiftyone.out")" -eq 0
+# nested trees count: 49 direct + mid.yml + the two mid calls = 52
+printf 'on: workflow_call\njobs:\n  a:\n    uses: ./.github/workflows/u51.yml\n  b:\n    uses: ./.github/workflows/u52.yml\n' \
+    >"$lw/mid.yml"
+calls nested $(seq -f 'u%g' 1 49) mid
+"$GHRUN" replay -W "$lw/nested.yml" -C "$lim" >"$tmp/nested.out" 2>&1
+check "nested trees count: exit 2" test $? -eq 2
+check "nested trees count: error at the caller's uses: with the inner position" grep -q \
+    "nested.yml:106:11: in the called workflow: .*mid.yml:4:11: too many reusable workflows: './.github/workflows/u51.yml' is number 51" \
+    "$tmp/nested.out"
 
 finish

@@ -75,6 +75,17 @@ struct ex_plan {
 };
 
 #define EX_REUSE_MAX_DEPTH 9 /* nested calls below the top workflow (github.com: 10 levels) */
+#define EX_REUSE_MAX_CALLS 50 /* unique reusable workflows below one workflow (github.com) */
+
+/*
+ * Count the unique reusable workflows that plan calls, through its planned
+ * ./ calls (ex_plan_job.called) and naming remote ones, into seen (an
+ * object whose keys are the workflows counted so far; NULL: a new one).
+ * Beyond EX_REUSE_MAX_CALLS: GR_EINVAL_WF at the `uses:` of the call that
+ * went beyond (in plan's own file, the inner position in the message).
+ */
+int ex_plan_calls_count(const struct ex_plan *plan, json_t *seen,
+                        struct gr_diag *reterr) GR_MUST_CHECK;
 
 /*
  * One call of a reusable workflow (jobs.<id>.uses) for ex_plan_call. At plan
