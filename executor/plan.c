@@ -730,7 +730,22 @@ static json_t *call_contexts(const struct ex_plan *parent, const json_t *run_ctx
     return ctx;
 }
 
-/* secrets: inherit, or a mapping checked against on.workflow_call.secrets */
+/* The key of map equal to key ignoring case (the workflow parser's createTokenMap), or NULL. */
+static const struct ex_node *node_key_ci(const struct ex_node *map, const char *key)
+{
+    for (size_t i = 0; map && map->kind == EX_NODE_MAP && i < map->n; i++) {
+        if (strcasecmp(map->keys[i]->str, key) == 0)
+            return map->keys[i];
+    }
+    return NULL;
+}
+
+/*
+ * secrets: inherit, or a mapping checked against on.workflow_call.secrets,
+ * names compared ignoring case, as actions/languageservices
+ * workflow-parser/src/model/converter/job/secrets.ts does; a secret the
+ * callee does not declare is an error ("Invalid secret, ...").
+ */
 static int called_secrets(const struct ex_plan *parent, const struct ex_job *j,
                           const struct ex_trigger *t, const json_t *run_ctx, json_t **ret,
                           struct gr_diag *reterr)
@@ -749,8 +764,10 @@ static int called_secrets(const struct ex_plan *parent, const struct ex_job *j,
         goto out;
     }
     for (i = 0; map && map->kind == EX_NODE_MAP && i < map->n && r >= 0; i++) {
-        const char *k = map->keys[i]->str;
-        if (!decl || decl->kind != EX_NODE_MAP || !ex_node_get(decl, k)) {
+        const struct ex_node *dk = node_key_ci(decl, map->keys[i]->str);
+        const char *k = dk ? dk->str : map->keys[i]->str;
+
+        if (!dk) {
             r = at_node(reterr, map->keys[i],
                         gr_diag_set(reterr, GR_EINVAL_WF, NULL, 0, 0,
                                     "Invalid secret, %s is not defined in the referenced workflow.",
@@ -772,7 +789,7 @@ static int called_secrets(const struct ex_plan *parent, const struct ex_job *j,
         const char *k = decl->keys[i]->str;
         rq = ex_node_get(decl->vals[i], "required");
         if (!rq || rq->type != EX_SCALAR_BOOL || strcmp(rq->str, "true") != 0 ||
-            json_object_get(out, k) || (deferred && map && ex_node_get(map, k)))
+            json_object_get(out, k) || (deferred && node_key_ci(map, k)))
             continue;
         r = at_node(reterr, j->uses,
                     gr_diag_set(reterr, GR_EINVAL_WF, NULL, 0, 0,

@@ -466,6 +466,12 @@ badcase recursion '  c:
     uses: ./.github/workflows/self.yml' "Nested reusable workflow depth exceeded 10."
 check "missing input points at the caller's uses: (file:line:col)" \
     grep -q "missing-input.yml:8:11:" "$tmp/missing-input.out"
+# secret names match ignoring case (workflow-parser converter/job/secrets.ts createTokenMap)
+printf 'on: push\njobs:\n  c:\n    uses: ./.github/workflows/callee.yml\n    with: {need: a}\n    secrets: {S: x}\n' \
+    >"$bad/.github/workflows/secret-case.yml"
+"$GHRUN" replay -W "$bad/.github/workflows/secret-case.yml" -C "$bad" >"$tmp/secret-case.out" 2>&1
+check "a secret named in another case is the declared one" test $? -eq 0
+check "a secret named in another case: the callee ran" grep -q "callee ran" "$tmp/secret-case.out"
 
 # ---- GitHub's limits: ten levels of workflows, 50 unique reusable workflows -----
 # docs.github.com "Reusing workflow configurations" -> "Limitations of reusable workflows"
