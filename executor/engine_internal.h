@@ -214,6 +214,7 @@ struct ex__scope {
     struct ex__jobrun **jobs;  /* its jobs (owned by the run) */
     size_t n_jobs;
     json_t *matrix; /* the calling leg's matrix, or NULL */
+    char *concurrency; /* the calling leg's concurrency group (held until the scope ends) */
     uint64_t t0;
     bool cancelled, done;
 };
@@ -267,8 +268,11 @@ void ex__leg_done(struct ex__leg *leg);
 struct ex__jobrun *ex__jobrun_find(const struct ex__scope *sc, const char *id);
 /* needs.<id>.result and .outputs for jr's direct needs. New reference. */
 json_t *ex__needs_context(const struct ex__jobrun *jr);
-/* engine_call.c: start leg idx of a calling job (jobs.<id>.uses). */
-void ex__call_launch(struct ex__run *run, struct ex__jobrun *jr);
+/*
+ * engine_call.c: start the next leg of a calling job (jobs.<id>.uses); false
+ * when it has to wait (its concurrency group is busy).
+ */
+bool ex__call_launch(struct ex__run *run, struct ex__jobrun *jr);
 /* A called scope whose jobs are all done: outputs and result go to its caller. */
 void ex__scope_finish(struct ex__run *run, struct ex__scope *sc);
 /* New scope for a call's plan (stolen); its jobs are added to the run, pending. */

@@ -664,6 +664,7 @@ void ex_plan_free(struct ex_plan *plan)
     json_decref(plan->vars);
     json_decref(plan->env);
     json_decref(plan->matrix_filter);
+    json_decref(plan->perm_max);
     free(plan->repo_dir);
     ex_workflow_free(plan->owned_wf);
     free(plan);
@@ -940,7 +941,9 @@ static int call_build(const struct ex_plan *parent, const struct ex_plan_job *pj
         return at_node(reterr, j->uses,
                        gr_diag_set(reterr, GR_EINVAL_WF, NULL, 0, 0,
                                    "workflow_call key is not defined in the referenced workflow."));
-    r = called_inputs(parent, j, t, c->ctx, sub, reterr);
+    r = ex_plan_perms_check(parent, pj, sub, reterr);
+    if (r >= 0)
+        r = called_inputs(parent, j, t, c->ctx, sub, reterr);
     if (r >= 0)
         r = called_secrets(parent, j, t, c->ctx, &sub->secrets, reterr);
     if (r >= 0)

@@ -473,6 +473,168 @@ printf 'on: push\njobs:\n  c:\n    uses: ./.github/workflows/callee.yml\n    wit
 check "a secret named in another case is the declared one" test $? -eq 0
 check "a secret named in another case: the callee ran" grep -q "callee ran" "$tmp/secret-case.out"
 
+# ---- permissions and concurrency on a calling job --------------------------------
+# The called workflow may keep or reduce the GITHUB_TOKEN permissions its caller grants, never
+# raise them (docs.github.com "Reusing workflow configurations": supported keywords, notes on
+# jobs.<job_id>.permissions; "Access and permissions for nested workflows"); GitHub's error:
+# "Error calling workflow '...'. The nested job 'x' is requesting 'contents: write', but is only
+# allowed 'contents: read'." Values are checked against workflow-v1.0.json (permissions-mapping).
+pm=$tmp/perm
+pw=$pm/.github/workflows
+mkdir -p "$pw"
+cat >"$pw/reads.yml" <<'YML'
+on: workflow_call
+jobs:
+  j:
+    runs-on: ubuntu-latest
+    permissions:
+      contents: read
+      pull-requests: read
+    steps:
+      - run: echo "reads ran"
+YML
+cat >"$pw/writes.yml" <<'YML'
+on: workflow_call
+jobs:
+  fine:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "writes ran"
+  w:
+    runs-on: ubuntu-latest
+    permissions:
+      contents: write
+    steps:
+      - run: echo "writes ran"
+YML
+cat >"$pw/top-issues.yml" <<'YML'
+on: workflow_call
+permissions:
+  issues: write
+jobs:
+  j:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "top-issues ran"
+YML
+cat >"$pw/middle.yml" <<'YML'
+on: workflow_call
+jobs:
+  down:
+    uses: ./.github/workflows/writes.yml
+YML
+# pcase NAME RC WORKFLOW-YAML [EXPECTED-MESSAGE]
+pcase() {
+    local f=$pw/$1.yml
+    printf '%s\n' "$3" >"$f"
+    "$GHRUN" replay -W "$f" -C "$pm" >"$tmp/$1.out" 2>&1
+    local rc=$?
+    check "$1: exit $2 (got $rc)" test "$rc" -eq "$2"
+    [ -n "${4:-}" ] && check "$1: says '$4'" grep -qF -- "$4" "$tmp/$1.out"
+    [ "$2" -eq 2 ] && check "$1: nothing ran" test "$(grep -c ' ran$' "$tmp/$1.out")" -eq 0
+}
+pcase perm-keep 0 'on: push
+jobs:
+  c:
+    uses: ./.github/workflows/reads.yml
+    permissions:
+      contents: write
+      pull-requests: read'
+check "perm-keep: the callee ran" grep -q "reads ran" "$tmp/perm-keep.out"
+pcase perm-raise 2 'on: push
+jobs:
+  c:
+    uses: ./.github/workflows/writes.yml
+    permissions:
+      contents: read' \
+    "perm-raise.yml:4:11: Error calling workflow './.github/workflows/writes.yml'. The nested job 'w' is requesting 'contents: write', but is only allowed 'contents: read'."
+pcase perm-workflow-level 2 'on: push
+permissions: read-all
+jobs:
+  c:
+    uses: ./.github/workflows/top-issues.yml' \
+    "The workflow is requesting 'issues: write', but is only allowed 'issues: read'."
+pcase perm-none 2 'on: push
+jobs:
+  c:
+    uses: ./.github/workflows/reads.yml
+    permissions: {}' \
+    "The nested job 'j' is requesting 'contents: read', but is only allowed 'contents: none'."
+pcase perm-nested 2 'on: push
+jobs:
+  c:
+    uses: ./.github/workflows/middle.yml
+    permissions:
+      contents: read' \
+    "perm-nested.yml:4:11: in the called workflow: $pw/middle.yml:4:11: Error calling workflow './.github/workflows/writes.yml'. The nested job 'w' is requesting 'contents: write', but is only allowed 'contents: read'."
+pcase perm-unset 0 'on: push
+jobs:
+  c:
+    uses: ./.github/workflows/writes.yml'
+pcase perm-bad-level 2 'on: push
+jobs:
+  c:
+    uses: ./.github/workflows/reads.yml
+    permissions:
+      contents: admin' "perm-bad-level.yml:6:17:"
+pcase perm-bad-scope 2 'on: push
+jobs:
+  c:
+    uses: ./.github/workflows/reads.yml
+    permissions:
+      everything: write' "perm-bad-scope.yml:6:7:"
+
+# concurrency on calling jobs: the group (with matrix and needs) is evaluated as for any job,
+# case-insensitively, and held while the called jobs run; members of one group run one at a time
+cat >"$pw/slow.yml" <<'YML'
+on:
+  workflow_call:
+    inputs:
+      tag: {type: string, required: true}
+jobs:
+  j:
+    runs-on: ubuntu-latest
+    steps:
+      - run: |
+          echo "start ${{ inputs.tag }}"
+          sleep 1
+          echo "end ${{ inputs.tag }}"
+YML
+cat >"$pw/conc.yml" <<'YML'
+on: push
+jobs:
+  c1:
+    uses: ./.github/workflows/slow.yml
+    concurrency: shared-${{ github.event_name }}
+    with: {tag: c1}
+  c2:
+    strategy:
+      matrix:
+        n: [a, b]
+    uses: ./.github/workflows/slow.yml
+    concurrency:
+      group: SHARED-push
+      cancel-in-progress: false
+    with: {tag: "c2-${{ matrix.n }}"}
+  plain:
+    runs-on: ubuntu-latest
+    concurrency: Shared-Push
+    steps:
+      - run: |
+          echo "start plain"
+          sleep 1
+          echo "end plain"
+YML
+"$GHRUN" replay -W "$pw/conc.yml" -C "$pm" --jobs 8 >"$tmp/conc.out" 2>&1
+check "concurrency: the run succeeds" test $? -eq 0
+seq_lines=$(grep -o '| \(start\|end\) [a-z0-9-]*$' "$tmp/conc.out" | cut -c3- | tr '\n' ';')
+check "concurrency: four members, one at a time ($seq_lines)" python3 -c "
+import sys
+s = [x.split() for x in sys.argv[1].split(';') if x]
+ok = len(s) == 8 and all(s[i][0] == 'start' and s[i + 1] == ['end', s[i][1]] for i in range(0, 8, 2))
+ok = ok and sorted(x[1] for x in s[::2]) == ['c1', 'c2-a', 'c2-b', 'plain']
+sys.exit(0 if ok else 1)" "$seq_lines"
+
 # ---- GitHub's limits: ten levels of workflows, 50 unique reusable workflows -----
 # docs.github.com "Reusing workflow configurations" -> "Limitations of reusable workflows"
 # (github.com since 2025): "You can connect up to ten levels of workflows" (the caller and
