@@ -22,7 +22,10 @@
  * runs (a leg runs one step at a time) and puts the outer ones back at the
  * end.
  *
- * Pre stages of nested actions: as actions/runner's ActionManager
+ * Pre stages of nested actions (actions/runner docs/adrs/
+ * 1144-composite-actions.md, "Pre/Post Steps in nested Actions": one pre
+ * step and one post step for the whole composite action, its nested
+ * actions' states kept apart): as actions/runner's ActionManager
  * (PrepareActionsRecursiveAsync collects the `pre` of every repository
  * action nested in a repository composite into the composite's PreSteps;
  * the composite then HasPre and gets a "Pre <name>" step in the job's
