@@ -213,7 +213,7 @@ struct ex__scope {
     char *id_prefix;           /* "caller/" for each level, "" for the run's */
     struct ex__jobrun **jobs;  /* its jobs (owned by the run) */
     size_t n_jobs;
-    json_t *matrix; /* the calling leg's matrix, or NULL */
+    json_t *matrix;    /* the calling leg's matrix, or NULL */
     char *concurrency; /* the calling leg's concurrency group (held until the scope ends) */
     uint64_t t0;
     bool cancelled, done;

@@ -76,7 +76,7 @@ struct ex_plan {
     json_t *perm_max;
 };
 
-#define EX_REUSE_MAX_DEPTH 9 /* nested calls below the top workflow (github.com: 10 levels) */
+#define EX_REUSE_MAX_DEPTH 9  /* nested calls below the top workflow (github.com: 10 levels) */
 #define EX_REUSE_MAX_CALLS 50 /* unique reusable workflows below one workflow (github.com) */
 
 /*
