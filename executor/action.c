@@ -399,13 +399,19 @@ struct ex__actleg *ex__actleg_get(struct ex__leg *leg)
     return leg->act;
 }
 
+static void post_release(struct ex__post *p);
+
 static void post_release(struct ex__post *p)
 {
+    for (size_t i = 0; i < p->n_nested; i++)
+        post_release(&p->nested[i]);
+    free(p->nested);
     json_decref(p->env);
     json_decref(p->inputs_env);
     json_decref(p->state);
     json_decref(p->gh);
     free(p->name);
+    free(p->key);
 }
 
 void ex__action_leg_free(struct ex__leg *leg)
@@ -417,8 +423,14 @@ void ex__action_leg_free(struct ex__leg *leg)
     for (size_t i = 0; i < al->n_posts; i++)
         post_release(&al->posts[i]);
     free(al->posts);
-    for (size_t i = 0; i < al->n_pres; i++)
+    if (al->postrun) {
+        post_release(&al->postrun->group);
+        free(al->postrun);
+    }
+    for (size_t i = 0; i < al->n_pres; i++) {
         json_decref(al->pres[i].state);
+        free(al->pres[i].key);
+    }
     free(al->pres);
     for (size_t i = 0; i < al->n_actions; i++)
         ex_action_free(al->actions[i]);
@@ -656,39 +668,256 @@ int ex__action_run(struct ex__stepexec *se)
     return r;
 }
 
+/* ---- step keys --------------------------------------------------------- */
+
+char *ex__action_step_key(const struct ex__stepexec *se)
+{
+    size_t idx[EX_ACTION_MAX_DEPTH + 2], n = 0;
+    const struct ex__stepexec *top = se;
+    struct gr_buf b = GR_BUF_INIT(0);
+    int r;
+
+    for (const struct ex__frame *f = se->frame; f; f = f->up) {
+        if (n < GR_ARRAY_SIZE(idx))
+            idx[n++] = f->i;
+        top = f->se;
+    }
+    r = gr_buf_addf(&b, "%d", top->step->index);
+    while (n > 0)
+        r |= gr_buf_addf(&b, "/%zu", idx[--n]);
+    (void)r;
+    return gr_buf_detach(&b, NULL);
+}
+
+/* "3/10/2" against "3/9": component by component, as numbers. */
+static int key_cmp(const char *a, const char *b)
+{
+    while (*a && *b) {
+        unsigned long x = strtoul(a, (char **)&a, 10), y = strtoul(b, (char **)&b, 10);
+
+        if (x != y)
+            return x < y ? -1 : 1;
+        a += *a == '/';
+        b += *b == '/';
+    }
+    return *a ? 1 : *b ? -1 : 0;
+}
+
 /* ---- post steps -------------------------------------------------------- */
+
+/*
+ * As the runner: a job step's action registers its post step when its pre
+ * or main stage starts (ActionRunner: HasPost and Stage Pre or Main; once
+ * per step, StepsWithPostRegistered), and post steps run after the job's
+ * steps, last registered first (ExecutionContext.RegisterPostJobStep). A
+ * nested action's post joins the post step of its job step's composite
+ * action ("Post <name>", EmbeddedStepsWithPostRegistered), which runs the
+ * registered nested post stages in reverse step order, depth first (the
+ * Stack of CachedEmbeddedPostSteps), each with its post-if evaluated then.
+ */
+
+static struct ex__post *post_find_in(struct ex__post *list, size_t n, const char *key)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct ex__post *p = &list[i], *q;
+
+        if (p->key && strcmp(p->key, key) == 0 && !p->group)
+            return p;
+        q = post_find_in(p->nested, p->n_nested, key);
+        if (q)
+            return q;
+    }
+    return NULL;
+}
+
+struct ex__post *ex__action_post_find(struct ex__leg *leg, const char *key)
+{
+    struct ex__actleg *al = leg->act;
+
+    return al && key ? post_find_in(al->posts, al->n_posts, key) : NULL;
+}
+
+/* A display name without the "Pre " of a set-up step. */
+static char *post_base_name(const struct ex__stepexec *se)
+{
+    const char *n = se->name ? se->name : se->ctx_name;
+
+    return gr_xstrdup(se->pre && gr_startswith(n, "Pre ") ? n + 4 : n);
+}
+
+struct ex__post *ex__action_post_group(struct ex__stepexec *top)
+{
+    struct ex__actleg *al = ex__actleg_get(top->leg);
+    char *key = ex__action_step_key(top);
+    struct ex__post *p;
+
+    for (size_t i = 0; i < al->n_posts; i++) {
+        if (al->posts[i].group && strcmp(al->posts[i].key, key) == 0) {
+            free(key);
+            return &al->posts[i];
+        }
+    }
+    GR_GROW(al->posts, al->cap_posts, al->n_posts + 1);
+    p = &al->posts[al->n_posts++];
+    *p = (struct ex__post){
+        .step = top->step,
+        .key = key,
+        .group = true,
+        .name = post_base_name(top),
+        .env = ex__post_env(top),
+    };
+    return p;
+}
+
+struct ex__post *ex__action_post_register(struct ex__stepexec *se, struct ex_action *a,
+                                          const json_t *inputs_env, const json_t *gh)
+{
+    char *key = ex__action_step_key(se);
+    struct ex__post *p = ex__action_post_find(se->leg, key), *g;
+    struct ex__actleg *al;
+
+    if (p) {
+        free(key);
+        return p;
+    }
+    if (se->frame) {
+        g = ex__action_post_group(ex__frame_top(se));
+        GR_GROW(g->nested, g->cap_nested, g->n_nested + 1);
+        p = &g->nested[g->n_nested++];
+    } else {
+        al = ex__actleg_get(se->leg);
+        GR_GROW(al->posts, al->cap_posts, al->n_posts + 1);
+        p = &al->posts[al->n_posts++];
+    }
+    *p = (struct ex__post){
+        .step = se->step,
+        .key = key,
+        .act = a,
+        .inputs_env = json_incref((json_t *)inputs_env),
+        .state = json_object(),
+        .gh = json_incref((json_t *)gh),
+        .name = post_base_name(se),
+        .env = ex__post_env(se),
+    };
+    return p;
+}
+
+/* The job's env now, then the registering step's own env (ActionRunner evaluates
+ * Action.Environment for every stage). */
+static void post_env_set(struct ex__stepexec *se, const struct ex__post *p)
+{
+    struct ex__leg *leg = se->leg;
+
+    json_decref(se->env);
+    se->env = json_deep_copy(leg->job_env);
+    if (p->env)
+        json_object_update(se->env, p->env);
+    json_object_set(leg->ctx, "env", se->env);
+}
+
+/* post-if of p (default always()), over the job's status. */
+static int post_cond(struct ex__leg *leg, const struct ex__post *p, bool *run, struct gr_diag *d)
+{
+    const struct ex_node *pif = p->native ? NULL : p->act->post_if;
+    const char *cond = p->native ? p->post_if : pif ? ex_node_str(pif) : NULL;
+    struct ex_eval_env ev;
+
+    ex__leg_eval_env(leg, &ev);
+    return ex_if_eval(cond && *cond ? cond : "always()", &ev, run, d);
+}
 
 static int post_run_one(struct ex__leg *leg, struct ex__post *p)
 {
     struct ex__stepexec *se = ex__stepexec_new(leg, p->step);
-    struct ex_eval_env ev;
     struct gr_diag d = {0};
-    const struct ex_node *pif = p->native ? NULL : p->act->post_if;
-    const char *cond = p->native ? p->post_if : pif ? ex_node_str(pif) : NULL;
     bool run = false;
 
     se->post = true;
     leg->cur = se;
     se->name = gr_xasprintf("Post %s", p->name);
-    /* the job's env now, then the registering step's own env (ActionRunner evaluates
-     * Action.Environment for every stage) */
-    se->env = json_deep_copy(leg->job_env);
-    if (p->env)
-        json_object_update(se->env, p->env);
-    json_object_set(leg->ctx, "env", se->env);
-    ex__leg_eval_env(leg, &ev);
-    if (ex_if_eval(cond && *cond ? cond : "always()", &ev, &run, &d) < 0) {
-        ex__step_report_start(se);
+    post_env_set(se, p);
+    ex__step_report_start(se);
+    if (post_cond(leg, p, &run, &d) < 0) {
         ex__leg_annotate(leg, se, "error", d.msg, NULL);
         ex__step_finished(se, EX_RESULT_FAILURE);
         return 1;
     }
-    ex__step_report_start(se);
     if (!run) {
         ex__step_finished(se, EX_RESULT_SKIPPED);
         return 1;
     }
-    return p->native ? p->native(se, p->state) : ex__node_post_start(se, p);
+    if (p->native)
+        return p->native(se, p->state);
+    if (ex__node_post_spawn(se, p, &d) < 0)
+        return ex__action_fail(se, "%s", d.msg);
+    return 0;
+}
+
+static int nested_cmp(const void *a, const void *b)
+{
+    const struct ex__post *x = a, *y = b;
+
+    return key_cmp(y->key, x->key); /* the last step first */
+}
+
+/* The group's next nested post stage: 0 when one runs on the loop, 1 when the group ended. */
+static int group_next(struct ex__leg *leg)
+{
+    struct ex__postrun *pr = leg->act->postrun;
+    struct ex__stepexec *se = pr->se;
+
+    while (pr->i < pr->group.n_nested && !leg->abandoned) {
+        struct ex__post *p = &pr->group.nested[pr->i++];
+        struct gr_diag d = {0};
+        bool run = false;
+
+        post_env_set(se, p);
+        se->failed_cmd = false;
+        if (post_cond(leg, p, &run, &d) < 0) {
+            ex__leg_annotate(leg, se, "error", d.msg, NULL);
+            pr->worst = EX_RESULT_FAILURE;
+            continue;
+        }
+        if (!run)
+            continue;
+        if (ex__node_post_spawn(se, p, &d) == 0)
+            return 0;
+        ex__leg_annotate(leg, se, "error", d.msg, NULL);
+        pr->worst = EX_RESULT_FAILURE;
+    }
+    leg->act->postrun = NULL;
+    ex__step_finished(se, pr->worst);
+    post_release(&pr->group);
+    free(pr);
+    return 1;
+}
+
+/* Run post group g (taken). Returns like ex__step_run. */
+static int group_start(struct ex__leg *leg, struct ex__post *g)
+{
+    struct ex__postrun *pr = gr_xcalloc(1, sizeof(*pr));
+    struct ex__stepexec *se = ex__stepexec_new(leg, g->step);
+
+    se->post = true;
+    leg->cur = se;
+    se->name = gr_xasprintf("Post %s", g->name);
+    post_env_set(se, g);
+    ex__step_report_start(se);
+    qsort(g->nested, g->n_nested, sizeof(*g->nested), nested_cmp);
+    *pr = (struct ex__postrun){.se = se, .group = *g, .worst = EX_RESULT_SUCCESS};
+    leg->act->postrun = pr;
+    return group_next(leg);
+}
+
+void ex__action_post_group_done(struct ex__leg *leg, enum ex_result outcome)
+{
+    struct ex__postrun *pr = leg->act->postrun;
+
+    if (outcome == EX_RESULT_FAILURE ||
+        (outcome == EX_RESULT_CANCELLED && pr->worst == EX_RESULT_SUCCESS))
+        pr->worst = outcome;
+    if (group_next(leg) == 1)
+        ex__leg_next(leg);
 }
 
 int ex__action_post_next(struct ex__leg *leg)
@@ -697,8 +926,11 @@ int ex__action_post_next(struct ex__leg *leg)
 
     while (al && al->n_posts > 0 && !leg->abandoned) {
         struct ex__post p = al->posts[--al->n_posts];
-        int r = post_run_one(leg, &p);
+        int r;
 
+        if (p.group)
+            return group_start(leg, &p) == 0 ? 0 : ex__action_post_next(leg);
+        r = post_run_one(leg, &p);
         post_release(&p);
         if (r == 0)
             return 0;
@@ -710,36 +942,38 @@ int ex__action_post_next(struct ex__leg *leg)
 
 /*
  * As the runner's JobExtension.InitializeJob: every job step using a
- * repository action whose runs.pre is set gets a "Pre <name>" step before
- * the first step, in step order, with pre-if (default always()) evaluated
- * then. Actions from the workspace (./path) get none: the runner cannot
- * load them before the repository is checked out (actions/runner
- * docs/adrs/0361-wrapper-action.md), so their pre never runs. Nested
- * actions of a composite keep their pre right before their main.
+ * repository action that has a pre stage gets a "Pre <name>" step before
+ * the first step, in step order: a node action whose runs.pre is set (with
+ * pre-if, default always(), evaluated then), and a composite action with
+ * such an action nested in it through repository actions (steps/
+ * composite.c, pre frames). Actions from the workspace (./path) get none:
+ * the runner cannot load them before the repository is checked out
+ * (actions/runner docs/adrs/0361-wrapper-action.md; ActionManager skips
+ * SelfAlias), so their pre never runs and ActionRunner warns.
  */
 
-json_t *ex__action_pre_state(struct ex__leg *leg, const struct ex_step *st)
+json_t *ex__action_pre_state(struct ex__leg *leg, const char *key)
 {
     struct ex__actleg *al = leg->act;
 
     for (size_t i = 0; al && i < al->n_pres; i++) {
-        if (al->pres[i].step == st)
+        if (strcmp(al->pres[i].key, key) == 0)
             return al->pres[i].state;
     }
     return NULL;
 }
 
-void ex__action_pre_save(struct ex__leg *leg, const struct ex_step *st, const json_t *state)
+void ex__action_pre_save(struct ex__leg *leg, const char *key, const json_t *state)
 {
     struct ex__actleg *al = ex__actleg_get(leg);
 
     GR_GROW(al->pres, al->cap_pres, al->n_pres + 1);
-    al->pres[al->n_pres].step = st;
+    al->pres[al->n_pres].key = gr_xstrdup(key);
     al->pres[al->n_pres].state = state ? json_deep_copy(state) : json_object();
     al->n_pres++;
 }
 
-/* The pre step's env: the job's, then the step's env: evaluated over it. */
+/* The pre step's env: the job's (and its frames'), then the step's env: evaluated over it. */
 static int pre_env(struct ex__stepexec *se, struct gr_diag *d)
 {
     struct ex__leg *leg = se->leg;
@@ -747,7 +981,7 @@ static int pre_env(struct ex__stepexec *se, struct gr_diag *d)
     json_t *v = NULL;
     int r = 0;
 
-    se->env = json_deep_copy(leg->job_env);
+    se->env = se->frame ? ex__frame_env(se->frame) : json_deep_copy(leg->job_env);
     json_object_set(leg->ctx, "env", se->env);
     if (se->step->env) {
         ex__leg_eval_env(leg, &ev);
@@ -759,12 +993,57 @@ static int pre_env(struct ex__stepexec *se, struct gr_diag *d)
     return r;
 }
 
+/* The outermost pre frame of the leg, or NULL outside pre frames. */
+static struct ex__frame *pre_top_frame(struct ex__leg *leg)
+{
+    struct ex__frame *f = leg->frame;
+
+    while (f && f->up)
+        f = f->up;
+    return f && f->pre ? f : NULL;
+}
+
+/* A pre stage was found under the job step: its "Pre" step shows from now on. */
+static void pre_reveal(struct ex__stepexec *se)
+{
+    struct ex__stepexec *top = ex__frame_top(se);
+
+    if (!top->quiet)
+        return;
+    top->quiet = false;
+    ex__step_report_start(top);
+}
+
 struct pre_ctx {
     struct ex__leg *leg;
     const struct ex_step *st;
+    struct ex__frame *frame; /* the pre frame of a nested step, or NULL */
 };
 
-/* Run the pre stage of the loaded action a for step st. Returns like ex__step_run. */
+static json_t *pre_gh(const struct ex_action_ref *ref, const struct ex_action *a)
+{
+    return json_pack("{s:s++,s:s,s:s}", "action_repository", ref->owner, "/", ref->repo,
+                     "action_ref", ref->ref, "action_path", a->dir);
+}
+
+/* A composite action in the set-up phase: a pre frame over its steps. */
+static int pre_run_composite(struct ex__stepexec *se, struct ex_action *a,
+                             const struct ex_action_ref *ref)
+{
+    struct gr_diag d = {0};
+    json_t *inputs = NULL;
+
+    if (!se->frame)
+        se->quiet = true; /* shown once a nested pre stage is found */
+    if (pre_env(se, &d) < 0 || inputs_eval(se, a, &inputs, &d) < 0) {
+        ex__step_finished(se, EX_RESULT_SKIPPED); /* main reports it */
+        return 1;
+    }
+    return ex__composite_pre_start(se, a, inputs, pre_gh(ref, a));
+}
+
+/* Run the pre stage (or pre frame) of the loaded action a for step st. Returns like
+ * ex__step_run. */
 static int pre_run(struct ex__leg *leg, const struct ex_step *st, struct ex_action *a,
                    const struct ex_action_ref *ref)
 {
@@ -773,14 +1052,18 @@ static int pre_run(struct ex__leg *leg, const struct ex_step *st, struct ex_acti
     char *name = ex_plan_step_name(st);
     struct gr_diag d = {0};
     struct ex_eval_env ev;
-    json_t *inputs = NULL, *gh;
+    json_t *inputs = NULL;
     bool run = false;
     int r;
 
     se->pre = true;
     leg->cur = se;
-    se->name = gr_xasprintf("Pre %s", name);
-    free(name);
+    se->name = se->frame ? name : gr_xasprintf("Pre %s", name);
+    if (!se->frame)
+        free(name);
+    if (a->kind == EX_ACTION_COMPOSITE)
+        return pre_run_composite(se, a, ref);
+    pre_reveal(se);
     r = pre_env(se, &d);
     ex__step_report_start(se);
     if (r == 0) {
@@ -795,9 +1078,7 @@ static int pre_run(struct ex__leg *leg, const struct ex_step *st, struct ex_acti
         r = inputs_eval(se, a, &inputs, &d);
     if (r < 0)
         return ex__action_fail(se, "%s", d.msg);
-    gh = json_pack("{s:s++,s:s,s:s}", "action_repository", ref->owner, "/", ref->repo, "action_ref",
-                   ref->ref, "action_path", a->dir);
-    return ex__node_pre_start(se, a, inputs, gh);
+    return ex__node_pre_start(se, a, inputs, pre_gh(ref, a));
 }
 
 static int pre_resolved(void *ctx, const struct ex_action_ref *ref, const char *root,
@@ -805,6 +1086,8 @@ static int pre_resolved(void *ctx, const struct ex_action_ref *ref, const char *
 {
     struct pre_ctx *pc = ctx;
     struct ex__leg *leg = pc->leg;
+    struct ex__frame *frame = pc->frame;
+    struct ex__frame *top = pre_top_frame(leg);
     struct ex_action *a = NULL;
     struct gr_diag d = {0};
     char *dir;
@@ -815,15 +1098,59 @@ static int pre_resolved(void *ctx, const struct ex_action_ref *ref, const char *
         dir = *ref->path ? gr_path_join(root, ref->path) : gr_xstrdup(root);
         if (ex_action_load(dir, &a, &d) == 0) {
             keep_action(leg, a);
-            if (a->kind == EX_ACTION_NODE && a->pre && *a->pre && !leg->cancelled)
+            if (top && a->kind == EX_ACTION_NODE && a->post && *a->post)
+                top->has_post = true;
+            if (leg->cancelled)
+                r = 1;
+            else if (a->kind == EX_ACTION_NODE && a->pre && *a->pre)
+                r = pre_run(leg, pc->st, a, ref);
+            else if (a->kind == EX_ACTION_COMPOSITE)
                 r = pre_run(leg, pc->st, a, ref);
         }
         free(dir);
     }
     free(pc);
-    if (async && r == 1)
-        ex__leg_next(leg);
+    if (async && r == 1) {
+        if (frame)
+            ex__composite_next(frame);
+        else
+            ex__leg_next(leg);
+    }
     return r;
+}
+
+/* Resolve step st's repository action and run its pre stage. Returns like ex__step_run. */
+static int pre_step(struct ex__leg *leg, const struct ex_step *st)
+{
+    const char *uses = st->uses ? ex_node_str(st->uses) : NULL;
+    struct ex__frame *top = pre_top_frame(leg);
+    struct ex_action_ref ref = {0};
+    struct pre_ctx *pc;
+    struct gr_diag d = {0};
+    int r = 1;
+
+    if (!uses || ex__native_for(leg->run->opts, uses))
+        return 1;
+    if (ex_action_ref_parse(uses, &ref, &d) < 0) {
+        ex_action_ref_release(&ref);
+        return 1; /* main reports it */
+    }
+    if (ref.kind == EX_USES_LOCAL && top)
+        top->has_post = true; /* ActionManager assumes a post for a nested ./ action */
+    if (ref.kind == EX_USES_REMOTE) {
+        pc = gr_xcalloc(1, sizeof(*pc));
+        *pc = (struct pre_ctx){.leg = leg, .st = st, .frame = leg->frame};
+        r = ex__resolve(leg->run, &ref, uses, pre_resolved, pc);
+    }
+    ex_action_ref_release(&ref);
+    return r;
+}
+
+int ex__action_pre_child(struct ex__leg *leg, const struct ex_step *st)
+{
+    if (leg->cancelled || leg->abandoned)
+        return 1;
+    return pre_step(leg, st);
 }
 
 int ex__action_pre_next(struct ex__leg *leg)
@@ -831,24 +1158,7 @@ int ex__action_pre_next(struct ex__leg *leg)
     const struct ex_job *job = leg->jr->pj->job;
 
     while (leg->pre_i < job->n_steps && !leg->abandoned && !leg->cancelled) {
-        const struct ex_step *st = &job->steps[leg->pre_i++];
-        const char *uses = st->uses ? ex_node_str(st->uses) : NULL;
-        struct ex_action_ref ref = {0};
-        struct pre_ctx *pc;
-        struct gr_diag d = {0};
-        int r;
-
-        if (!uses || ex__native_for(leg->run->opts, uses))
-            continue;
-        if (ex_action_ref_parse(uses, &ref, &d) < 0 || ref.kind != EX_USES_REMOTE) {
-            ex_action_ref_release(&ref);
-            continue;
-        }
-        pc = gr_xcalloc(1, sizeof(*pc));
-        *pc = (struct pre_ctx){.leg = leg, .st = st};
-        r = ex__resolve(leg->run, &ref, uses, pre_resolved, pc);
-        ex_action_ref_release(&ref);
-        if (r == 0)
+        if (pre_step(leg, &job->steps[leg->pre_i++]) == 0)
             return 0;
     }
     return 1;

@@ -426,10 +426,12 @@ static void job_dispatch(struct ex__run *run, struct ex__jobrun *jr)
     /* a calling job takes no slot itself: its called jobs do */
     while (jr->next_leg < jr->n_legs && (jr->is_call || run->running < run->max_jobs) &&
            (mp <= 0 || (int)jr->running < mp)) {
-        if (jr->is_call && !jr->error)
-            ex__call_launch(run, jr);
-        else if (!leg_launch(run, jr))
+        if (jr->is_call && !jr->error) {
+            if (!ex__call_launch(run, jr))
+                return;
+        } else if (!leg_launch(run, jr)) {
             return;
+        }
     }
 }
 
@@ -648,6 +650,7 @@ static void run_release(struct ex__run *run)
         ex_plan_free(run->scopes[i]->owned);
         free(run->scopes[i]->name);
         free(run->scopes[i]->id_prefix);
+        free(run->scopes[i]->concurrency);
         free(run->scopes[i]->jobs);
         json_decref(run->scopes[i]->matrix);
         free(run->scopes[i]);

@@ -19,6 +19,7 @@
  */
 #include "action_internal.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -133,6 +134,11 @@ void ex__scope_finish(struct ex__run *run, struct ex__scope *sc)
             return;
     }
     sc->done = true;
+    if (sc->concurrency) {
+        json_object_del(run->busy_groups, sc->concurrency);
+        free(sc->concurrency);
+        sc->concurrency = NULL;
+    }
     for (size_t i = 0; i < sc->n_jobs; i++) {
         if (sc->jobs[i]->result == EX_RESULT_FAILURE)
             res = EX_RESULT_FAILURE;
@@ -172,9 +178,50 @@ static json_t *call_contexts(const struct ex__jobrun *jr, size_t idx)
                      total, "max-parallel", pj->max_parallel > 0 ? pj->max_parallel : total);
 }
 
-/* wf: a loaded remote callee (stolen) or NULL; repo_dir: its checkout, or NULL. */
+/*
+ * The calling leg's concurrency group, as for any job (engine.c
+ * leg_concurrency: `concurrency` or `concurrency.group`, lower case, with
+ * the contexts a calling job's keys get); NULL when there is none or it
+ * cannot be evaluated. Owned.
+ */
+static char *call_group(const struct ex__jobrun *jr, size_t idx)
+{
+    const struct ex_node *n = jr->pj->job->concurrency;
+    json_t *ctx;
+    struct ex_eval_env ev;
+    struct gr_diag d = {0};
+    char *g = NULL;
+
+    if (n && n->kind == EX_NODE_MAP)
+        n = ex_node_get(n, "group");
+    if (!n)
+        return NULL;
+    ctx = call_contexts(jr, idx);
+    ev = (struct ex_eval_env){.contexts = ctx, .workspace = jr->run->workdir};
+    if (ex__eval_string(n, &ev, "", &g, &d) < 0 || !*g) {
+        free(g);
+        g = NULL;
+    }
+    json_decref(ctx);
+    for (char *p = g; p && *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    return g;
+}
+
+static void group_release(struct ex__run *run, char *group)
+{
+    if (!group)
+        return;
+    json_object_del(run->busy_groups, group);
+    free(group);
+}
+
+/*
+ * wf: a loaded remote callee (stolen) or NULL; repo_dir: its checkout, or
+ * NULL; group: the leg's concurrency group (stolen; the scope holds it).
+ */
 static void call_start(struct ex__run *run, struct ex__jobrun *jr, size_t idx,
-                       struct ex_workflow *wf, const char *repo_dir)
+                       struct ex_workflow *wf, const char *repo_dir, char *group)
 {
     json_t *ctx = call_contexts(jr, idx);
     struct ex_plan_call c = {
@@ -190,12 +237,14 @@ static void call_start(struct ex__run *run, struct ex__jobrun *jr, size_t idx,
     json_t *m;
 
     if (ex_plan_call(jr->scope->plan, jr->pj, &c, &sub, &d) < 0) {
+        group_release(run, group);
         gr_diag_format(&d, msg, sizeof(msg));
         ex__leg_launch_error(run, jr, idx, msg);
     } else {
         sc = ex__scope_new(run, jr->scope, jr, sub, jr->leg_names[idx]);
         m = json_array_get(jr->legs, idx);
         sc->matrix = json_is_object(m) ? json_incref(m) : NULL;
+        sc->concurrency = group;
     }
     json_decref(ctx);
 }
@@ -204,6 +253,7 @@ struct call_fetch {
     struct ex__run *run;
     struct ex__jobrun *jr;
     size_t idx;
+    char *group;
 };
 
 /* The remote repository is checked out: load the workflow and start the call. */
@@ -218,6 +268,7 @@ static int call_resolved(void *ctx, const struct ex_action_ref *ref, const char 
     char where[700];
 
     if (!root) {
+        group_release(f->run, f->group);
         msg = gr_xasprintf("reusable workflow '%s' (ref '%s') was not found: tried %s", uses,
                            ref->ref, tried);
         ex__leg_launch_error(f->run, f->jr, f->idx, msg);
@@ -228,11 +279,12 @@ static int call_resolved(void *ctx, const struct ex_action_ref *ref, const char 
             if (!d.file)
                 d.file = path;
             gr_diag_format(&d, where, sizeof(where));
+            group_release(f->run, f->group);
             msg = gr_xasprintf("cannot use '%s': %s", uses, where);
             ex__leg_launch_error(f->run, f->jr, f->idx, msg);
             free(msg);
         } else {
-            call_start(f->run, f->jr, f->idx, wf, root);
+            call_start(f->run, f->jr, f->idx, wf, root, f->group);
         }
         free(path);
     }
@@ -242,22 +294,33 @@ static int call_resolved(void *ctx, const struct ex_action_ref *ref, const char 
     return 0;
 }
 
-void ex__call_launch(struct ex__run *run, struct ex__jobrun *jr)
+bool ex__call_launch(struct ex__run *run, struct ex__jobrun *jr)
 {
     const char *uses = ex_node_str(jr->pj->job->uses);
-    size_t idx = jr->next_leg++;
+    size_t idx = jr->next_leg;
     struct ex_action_ref ref = {0};
     struct call_fetch *f;
     struct gr_diag d = {0};
+    char *group = NULL;
 
+    if (!jr->fail_fast_hit && !run->cancel_requested && !ex__scope_cancelled(jr->scope)) {
+        group = call_group(jr, idx);
+        if (group && json_object_get(run->busy_groups, group)) {
+            free(group);
+            return false; /* started again when the group's holder ends */
+        }
+        if (group)
+            json_object_set_new(run->busy_groups, group, json_true());
+    }
+    jr->next_leg++;
     jr->running++;
     if (jr->fail_fast_hit || run->cancel_requested || ex__scope_cancelled(jr->scope)) {
         ex__call_leg_done(run, jr, EX_RESULT_CANCELLED, NULL);
-        return;
+        return true;
     }
     if (uses && gr_startswith(uses, "./")) {
-        call_start(run, jr, idx, NULL, NULL);
-        return;
+        call_start(run, jr, idx, NULL, NULL, group);
+        return true;
     }
     if (ex_action_ref_parse(uses ? uses : "", &ref, &d) < 0 || ref.kind != EX_USES_REMOTE ||
         !*ref.path) {
@@ -266,14 +329,16 @@ void ex__call_launch(struct ex__run *run, struct ex__jobrun *jr)
                         "'uses: %s' is not a reusable workflow: expected "
                         "./.github/workflows/FILE or OWNER/REPO/.github/workflows/FILE@REF",
                         uses ? uses : "");
+        group_release(run, group);
         ex__leg_launch_error(run, jr, idx, d.msg);
         ex_action_ref_release(&ref);
-        return;
+        return true;
     }
     f = gr_xcalloc(1, sizeof(*f));
-    *f = (struct call_fetch){.run = run, .jr = jr, .idx = idx};
+    *f = (struct call_fetch){.run = run, .jr = jr, .idx = idx, .group = group};
     (void)ex__resolve(run, &ref, uses, call_resolved, f);
     ex_action_ref_release(&ref);
+    return true;
 }
 
 /* ---- remote calls checked before the run ------------------------------- */
@@ -316,8 +381,12 @@ static void precheck_collect(const struct ex_plan *plan, struct precheck **list,
     }
 }
 
-/* Plan the fetched callee as the planner plans ./ calls: inputs and secrets checked. */
-static int precheck_one(struct precheck *pc)
+/*
+ * Plan the fetched callee as the planner plans ./ calls: inputs and secrets
+ * checked, and its own calls counted into seen (the limit on unique reusable
+ * workflows covers the whole tree, plan_calls.c).
+ */
+static int precheck_one(struct precheck *pc, json_t *seen)
 {
     const char *uses = ex_node_str(pc->pj->job->uses);
     struct ex_plan_call c = {.repo_dir = pc->root, .caller_name = pc->pj->id};
@@ -329,11 +398,13 @@ static int precheck_one(struct precheck *pc)
     r = ex_workflow_load(pc->path, &c.wf, NULL, &d);
     if (r == 0)
         r = ex_plan_call(pc->plan, pc->pj, &c, &sub, &d);
-    ex_plan_free(sub);
+    if (r == 0)
+        r = ex_plan_calls_count(sub, seen, &d);
     if (r < 0) {
-        gr_diag_format(&d, msg, sizeof(msg));
+        gr_diag_format(&d, msg, sizeof(msg)); /* before sub, which d may point into, is freed */
         GR_LOG_ERR("reusable workflow '%s': %s", uses, msg);
     }
+    ex_plan_free(sub);
     return r;
 }
 
@@ -342,6 +413,8 @@ int ex__calls_check(struct ex__run *run)
     struct precheck *list = NULL;
     size_t n = 0, cap = 0, i;
     bool waiting = true;
+    json_t *seen = json_object();
+    struct gr_diag cd = {0};
     int r = 0;
 
     precheck_collect(run->plan, &list, &n, &cap);
@@ -363,12 +436,15 @@ int ex__calls_check(struct ex__run *run)
         if (waiting && uv_run(run->loop, UV_RUN_ONCE) == 0)
             break;
     }
+    if (n > 0 && ex_plan_calls_count(run->plan, seen, &cd) < 0)
+        r = GR_EINVAL_WF; /* the planner reported it already */
     for (i = 0; i < n; i++) {
         if (list[i].path && r == 0)
-            r = precheck_one(&list[i]);
+            r = precheck_one(&list[i], seen);
         free(list[i].path);
         free(list[i].root);
     }
+    json_decref(seen);
     free(list);
     return r;
 }

@@ -193,6 +193,7 @@ struct ex__stepexec {
     json_t *state;           /* GITHUB_STATE / save-state values of this step, or NULL */
     bool post;               /* a post step: not recorded in the steps context */
     bool pre;                /* a pre step of the job's set-up phase: not recorded either */
+    bool quiet; /* not reported (yet): a composite's pre step with no pre stage found so far */
 };
 
 enum ex__job_state { EX__JOB_PENDING, EX__JOB_READY, EX__JOB_DONE };
@@ -212,7 +213,8 @@ struct ex__scope {
     char *id_prefix;           /* "caller/" for each level, "" for the run's */
     struct ex__jobrun **jobs;  /* its jobs (owned by the run) */
     size_t n_jobs;
-    json_t *matrix; /* the calling leg's matrix, or NULL */
+    json_t *matrix;    /* the calling leg's matrix, or NULL */
+    char *concurrency; /* the calling leg's concurrency group (held until the scope ends) */
     uint64_t t0;
     bool cancelled, done;
 };
@@ -266,8 +268,11 @@ void ex__leg_done(struct ex__leg *leg);
 struct ex__jobrun *ex__jobrun_find(const struct ex__scope *sc, const char *id);
 /* needs.<id>.result and .outputs for jr's direct needs. New reference. */
 json_t *ex__needs_context(const struct ex__jobrun *jr);
-/* engine_call.c: start leg idx of a calling job (jobs.<id>.uses). */
-void ex__call_launch(struct ex__run *run, struct ex__jobrun *jr);
+/*
+ * engine_call.c: start the next leg of a calling job (jobs.<id>.uses); false
+ * when it has to wait (its concurrency group is busy).
+ */
+bool ex__call_launch(struct ex__run *run, struct ex__jobrun *jr);
 /* A called scope whose jobs are all done: outputs and result go to its caller. */
 void ex__scope_finish(struct ex__run *run, struct ex__scope *sc);
 /* New scope for a call's plan (stolen); its jobs are added to the run, pending. */
@@ -363,7 +368,8 @@ json_t *ex__frame_env(struct ex__frame *f);
 /* Timeout of a step of frame: its own, cut to what is left of the uses: step's (minutes). */
 double ex__frame_timeout(struct ex__frame *f, double own_min);
 /* A step of frame is being recorded: its annotations go to the uses: step. */
-void ex__composite_child_done(struct ex__frame *f, const struct ex__stepexec *child);
+void ex__composite_child_done(struct ex__frame *f, const struct ex__stepexec *child,
+                              enum ex_result conclusion);
 /* A step of frame ended on the loop: run the frame's next steps. */
 void ex__composite_next(struct ex__frame *f);
 

@@ -634,6 +634,8 @@ int ex_plan_build(const struct ex_workflow *wf, const struct ex_plan_opts *opts,
     plan_trigger(p, t, opts);
     if (p->triggered)
         r = plan_jobs(p, opts, reterr);
+    if (r >= 0 && p->triggered)
+        r = ex_plan_calls_count(p, NULL, reterr);
 out:
     if (r < 0) {
         ex_plan_free(p);
@@ -662,6 +664,7 @@ void ex_plan_free(struct ex_plan *plan)
     json_decref(plan->vars);
     json_decref(plan->env);
     json_decref(plan->matrix_filter);
+    json_decref(plan->perm_max);
     free(plan->repo_dir);
     ex_workflow_free(plan->owned_wf);
     free(plan);
@@ -728,7 +731,22 @@ static json_t *call_contexts(const struct ex_plan *parent, const json_t *run_ctx
     return ctx;
 }
 
-/* secrets: inherit, or a mapping checked against on.workflow_call.secrets */
+/* The key of map equal to key ignoring case (the workflow parser's createTokenMap), or NULL. */
+static const struct ex_node *node_key_ci(const struct ex_node *map, const char *key)
+{
+    for (size_t i = 0; map && map->kind == EX_NODE_MAP && i < map->n; i++) {
+        if (strcasecmp(map->keys[i]->str, key) == 0)
+            return map->keys[i];
+    }
+    return NULL;
+}
+
+/*
+ * secrets: inherit, or a mapping checked against on.workflow_call.secrets,
+ * names compared ignoring case, as actions/languageservices
+ * workflow-parser/src/model/converter/job/secrets.ts does; a secret the
+ * callee does not declare is an error ("Invalid secret, ...").
+ */
 static int called_secrets(const struct ex_plan *parent, const struct ex_job *j,
                           const struct ex_trigger *t, const json_t *run_ctx, json_t **ret,
                           struct gr_diag *reterr)
@@ -747,8 +765,10 @@ static int called_secrets(const struct ex_plan *parent, const struct ex_job *j,
         goto out;
     }
     for (i = 0; map && map->kind == EX_NODE_MAP && i < map->n && r >= 0; i++) {
-        const char *k = map->keys[i]->str;
-        if (!decl || decl->kind != EX_NODE_MAP || !ex_node_get(decl, k)) {
+        const struct ex_node *dk = node_key_ci(decl, map->keys[i]->str);
+        const char *k = dk ? dk->str : map->keys[i]->str;
+
+        if (!dk) {
             r = at_node(reterr, map->keys[i],
                         gr_diag_set(reterr, GR_EINVAL_WF, NULL, 0, 0,
                                     "Invalid secret, %s is not defined in the referenced workflow.",
@@ -770,7 +790,7 @@ static int called_secrets(const struct ex_plan *parent, const struct ex_job *j,
         const char *k = decl->keys[i]->str;
         rq = ex_node_get(decl->vals[i], "required");
         if (!rq || rq->type != EX_SCALAR_BOOL || strcmp(rq->str, "true") != 0 ||
-            json_object_get(out, k) || (deferred && map && ex_node_get(map, k)))
+            json_object_get(out, k) || (deferred && node_key_ci(map, k)))
             continue;
         r = at_node(reterr, j->uses,
                     gr_diag_set(reterr, GR_EINVAL_WF, NULL, 0, 0,
@@ -921,7 +941,9 @@ static int call_build(const struct ex_plan *parent, const struct ex_plan_job *pj
         return at_node(reterr, j->uses,
                        gr_diag_set(reterr, GR_EINVAL_WF, NULL, 0, 0,
                                    "workflow_call key is not defined in the referenced workflow."));
-    r = called_inputs(parent, j, t, c->ctx, sub, reterr);
+    r = ex_plan_perms_check(parent, pj, sub, reterr);
+    if (r >= 0)
+        r = called_inputs(parent, j, t, c->ctx, sub, reterr);
     if (r >= 0)
         r = called_secrets(parent, j, t, c->ctx, &sub->secrets, reterr);
     if (r >= 0)

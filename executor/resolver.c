@@ -521,7 +521,7 @@ static void batch_add_uses(struct resolve_work *w, const struct ex_run_opts *o, 
     struct ex_action_ref r = {0};
     struct gr_diag d = {0};
 
-    if (!uses || (!o->no_native && ex__native_lookup(uses)))
+    if (!uses || ex__native_for(o, uses))
         return;
     if (ex_action_ref_parse(uses, &r, &d) == 0 && r.kind == EX_USES_REMOTE)
         batch_add(w, &r);

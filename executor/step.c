@@ -639,10 +639,10 @@ void ex__step_finished(struct ex__stepexec *se, enum ex_result outcome)
     if (conclusion == EX_RESULT_FAILURE && !leg->cancelled)
         leg->status = "failure";
     if (se->frame)
-        ex__composite_child_done(se->frame, se);
-    if (rep->step_finished && !se->frame)
+        ex__composite_child_done(se->frame, se, conclusion);
+    if (rep->step_finished && !se->frame && !se->quiet)
         rep->step_finished(rep->ctx, leg, se->step->index, outcome, conclusion, dur);
-    if (!se->frame)
+    if (!se->frame && !se->quiet)
         ex__json_step_add(leg, se, outcome, conclusion, dur);
     json_object_set(leg->ctx, "env", leg->job_env);
     if (leg->cur == se)

@@ -21,6 +21,21 @@
  * The frame swaps its contexts into the leg's contexts object while it
  * runs (a leg runs one step at a time) and puts the outer ones back at the
  * end.
+ *
+ * Pre stages of nested actions (actions/runner docs/adrs/
+ * 1144-composite-actions.md, "Pre/Post Steps in nested Actions": one pre
+ * step and one post step for the whole composite action, its nested
+ * actions' states kept apart): as actions/runner's ActionManager
+ * (PrepareActionsRecursiveAsync collects the `pre` of every repository
+ * action nested in a repository composite into the composite's PreSteps;
+ * the composite then HasPre and gets a "Pre <name>" step in the job's
+ * set-up phase, whose CompositeActionHandler run for ActionRunStage.Pre
+ * runs those pre stages with their pre-if), a pre frame walks the action's
+ * steps and runs only the pre stages of the repository actions in it, in
+ * step order and depth first. Main never runs a pre. Workspace actions
+ * (./path) are never prepared ahead (the SelfAlias checks there), so no pre
+ * below one ever runs (ActionRunner warns "`pre` execution is not supported
+ * for local action").
  */
 #include "action_internal.h"
 
@@ -85,6 +100,17 @@ static char *frame_chain(const struct ex__frame *f, const char *last)
     return gr_buf_detach(&b, NULL);
 }
 
+struct ex__stepexec *ex__frame_top(struct ex__stepexec *se)
+{
+    struct ex__frame *f = se->frame;
+
+    if (!f)
+        return se;
+    while (f->up)
+        f = f->up;
+    return f->se;
+}
+
 static bool frame_recursive(const struct ex__frame *f, const struct ex_action *a)
 {
     for (; f; f = f->up) {
@@ -105,7 +131,8 @@ static void frame_enter(struct ex__frame *f, json_t *gh)
     leg->steps_ctx = f->steps;
     json_object_set(leg->ctx, "steps", f->steps);
     json_object_set(leg->ctx, "inputs", f->inputs);
-    if (!leg->cancelled)
+    /* pre and post conditions see the job's status (runner: SuccessFunction) */
+    if (!leg->cancelled && !f->pre)
         leg->status = "success";
     leg->frame = f;
 }
@@ -156,10 +183,14 @@ static void frame_finish(struct ex__frame *f)
 
     if (leg->cancelled)
         outcome = EX_RESULT_CANCELLED;
-    else if (strcmp(leg->status, "failure") == 0)
+    else if (f->pre ? f->pre_failed : strcmp(leg->status, "failure") == 0)
         outcome = EX_RESULT_FAILURE;
-    frame_outputs(f);
+    if (!f->pre)
+        frame_outputs(f);
     frame_leave(f);
+    /* a composite with a pre step registers its post step then (ActionRunner, Stage Pre) */
+    if (f->pre && !f->up && f->has_post && !f->se->quiet)
+        (void)ex__action_post_group(f->se);
     ex__step_finished(f->se, outcome);
     frame_free(f);
 }
@@ -170,7 +201,9 @@ static int frame_run(struct ex__frame *f)
     struct ex__leg *leg = f->se->leg;
 
     while (f->i < f->act->n_steps && !leg->abandoned) {
-        if (ex__step_run(leg, &f->act->steps[f->i]) == 0)
+        const struct ex_step *st = &f->act->steps[f->i];
+
+        if ((f->pre ? ex__action_pre_child(leg, st) : ex__step_run(leg, st)) == 0)
             return 0;
         f->i++;
     }
@@ -197,22 +230,31 @@ double ex__frame_timeout(struct ex__frame *f, double own_min)
     return own_min > 0 && own_min < left ? own_min : left;
 }
 
-void ex__composite_child_done(struct ex__frame *f, const struct ex__stepexec *child)
+void ex__composite_child_done(struct ex__frame *f, const struct ex__stepexec *child,
+                              enum ex_result conclusion)
 {
     json_array_extend(f->se->annotations, child->annotations);
+    if (f->pre && conclusion == EX_RESULT_FAILURE)
+        f->pre_failed = true;
 }
 
 void ex__composite_next(struct ex__frame *f)
 {
     struct ex__leg *leg = f->se->leg;
     struct ex__frame *up = f->up;
+    bool pre = f->pre;
 
     f->i++;
-    if (frame_run(f) == 1)
-        ex__step_advance(leg, up);
+    if (frame_run(f) == 1) {
+        if (pre && !up)
+            ex__leg_next(leg); /* the set-up phase goes on */
+        else
+            ex__step_advance(leg, up);
+    }
 }
 
-int ex__composite_start(struct ex__stepexec *se, struct ex_action *a, json_t *inputs, json_t *gh)
+static int frame_start(struct ex__stepexec *se, struct ex_action *a, json_t *inputs, json_t *gh,
+                       bool pre)
 {
     struct ex__frame *f = gr_xcalloc(1, sizeof(*f));
     const char *uses = ex_node_str(se->step->uses);
@@ -225,9 +267,17 @@ int ex__composite_start(struct ex__stepexec *se, struct ex_action *a, json_t *in
     f->act = a;
     f->depth = f->up ? f->up->depth + 1 : 1;
     f->inputs = inputs;
+    f->pre = pre;
     f->steps = json_object();
     if (se->timeout_min > 0)
         f->deadline_ms = uv_now(se->leg->run->loop) + (uint64_t)(se->timeout_min * 60000.0 + 0.5);
+    if (f->depth > EX_ACTION_MAX_DEPTH && pre) {
+        /* main reports it */
+        json_decref(gh);
+        frame_free(f);
+        ex__step_finished(se, EX_RESULT_SKIPPED);
+        return 1;
+    }
     if (f->depth > EX_ACTION_MAX_DEPTH) {
         chain = frame_chain(f->up, uses);
         r = ex__action_fail(se,
@@ -244,10 +294,25 @@ int ex__composite_start(struct ex__stepexec *se, struct ex_action *a, json_t *in
 
         json_decref(gh);
         frame_free(f);
+        if (pre) {
+            ex__step_finished(se, EX_RESULT_SKIPPED); /* main reports it */
+            return 1;
+        }
         gr_diag_format(&d, msg, sizeof(msg));
         return ex__action_fail(se, "%s", msg);
     }
     frame_enter(f, gh);
     json_decref(gh);
     return frame_run(f);
+}
+
+int ex__composite_start(struct ex__stepexec *se, struct ex_action *a, json_t *inputs, json_t *gh)
+{
+    return frame_start(se, a, inputs, gh, false);
+}
+
+int ex__composite_pre_start(struct ex__stepexec *se, struct ex_action *a, json_t *inputs,
+                            json_t *gh)
+{
+    return frame_start(se, a, inputs, gh, true);
 }

@@ -6,13 +6,15 @@
  * ::save-state::) in its earlier stages, GITHUB_ACTION_PATH,
  * GITHUB_ACTION_REPOSITORY and GITHUB_ACTION_REF.
  *
- * Stages: `pre` (when pre-if, default always(), holds) of a job step's
- * repository action runs in the job's set-up phase as its own "Pre" step
- * (action.c, ex__action_pre_next), and main starts with the state it saved;
- * an action of a composite runs its pre right before its main, in the same
- * step; a workspace action (./path) never runs its pre, as on GitHub.
- * `post` is registered when main starts and runs after the job's steps
- * (post-if, default always()) with the env of the step that registered it.
+ * Stages: `pre` (when pre-if, default always(), holds) of a repository
+ * action runs in the job's set-up phase: a job step's as its own "Pre"
+ * step, a nested one's inside the "Pre" step of its job step's composite
+ * action (action.c, steps/composite.c), and main starts with the state it
+ * saved (keyed by the step's place, ex__action_step_key). Main never runs
+ * a pre: a workspace action (./path), or one nested below one, never runs
+ * its pre, and the step gets ActionRunner's warning. `post` is registered
+ * when pre or main starts and runs after the job's steps (post-if, default
+ * always()) with the env of the step that registered it.
  *
  * The node binary is --node or `node` on PATH; its version is asked once
  * per binary (`node --version`, on the loop) and a node older than the
@@ -36,7 +38,7 @@ struct node_run {
     json_t *inputs_env, *gh;
     char *node;
     enum stage stage;
-    long post_idx; /* registered post stage, or -1 */
+    char *post_key; /* step key of the registered post stage, or NULL */
     char version[32];
 };
 
@@ -52,6 +54,7 @@ static void nr_free(struct node_run *nr)
     json_decref(nr->inputs_env);
     json_decref(nr->gh);
     free(nr->node);
+    free(nr->post_key);
     free(nr);
 }
 
@@ -150,17 +153,6 @@ out:
     return r;
 }
 
-/* Evaluate a pre-if/post-if (default always()). */
-static int stage_cond(struct ex__stepexec *se, const struct ex_node *n, bool *ret,
-                      struct gr_diag *d)
-{
-    struct ex_eval_env ev;
-    const char *cond = n ? ex_node_str(n) : NULL;
-
-    ex__leg_eval_env(se->leg, &ev);
-    return ex_if_eval(cond && *cond ? cond : "always()", &ev, ret, d);
-}
-
 /* The registering step's explicit env: its frames' env, then the keys of its own env:. */
 json_t *ex__post_env(const struct ex__stepexec *se)
 {
@@ -178,54 +170,63 @@ json_t *ex__post_env(const struct ex__stepexec *se)
 
 static void post_register(struct node_run *nr)
 {
-    struct ex__actleg *al = ex__actleg_get(nr->se->leg);
-    struct ex__post *p;
-
-    GR_GROW(al->posts, al->cap_posts, al->n_posts + 1);
-    p = &al->posts[al->n_posts];
-    *p = (struct ex__post){
-        .step = nr->se->step,
-        .act = nr->a,
-        .inputs_env = json_incref(nr->inputs_env),
-        .state = json_object(),
-        .gh = json_incref(nr->gh),
-        .name = gr_xstrdup(nr->se->name),
-        .env = ex__post_env(nr->se),
-    };
-    nr->post_idx = (long)al->n_posts++;
+    (void)ex__action_post_register(nr->se, nr->a, nr->inputs_env, nr->gh);
+    free(nr->post_key);
+    nr->post_key = ex__action_step_key(nr->se);
 }
 
-/* Start the next stage from nr->stage on. Returns like ex__step_run; frees nr when done. */
+static bool step_is_local(const struct ex__stepexec *se)
+{
+    const char *uses = ex_node_str(se->step->uses);
+
+    return uses && (gr_startswith(uses, "./") || gr_startswith(uses, "../"));
+}
+
+/*
+ * A pre stage that never ran because a workspace action is on the way:
+ * ActionRunner's warning on that action's step (for a composite once, where
+ * the runner gives it as the composite starts).
+ */
+static void pre_local_warn(struct ex__stepexec *se)
+{
+    struct ex__stepexec *at = step_is_local(se) ? se : NULL;
+    struct ex__frame *f = se->frame;
+    char *msg;
+
+    for (; !at && f; f = f->up) {
+        if (step_is_local(f->se)) {
+            if (f->pre_warned)
+                return;
+            f->pre_warned = true;
+            at = f->se;
+        }
+    }
+    if (!at)
+        return;
+    msg = gr_xasprintf("`pre` execution is not supported for local action from '%s'",
+                       ex_node_str(at->step->uses));
+    ex__leg_annotate(se->leg, at, "warning", msg, NULL);
+    free(msg);
+}
+
+/* Start main. Returns like ex__step_run; frees nr when done. */
 static int stages_next(struct node_run *nr)
 {
     struct ex__stepexec *se = nr->se;
     struct gr_diag d = {0};
-    bool run = false;
+    char *key = ex__action_step_key(se);
+    json_t *pre_state = ex__action_pre_state(se->leg, key);
     int r;
 
-    if (nr->stage == STAGE_PROBE && !se->frame) {
-        /* a job step: its pre ran in the set-up phase (or never, for ./path) */
-        json_t *pre_state = ex__action_pre_state(se->leg, se->step);
-
-        nr->stage = STAGE_PRE;
-        if (pre_state && json_object_size(pre_state) > 0) {
-            if (!se->state)
-                se->state = json_object();
-            json_object_update(se->state, pre_state);
-        }
+    /* the pre stage ran in the set-up phase (or never) */
+    free(key);
+    if (pre_state && json_object_size(pre_state) > 0) {
+        if (!se->state)
+            se->state = json_object();
+        json_object_update(se->state, pre_state);
     }
-    if (nr->stage == STAGE_PROBE) {
-        nr->stage = STAGE_PRE;
-        if (nr->a->pre && *nr->a->pre) {
-            r = stage_cond(se, nr->a->pre_if, &run, &d);
-            if (r == 0 && run)
-                r = stage_spawn(nr, nr->a->pre, se->state, &d);
-            if (r < 0)
-                goto fail;
-            if (run)
-                return 0;
-        }
-    }
+    if (nr->a->pre && *nr->a->pre && !pre_state)
+        pre_local_warn(se);
     nr->stage = STAGE_MAIN;
     if (nr->a->post && *nr->a->post)
         post_register(nr);
@@ -240,10 +241,10 @@ fail:
 
 static void post_state(struct node_run *nr)
 {
-    struct ex__actleg *al = nr->se->leg->act;
+    struct ex__post *p = ex__action_post_find(nr->se->leg, nr->post_key);
 
-    if (nr->post_idx >= 0 && al && (size_t)nr->post_idx < al->n_posts && nr->se->state)
-        json_object_update(al->posts[nr->post_idx].state, nr->se->state);
+    if (p && nr->se->state)
+        json_object_update(p->state, nr->se->state);
 }
 
 static void stage_done(void *ctx, int status, bool timed_out)
@@ -264,19 +265,23 @@ static void stage_done(void *ctx, int status, bool timed_out)
     outcome = ex__step_outcome(se, status, timed_out);
     if (se->pre) {
         /* the set-up phase: keep the state for main and post, then the next pre */
-        ex__action_pre_save(leg, se->step, se->state);
+        char *key = ex__action_step_key(se);
+
+        ex__action_pre_save(leg, key, se->state);
+        free(key);
         nr_free(nr);
         ex__step_finished(se, outcome);
-        ex__leg_next(leg);
-        return;
-    }
-    if (nr->stage == STAGE_PRE && outcome == EX_RESULT_SUCCESS && !leg->cancelled) {
-        if (stages_next(nr) == 0)
-            return;
-        ex__step_advance(leg, frame);
+        if (frame)
+            ex__composite_next(frame);
+        else
+            ex__leg_next(leg);
         return;
     }
     nr_free(nr);
+    if (leg->act && leg->act->postrun && leg->act->postrun->se == se) {
+        ex__action_post_group_done(leg, outcome);
+        return;
+    }
     ex__step_finished(se, outcome);
     ex__step_advance(leg, frame);
 }
@@ -378,7 +383,6 @@ int ex__node_start(struct ex__stepexec *se, struct ex_action *a, json_t *inputs,
     nr->se = se;
     nr->a = a;
     nr->gh = gh;
-    nr->post_idx = -1;
     nr->inputs_env = inputs_env(inputs);
     json_decref(inputs);
     nr->node = node_find(se);
@@ -396,27 +400,25 @@ int ex__node_start(struct ex__stepexec *se, struct ex_action *a, json_t *inputs,
     return probe_start(nr);
 }
 
-int ex__node_post_start(struct ex__stepexec *se, struct ex__post *p)
+int ex__node_post_spawn(struct ex__stepexec *se, struct ex__post *p, struct gr_diag *reterr)
 {
     struct node_run *nr = gr_xcalloc(1, sizeof(*nr));
-    struct gr_diag d = {0};
+    int r;
 
     nr->se = se;
     nr->a = p->act;
     nr->gh = json_incref(p->gh);
     nr->inputs_env = json_incref(p->inputs_env);
-    nr->post_idx = -1;
     nr->stage = STAGE_POST;
     nr->node = node_find(se);
     if (!nr->node) {
         nr_free(nr);
-        return ex__action_fail(se, "'node' was not found");
+        return gr_diag_set(reterr, -ENOENT, NULL, 0, 0, "'node' was not found");
     }
-    if (stage_spawn(nr, p->act->post, p->state, &d) < 0) {
+    r = stage_spawn(nr, p->act->post, p->state, reterr);
+    if (r < 0)
         nr_free(nr);
-        return ex__action_fail(se, "%s", d.msg);
-    }
-    return 0;
+    return r;
 }
 
 int ex__node_pre_start(struct ex__stepexec *se, struct ex_action *a, json_t *inputs, json_t *gh)
@@ -427,7 +429,6 @@ int ex__node_pre_start(struct ex__stepexec *se, struct ex_action *a, json_t *inp
     nr->se = se;
     nr->a = a;
     nr->gh = gh;
-    nr->post_idx = -1;
     nr->stage = STAGE_PRE;
     nr->inputs_env = inputs_env(inputs);
     json_decref(inputs);
@@ -439,6 +440,8 @@ int ex__node_pre_start(struct ex__stepexec *se, struct ex_action *a, json_t *inp
         ex__step_finished(se, EX_RESULT_SKIPPED);
         return 1;
     }
+    if (a->post && *a->post)
+        post_register(nr); /* ActionRunner registers the post at the pre stage already */
     if (stage_spawn(nr, a->pre, NULL, &d) < 0) {
         nr_free(nr);
         return ex__action_fail(se, "%s", d.msg);

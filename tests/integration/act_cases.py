@@ -29,8 +29,13 @@ SKIP = {
     "input-from-cli": "act-specific: passes an undeclared input to a workflow whose required "
                       "inputs are missing; GitHub (and ghrun) reject that ('Unexpected inputs "
                       "provided')",
-    "uses-workflow": "maps secret 'secret', which the callee does not declare in "
-                     "on.workflow_call.secrets: GitHub (and ghrun) reject that ('Invalid secret, "
+    # GitHub's workflow parser rejects a secret the callee does not declare, also when the
+    # callee declares no secrets at all (actions/languageservices
+    # workflow-parser/src/model/converter/job/secrets.ts convertWorkflowJobSecrets, and its
+    # testdata/reader/errors-reusable-workflow-job-secrets-undefined.yml: a callee with a bare
+    # `on: workflow_call` given `secrets: {foo: bar}`).
+    "uses-workflow": "maps secret 'secret', which the callee (on.workflow_call without "
+                     "secrets) does not declare: GitHub (and ghrun) reject that ('Invalid secret, "
                      "secret is not defined in the referenced workflow.'); the rest of the case "
                      "(typed inputs, secrets: inherit, on: as string and list, outputs) is "
                      "covered by test_reusable.sh",

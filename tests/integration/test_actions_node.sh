@@ -5,7 +5,8 @@
 # addPath, state across pre (in the job's set-up phase, for a repository
 # action from --action-dir) / main / post (with the registering step's env),
 # setSecret, annotations with file and line, the step summary, setFailed; a
-# workspace action's pre never runs, as on GitHub. Without the toolkit: INPUT_ names with
+# workspace action's pre never runs, as on GitHub; pre and post stages of actions nested in
+# composite actions (fixtures actions/nestedpre). Without the toolkit: INPUT_ names with
 # spaces, GITHUB_STATE -> STATE_*, post steps in reverse order with post-if,
 # a failing post step failing the job, and a node older than runs.using.
 # Fixtures: actions/node.
@@ -69,6 +70,30 @@ want "old node message" grep -q \
     <<<"$out"
 job oldnode --node "$tmp/no-such-node"
 want "missing node message" grep -q "needs node, but '$tmp/no-such-node' was not found" <<<"$out"
+
+# ---- pre and post stages of nested actions ---------------------------------
+# As actions/runner's ActionManager.PrepareActionsRecursiveAsync and
+# CompositeActionHandler: the pre stages of the repository actions nested in a
+# repository composite run in the job's set-up phase, inside one "Pre <step>"
+# step, in step order and with their pre-if; none below a workspace (./)
+# action ever runs (ActionRunner's "`pre` execution is not supported for local
+# action" warning); the nested post stages run inside one "Post <step>" step,
+# last step first, with their post-if; a post registered by a pre stage (in the
+# set-up phase) runs after one registered by an earlier step's main stage.
+# Fixtures: actions/nestedpre.
+cp -r "$here/actions/nestedpre" "$tmp/np"
+out=$(cd "$tmp/np/ws" && timeout 120 "$GHRUN" replay push -W wf.yml -C . -j nested \
+    --action-dir "$tmp/np/adir" --json "$tmp/np.json" </dev/null 2>&1)
+rc=$?
+json=$tmp/np.json
+stages=$(grep -o '| stage .*' <<<"$out" | cut -c3- | tr '\n' ';')
+want "nested job succeeds" test "$rc" -eq 0
+want "stage order: nested pre in the set-up phase, never before main, posts grouped" test \
+    "$stages" = "stage pre a-w1 comp-env=[from-comp-step] step-env=[] repo=[acme/js];stage pre b-w1 comp-env=[from-comp-step] step-env=[inner-step] repo=[acme/js];stage pre c comp-env=[] step-env=[] repo=[acme/js];stage main f state=[];stage step-one;stage comp-run w1;stage main a-w1 state=[p-a-w1];stage main b-w1 state=[p-b-w1];stage main e state=[];stage main local-js;stage nopre-run;stage main c state=[p-c];stage main d state=[];stage main local-js;stage post d state=[/m-d] comp-env=[];stage post f state=[/m-f] comp-env=[];stage post c state=[p-c/m-c] comp-env=[];stage post b-w1 state=[p-b-w1/m-b-w1] comp-env=[from-comp-step];stage post a-w1 state=[p-a-w1/m-a-w1] comp-env=[from-comp-step];"
+want "one Pre step per job step with a pre stage below it, one Post step per composite" jcheck \
+    '[(s["name"], s["outcome"]) for s in steps] == [("Pre Run acme/js@v1", "skipped"), ("Pre Run acme/comp@v1", "success"), ("Pre Run acme/js@v1", "success"), ("Run acme/js@v1", "success"), ("Run echo \"stage step-one\"", "success"), ("Run acme/comp@v1", "success"), ("Run acme/nopre@v1", "success"), ("Run acme/js@v1", "success"), ("Run ./local-comp", "success"), ("Run ./local-js", "success"), ("Post Run ./local-comp", "success"), ("Post Run acme/js@v1", "success"), ("Post Run acme/js@v1", "success"), ("Post Run acme/comp@v1", "success")]'
+want "local pre warnings on the workspace actions' steps" jcheck \
+    '[[a["message"] for a in s["annotations"] if a["level"] == "warning"] for s in steps[5:10]] == [["`pre` execution is not supported for local action from '"'./local-js'"'"], [], [], ["`pre` execution is not supported for local action from '"'./local-comp'"'"], ["`pre` execution is not supported for local action from '"'./local-js'"'"]]'
 
 # ---- with @actions/core ----------------------------------------------------
 npmdir=${GR_BUILD_DIR:-$tmp}/npm-actions-core

@@ -3,8 +3,9 @@
 # caller whose with: uses needs and matrix, explicit and inherited secrets,
 # on.workflow_call.outputs reaching a downstream job, a failing called job
 # failing its caller, a nested call, a remote reusable workflow served from a
-# local bare git repository through --actions-url, `-l`, and bad calls
-# rejected before anything runs.
+# local bare git repository through --actions-url, `-l`, bad calls
+# rejected before anything runs, and GitHub's limits (nesting depth, unique
+# reusable workflows per run).
 set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/lib.sh"
@@ -465,5 +466,235 @@ badcase recursion '  c:
     uses: ./.github/workflows/self.yml' "Nested reusable workflow depth exceeded 10."
 check "missing input points at the caller's uses: (file:line:col)" \
     grep -q "missing-input.yml:8:11:" "$tmp/missing-input.out"
+# secret names match ignoring case (workflow-parser converter/job/secrets.ts createTokenMap)
+printf 'on: push\njobs:\n  c:\n    uses: ./.github/workflows/callee.yml\n    with: {need: a}\n    secrets: {S: x}\n' \
+    >"$bad/.github/workflows/secret-case.yml"
+"$GHRUN" replay -W "$bad/.github/workflows/secret-case.yml" -C "$bad" >"$tmp/secret-case.out" 2>&1
+check "a secret named in another case is the declared one" test $? -eq 0
+check "a secret named in another case: the callee ran" grep -q "callee ran" "$tmp/secret-case.out"
+
+# ---- permissions and concurrency on a calling job --------------------------------
+# The called workflow may keep or reduce the GITHUB_TOKEN permissions its caller grants, never
+# raise them (docs.github.com "Reusing workflow configurations": supported keywords, notes on
+# jobs.<job_id>.permissions; "Access and permissions for nested workflows"); GitHub's error:
+# "Error calling workflow '...'. The nested job 'x' is requesting 'contents: write', but is only
+# allowed 'contents: read'." Values are checked against workflow-v1.0.json (permissions-mapping).
+pm=$tmp/perm
+pw=$pm/.github/workflows
+mkdir -p "$pw"
+cat >"$pw/reads.yml" <<'YML'
+on: workflow_call
+jobs:
+  j:
+    runs-on: ubuntu-latest
+    permissions:
+      contents: read
+      pull-requests: read
+    steps:
+      - run: echo "reads ran"
+YML
+cat >"$pw/writes.yml" <<'YML'
+on: workflow_call
+jobs:
+  fine:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "writes ran"
+  w:
+    runs-on: ubuntu-latest
+    permissions:
+      contents: write
+    steps:
+      - run: echo "writes ran"
+YML
+cat >"$pw/top-issues.yml" <<'YML'
+on: workflow_call
+permissions:
+  issues: write
+jobs:
+  j:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "top-issues ran"
+YML
+cat >"$pw/middle.yml" <<'YML'
+on: workflow_call
+jobs:
+  down:
+    uses: ./.github/workflows/writes.yml
+YML
+# pcase NAME RC WORKFLOW-YAML [EXPECTED-MESSAGE]
+pcase() {
+    local f=$pw/$1.yml
+    printf '%s\n' "$3" >"$f"
+    "$GHRUN" replay -W "$f" -C "$pm" >"$tmp/$1.out" 2>&1
+    local rc=$?
+    check "$1: exit $2 (got $rc)" test "$rc" -eq "$2"
+    [ -n "${4:-}" ] && check "$1: says '$4'" grep -qF -- "$4" "$tmp/$1.out"
+    [ "$2" -eq 2 ] && check "$1: nothing ran" test "$(grep -c ' ran$' "$tmp/$1.out")" -eq 0
+}
+pcase perm-keep 0 'on: push
+jobs:
+  c:
+    uses: ./.github/workflows/reads.yml
+    permissions:
+      contents: write
+      pull-requests: read'
+check "perm-keep: the callee ran" grep -q "reads ran" "$tmp/perm-keep.out"
+pcase perm-raise 2 'on: push
+jobs:
+  c:
+    uses: ./.github/workflows/writes.yml
+    permissions:
+      contents: read' \
+    "perm-raise.yml:4:11: Error calling workflow './.github/workflows/writes.yml'. The nested job 'w' is requesting 'contents: write', but is only allowed 'contents: read'."
+pcase perm-workflow-level 2 'on: push
+permissions: read-all
+jobs:
+  c:
+    uses: ./.github/workflows/top-issues.yml' \
+    "The workflow is requesting 'issues: write', but is only allowed 'issues: read'."
+pcase perm-none 2 'on: push
+jobs:
+  c:
+    uses: ./.github/workflows/reads.yml
+    permissions: {}' \
+    "The nested job 'j' is requesting 'contents: read', but is only allowed 'contents: none'."
+pcase perm-nested 2 'on: push
+jobs:
+  c:
+    uses: ./.github/workflows/middle.yml
+    permissions:
+      contents: read' \
+    "perm-nested.yml:4:11: in the called workflow: $pw/middle.yml:4:11: Error calling workflow './.github/workflows/writes.yml'. The nested job 'w' is requesting 'contents: write', but is only allowed 'contents: read'."
+pcase perm-unset 0 'on: push
+jobs:
+  c:
+    uses: ./.github/workflows/writes.yml'
+pcase perm-bad-level 2 'on: push
+jobs:
+  c:
+    uses: ./.github/workflows/reads.yml
+    permissions:
+      contents: admin' "perm-bad-level.yml:6:17:"
+pcase perm-bad-scope 2 'on: push
+jobs:
+  c:
+    uses: ./.github/workflows/reads.yml
+    permissions:
+      everything: write' "perm-bad-scope.yml:6:7:"
+
+# concurrency on calling jobs: the group (with matrix and needs) is evaluated as for any job,
+# case-insensitively, and held while the called jobs run; members of one group run one at a time
+cat >"$pw/slow.yml" <<'YML'
+on:
+  workflow_call:
+    inputs:
+      tag: {type: string, required: true}
+jobs:
+  j:
+    runs-on: ubuntu-latest
+    steps:
+      - run: |
+          echo "start ${{ inputs.tag }}"
+          sleep 1
+          echo "end ${{ inputs.tag }}"
+YML
+cat >"$pw/conc.yml" <<'YML'
+on: push
+jobs:
+  c1:
+    uses: ./.github/workflows/slow.yml
+    concurrency: shared-${{ github.event_name }}
+    with: {tag: c1}
+  c2:
+    strategy:
+      matrix:
+        n: [a, b]
+    uses: ./.github/workflows/slow.yml
+    concurrency:
+      group: SHARED-push
+      cancel-in-progress: false
+    with: {tag: "c2-${{ matrix.n }}"}
+  plain:
+    runs-on: ubuntu-latest
+    concurrency: Shared-Push
+    steps:
+      - run: |
+          echo "start plain"
+          sleep 1
+          echo "end plain"
+YML
+"$GHRUN" replay -W "$pw/conc.yml" -C "$pm" --jobs 8 >"$tmp/conc.out" 2>&1
+check "concurrency: the run succeeds" test $? -eq 0
+seq_lines=$(grep -o '| \(start\|end\) [a-z0-9-]*$' "$tmp/conc.out" | cut -c3- | tr '\n' ';')
+check "concurrency: four members, one at a time ($seq_lines)" python3 -c "
+import sys
+s = [x.split() for x in sys.argv[1].split(';') if x]
+ok = len(s) == 8 and all(s[i][0] == 'start' and s[i + 1] == ['end', s[i][1]] for i in range(0, 8, 2))
+ok = ok and sorted(x[1] for x in s[::2]) == ['c1', 'c2-a', 'c2-b', 'plain']
+sys.exit(0 if ok else 1)" "$seq_lines"
+
+# ---- GitHub's limits: ten levels of workflows, 50 unique reusable workflows -----
+# docs.github.com "Reusing workflow configurations" -> "Limitations of reusable workflows"
+# (github.com since 2025): "You can connect up to ten levels of workflows" (the caller and
+# nine nested calls) and "a maximum of 50 unique reusable workflows from a single workflow
+# file", nested trees included.
+lim=$tmp/lim
+mkdir -p "$lim/.github/workflows"
+lw=$lim/.github/workflows
+for i in 1 2 3 4 5 6 7 8 9; do
+    printf 'on: workflow_call\njobs:\n  down:\n    uses: ./.github/workflows/n%d.yml\n' \
+        $((i + 1)) >"$lw/n$i.yml"
+done
+printf 'on: workflow_call\njobs:\n  leaf:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo "leaf ran"\n' \
+    >"$lw/n10.yml"
+printf 'on: push\njobs:\n  top:\n    uses: ./.github/workflows/n2.yml\n' >"$lw/deep9.yml"
+printf 'on: push\njobs:\n  top:\n    uses: ./.github/workflows/n1.yml\n' >"$lw/deep10.yml"
+"$GHRUN" replay -W "$lw/deep9.yml" -C "$lim" >"$tmp/deep9.out" 2>&1
+check "ten levels (caller + 9 nested) run" test $? -eq 0
+check "ten levels: the innermost job ran" grep -q "leaf ran" "$tmp/deep9.out"
+"$GHRUN" replay -W "$lw/deep10.yml" -C "$lim" >"$tmp/deep10.out" 2>&1
+check "eleven levels: exit 2" test $? -eq 2
+check "eleven levels: the error at the caller's uses: with the innermost position" grep -q \
+    "deep10.yml:4:11: in the called workflow: .*n9.yml:4:11: Nested reusable workflow depth exceeded 10." \
+    "$tmp/deep10.out"
+check "eleven levels: nothing ran" test "$(grep -c 'leaf ran' "$tmp/deep10.out")" -eq 0
+
+for i in $(seq 1 52); do
+    printf 'on: workflow_call\njobs:\n  j:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo "u%d ran"\n' \
+        "$i" >"$lw/u$i.yml"
+done
+# calls N WF...: a push workflow whose jobs call each WF (top jobs c1..)
+calls() {
+    local f=$lw/$1.yml k=0 w
+    shift
+    printf 'on: push\njobs:\n  first:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo "first ran"\n' >"$f"
+    for w in "$@"; do
+        k=$((k + 1))
+        printf '  c%d:\n    uses: ./.github/workflows/%s.yml\n' "$k" "$w" >>"$f"
+    done
+}
+# 50 unique (u1 called twice, through a path spelled differently): fine
+calls fifty $(seq -f 'u%g' 1 50) u1
+sed -i '$ s|uses: ./.github/workflows/u1.yml|uses: ./.github/workflows/../workflows/u1.yml|' "$lw/fifty.yml"
+"$GHRUN" replay -W "$lw/fifty.yml" -C "$lim" -l >"$tmp/fifty.out" 2>&1
+check "50 unique reusable workflows are fine" test $? -eq 0
+calls fiftyone $(seq -f 'u%g' 1 51)
+"$GHRUN" replay -W "$lw/fiftyone.yml" -C "$lim" >"$tmp/fiftyone.out" 2>&1
+check "51 unique: exit 2" test $? -eq 2
+check "51 unique: error at the 51st call's uses: (file:line:col)" grep -q \
+    "fiftyone.yml:108:11: too many reusable workflows: './.github/workflows/u51.yml' is number 51, but a workflow may call at most 50 unique reusable workflows" \
+    "$tmp/fiftyone.out"
+check "51 unique: nothing ran" test "$(grep -c 'first ran\| ran$' "$tmp/fiftyone.out")" -eq 0
+# nested trees count: 49 direct + mid.yml + the two mid calls = 52
+printf 'on: workflow_call\njobs:\n  a:\n    uses: ./.github/workflows/u51.yml\n  b:\n    uses: ./.github/workflows/u52.yml\n' \
+    >"$lw/mid.yml"
+calls nested $(seq -f 'u%g' 1 49) mid
+"$GHRUN" replay -W "$lw/nested.yml" -C "$lim" >"$tmp/nested.out" 2>&1
+check "nested trees count: exit 2" test $? -eq 2
+check "nested trees count: error at the caller's uses: with the inner position" grep -q \
+    "nested.yml:106:11: in the called workflow: .*mid.yml:4:11: too many reusable workflows: './.github/workflows/u51.yml' is number 51" \
+    "$tmp/nested.out"
 
 finish

@@ -72,9 +72,31 @@ struct ex_plan {
     bool inputs_deferred;
     char *repo_dir;        /* where `./` paths resolve (owned) */
     json_t *matrix_filter; /* --matrix, or NULL */
+    /* GITHUB_TOKEN permissions its caller grants ({scope: 0 none, 1 read, 2 write}), or NULL */
+    json_t *perm_max;
 };
 
-#define EX_REUSE_MAX_DEPTH 9 /* nested calls below the top workflow (github.com: 10 levels) */
+#define EX_REUSE_MAX_DEPTH 9  /* nested calls below the top workflow (github.com: 10 levels) */
+#define EX_REUSE_MAX_CALLS 50 /* unique reusable workflows below one workflow (github.com) */
+
+/*
+ * Count the unique reusable workflows that plan calls, through its planned
+ * ./ calls (ex_plan_job.called) and naming remote ones, into seen (an
+ * object whose keys are the workflows counted so far; NULL: a new one).
+ * Beyond EX_REUSE_MAX_CALLS: GR_EINVAL_WF at the `uses:` of the call that
+ * went beyond (in plan's own file, the inner position in the message).
+ */
+/*
+ * The permissions pj (a calling job of parent) grants the called workflow
+ * sub (loaded): the callee's top-level and job `permissions` may ask for no
+ * more (GR_EINVAL_WF at pj's `uses:` otherwise, in GitHub's words); sets
+ * sub->perm_max. Nothing is checked when no `permissions` grants anything
+ * on the way down (the repository default is not known to ghrun).
+ */
+int ex_plan_perms_check(const struct ex_plan *parent, const struct ex_plan_job *pj,
+                        struct ex_plan *sub, struct gr_diag *reterr) GR_MUST_CHECK;
+int ex_plan_calls_count(const struct ex_plan *plan, json_t *seen,
+                        struct gr_diag *reterr) GR_MUST_CHECK;
 
 /*
  * One call of a reusable workflow (jobs.<id>.uses) for ex_plan_call. At plan

@@ -1,0 +1,1 @@
+console.log("stage main local-js");
