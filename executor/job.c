@@ -7,7 +7,9 @@
  */
 #include "engine_internal.h"
 
+#include <errno.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -308,8 +310,16 @@ static int leg_dirs(struct ex__leg *leg, struct gr_diag *d)
         r = gr_mkdir_p(ev_dir, 0755);
     if (r == 0)
         r = gr_mkdir_p(leg->run->tool_cache, 0755);
+    /* the tool cache outlives the job and serves every slot: sticky and world-writable */
+    if (r == 0 && leg->slot && chmod(leg->run->tool_cache, 01777) < 0)
+        r = -errno;
     if (r == 0)
         r = gr_file_write_atomic(ev_path, text ? text : "{}", text ? strlen(text) : 2, 0644);
+    /* RUNNER_TEMP is the steps' to write (made just now: nothing of theirs is in the way) */
+    if (r == 0)
+        r = ex__slot_own(leg, leg->temp_dir);
+    if (r == 0)
+        r = ex__slot_own(leg, ev_dir);
     if (r < 0)
         gr_diag_set(d, r, NULL, 0, 0, "cannot prepare '%s': %s", leg->leg_dir, gr_strerror(r));
     free(text);
@@ -400,6 +410,8 @@ static void leg_end(struct ex__leg *leg);
 static int leg_sandbox(struct ex__leg *leg)
 {
     const struct sb_policy *base = leg->run->opts->sandbox;
+    /* replay: the project is the user's, never chowned: the slot writes it idmapped */
+    const char *idmap[] = {leg->run->workdir, NULL};
     struct sb_policy pol;
     const char **rw;
     size_t n = 0;
@@ -420,16 +432,21 @@ static int leg_sandbox(struct ex__leg *leg)
     if (leg->run->opts->action_dir)
         rw[n++] = leg->run->opts->action_dir;
     pol.rw_paths = rw;
+    if (!leg->run->opts->checkout_clones)
+        pol.idmap_paths = idmap;
     r = sb_job_new(leg->jr->pj->id, &pol, &leg->sb); /* copies the policy */
     if (r < 0 && *sb_last_error())
         GR_LOG_ERR("sandbox: %s", sb_last_error());
-    if (r == 0 && !leg->run->opts->quiet_sandbox) {
-        /* every job log says how its steps are isolated, and what is off (sandbox.md 10) */
+    if (r == 0 && !leg->run->opts->quiet_sandbox)
         ex__leg_log(leg, "%s", sb_job_summary(leg->sb));
-        for (const char *const *off = sb_job_degraded(leg->sb); *off; off++)
+    /* every job log says how its steps are isolated, and what is off (sandbox.md 10); a quiet
+     * run said it once, except what only this job's workspace decides (its idmap) */
+    for (const char *const *off = r == 0 ? sb_job_degraded(leg->sb) : NULL; off && *off; off++)
+        if (!leg->run->opts->quiet_sandbox || strstr(*off, "cannot idmap"))
             ex__leg_log(leg, "sandbox protection off: %s", *off);
-    }
     free(rw);
+    if (r == 0)
+        r = ex__slot_setup(leg);
     return r;
 }
 
@@ -602,6 +619,7 @@ static void leg_end(struct ex__leg *leg)
     else
         leg->result = EX_RESULT_SUCCESS;
     leg_kill_leftovers(leg);
+    ex__slot_reclaim(leg);
     if (rep->job_finished)
         rep->job_finished(rep->ctx, leg, leg->result, leg->outputs, dur);
     ex__json_leg_finish(leg, dur);

@@ -15,6 +15,15 @@
  *   7. the masks' tmpfs turn read-only;
  *   8. a private /dev/shm for the new IPC namespace.
  * Runs between fork and exec: no malloc, no stdio.
+ *
+ * Idmapped writable paths (--idmap, replay's project as the slot's): before
+ * the helper unshares anything, sb_mnt_idmap_prepare() makes a user
+ * namespace whose only mapping is "owner of the path -> slot", clones the
+ * path's mount detached (open_tree) and sets MOUNT_ATTR_IDMAP on the clone
+ * with it; step 6 attaches the clone (move_mount) instead of a plain bind.
+ * The slot then owns what the owner owns there, and its new files belong
+ * to the owner on disk. Anything else on that mount (other owners) shows
+ * as the overflow uid.
  */
 #include "internal.h"
 
@@ -25,11 +34,24 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
+#include <sched.h>
+#include <signal.h>
 #include <unistd.h>
 
 #ifndef SYS_mount_setattr
 #define SYS_mount_setattr 442
 #endif
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
+#define SB_OPEN_TREE_CLONE 1
+#define SB_MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#define SB_MOUNT_ATTR_NODEV 0x00000004
+#define SB_MOUNT_ATTR_IDMAP 0x00100000
 #ifndef AT_RECURSIVE
 #define AT_RECURSIVE 0x8000
 #endif
@@ -60,6 +82,117 @@ static int ro_root(void)
     if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID, NULL) < 0)
         return -errno;
     return 0;
+}
+
+/*
+ * A user namespace mapping from_uid/from_gid (inside) to to_uid/to_gid
+ * (outside), and nothing else: the idmap of a mount. A child made with a
+ * fork-like clone(CLONE_NEWUSER) holds it while its maps are written and
+ * its ns file opened. Returns the namespace fd or -errno.
+ */
+static int make_userns(uid_t from_uid, gid_t from_gid, uid_t to_uid, gid_t to_gid)
+{
+    char path[64], map[64];
+    int p[2], fd = -1, r = 0;
+    pid_t pid;
+
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return -errno;
+    pid = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, NULL, NULL, NULL, NULL);
+    if (pid == 0) {
+        char b;
+
+        close(p[1]);
+        (void)!read(p[0], &b, 1); /* EOF: the parent is done with us */
+        _exit(0);
+    }
+    close(p[0]);
+    if (pid < 0) {
+        close(p[1]);
+        return -errno;
+    }
+    snprintf(path, sizeof(path), "/proc/%ld/uid_map", (long)pid);
+    snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)from_uid, (unsigned)to_uid);
+    r = sb__write_file(path, map, false);
+    snprintf(path, sizeof(path), "/proc/%ld/gid_map", (long)pid);
+    snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)from_gid, (unsigned)to_gid);
+    if (r == 0)
+        r = sb__write_file(path, map, false);
+    snprintf(path, sizeof(path), "/proc/%ld/ns/user", (long)pid);
+    if (r == 0) {
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        r = fd < 0 ? -errno : 0;
+    }
+    close(p[1]);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    return r < 0 ? r : fd;
+}
+
+/* A detached clone of path's mount, idmapped owner -> (uid, gid). Returns its fd or -errno. */
+static int idmapped_clone(const char *path, uid_t uid, gid_t gid)
+{
+    struct sb_mount_attr a = {.attr_set =
+                                  SB_MOUNT_ATTR_IDMAP | SB_MOUNT_ATTR_NOSUID | SB_MOUNT_ATTR_NODEV};
+    struct stat st;
+    int ns, fd, r = 0;
+
+    if (stat(path, &st) < 0)
+        return -errno;
+    ns = make_userns(st.st_uid, st.st_gid, uid, gid);
+    if (ns < 0)
+        return ns;
+    fd = (int)syscall(SYS_open_tree, AT_FDCWD, path, SB_OPEN_TREE_CLONE | O_CLOEXEC);
+    if (fd < 0)
+        r = -errno;
+    a.userns_fd = (uint64_t)ns;
+    if (r == 0 && syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &a, sizeof(a)) < 0)
+        r = -errno;
+    close(ns);
+    if (r < 0 && fd >= 0)
+        close(fd);
+    return r < 0 ? r : fd;
+}
+
+void sb_mnt_idmap_prepare(struct sb_hcfg *c)
+{
+    for (size_t i = 0; i < SB_MAX_IDMAP; i++)
+        c->idmap_fd[i] = -1;
+    if (c->n_idmap > SB_MAX_IDMAP) {
+        c->idmap_err = E2BIG;
+        return;
+    }
+    for (size_t i = 0; i < c->n_idmap; i++) {
+        int fd = idmapped_clone(c->idmap[i], c->idmap_uid, c->idmap_gid);
+
+        if (fd < 0) {
+            c->idmap_err = -fd;
+            break;
+        }
+        c->idmap_fd[i] = fd;
+    }
+    if (c->idmap_err == 0)
+        return;
+    /* all or nothing: the slot must own every path it was promised */
+    for (size_t i = 0; i < c->n_idmap; i++) {
+        if (c->idmap_fd[i] >= 0)
+            close(c->idmap_fd[i]);
+        c->idmap_fd[i] = -1;
+    }
+}
+
+/* The idmapped clone made for path, attached there; 1 when path has none. */
+static int attach_idmapped(const struct sb_hcfg *c, const char *path)
+{
+    for (size_t i = 0; i < c->n_idmap && i < SB_MAX_IDMAP; i++) {
+        if (c->idmap_fd[i] < 0 || strcmp(c->idmap[i], path) != 0)
+            continue;
+        if (syscall(SYS_move_mount, c->idmap_fd[i], "", AT_FDCWD, path,
+                    SB_MOVE_MOUNT_F_EMPTY_PATH) < 0)
+            return -errno;
+        return 0;
+    }
+    return 1;
 }
 
 static int bind(const char *src, const char *dst, unsigned long flags)
@@ -221,7 +354,9 @@ static int writable(const struct sb_hcfg *c, const char **ret_path)
     }
     for (size_t i = 0; i < c->n_rw; i++) {
         *ret_path = c->rw[i];
-        r = bind(rw_src[i], c->rw[i], MS_NOSUID | MS_NODEV);
+        r = attach_idmapped(c, c->rw[i]);
+        if (r > 0)
+            r = bind(rw_src[i], c->rw[i], MS_NOSUID | MS_NODEV);
         if (r < 0)
             return r;
     }

@@ -46,6 +46,24 @@ struct sb_policy {
     /* strict without a slot uid: steps of a root runner run as root, capabilities dropped */
     bool slot_optional;
     /*
+     * A root runner leases a job slot no other running job holds (an flock under
+     * slot_lock_dir, across processes) and runs the job's steps as its ids: those of
+     * the user ghr-slot<N> when the host has one, else uid = gid = base + N, base being
+     * slot_uid or 64000. Without slot_auto, a non-zero slot_uid is used as given.
+     * Release: sb_job_free(). Query: sb_job_slot().
+     */
+    bool slot_auto;
+    const char *slot_lock_dir; /* NULL: /run/ghrun/slots */
+    /*
+     * rw_paths the slot writes through an idmapped bind mount (mount_setattr
+     * MOUNT_ATTR_IDMAP, kernel 5.12+, a filesystem that supports it): the path's owner
+     * appears to the steps as the slot's uid/gid, and what the steps create belongs to
+     * that owner on disk. For a directory that must not be chowned (replay's project).
+     * When the host cannot idmap one, the job runs its steps as root without
+     * capabilities (no slot) and sb_job_degraded() says why. NULL-terminated, copied.
+     */
+    const char *const *idmap_paths;
+    /*
      * GPU isolation (docs/sandbox.md section 9): steps may open only the
      * basic char devices (null, zero, full, random, urandom, tty, ptmx,
      * pts), the NVIDIA control and uvm nodes, and /dev/nvidia<minor> of
@@ -126,6 +144,14 @@ size_t sb_step_stats_message(const struct sb_step_stats *st, char *buf, size_t l
 const char *const *sb_job_degraded(const struct sb_job *job);
 /* One line describing the job's sandbox, e.g. "sandbox: uid=slot ns=mnt,pid,... cgroup=...". */
 const char *sb_job_summary(const struct sb_job *job);
+
+/*
+ * The ids the job's steps run as when they are a slot's (writes *ret_uid, *ret_gid and
+ * returns 0), or -ENOENT when steps run as root without capabilities or as the invoking
+ * user (then the runner's files need no handing over). *ret_idmapped: the idmap_paths
+ * are bound idmapped (may be NULL).
+ */
+int sb_job_slot(const struct sb_job *job, uid_t *ret_uid, gid_t *ret_gid, bool *ret_idmapped);
 
 /* Where the helper is; copied; NULL resets to the default lookup. Returns 0 or -errno. */
 int sb_set_helper_path(const char *path);
