@@ -59,8 +59,11 @@ static int open_comp(const struct ex__leg *leg, int dfd, const char *comp, bool 
     int fd = openat(dfd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     int r;
 
-    if (fd >= 0 || errno != ENOENT || !create)
+    if (fd >= 0 || !create || (errno != ENOENT && errno != ELOOP && errno != ENOTDIR))
         return fd < 0 ? -errno : fd;
+    /* a step left a link or a file in the way: it goes (unlinkat follows nothing) */
+    if (errno != ENOENT && unlinkat(dfd, comp, 0) < 0)
+        return -errno;
     if (mkdirat(dfd, comp, 0755) < 0 && errno != EEXIST)
         return -errno;
     fd = openat(dfd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
