@@ -162,7 +162,7 @@ int sb_cred_enter(const struct sb_hcfg *c, const char **ret_what);
 
 struct sb_slot {
     int n;     /* ghr-slot<n> */
-    int fd;    /* the flock()ed lease; <= 0: none */
+    int fd;    /* the flock()ed lease; -1: none */
     uid_t uid; /* steps run as these */
     gid_t gid;
     bool named; /* the host has the user ghr-slot<n> */

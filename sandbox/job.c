@@ -425,7 +425,15 @@ static int slot_take(struct sb_job *j)
     if (r < 0) {
         sb__set_error("cannot lease a job slot in '%s': %s", dir,
                       r == -EBUSY ? "all slots are held by running jobs" : strerror(-r));
-        return r;
+        if (j->policy.strict)
+            return r;
+        /* best-effort: root without capabilities, and the job says why */
+        snprintf(j->noslot, sizeof(j->noslot), "steps run as root without capabilities: %s",
+                 sb_last_error());
+        sb__set_error("%s", "");
+        j->slot = false;
+        j->policy.slot_uid = 0;
+        j->policy.slot_gid = 0;
     }
     j->policy.slot_uid = j->lease.uid;
     j->policy.slot_gid = j->lease.gid;
@@ -510,6 +518,7 @@ int sb_job_new(const char *name, const struct sb_policy *policy, struct sb_job *
     sb__set_error("%s", "");
     if (!j)
         return -ENOMEM;
+    j->lease.fd = -1;
     j->name = strdup(name ? name : "job");
     r = j->name ? 0 : -ENOMEM;
     if (r == 0 && policy) {

@@ -91,7 +91,7 @@ int sb__slot_lease(const struct sb_policy *p, struct sb_slot *ret)
 
 void sb__slot_release(struct sb_slot *s)
 {
-    if (s->fd > 0)
+    if (s->fd >= 0)
         close(s->fd);
     s->fd = -1;
 }

@@ -77,10 +77,28 @@ static void test_all_held(void **state)
 {
     struct sb_policy p = {.slot_auto = true, .slot_lock_dir = lockdir};
     struct sb_slot s[SB_SLOT_MAX], extra;
+    struct sb_job *j = NULL;
+    bool said = false;
+    uid_t uid;
+    gid_t gid;
 
     for (int i = 0; i < SB_SLOT_MAX; i++)
         assert_int_equal(sb__slot_lease(&p, &s[i]), 0);
     assert_int_equal(sb__slot_lease(&p, &extra), -EBUSY);
+    if (geteuid() == 0) {
+        /* strict refuses the job; best-effort runs it as root without capabilities, saying so */
+        p.strict = true;
+        assert_int_equal(sb_job_new("slot-strict", &p, &j), -EBUSY);
+        assert_non_null(strstr(sb_last_error(), "all slots are held"));
+        p.strict = false;
+        assert_int_equal(sb_job_new("slot-best", &p, &j), 0);
+        assert_int_equal(sb_job_slot(j, &uid, &gid, NULL), -ENOENT);
+        for (const char *const *d = sb_job_degraded(j); *d; d++)
+            said = said || strstr(*d, "cannot lease a job slot") != NULL;
+        assert_true(said);
+        assert_non_null(strstr(sb_job_summary(j), "uid=root-nocaps"));
+        sb_job_free(j);
+    }
     for (int i = 0; i < SB_SLOT_MAX; i++)
         sb__slot_release(&s[i]);
     (void)state;
