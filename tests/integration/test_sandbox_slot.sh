@@ -48,6 +48,14 @@ cat >"$ws/act/stateful/post.js" <<'EOF'
 console.log('post saw ' + process.env.STATE_kept + ' as uid ' + process.getuid());
 EOF
 
+# ---- ghrun doctor: the slot uid a job gets ----
+mkdir "$priv/root"
+dout=$("$GHRUN" doctor --root "$priv/root" 2>&1)
+check "doctor: names the slot uid" grep -qE '^slot: uid:gid [1-9][0-9]*:[1-9][0-9]* ' <<<"$dout"
+check "doctor: a runner job's steps run as a slot uid" \
+    grep -qE '^runner job: steps run as uid [1-9][0-9]* gid [1-9][0-9]* \(a job slot' <<<"$dout"
+check "doctor: the job summary shows it" grep -q '^runner job: sandbox: uid=slot:' <<<"$dout"
+
 # ---- replay: the project idmapped for the slot ----
 cat >"$ws/wf.yml" <<YML
 on: push
