@@ -1,15 +1,24 @@
 /*
  * Cost of the step sandbox. Per step: fork + exec of the wrapped command
- * (gr-sandbox -> /bin/true) + wait, and the same plus sb_step_reap(),
- * against a plain fork/exec/wait of /bin/true measured in the same run.
- * Per job: sb_job_new() (cgroup, filter compile, private dir) and
- * sb_job_free(). Targets: < 2 ms extra per step (median), < 10 ms per job.
+ * (as root: gr-sandbox --connect, whose job init forks and execs /bin/true
+ * in the job's namespaces) + wait, and the same plus sb_step_reap(),
+ * against a plain fork/exec/wait of /bin/true measured in the same run,
+ * each sandboxed step paired with a plain one right after it so the host's
+ * load drift cancels. CPU per step counts the wrapper (our child) and, as
+ * root, what the job's cgroup spent (the init's fork and the step: they
+ * are not our children) from its cgroup v2 cpu.stat.
+ * Per job: sb_job_new() (cgroup, filter compile, private dir, the job's
+ * init with its namespaces and filesystem view) and sb_job_free().
+ * Targets: < 2 ms extra per step (median), < 10 ms per job.
  *
  *   bench_sandbox [steps] [jobs]
  */
 #include "sb.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,51 +96,87 @@ static int time_argv(char *const argv[], int n, double *ret_wall, double *ret_cp
     return r;
 }
 
-/* The wrapped command without the options named in drop (each takes one value). */
-static char **without(char **wrapped, const char *const *drop)
+/*
+ * CPU (ms) spent so far in the cgroup v2 dirs of this process's jobs
+ * ("job-<label>-<our pid>-*" under <our cgroup>/ghrun), 0 when there is none.
+ */
+static double jobs_cpu_ms(const char *label)
 {
-    size_t n = 0, k = 0;
-    char **out;
+    static const char *const mounts[] = {"/sys/fs/cgroup/unified", "/sys/fs/cgroup"};
+    char self[1024] = "", base[2048], p[4096], prefix[128], line[128];
+    double ms = 0;
+    FILE *f = fopen("/proc/self/cgroup", "re");
 
-    while (wrapped[n])
-        n++;
-    out = calloc(n + 1, sizeof(*out));
-    for (size_t i = 0; out && i < n; i++) {
-        bool skip = false;
+    while (f && fgets(line, sizeof(line), f))
+        if (strncmp(line, "0::", 3) == 0)
+            snprintf(self, sizeof(self), "%.*s", (int)strcspn(line + 3, "\n"), line + 3);
+    if (f)
+        fclose(f);
+    snprintf(prefix, sizeof(prefix), "job-%s-%ld-", label, (long)getpid());
+    for (size_t m = 0; m < 2; m++) {
+        DIR *d;
+        struct dirent *de;
 
-        for (size_t d = 0; drop[d] && !skip; d++)
-            skip = strcmp(wrapped[i], drop[d]) == 0;
-        if (skip && wrapped[i + 1] && strcmp(wrapped[i], "--") != 0)
-            i++;
-        else
-            out[k++] = wrapped[i];
+        snprintf(base, sizeof(base), "%s%s/ghrun", mounts[m], strcmp(self, "/") ? self : "");
+        d = opendir(base);
+        while (d && (de = readdir(d))) {
+            uint64_t us = 0;
+
+            if (strncmp(de->d_name, prefix, strlen(prefix)) != 0)
+                continue;
+            snprintf(p, sizeof(p), "%s/%s/cpu.stat", base, de->d_name);
+            f = fopen(p, "re");
+            while (f && fgets(line, sizeof(line), f))
+                if (sscanf(line, "usage_usec %" SCNu64, &us) == 1)
+                    ms += (double)us / 1e3;
+            if (f)
+                fclose(f);
+        }
+        if (d) {
+            closedir(d);
+            break;
+        }
     }
-    return out;
+    return ms;
 }
 
-/* Where a step's time goes: the same wrapped command with parts of the sandbox left out. */
-static int bench_parts(char **wrapped, int n, double base)
+/* Where a step's time goes: the wrapper's start alone, and the reap alone. */
+static int bench_parts(struct sb_job *job, char **wrapped, int n, double base)
 {
-    static const char *const parts[][6] = {
-        {"--cgroup1", "--cgroup2", "--seccomp", "--join", NULL},
-        {"--cgroup1", "--cgroup2", "--seccomp", NULL},
-        {"--cgroup1", "--cgroup2", NULL},
-        {"--cgroup1", NULL},
-    };
-    static const char *const names[] = {"no cgroup, seccomp, join", "no cgroup, seccomp",
-                                        "no cgroup", "no v1 cgroups"};
-    int r = 0;
+    char *none[] = {wrapped[0], "--connect", "/nonexistent/gr-bench.sock", "--", "/bin/true", NULL};
+    double *t = calloc((size_t)n, sizeof(*t));
+    double w = 0;
+    int r = 0, st;
 
-    for (size_t i = 0; r == 0 && i < sizeof(parts) / sizeof(parts[0]); i++) {
-        char **argv = without(wrapped, parts[i]);
-        double w = 0, c = 0;
+    /* the static helper's exec and a refused connect: the wrapper's own cost */
+    for (int i = 0; i < n && strcmp(wrapped[1], "--connect") == 0; i++) {
+        double t0 = now_ms();
+        pid_t pid = fork();
 
-        r = argv ? time_argv(argv, n, &w, &c) : -ENOMEM;
-        if (r == 0)
-            printf("  part: %-26s median %.3f ms (+%.3f ms); cpu %.3f ms/step\n", names[i], w,
-                   w - base, c);
-        free(argv);
+        if (pid == 0) {
+            int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+            dup2(null, STDERR_FILENO);
+            execv(none[0], none);
+            _exit(127);
+        }
+        if (pid < 0 || waitpid(pid, &st, 0) != pid)
+            r = -errno;
+        t[i] = now_ms() - t0;
+        w = i == n - 1 ? median(t, n) : 0;
     }
+    if (w > 0)
+        printf("  part: the wrapper alone (exec, refused connect) median %.3f ms (%+.3f ms)\n", w,
+               w - base);
+    for (int i = 0; r == 0 && i < n; i++) {
+        double t0 = now_ms();
+
+        r = sb_step_reap(job);
+        t[i] = now_ms() - t0;
+    }
+    if (r == 0)
+        printf("  part: sb_step_reap() after an empty step median %.3f ms\n", median(t, n));
+    free(t);
     return r;
 }
 
@@ -143,8 +188,7 @@ static int bench_steps(const char *label, const struct sb_policy *p, int n, doub
     double *t = calloc((size_t)n, sizeof(*t)), *tr = calloc((size_t)n, sizeof(*tr));
     double *d = calloc((size_t)n, sizeof(*d));
     int r = sb_job_new("bench", p, &job);
-
-    double c0 = child_cpu_ms();
+    double c0 = child_cpu_ms(), j0 = jobs_cpu_ms("bench"), cplain = 0;
 
     if (r == 0)
         r = sb_wrap_command(job, plain, &wrapped);
@@ -159,20 +203,25 @@ static int bench_steps(const char *label, const struct sb_policy *p, int n, doub
         tr[i] = now_ms() - t0;
         /* a plain run right after: the paired difference cancels the host's load drift */
         tp = now_ms();
-        if (r == 0)
+        if (r == 0) {
+            double cp = child_cpu_ms();
+
             r = run(plain);
+            cplain += child_cpu_ms() - cp;
+        }
         d[i] = tr[i] - (now_ms() - tp);
     }
     if (r == 0) {
         double m = median(t, n), mr = median(tr, n);
+        double cpu = (child_cpu_ms() - c0 - cplain + jobs_cpu_ms("bench") - j0) / n;
 
         printf("%-28s median %.3f ms (+%.3f ms, x%.2f); with reap %.3f ms (+%.3f ms); "
-               "cpu %.3f ms/step\n",
-               label, m, m - base, m / base, mr, mr - base, (child_cpu_ms() - c0) / n);
+               "cpu %.3f ms/step (plain %.3f)\n",
+               label, m, m - base, m / base, mr, mr - base, cpu, cplain / n);
         printf("  %s\n", sb_job_summary(job));
         printf("  paired with a plain run each time: median extra %.3f ms per step (with reap)\n",
                median(d, n));
-        r = bench_parts(wrapped, n, base);
+        r = bench_parts(job, wrapped, n, base);
     } else {
         fprintf(stderr, "%s: failed: %s %s\n", label, strerror(-r), sb_last_error());
     }
@@ -184,9 +233,20 @@ static int bench_steps(const char *label, const struct sb_policy *p, int n, doub
     return r;
 }
 
+/* CPU time (user+sys, ms) of this process. */
+static double self_cpu_ms(void)
+{
+    struct rusage ru;
+
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+}
+
 static int bench_jobs(const struct sb_policy *p, int n)
 {
     double *tn = calloc((size_t)n, sizeof(*tn)), *tf = calloc((size_t)n, sizeof(*tf));
+    double c0 = self_cpu_ms() + child_cpu_ms();
     int r = 0;
 
     for (int i = 0; r == 0 && i < n; i++) {
@@ -200,8 +260,9 @@ static int bench_jobs(const struct sb_policy *p, int n)
         tf[i] = now_ms() - t1;
     }
     if (r == 0)
-        printf("job setup median %.3f ms, teardown median %.3f ms (target < 10 ms together)\n",
-               median(tn, n), median(tf, n));
+        printf("job setup median %.3f ms, teardown median %.3f ms (target < 10 ms together); "
+               "cpu %.3f ms/job (the runner's side and the init's helper)\n",
+               median(tn, n), median(tf, n), (self_cpu_ms() + child_cpu_ms() - c0) / n);
     else
         fprintf(stderr, "job setup failed: %s %s\n", strerror(-r), sb_last_error());
     free(tn);

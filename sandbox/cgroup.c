@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <linux/bpf.h>
 #include <linux/magic.h>
 #include <signal.h>
 #include <stdio.h>
@@ -399,6 +400,23 @@ static enum sb_cg_kill v2_kill_mode(const struct sb_cgjob *j)
     return SB_KILL_NONE;
 }
 
+/*
+ * GPU isolation on v2: the device program of devbpf.c on the job dir. When
+ * the kernel refuses it, the v1 devices controller (if any) takes over.
+ */
+static void v2_devices(struct sb_cgjob *j, const struct sb_policy *p)
+{
+    struct sb_dev_rule rules[64];
+    struct bpf_insn prog[512];
+    size_t n = sb_devbpf_rules(p, j->cg.proc_devices, rules, 64);
+    int r = n <= 64 ? sb_devbpf_build(rules, n, prog, 512) : -E2BIG;
+
+    if (r > 0)
+        r = sb_devbpf_attach(j->v2, prog, (size_t)r, NULL, 0);
+    j->devbpf = r == 0;
+    j->devbpf_err = r < 0 ? r : 0;
+}
+
 static int v2_job(struct sb_cgjob *j, const char *leaf, const struct sb_policy *p)
 {
     char base[SB_PATH];
@@ -419,7 +437,10 @@ static int v2_job(struct sb_cgjob *j, const char *leaf, const struct sb_policy *
     if (r < 0)
         return r;
     j->kill = v2_kill_mode(j);
-    return v2_limits(j, p);
+    r = v2_limits(j, p);
+    if (r == 0 && p->gpu_isolate && !j->cg.fake)
+        v2_devices(j, p);
+    return r;
 }
 
 static int v1_limits(struct sb_cgjob *j, enum sb_cg_ctl c, const struct sb_policy *p)
@@ -462,27 +483,6 @@ static int v1_limits(struct sb_cgjob *j, enum sb_cg_ctl c, const struct sb_polic
     return r;
 }
 
-/* Major number of a char driver in /proc/devices, or -1. */
-static int char_major(const char *proc_devices, const char *name)
-{
-    FILE *f = fopen(proc_devices, "re");
-    char line[256], drv[128];
-    bool chars = false;
-    int major = -1, m;
-
-    while (f && major < 0 && fgets(line, sizeof(line), f)) {
-        if (strncmp(line, "Character devices:", 18) == 0)
-            chars = true;
-        else if (strncmp(line, "Block devices:", 14) == 0)
-            chars = false;
-        else if (chars && sscanf(line, "%d %127s", &m, drv) == 2 && strcmp(drv, name) == 0)
-            major = m;
-    }
-    if (f)
-        fclose(f);
-    return major;
-}
-
 /* One rule per write, as the kernel takes them; a fake tree keeps them all. */
 static int device_rule(const char *dir, const char *file, bool fake, const char *rule)
 {
@@ -499,32 +499,35 @@ static int device_rule(const char *dir, const char *file, bool fake, const char 
     return r;
 }
 
+/* "c 195:255 rw": a rule of the device table (devbpf.c) as the v1 devices controller takes it. */
+static void v1_rule_text(const struct sb_dev_rule *r, char *buf, size_t len)
+{
+    char major[16] = "*", minor[16] = "*";
+
+    if (r->major >= 0)
+        snprintf(major, sizeof(major), "%d", r->major);
+    if (r->minor >= 0)
+        snprintf(minor, sizeof(minor), "%d", r->minor);
+    snprintf(buf, len, "%c %s:%s %s%s%s", r->type, major, minor, r->access & 2 ? "r" : "",
+             r->access & 4 ? "w" : "", r->access & 1 ? "m" : "");
+}
+
 /*
- * v1 devices: deny everything, then allow the basic char devices (runc's
- * default list, without mknod), the NVIDIA control node (195:255), the uvm
- * and caps drivers and the leased /dev/nvidia<minor> (docs section 9).
+ * v1 devices: deny everything, then allow the device table of devbpf.c:
+ * the basic char devices (runc's default list, without mknod), the NVIDIA
+ * control node (195:255), the uvm and caps drivers and the leased
+ * /dev/nvidia<minor> (docs section 9).
  */
 static int v1_devices(struct sb_cgjob *j, const char *d, const struct sb_policy *p)
 {
-    static const char *const base[] = {"c 1:3 rwm", "c 1:5 rwm",   "c 1:7 rwm",
-                                       "c 1:8 rwm", "c 1:9 rwm",   "c 5:0 rwm",
-                                       "c 5:2 rwm", "c 136:* rwm", "c 195:255 rw"};
-    static const char *const drivers[] = {"nvidia-uvm", "nvidia-caps"};
+    struct sb_dev_rule rules[64];
+    size_t n = sb_devbpf_rules(p, j->cg.proc_devices, rules, 64);
     bool fake = j->cg.fake;
     char rule[64];
     int r = device_rule(d, "devices.deny", fake, "a");
 
-    for (size_t i = 0; r == 0 && i < sizeof(base) / sizeof(base[0]); i++)
-        r = device_rule(d, "devices.allow", fake, base[i]);
-    for (size_t i = 0; r == 0 && i < sizeof(drivers) / sizeof(drivers[0]); i++) {
-        int major = char_major(j->cg.proc_devices, drivers[i]);
-
-        snprintf(rule, sizeof(rule), "c %d:* rw", major);
-        if (major >= 0)
-            r = device_rule(d, "devices.allow", fake, rule);
-    }
-    for (size_t i = 0; r == 0 && i < p->n_gpu_minors && i < SB_GPU_MAX; i++) {
-        snprintf(rule, sizeof(rule), "c 195:%d rw", p->gpu_minors[i]);
+    for (size_t i = 0; r == 0 && i < n && i < 64; i++) {
+        v1_rule_text(&rules[i], rule, sizeof(rule));
         r = device_rule(d, "devices.allow", fake, rule);
     }
     if (r == 0)
@@ -548,7 +551,7 @@ static bool v1_wanted(const struct sb_cgjob *j, enum sb_cg_ctl c, const struct s
     case SB_CTL_FREEZER:
         return j->kill == SB_KILL_NONE;
     case SB_CTL_DEVICES:
-        return p->gpu_isolate;
+        return p->gpu_isolate && !j->devbpf;
     default:
         return false;
     }
@@ -615,6 +618,40 @@ int sb_cg_job_create(const struct sb_cg *cg, const char *name, const struct sb_p
     }
     collect(ret, &(struct sb_step_stats){0});
     return 0;
+}
+
+static int make_leaf(char *out, const char *dir, const char *name)
+{
+    int r = sb__path(out, SB_PATH, "%s/%s", dir, name);
+
+    if (r == 0 && mkdir(out, 0755) < 0 && errno != EEXIST)
+        r = -errno;
+    if (r < 0)
+        out[0] = '\0';
+    return r;
+}
+
+int sb_cg_job_split(struct sb_cgjob *j)
+{
+    char p[SB_PATH];
+    int r = 0;
+
+    if (j->v2[0]) {
+        /* processes live in the leaves now, and the job dir itself briefly (its cgroup ns) */
+        if (!j->cg.fake && sb__path(p, sizeof(p), "%s/cgroup.subtree_control", j->v2) == 0)
+            (void)sb__write_file(p, "-memory -pids -cpu", false);
+        r = make_leaf(j->v2_init, j->v2, "init");
+        if (r == 0)
+            r = make_leaf(j->v2_step, j->v2, "step");
+    }
+    if (r == 0 && j->kill == SB_KILL_V1_FREEZER) {
+        r = make_leaf(j->v1_init, j->v1[SB_CTL_FREEZER], "init");
+        if (r == 0)
+            r = make_leaf(j->v1_step, j->v1[SB_CTL_FREEZER], "step");
+    }
+    if (r == 0)
+        j->split = true;
+    return r;
 }
 
 size_t sb_cg_v1_dirs(const struct sb_cgjob *j, const char **ret, size_t max)
@@ -750,31 +787,78 @@ static void nap(long usec)
     nanosleep(&ts, NULL);
 }
 
-static bool is_empty(const struct sb_cgjob *j)
+/* What a kill reaches: the whole job, or (split layout) only its steps. */
+struct kill_target {
+    const char *v2;        /* "" when none */
+    const char *v1_freeze; /* the freezer dir for SB_KILL_V1_FREEZER */
+    const pid_t *keep;     /* spared by a sweep */
+};
+
+static struct kill_target target(const struct sb_cgjob *j, bool steps)
+{
+    static const pid_t none[2];
+
+    if (steps && j->split)
+        return (struct kill_target){j->v2_step, j->v1_step, j->keep};
+    return (struct kill_target){j->v2, j->v1[SB_CTL_FREEZER], none};
+}
+
+struct sweep {
+    int sig;
+    const pid_t *keep;
+    size_t n;
+};
+
+static void sweep_one(long pid, void *ctx)
+{
+    struct sweep *s = ctx;
+
+    if (pid == s->keep[0] || pid == s->keep[1])
+        return;
+    s->n++;
+    if (s->sig)
+        (void)kill((pid_t)pid, s->sig);
+}
+
+/* Without a kill switch: every process of the job's dirs but the kept ones. */
+static size_t sweep(const struct sb_cgjob *j, const struct kill_target *t, int sig)
+{
+    struct sweep s = {.sig = sig, .keep = t->keep};
+
+    for (int c = 0; c < SB_CTL_N; c++)
+        if (j->v1[c][0])
+            for_each_pid(j->v1[c], sweep_one, &s);
+    if (j->v2[0])
+        for_each_pid(j->v2, sweep_one, &s);
+    return s.n;
+}
+
+static bool is_empty(const struct sb_cgjob *j, const struct kill_target *t)
 {
     char p[SB_PATH];
     uint64_t v = 0;
 
-    if (j->v2[0]) {
-        if (sb__path(p, sizeof(p), "%s/cgroup.events", j->v2) < 0)
+    if (t->v2[0]) {
+        if (sb__path(p, sizeof(p), "%s/cgroup.events", t->v2) < 0)
             return true;
         if (sb__read_key_u64(p, "populated", &v) < 0)
-            return j->cg.fake || for_each_pid(j->v2, NULL, NULL) == 0;
+            return j->cg.fake || for_each_pid(t->v2, NULL, NULL) == 0;
         return v == 0;
     }
-    for (int c = 0; c < SB_CTL_N; c++)
-        if (j->v1[c][0] && !j->cg.fake && for_each_pid(j->v1[c], NULL, NULL) > 0)
-            return false;
-    return true;
+    if (j->cg.fake)
+        return true;
+    if (j->kill == SB_KILL_V1_FREEZER)
+        return for_each_pid(t->v1_freeze, NULL, NULL) == 0;
+    return sweep(j, t, 0) == 0;
 }
 
-/* Waits up to about 2 s for the job to be empty. */
-static int wait_empty(const struct sb_cgjob *j)
+/* Waits up to about 2 s for the target to be empty. */
+static int wait_empty(const struct sb_cgjob *j, const struct kill_target *t)
 {
     long step = 100;
 
     for (long waited = 0; waited < 2000000; waited += step) {
-        if (is_empty(j))
+        if (is_empty(j, t))
             return 0;
         nap(step);
         if (step < 20000)
@@ -801,40 +885,40 @@ static int kill_frozen(struct sb_cgjob *j, const char *dir, const char *file, co
     return freeze(file, off, j->cg.fake);
 }
 
-static int tree_kill(struct sb_cgjob *j)
+/* Kills everything in the job (steps: only its steps, split layout) and waits until empty. */
+static int tree_kill(struct sb_cgjob *j, bool steps)
 {
+    struct kill_target t = target(j, steps);
     char p[SB_PATH];
-    int sig = SIGKILL;
     int r = 0;
 
     for (int round = 0; round < 50; round++) {
+        /* an empty target needs no kill (and no freeze round trip) */
+        if (round == 0 && !j->cg.fake && is_empty(j, &t))
+            return 0;
         switch (j->kill) {
         case SB_KILL_V2:
-            r = sb__path(p, sizeof(p), "%s/cgroup.kill", j->v2);
+            r = sb__path(p, sizeof(p), "%s/cgroup.kill", t.v2);
             if (r == 0)
                 r = sb__write_file(p, "1", j->cg.fake);
             break;
         case SB_KILL_V2_FREEZE:
-            r = sb__path(p, sizeof(p), "%s/cgroup.freeze", j->v2);
+            r = sb__path(p, sizeof(p), "%s/cgroup.freeze", t.v2);
             if (r == 0)
-                r = kill_frozen(j, j->v2, p, "1", "0");
+                r = kill_frozen(j, t.v2, p, "1", "0");
             break;
         case SB_KILL_V1_FREEZER:
-            r = sb__path(p, sizeof(p), "%s/freezer.state", j->v1[SB_CTL_FREEZER]);
+            r = sb__path(p, sizeof(p), "%s/freezer.state", t.v1_freeze);
             if (r == 0)
-                r = kill_frozen(j, j->v1[SB_CTL_FREEZER], p, "FROZEN", "THAWED");
+                r = kill_frozen(j, t.v1_freeze, p, "FROZEN", "THAWED");
             break;
         case SB_KILL_NONE:
-            for (int c = 0; c < SB_CTL_N; c++)
-                if (j->v1[c][0])
-                    for_each_pid(j->v1[c], kill_one, &sig);
-            if (j->v2[0])
-                for_each_pid(j->v2, kill_one, &sig);
+            (void)sweep(j, &t, SIGKILL);
             break;
         }
         if (r < 0)
             return r;
-        if (wait_empty(j) == 0)
+        if (wait_empty(j, &t) == 0)
             return 0;
     }
     return -EBUSY;
@@ -902,7 +986,11 @@ int sb_cg_job_kill(struct sb_cgjob *j, int sig)
     if (!j->v2[0] && j->cg.mode == SB_CG_NONE)
         return -EOPNOTSUPP;
     if (sig == SIGKILL)
-        return tree_kill(j);
+        return tree_kill(j, true);
+    if (j->split && j->v2_step[0]) {
+        signal_tops(j->v2_step, sig);
+        return 0;
+    }
     if (j->v2[0]) {
         signal_tops(j->v2, sig);
         return 0;
@@ -984,19 +1072,20 @@ static void collect(struct sb_cgjob *j, struct sb_step_stats *st)
 {
     const char *mem = j->v1[SB_CTL_MEMORY];
     uint64_t oom = 0, pids = 0, step_oom = 0, step_pids = 0;
+    bool scan = !j->split; /* step-* dirs exist only without the split layout */
 
     memset(st, 0, sizeof(*st));
     st->memory_limit = j->memory_limit;
     if (j->cg.on[SB_CTL_MEMORY] == SB_CG_ON_V2) {
         oom = counter(j->v2, "memory.events", "oom_kill");
-        st->memory_peak = over_steps(j->v2, "memory.peak", NULL, false);
+        st->memory_peak = scan ? over_steps(j->v2, "memory.peak", NULL, false) : 0;
         if (!st->memory_peak) /* steps in the job's cgroup: the job's peak so far */
             st->memory_peak = counter(j->v2, "memory.peak", NULL);
     } else if (mem[0]) {
         /* v1 counts an OOM kill in the victim's own memcg only. */
         oom = counter(mem, "memory.oom_control", "oom_kill");
-        step_oom = over_steps(mem, "memory.oom_control", "oom_kill", true);
-        st->memory_peak = over_steps(mem, "memory.max_usage_in_bytes", NULL, false);
+        step_oom = scan ? over_steps(mem, "memory.oom_control", "oom_kill", true) : 0;
+        st->memory_peak = scan ? over_steps(mem, "memory.max_usage_in_bytes", NULL, false) : 0;
         if (!st->memory_peak && !j->cg.fake) {
             /* steps in the job's memcg: its peak, reset for the next step */
             char p[SB_PATH];
@@ -1012,7 +1101,7 @@ static void collect(struct sb_cgjob *j, struct sb_step_stats *st)
     else if (j->v1[SB_CTL_PIDS][0])
         pids = counter(j->v1[SB_CTL_PIDS], "pids.events", "max");
     /* v1 counts a refused fork in the forking cgroup (the step's) only */
-    if (j->v1[SB_CTL_PIDS][0])
+    if (scan && j->v1[SB_CTL_PIDS][0])
         step_pids = over_steps(j->v1[SB_CTL_PIDS], "pids.events", "max", true);
     st->pids_limit = j->pids_limit;
     st->oom_kills = oom >= j->oom_seen ? oom - j->oom_seen : oom;
@@ -1031,8 +1120,10 @@ int sb_cg_step_finish(struct sb_cgjob *j, struct sb_step_stats *ret)
     if (j->cg.mode == SB_CG_NONE)
         return -EOPNOTSUPP;
     if (!j->cg.fake || j->kill != SB_KILL_NONE)
-        r = tree_kill(j);
+        r = tree_kill(j, true);
     collect(j, ret);
+    if (j->split)
+        return r; /* steps never have their own dirs here: nothing to scan */
     if (j->v2[0])
         remove_children(j->v2, j->cg.fake, false);
     for (int c = 0; c < SB_CTL_N; c++)
@@ -1061,7 +1152,7 @@ int sb_cg_job_destroy(struct sb_cgjob *j)
     if (j->cg.mode == SB_CG_NONE)
         return 0;
     if (j->v2[0] || j->kill != SB_KILL_NONE || !j->cg.fake)
-        r = tree_kill(j);
+        r = tree_kill(j, false);
     remove_dir(j->v2, j->cg.fake);
     for (int c = 0; c < SB_CTL_N; c++) {
         for (int d = c + 1; d < SB_CTL_N; d++)

@@ -87,6 +87,12 @@ static void say(const char *what, const char *path, int err)
             path && *path ? "'" : "", strerror(err));
 }
 
+void sb__say(const struct sb_hcfg *c, const char *what, const char *path, int err)
+{
+    (void)c;
+    say(what, path, err);
+}
+
 static int die(const char *what, const char *path, int err)
 {
     say(what, path, err);
@@ -152,7 +158,7 @@ static void block_forwarded(int how)
     (void)sigprocmask(how, &set, NULL);
 }
 
-static void mark_fds_cloexec(void)
+void sb__mark_fds_cloexec(void)
 {
     if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
         return;
@@ -170,7 +176,7 @@ static void step_exec(const struct sb_hcfg *c, int errfd)
         fail(errfd, what, NULL, errno, EXIT_SETUP);
     if (chdir(c->cwd) < 0)
         fail(errfd, "cannot enter the working directory", c->cwd, errno, EXIT_SETUP);
-    mark_fds_cloexec();
+    sb__mark_fds_cloexec();
     r = sb_cred_enter(c, &what);
     if (r < 0)
         fail(errfd, what, NULL, -r, EXIT_SETUP);
@@ -238,7 +244,7 @@ static int init_entry(void *arg)
 }
 
 /* Become what the step became: same exit code, or death by the same signal. */
-static int mirror(int status)
+int sb__mirror(int status)
 {
     struct rlimit no_core = {0, 0};
     int sig;
@@ -307,10 +313,13 @@ static int run_with_init(struct sb_hcfg *c)
         ;
     close(errp[0]);
     close(stp[0]);
-    return mirror(status);
+    return sb__mirror(status);
 }
 
-/* pid 1 of the job's namespaces: builds the filesystem view once, then only reaps. */
+/*
+ * pid 1 of the job's namespaces: builds the filesystem view once, then
+ * serves the job's steps (--socket, stepd.c) or only reaps.
+ */
 static int job_init_entry(void *arg)
 {
     struct child_args *a = arg;
@@ -326,6 +335,8 @@ static int job_init_entry(void *arg)
     }
     close(a->errfd);
     close(a->c->status_fd);
+    if (a->c->socket)
+        sb_stepd_serve(a->c);
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
     (void)sigprocmask(SIG_BLOCK, &chld, NULL);
@@ -353,6 +364,13 @@ static int run_job_init(struct sb_hcfg *c)
     if (c->status_fd < 0)
         return die("--job-init needs --status-fd", NULL, EINVAL);
     (void)sb__write_file("/proc/self/oom_score_adj", "-1000", false);
+    if (c->socket) {
+        const char *what = NULL;
+        int r = sb_stepd_enter_init(c, &what);
+
+        if (r < 0)
+            return die("cannot join the job's init cgroup", what, -r);
+    }
     if (pipe2(errp, O_CLOEXEC) < 0)
         return die("pipe", NULL, errno);
     init_stack = mmap(NULL, SB_STACK, PROT_READ | PROT_WRITE,
@@ -417,14 +435,14 @@ static int run_joined(struct sb_hcfg *c)
         if (errno != EINTR)
             return die("waitpid", NULL, errno);
     }
-    return mirror(status);
+    return sb__mirror(status);
 }
 
 /* Enter the job init's namespaces; mnt last (it changes what /proc shows). */
 static int join_job(const struct sb_hcfg *c, const char **ret_what)
 {
-    static const char *const names[] = {"ipc", "uts", "net", "pid", "mnt"};
-    int fds[5];
+    static const char *const names[] = {"ipc", "uts", "net", "pid", "cgroup", "mnt"};
+    int fds[6];
     size_t n = 0;
     char p[64];
     int r = 0;
@@ -445,11 +463,7 @@ static int join_job(const struct sb_hcfg *c, const char **ret_what)
     }
     for (size_t i = 0; i < n; i++)
         close(fds[i]);
-    /* A cgroup namespace rooted at the step's cgroup (joined before this). */
-    if (r == 0 && c->ns_cgroup && unshare(CLONE_NEWCGROUP) < 0) {
-        *ret_what = "cgroup";
-        r = -errno;
-    }
+    /* the job's cgroup namespace (rooted at the job's cgroup) came with the others */
     return r;
 }
 
@@ -529,6 +543,18 @@ static int parse_opt(struct sb_hcfg *c, const char *opt, const char *v)
         c->home = v;
     else if (strcmp(opt, "--home-from") == 0)
         c->home_from = v;
+    else if (strcmp(opt, "--socket") == 0)
+        c->socket = v;
+    else if (strcmp(opt, "--connect") == 0)
+        c->connect = v;
+    else if (strcmp(opt, "--init-cgroup2") == 0)
+        c->init_cg2 = v;
+    else if (strcmp(opt, "--step-cgroup2") == 0)
+        c->step_cg2 = v;
+    else if (strcmp(opt, "--init-cgroup1") == 0)
+        c->init_cg1 = v;
+    else if (strcmp(opt, "--step-cgroup1") == 0)
+        c->step_cg1 = v;
     else if (parse_u64(v, &n) < 0)
         return -EINVAL;
     else if (strcmp(opt, "--uid") == 0)
@@ -557,6 +583,7 @@ static int parse_args(struct sb_hcfg *c, int argc, char **argv)
     int i = 1;
 
     c->status_fd = -1;
+    c->listen_fd = c->step_cg2_fd = c->step_cg1_fd = -1;
     for (; i < argc; i++) {
         if (strcmp(argv[i], "--") == 0)
             break;
@@ -624,6 +651,13 @@ static int prepare(struct sb_hcfg *c)
 
     if (c->status_fd >= 0)
         (void)fcntl(c->status_fd, F_SETFD, FD_CLOEXEC);
+    if (c->socket && !c->job_init)
+        return die("--socket needs --job-init", NULL, EINVAL);
+    if (c->socket) {
+        r = sb_stepd_prepare(c, &failed);
+        if (r < 0)
+            return die("cannot set up the job's step socket", failed, -r);
+    }
     r = c->seccomp ? load_filter(c) : 0;
     if (r < 0)
         return die("cannot read the seccomp filter", c->seccomp, -r);
@@ -651,6 +685,10 @@ static int prepare(struct sb_hcfg *c)
     }
     if (c->n_idmap)
         sb_mnt_idmap_prepare(c); /* in the host's namespaces: needs the host's /proc */
+    /* a slot that cannot write its idmapped paths is no use: steps the init serves run as
+     * root without capabilities (the job drops its slot on the report) */
+    if (c->idmap_err)
+        c->set_ids = false;
     if (ns_flags(c) && unshare(ns_flags(c)) < 0)
         return die("cannot create namespaces", NULL, errno);
     r = c->ns_net ? sb_net_lo_up() : 0;
@@ -666,6 +704,8 @@ int sb__helper_main(int argc, char **argv)
 
     if (parse_args(&cfg, argc, argv) < 0)
         return EXIT_SETUP;
+    if (cfg.connect)
+        return sb_stepd_client(&cfg);
     if (cfg.job_init)
         (void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     r = prepare(&cfg);

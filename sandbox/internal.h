@@ -69,7 +69,20 @@ struct sb_cgjob {
     uint64_t pids_limit;
     uint64_t oom_seen; /* job oom_kill count at the last reap */
     uint64_t pids_seen;
-    bool devices; /* the v1 devices controller restricts the job (gpu_isolate) */
+    bool devices;   /* the v1 devices controller restricts the job (gpu_isolate) */
+    bool devbpf;    /* a v2 device program restricts the job (gpu_isolate) */
+    int devbpf_err; /* why it could not be attached (-errno), 0 when not tried */
+    /*
+     * Split layout (sb_cg_job_split): the job's init lives in init/, steps
+     * in step/, under the v2 job dir and, when the tree kill is the v1
+     * freezer, under the freezer's job dir. A step's reap and
+     * sb_cg_job_kill() then end step/ only; the init survives until
+     * sb_cg_job_destroy(). Limits and counters stay on the job dirs.
+     */
+    bool split;
+    char v2_init[SB_PATH], v2_step[SB_PATH];
+    char v1_init[SB_PATH], v1_step[SB_PATH]; /* freezer */
+    pid_t keep[2]; /* never killed by a step's reap (sweep without a kill switch) */
 };
 
 const char *sb_cg_ctl_name(enum sb_cg_ctl c);
@@ -89,8 +102,27 @@ int sb_cg_step_finish(struct sb_cgjob *j, struct sb_step_stats *ret);
 int sb_cg_job_kill(struct sb_cgjob *j, int sig);
 /* Kill everything, wait until empty, remove the job dirs. */
 int sb_cg_job_destroy(struct sb_cgjob *j);
+/* Creates the init/ and step/ leaves of the split layout. */
+int sb_cg_job_split(struct sb_cgjob *j);
 /* Distinct v1 job dirs in use (memory, pids, cpu, freezer), for the helper. */
 size_t sb_cg_v1_dirs(const struct sb_cgjob *j, const char **ret, size_t max);
+
+/* ---- the cgroup v2 device filter (devbpf.c) ---- */
+struct bpf_insn;
+/* One allowed device: type 'c', 'b' or 'a' (both); -1 = any major/minor; BPF_DEVCG_ACC_* bits. */
+struct sb_dev_rule {
+    char type;
+    int major, minor;
+    unsigned access;
+};
+/* The rules of a job: basic char devices, and for gpu_isolate the NVIDIA nodes of its lease. */
+size_t sb_devbpf_rules(const struct sb_policy *p, const char *proc_devices, struct sb_dev_rule *out,
+                       size_t max);
+/* Assembles the program into out; returns the instruction count, -EINVAL or -E2BIG. */
+int sb_devbpf_build(const struct sb_dev_rule *rules, size_t n, struct bpf_insn *out, size_t max);
+/* Loads the program and attaches it (BPF_F_ALLOW_MULTI) to a v2 cgroup dir. 0 or -errno. */
+int sb_devbpf_attach(const char *cgroup_dir, const struct bpf_insn *insns, size_t n, char *log,
+                     size_t log_len);
 
 /* ---- seccomp (seccomp.c) ---- */
 /* Compile the deny-list for policy into fd as BPF (parent side, libseccomp). */
@@ -134,6 +166,13 @@ struct sb_hcfg {
     int idmap_fd[SB_MAX_IDMAP]; /* detached idmapped mounts, made before unshare; -1: none */
     int idmap_err;              /* errno of the first idmap failure, 0: all made */
     char **argv;
+    /* the step server (stepd.c) */
+    const char *socket;              /* --socket: the job init serves steps on this unix socket */
+    const char *connect;             /* --connect: start the command through that socket */
+    const char *init_cg2, *step_cg2; /* --init-cgroup2, --step-cgroup2 (split layout) */
+    const char *init_cg1, *step_cg1; /* --init-cgroup1, --step-cgroup1 (v1 freezer) */
+    int listen_fd;
+    int step_cg2_fd, step_cg1_fd; /* O_PATH dirs, opened before the namespaces */
     /* filled by the helper before forking */
     void *bpf;
     size_t bpf_len;
@@ -148,6 +187,19 @@ struct sb_hcfg {
  * it plainly then.
  */
 void sb_mnt_idmap_prepare(struct sb_hcfg *c);
+/* stepd.c: the job init serves steps; the client is what the executor starts. */
+int sb_stepd_prepare(struct sb_hcfg *c, const char **ret_what);
+/* Moves the calling process into the init leaves (after the cgroup namespace). */
+int sb_stepd_enter_init(struct sb_hcfg *c, const char **ret_what);
+/* The job init's loop (pid 1 of the job): never returns. */
+void sb_stepd_serve(struct sb_hcfg *c) __attribute__((noreturn));
+/* --connect: returns the exit code to mirror (or exits by the step's signal). */
+int sb_stepd_client(struct sb_hcfg *c);
+/* helper.c, shared with stepd.c */
+void sb__say(const struct sb_hcfg *c, const char *what, const char *path, int err);
+int sb__mirror(int status);
+void sb__mark_fds_cloexec(void);
+
 /* mount.c: the step's filesystem view, in the new mount namespace. */
 int sb_mnt_enter(const struct sb_hcfg *c, const char **ret_path);
 /* net.c: bring lo up in a new network namespace. */

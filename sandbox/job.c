@@ -46,6 +46,8 @@ struct sb_job {
     char home_from[SB_PATH]; /* the runner's HOME, replaced by home in steps */
     pid_t init_helper;       /* gr-sandbox --job-init, parent of the job's init */
     pid_t init_pid;          /* pid 1 of the job's namespaces, as the host sees it */
+    char sock[108];          /* the init's step socket (sun_path); "" when steps --join */
+    bool serve;              /* the init starts the steps (gr-sandbox --connect) */
     char init_error[600];
     struct sb_cgjob *cg; /* NULL: no cgroup */
     const char *degraded[SB_MAX_DEGRADED + 1];
@@ -167,6 +169,9 @@ static int make_dirs(struct sb_job *j)
     (void)sb__path(j->empty, sizeof(j->empty), "%s/empty", j->dir);
     (void)sb__path(j->bpf, sizeof(j->bpf), "%s/seccomp.bpf", j->dir);
     (void)sb__path(j->home, sizeof(j->home), "%s/home", j->dir);
+    /* a longer path than a unix socket takes: steps join the namespaces instead */
+    if (sb__path(j->sock, sizeof(j->sock), "%s/init.sock", j->dir) < 0)
+        j->sock[0] = '\0';
     if (mkdir(j->tmp, 0700) < 0 || chmod(j->tmp, 01777) < 0 || mkdir(j->home, 0700) < 0)
         return -errno;
     if (j->slot && (chown(j->tmp, j->policy.slot_uid, j->policy.slot_gid) < 0 ||
@@ -248,9 +253,12 @@ static void check_features(struct sb_job *j)
         degrade(j, "only the top mount is read-only: mount_setattr unavailable");
     if (j->policy.network_none && !j->ns)
         degrade(j, "network not isolated: network namespaces need root");
-    if (j->policy.gpu_isolate && !(j->cg && j->cg->devices))
-        degrade(j, "GPU isolation advisory: no v1 devices controller (no device BPF program "
-                   "for cgroup v2 yet); only the device nodes are hidden");
+    if (j->policy.gpu_isolate && !(j->cg && (j->cg->devices || j->cg->devbpf)))
+        degrade(j, j->cg && j->cg->devbpf_err
+                       ? "GPU isolation advisory: the kernel refused the cgroup v2 device program "
+                         "and there is no v1 devices controller; only the device nodes are hidden"
+                       : "GPU isolation advisory: neither a cgroup v2 job cgroup for the device "
+                         "program nor a v1 devices controller; only the device nodes are hidden");
     check_cgroup(j);
 }
 
@@ -268,14 +276,16 @@ static const char *strict_missing(const struct sb_job *j)
         return "memory and pids cgroup controllers";
     if (j->cg->kill == SB_KILL_NONE)
         return "a cgroup tree kill (cgroup.kill or freezer)";
-    if (j->policy.gpu_isolate && !j->cg->devices)
-        return "GPU device isolation (the v1 devices controller)";
+    if (j->policy.gpu_isolate && !j->cg->devices && !j->cg->devbpf)
+        return "GPU device isolation (a cgroup v2 device program or the v1 devices controller)";
     return NULL;
 }
 
 static void push(struct argv_b *b, const char *s);
 static void push_opt(struct argv_b *b, const char *opt, const char *v);
 static void push_ns(struct argv_b *b, const struct sb_job *j);
+static void push_server(struct argv_b *b, const struct sb_job *j);
+static void push_step_opts(struct argv_b *b, const struct sb_job *j);
 
 /* Reads the helper's report: its init's pid, or its error message. */
 static int read_init_report(struct sb_job *j, int fd)
@@ -328,6 +338,8 @@ static int spawn_init(struct sb_job *j)
     push(&b, "--job-init");
     push_opt(&b, "--status-fd", "3");
     push_ns(&b, j);
+    if (j->sock[0])
+        push_server(&b, j);
     push(&b, "--");
     push(&b, "init");
     if (b.err || pipe2(p, O_CLOEXEC) < 0) {
@@ -350,6 +362,12 @@ static int spawn_init(struct sb_job *j)
             (void)waitpid(pid, &st, 0);
         } else {
             j->init_helper = pid;
+            j->serve = j->sock[0] != '\0';
+            if (j->cg) {
+                /* a step's reap spares them when it has to sweep by pid */
+                j->cg->keep[0] = pid;
+                j->cg->keep[1] = j->init_pid;
+            }
         }
     }
     close(p[0]);
@@ -367,6 +385,7 @@ static void stop_init(struct sb_job *j)
         ;
     j->init_helper = 0;
     j->init_pid = 0;
+    j->serve = false;
 }
 
 static void make_summary(struct sb_job *j)
@@ -381,15 +400,16 @@ static void make_summary(struct sb_job *j)
         sb_cg_describe(&j->cg->cg, j->cg->kill, cg, sizeof(cg));
     if (j->slot)
         snprintf(uid, sizeof(uid), "slot:%u", (unsigned)j->policy.slot_uid);
-    snprintf(j->summary, sizeof(j->summary),
-             "sandbox: uid=%s ns=%s net=%s seccomp=%s%s nnp=on cgroup=%s%s%s",
-             j->slot   ? uid
-             : j->root ? "root-nocaps"
-                       : "self",
-             j->ns ? "mnt,pid,ipc,uts,cgroup" : "off",
-             j->policy.network_none && j->ns ? "none" : "host",
-             j->seccomp && j->policy.seccomp_audit ? "audit:" : "", j->seccomp ? j->arches : "off",
-             cg, j->cg && j->cg->devices ? " devices=v1" : "", j->n_degraded ? " (degraded)" : "");
+    snprintf(
+        j->summary, sizeof(j->summary),
+        "sandbox: uid=%s ns=%s net=%s seccomp=%s%s nnp=on cgroup=%s%s%s",
+        j->slot ? uid : (j->root ? "root-nocaps" : "self"),
+        j->ns ? "mnt,pid,ipc,uts,cgroup" : "off", j->policy.network_none && j->ns ? "none" : "host",
+        j->seccomp && j->policy.seccomp_audit ? "audit:" : "", j->seccomp ? j->arches : "off", cg,
+        j->cg && j->cg->devbpf    ? " devices=bpf"
+        : j->cg && j->cg->devices ? " devices=v1"
+                                  : "",
+        j->n_degraded ? " (degraded)" : "");
 }
 
 static int copy_policy(struct sb_job *j, const struct sb_policy *p)
@@ -434,6 +454,7 @@ static int slot_take(struct sb_job *j)
         j->slot = false;
         j->policy.slot_uid = 0;
         j->policy.slot_gid = 0;
+        return 0;
     }
     j->policy.slot_uid = j->lease.uid;
     j->policy.slot_gid = j->lease.gid;
@@ -482,6 +503,11 @@ static int setup(struct sb_job *j, const struct sb_policy *p)
     if (r < 0)
         return r;
     cgroup_setup(j);
+    /* init/ and step/ leaves: a step's reap must not reach the job's init */
+    if (j->ns && j->cg && sb_cg_job_split(j->cg) < 0)
+        j->sock[0] = '\0';
+    if (!j->ns || !j->seccomp)
+        j->sock[0] = '\0';
     r = j->ns ? spawn_init(j) : 0;
     if (r == -ENOENT) {
         /* no helper: the steps cannot start either, and say so then */
@@ -607,11 +633,47 @@ static void push_cgroups(struct argv_b *b, const struct sb_job *j)
     if (!j->cg)
         return;
     push(b, "--cgroup-flat");
+    /* split layout: steps go to step/ where the kill switch is, the rest to the job */
     if (j->cg->v2[0])
-        push_opt(b, "--cgroup2", j->cg->v2);
+        push_opt(b, "--cgroup2", j->cg->split ? j->cg->v2_step : j->cg->v2);
     n = sb_cg_v1_dirs(j->cg, v1, SB_CTL_N);
-    for (size_t i = 0; i < n; i++)
-        push_opt(b, "--cgroup1", v1[i]);
+    for (size_t i = 0; i < n; i++) {
+        bool freezer =
+            j->cg->split && j->cg->v1_step[0] && strcmp(v1[i], j->cg->v1[SB_CTL_FREEZER]) == 0;
+
+        push_opt(b, "--cgroup1", freezer ? j->cg->v1_step : v1[i]);
+    }
+}
+
+/*
+ * The job init as the step server (stepd.c): it joins the job's cgroups
+ * before its cgroup namespace (so the namespace is rooted at the job),
+ * lives in init/, starts steps in step/ with the job's credentials, limits
+ * and filter.
+ */
+static void push_server(struct argv_b *b, const struct sb_job *j)
+{
+    const char *v1[SB_CTL_N];
+    size_t n;
+
+    if (j->cg) {
+        push(b, "--cgroup-flat");
+        if (j->cg->v2[0])
+            push_opt(b, "--cgroup2", j->cg->v2);
+        n = sb_cg_v1_dirs(j->cg, v1, SB_CTL_N);
+        for (size_t i = 0; i < n; i++)
+            push_opt(b, "--cgroup1", v1[i]);
+        if (j->cg->v2_init[0]) {
+            push_opt(b, "--init-cgroup2", j->cg->v2_init);
+            push_opt(b, "--step-cgroup2", j->cg->v2_step);
+        }
+        if (j->cg->v1_init[0]) {
+            push_opt(b, "--init-cgroup1", j->cg->v1_init);
+            push_opt(b, "--step-cgroup1", j->cg->v1_step);
+        }
+    }
+    push_step_opts(b, j);
+    push_opt(b, "--socket", j->sock);
 }
 
 static void push_ns(struct argv_b *b, const struct sb_job *j)
@@ -634,20 +696,13 @@ static void push_ns(struct argv_b *b, const struct sb_job *j)
     }
 }
 
-static void push_sandbox(struct argv_b *b, const struct sb_job *j, const char *helper)
+/* What every step gets: filter, HOME, ids, rlimits. */
+static void push_step_opts(struct argv_b *b, const struct sb_job *j)
 {
     bool pids_cg = j->cg && j->cg->cg.on[SB_CTL_PIDS] != SB_CG_OFF;
 
-    push(b, helper);
-    push_cgroups(b, j);
     if (j->seccomp)
         push_opt(b, "--seccomp", j->bpf);
-    if (j->init_pid > 0) {
-        push_u64(b, "--join", (uint64_t)j->init_pid);
-        push_opt(b, "--ns", "cgroup");
-    } else if (j->ns) {
-        push_ns(b, j);
-    }
     push_opt(b, "--home", j->home);
     if (j->home_from[0])
         push_opt(b, "--home-from", j->home_from);
@@ -659,6 +714,23 @@ static void push_sandbox(struct argv_b *b, const struct sb_job *j, const char *h
     /* RLIMIT_NPROC counts per uid: meaningful only for a slot uid. */
     if (j->slot && !pids_cg && j->policy.pids_max)
         push_u64(b, "--nproc", j->policy.pids_max);
+}
+
+static void push_sandbox(struct argv_b *b, const struct sb_job *j, const char *helper)
+{
+    push(b, helper);
+    if (j->serve) {
+        /* everything else is the init's already */
+        push_opt(b, "--connect", j->sock);
+        push(b, "--");
+        return;
+    }
+    push_cgroups(b, j);
+    if (j->init_pid > 0)
+        push_u64(b, "--join", (uint64_t)j->init_pid);
+    else if (j->ns)
+        push_ns(b, j);
+    push_step_opts(b, j);
     push(b, "--");
 }
 

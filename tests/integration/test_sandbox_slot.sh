@@ -23,7 +23,9 @@ ws=$(mktemp -d "${TMPDIR:-/tmp}/gr-slot-ws.XXXXXX")
 priv=$(mktemp -d /var/tmp/gr-slot-priv.XXXXXX) # outside the job's private /tmp
 plant=$(mktemp -d "${TMPDIR:-/tmp}/gr-slot-plant.XXXXXX")
 canary="gr-slot-canary-$$-$RANDOM"
+rfs=
 slot_cleanup() {
+    [ -n "$rfs" ] && umount "$rfs" 2>/dev/null
     rm -rf "$ws" "$priv" "$plant"
 }
 trap slot_cleanup EXIT
@@ -183,6 +185,24 @@ u1=$(sed -n 's/.*job one uid=\([0-9]*\) overlap=yes.*/\1/p' <<<"$out3")
 u2=$(sed -n 's/.*job two uid=\([0-9]*\) overlap=yes.*/\1/p' <<<"$out3")
 check "replay: both jobs ran at the same time ('$u1', '$u2')" test -n "$u1" -a -n "$u2"
 check "replay: concurrent jobs run as different uids" test "$u1" != "$u2" -a "$u1" != 0 -a "$u2" != 0
+
+# a project on a filesystem that cannot be idmapped (ramfs): steps run as root without
+# capabilities, and the job log says why
+if mount -t ramfs ramfs "$priv/root" 2>/dev/null; then
+    rfs="$priv/root"
+    printf 'on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: %s\n' \
+        'echo "uid=$(id -u)" && touch f && echo wrote' >"$rfs/wf.yml"
+    out4=$(timeout 120 "$GHRUN" replay -W "$rfs/wf.yml" -C "$rfs" 2>&1)
+    check "no idmap: the job says why steps run as root" \
+        grep -q "sandbox protection off: steps run as root without capabilities: cannot idmap '$rfs'" \
+        <<<"$out4"
+    check "no idmap: the step runs as root (without capabilities)" grep -q '| uid=0$' <<<"$out4"
+    check "no idmap: the project is still writable" grep -q '| wrote$' <<<"$out4"
+    umount "$rfs"
+    rfs=
+else
+    echo "note: no ramfs here: the fallback for a filesystem without idmapped mounts is not run"
+fi
 
 # ---- online: `ghrun run` against the fake GitHub ----
 # (the protocol harness starts its counters, helpers and exit trap afresh: keep ours)

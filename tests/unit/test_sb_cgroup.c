@@ -388,6 +388,88 @@ static void test_legacy_v1_freezer(void **state)
     free(j);
 }
 
+/*
+ * The split layout of a job with a step server: the init in init/, steps in
+ * step/. A step's reap and a SIGKILL of the job reach step/ only (the init
+ * survives them); the job's end reaches the whole job.
+ */
+static void test_v2_split(void **state)
+{
+    struct fake *f = *state;
+    struct sb_cgjob *j = calloc(1, sizeof(*j));
+    struct sb_cg cg;
+    struct sb_step_stats st;
+    char p[2 * SB_PATH], job[SB_PATH];
+
+    put(f, "cgroup.controllers", "memory pids\n");
+    put(f, "cgroup.subtree_control", "");
+    put(f, "cgroup.kill", "");
+    assert_int_equal(sb__write_file(f->self, "0::/\n", true), 0);
+    assert_int_equal(
+        sb_cg_detect(&(struct sb_cg_env){.root = f->root, .self_cgroup = f->self, .fake = true},
+                     &cg),
+        0);
+    assert_int_equal(sb_cg_job_create(&cg, "split", &limits, j), 0);
+    assert_int_equal(sb_cg_job_split(j), 0);
+    assert_true(j->split);
+    snprintf(p, sizeof(p), "%s/init", j->v2);
+    assert_string_equal(j->v2_init, p);
+    assert_true(sb__exists(p));
+    snprintf(p, sizeof(p), "%s/step", j->v2);
+    assert_string_equal(j->v2_step, p);
+    assert_true(sb__exists(p));
+    assert_string_equal(j->v1_step, ""); /* the kill switch is v2 */
+    snprintf(p, sizeof(p), "%s/memory.events", j->v2);
+    assert_int_equal(sb__write_file(p, "oom 1\noom_kill 1\n", true), 0);
+    assert_int_equal(sb_cg_step_finish(j, &st), 0);
+    expect_file(j->v2_step, "cgroup.kill", "1");
+    snprintf(p, sizeof(p), "%s/cgroup.kill", j->v2);
+    assert_false(sb__exists(p)); /* the job's init lives on */
+    /* counters stay the job's: the step's OOM kill is seen there */
+    assert_true(st.oom_killed);
+    assert_true(sb__exists(j->v2_init));
+    assert_true(sb__exists(j->v2_step));
+    assert_int_equal(sb_cg_job_kill(j, SIGKILL), 0);
+    assert_false(sb__exists(p));
+    snprintf(job, sizeof(job), "%s", j->v2);
+    assert_int_equal(sb_cg_job_destroy(j), 0);
+    assert_false(sb__exists(job));
+    free(j);
+}
+
+static void test_v1_freezer_split(void **state)
+{
+    struct fake *f = *state;
+    struct sb_cgjob *j = calloc(1, sizeof(*j));
+    struct sb_cg cg;
+    struct sb_step_stats st;
+    char p[2 * SB_PATH];
+
+    dir(f, "memory");
+    dir(f, "freezer");
+    assert_int_equal(sb__write_file(f->self, "6:freezer:/\n4:memory:/\n", true), 0);
+    assert_int_equal(
+        sb_cg_detect(&(struct sb_cg_env){.root = f->root, .self_cgroup = f->self, .fake = true},
+                     &cg),
+        0);
+    assert_int_equal(sb_cg_job_create(&cg, "legacy-split", &limits, j), 0);
+    assert_int_equal(j->kill, SB_KILL_V1_FREEZER);
+    assert_int_equal(sb_cg_job_split(j), 0);
+    snprintf(p, sizeof(p), "%s/step", j->v1[SB_CTL_FREEZER]);
+    assert_string_equal(j->v1_step, p);
+    snprintf(p, sizeof(p), "%s/init", j->v1[SB_CTL_FREEZER]);
+    assert_string_equal(j->v1_init, p);
+    assert_int_equal(sb_cg_step_finish(j, &st), 0);
+    /* the step's freezer was frozen, swept and thawed; the job's was not touched */
+    expect_file(j->v1_step, "freezer.state", "THAWED");
+    snprintf(p, sizeof(p), "%s/freezer.state", j->v1[SB_CTL_FREEZER]);
+    assert_false(sb__exists(p));
+    snprintf(p, sizeof(p), "%s", j->v1[SB_CTL_FREEZER]);
+    assert_int_equal(sb_cg_job_destroy(j), 0);
+    assert_false(sb__exists(p));
+    free(j);
+}
+
 static void test_mountinfo_root(void **state)
 {
     struct fake *f = *state;
@@ -471,6 +553,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hybrid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_v1_devices, setup, teardown),
         cmocka_unit_test_setup_teardown(test_legacy_v1_freezer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_v2_split, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_v1_freezer_split, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mountinfo_root, setup, teardown),
         cmocka_unit_test_setup_teardown(test_none, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_self_file, setup, teardown),

@@ -243,6 +243,23 @@ static int probe_devopen(const char *dir)
     return 0;
 }
 
+/* The step's cgroup namespace: its inode, and where the step sits inside it. */
+static int probe_cgroupns(void)
+{
+    char ns[64] = "", line[512];
+    FILE *f = fopen("/proc/self/cgroup", "re");
+    ssize_t n = readlink("/proc/self/ns/cgroup", ns, sizeof(ns) - 1);
+
+    if (n > 0)
+        ns[n] = '\0';
+    printf("ns %s\n", ns);
+    while (f && fgets(line, sizeof(line), f))
+        printf("cg %s", line);
+    if (f)
+        fclose(f);
+    return n > 0 && f ? 0 : 1;
+}
+
 static int run_probe(int argc, char **argv)
 {
     const char *name = argv[2];
@@ -269,6 +286,8 @@ static int run_probe(int argc, char **argv)
         return probe_write(argv[3]);
     if (strcmp(name, "sleep") == 0)
         return probe_sleep();
+    if (strcmp(name, "cgroupns") == 0)
+        return probe_cgroupns();
     if (strcmp(name, "devopen") == 0 && argc > 3)
         return probe_devopen(argv[3]);
     return 100;
@@ -534,6 +553,12 @@ static void test_daemon_gone_after_reap(void **state)
     check_exit0(&r);
     assert_non_null(strstr(r.out, "daemon started"));
     assert_int_equal(sb_step_reap(j), 0);
+    /* the steps after a reap that had to kill run normally (the same step cgroup) */
+    for (int i = 0; i < 2; i++) {
+        run_in(j, "tmp", NULL, &r, 10000);
+        check_exit0(&r);
+        assert_int_equal(sb_step_reap(j), 0);
+    }
     sb_job_free(j);
 }
 
@@ -752,6 +777,49 @@ static void test_gpu_devices(void **state)
     (void)state;
 }
 
+/*
+ * One cgroup namespace per job, rooted at the job's cgroup: every step of
+ * the job is in the same namespace (not the host's), sees its own cgroup
+ * as a path inside the job ("/step" in v2, the job's root in the v1
+ * hierarchies) and nothing above it.
+ */
+static void test_cgroup_namespace_per_job(void **state)
+{
+    char host_ns[64] = "", first[64] = "";
+    struct sb_job *j;
+    struct run r;
+    ssize_t n = readlink("/proc/self/ns/cgroup", host_ns, sizeof(host_ns) - 1);
+
+    if (!usable(false, need_kill) || n <= 0)
+        skip();
+    host_ns[n] = '\0';
+    j = new_job(false);
+    for (int i = 0; i < 2; i++) {
+        char *ns, *line;
+
+        run_in(j, "cgroupns", NULL, &r, 10000);
+        check_exit0(&r);
+        assert_int_equal(sb_step_reap(j), 0);
+        ns = strstr(r.out, "ns cgroup:[");
+        assert_non_null(ns);
+        *strchr(ns, '\n') = '\0';
+        assert_string_not_equal(ns + 3, host_ns);
+        if (i == 0)
+            snprintf(first, sizeof(first), "%s", ns + 3);
+        else
+            assert_string_equal(ns + 3, first);
+        *strchr(ns, '\0') = '\n';
+        /* nothing of the host's tree above the job: no runner or ghrun path */
+        assert_null(strstr(r.out, "ghrun"));
+        assert_null(strstr(r.out, "job-"));
+        line = strstr(r.out, "cg 0::");
+        if (line)
+            assert_int_equal(strncmp(line, "cg 0::/step\n", 12), 0);
+    }
+    sb_job_free(j);
+    (void)state;
+}
+
 static int setup_secrets(void **state)
 {
     char tmpl[64] = "/var/tmp/gr-sb-secret-";
@@ -811,6 +879,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_job_kill_running_step),
         cmocka_unit_test(test_job_sigterm_reaches_step),
         cmocka_unit_test(test_gpu_devices),
+        cmocka_unit_test(test_cgroup_namespace_per_job),
     };
     ssize_t n;
 

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static size_t count(char **v)
@@ -107,6 +108,40 @@ static void test_wrap_command_line(void **state)
     (void)state;
 }
 
+/* As root, steps start through the job's init: the command line names its socket only. */
+static void test_wrap_through_init(void **state)
+{
+    struct sb_policy p = {.slot_uid = 64006, .nofile = 4096};
+    char *argv[] = {"true", NULL};
+    struct sb_job *j = NULL;
+    char **w = NULL;
+    struct stat st;
+
+    if (geteuid() != 0) {
+        printf("skipped: the job's init needs root\n");
+        return;
+    }
+    assert_int_equal(sb_job_new("served", &p, &j), 0);
+    assert_int_equal(sb_wrap_command(j, argv, &w), 0);
+    if (find(w, "--connect") < 0) {
+        printf("skipped: no job init here: %s\n", sb_job_summary(j));
+    } else {
+        assert_int_equal(find(w, "--connect"), 1);
+        assert_non_null(strstr(w[2], "/init.sock"));
+        /* the socket is the runner's alone */
+        assert_int_equal(stat(w[2], &st), 0);
+        assert_true(S_ISSOCK(st.st_mode));
+        assert_int_equal(st.st_uid, 0);
+        assert_int_equal(st.st_mode & 077, 0);
+        assert_string_equal(w[3], "--");
+        assert_string_equal(w[4], "true");
+        assert_null(w[5]);
+    }
+    sb_argv_free(w);
+    sb_job_free(j);
+    (void)state;
+}
+
 static void test_strict_refuses(void **state)
 {
     struct sb_policy p = {.strict = true}; /* no slot uid: never acceptable in strict */
@@ -192,9 +227,13 @@ static void test_doctor(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_null_policy_plain),     cmocka_unit_test(test_wrap_command_line),
-        cmocka_unit_test(test_strict_refuses),        cmocka_unit_test(test_best_effort_reports),
-        cmocka_unit_test(test_init_failure_degrades), cmocka_unit_test(test_doctor),
+        cmocka_unit_test(test_null_policy_plain),
+        cmocka_unit_test(test_wrap_command_line),
+        cmocka_unit_test(test_wrap_through_init),
+        cmocka_unit_test(test_strict_refuses),
+        cmocka_unit_test(test_best_effort_reports),
+        cmocka_unit_test(test_init_failure_degrades),
+        cmocka_unit_test(test_doctor),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
