@@ -32,7 +32,7 @@ struct sb_policy {
     uint64_t pids_max;
     bool network_none;
     bool strict; /* refuse to run when an isolation feature is missing */
-    /* Steps run as this uid/gid when the runner is root; 0 = not set. */
+    /* Steps run as this uid/gid when the runner is root; 0 = not set. With slot_auto: the base. */
     uid_t slot_uid;
     gid_t slot_gid;
     /* NULL-terminated lists, copied by sb_job_new(). */
