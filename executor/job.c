@@ -412,9 +412,14 @@ static int leg_sandbox(struct ex__leg *leg)
     const struct sb_policy *base = leg->run->opts->sandbox;
     /* replay: the project is the user's, never chowned: the slot writes it idmapped */
     const char *idmap[] = {leg->run->workdir, NULL};
+    /* ... and the invoking user's home (their tools: pyenv, cargo, nvm) readable, as before */
+    const char *home = getenv("HOME");
+    const char *idmap_ro[] = {
+        home && home[0] == '/' && home[1] && gr_path_is_dir(home) ? home : NULL, NULL};
     struct sb_policy pol;
     const char **rw;
-    size_t n = 0;
+    const char **masks;
+    size_t n = 0, m;
     int r;
 
     if (!base)
@@ -423,6 +428,14 @@ static int leg_sandbox(struct ex__leg *leg)
     while (base->rw_paths && base->rw_paths[n])
         n++;
     rw = gr_xcalloc(n + 4, sizeof(*rw));
+    /* the run's artifact store (the runner's staging files) is the services', not the steps' */
+    for (m = 0; base->mask_paths && base->mask_paths[m]; m++)
+        ;
+    masks = gr_xcalloc(m + 2, sizeof(*masks));
+    if (m)
+        memcpy(masks, base->mask_paths, m * sizeof(*masks));
+    masks[m] = leg->run->opts->artifact_dir;
+    pol.mask_paths = masks;
     for (size_t i = 0; i < n; i++)
         rw[i] = base->rw_paths[i];
     rw[n++] = leg->run->workdir;
@@ -432,8 +445,10 @@ static int leg_sandbox(struct ex__leg *leg)
     if (leg->run->opts->action_dir)
         rw[n++] = leg->run->opts->action_dir;
     pol.rw_paths = rw;
-    if (!leg->run->opts->checkout_clones)
+    if (!leg->run->opts->checkout_clones) {
         pol.idmap_paths = idmap;
+        pol.idmap_ro_paths = idmap_ro;
+    }
     r = sb_job_new(leg->jr->pj->id, &pol, &leg->sb); /* copies the policy */
     if (r < 0 && *sb_last_error())
         GR_LOG_ERR("sandbox: %s", sb_last_error());
@@ -445,6 +460,7 @@ static int leg_sandbox(struct ex__leg *leg)
         if (!leg->run->opts->quiet_sandbox || strstr(*off, "cannot idmap"))
             ex__leg_log(leg, "sandbox protection off: %s", *off);
     free(rw);
+    free(masks);
     if (r == 0)
         r = ex__slot_setup(leg);
     return r;

@@ -537,7 +537,10 @@ static int parse_opt(struct sb_hcfg *c, const char *opt, const char *v)
         return add_list(&c->rw, &c->n_rw, v);
     else if (strcmp(opt, "--idmap") == 0)
         return add_list(&c->idmap, &c->n_idmap, v);
-    else if (strcmp(opt, "--ns") == 0)
+    else if (strcmp(opt, "--idmap-ro") == 0 && c->n_idmap < SB_MAX_IDMAP) {
+        c->idmap_ro[c->n_idmap] = true;
+        return add_list(&c->idmap, &c->n_idmap, v);
+    } else if (strcmp(opt, "--ns") == 0)
         return parse_ns(c, v);
     else if (strcmp(opt, "--home") == 0)
         c->home = v;

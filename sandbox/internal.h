@@ -163,8 +163,9 @@ struct sb_hcfg {
     size_t n_idmap;
     uid_t idmap_uid; /* --idmap-uid, --idmap-gid: the slot */
     gid_t idmap_gid;
-    int idmap_fd[SB_MAX_IDMAP]; /* detached idmapped mounts, made before unshare; -1: none */
-    int idmap_err;              /* errno of the first idmap failure, 0: all made */
+    int idmap_fd[SB_MAX_IDMAP];  /* detached idmapped mounts, made before unshare; -1: none */
+    int idmap_err;               /* errno of the first idmap failure, 0: all made */
+    bool idmap_ro[SB_MAX_IDMAP]; /* --idmap-ro: read-only, attached unless masked */
     char **argv;
     /* the step server (stepd.c) */
     const char *socket;              /* --socket: the job init serves steps on this unix socket */

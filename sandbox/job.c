@@ -33,6 +33,7 @@ struct sb_job {
     char **masks;
     char **rws;
     char **idmaps;
+    char **idmaps_ro;
     bool root, ns, seccomp, slot, mount_setattr;
     struct sb_slot lease; /* slot_auto: the held slot */
     int idmap_err;        /* the idmap_paths could not be idmapped (errno) */
@@ -418,11 +419,13 @@ static int copy_policy(struct sb_job *j, const struct sb_policy *p)
     j->masks = copy_list(p->mask_paths);
     j->rws = copy_list(p->rw_paths);
     j->idmaps = copy_list(p->idmap_paths);
-    if (!j->masks || !j->rws || !j->idmaps)
+    j->idmaps_ro = copy_list(p->idmap_ro_paths);
+    if (!j->masks || !j->rws || !j->idmaps || !j->idmaps_ro)
         return -ENOMEM;
     j->policy.mask_paths = (const char *const *)j->masks;
     j->policy.rw_paths = (const char *const *)j->rws;
     j->policy.idmap_paths = (const char *const *)j->idmaps;
+    j->policy.idmap_ro_paths = (const char *const *)j->idmaps_ro;
     j->policy.state_dir = NULL;
     return 0;
 }
@@ -582,6 +585,7 @@ void sb_job_free(struct sb_job *job)
     sb_argv_free(job->masks);
     sb_argv_free(job->rws);
     sb_argv_free(job->idmaps);
+    sb_argv_free(job->idmaps_ro);
     free(job->name);
     free(job);
 }
@@ -690,6 +694,8 @@ static void push_ns(struct argv_b *b, const struct sb_job *j)
     push_opt(b, "--rw", j->home);
     for (size_t i = 0; j->slot && j->idmaps[i]; i++)
         push_opt(b, "--idmap", j->idmaps[i]);
+    for (size_t i = 0; j->slot && j->idmaps[0] && j->idmaps_ro[i]; i++)
+        push_opt(b, "--idmap-ro", j->idmaps_ro[i]);
     if (j->slot && j->idmaps[0]) {
         push_u64(b, "--idmap-uid", j->policy.slot_uid);
         push_u64(b, "--idmap-gid", j->policy.slot_gid);

@@ -130,10 +130,10 @@ static int make_userns(uid_t from_uid, gid_t from_gid, uid_t to_uid, gid_t to_gi
 }
 
 /* A detached clone of path's mount, idmapped owner -> (uid, gid). Returns its fd or -errno. */
-static int idmapped_clone(const char *path, uid_t uid, gid_t gid)
+static int idmapped_clone(const char *path, uid_t uid, gid_t gid, bool ro)
 {
-    struct sb_mount_attr a = {.attr_set =
-                                  SB_MOUNT_ATTR_IDMAP | SB_MOUNT_ATTR_NOSUID | SB_MOUNT_ATTR_NODEV};
+    struct sb_mount_attr a = {.attr_set = SB_MOUNT_ATTR_IDMAP | SB_MOUNT_ATTR_NOSUID |
+                                          SB_MOUNT_ATTR_NODEV | (ro ? SB_MOUNT_ATTR_RDONLY : 0)};
     struct stat st;
     int ns, fd, r = 0;
 
@@ -163,7 +163,7 @@ void sb_mnt_idmap_prepare(struct sb_hcfg *c)
         return;
     }
     for (size_t i = 0; i < c->n_idmap; i++) {
-        int fd = idmapped_clone(c->idmap[i], c->idmap_uid, c->idmap_gid);
+        int fd = idmapped_clone(c->idmap[i], c->idmap_uid, c->idmap_gid, c->idmap_ro[i]);
 
         if (fd < 0) {
             c->idmap_err = -fd;
@@ -185,7 +185,7 @@ void sb_mnt_idmap_prepare(struct sb_hcfg *c)
 static int attach_idmapped(const struct sb_hcfg *c, const char *path)
 {
     for (size_t i = 0; i < c->n_idmap && i < SB_MAX_IDMAP; i++) {
-        if (c->idmap_fd[i] < 0 || strcmp(c->idmap[i], path) != 0)
+        if (c->idmap_fd[i] < 0 || c->idmap_ro[i] || strcmp(c->idmap[i], path) != 0)
             continue;
         if (syscall(SYS_move_mount, c->idmap_fd[i], "", AT_FDCWD, path,
                     SB_MOVE_MOUNT_F_EMPTY_PATH) < 0)
@@ -193,6 +193,31 @@ static int attach_idmapped(const struct sb_hcfg *c, const char *path)
         return 0;
     }
     return 1;
+}
+
+static bool is_under(const char *path, const char *dir);
+
+/*
+ * Read-only idmapped paths (replay: the invoking user's home, where their
+ * tools live, readable by the slot as it was by the user): attached after
+ * before the masks and the writable paths (which may lie inside them),
+ * except where a mask or the private /tmp hides them.
+ */
+static int readable_idmaps(const struct sb_hcfg *c, const char **ret_path)
+{
+    for (size_t i = 0; i < c->n_idmap && i < SB_MAX_IDMAP; i++) {
+        bool hidden = c->tmp && (!strcmp(c->idmap[i], "/tmp") || is_under(c->idmap[i], "/tmp"));
+
+        for (size_t m = 0; m < c->n_mask && !hidden; m++)
+            hidden = !strcmp(c->idmap[i], c->mask[m]) || is_under(c->idmap[i], c->mask[m]);
+        if (c->idmap_fd[i] < 0 || !c->idmap_ro[i] || hidden)
+            continue;
+        *ret_path = c->idmap[i];
+        if (syscall(SYS_move_mount, c->idmap_fd[i], "", AT_FDCWD, c->idmap[i],
+                    SB_MOVE_MOUNT_F_EMPTY_PATH) < 0)
+            return -errno;
+    }
+    return 0;
 }
 
 static int bind(const char *src, const char *dst, unsigned long flags)
@@ -242,6 +267,24 @@ static bool is_under(const char *path, const char *dir)
     return strncmp(path, dir, n) == 0 && path[n] == '/';
 }
 
+/*
+ * In the job's private /tmp, the dirs made above a writable path belong to
+ * the slot, which may make siblings there, as root (who made them) could.
+ */
+static void give_parents(const struct sb_hcfg *c, const char *dir, const char *path)
+{
+    char p[SB_PATH];
+    char *s;
+
+    if (!c->set_ids || strcmp(dir, "/tmp") != 0)
+        return;
+    snprintf(p, sizeof(p), "%s", path);
+    while ((s = strrchr(p, '/')) != NULL && s > p + strlen(dir)) {
+        *s = '\0';
+        (void)lchown(p, c->uid, c->gid);
+    }
+}
+
 /* Mount points, inside a fresh mask tmpfs, for the writable paths below it. */
 static int make_mountpoints(const struct sb_hcfg *c, const char *dir)
 {
@@ -258,6 +301,7 @@ static int make_mountpoints(const struct sb_hcfg *c, const char *dir)
             r = sb__mkdir_p(c->rw[i], 0755);
             if (r < 0)
                 return r;
+            give_parents(c, dir, c->rw[i]);
             continue;
         }
         snprintf(parent, sizeof(parent), "%s", c->rw[i]);
@@ -295,13 +339,23 @@ static int mask(const struct sb_hcfg *c, const char *path)
     return c ? make_mountpoints(c, path) : 0;
 }
 
+/* A mask inside a writable path: it goes on after the writable binds, or they would cover it. */
+static bool late_mask(const struct sb_hcfg *c, const char *path)
+{
+    for (size_t i = 0; i < c->n_rw; i++)
+        if (is_under(path, c->rw[i]))
+            return true;
+    return false;
+}
+
 static int seal_masks(const struct sb_hcfg *c, const char **ret_path)
 {
     struct stat st;
 
     for (size_t i = 0; i < c->n_mask; i++) {
         *ret_path = c->mask[i];
-        if (hidden_by_tmp(c, c->mask[i]) || lstat(c->mask[i], &st) < 0 || !S_ISDIR(st.st_mode))
+        if (hidden_by_tmp(c, c->mask[i]) || late_mask(c, c->mask[i]) ||
+            lstat(c->mask[i], &st) < 0 || !S_ISDIR(st.st_mode))
             continue;
         if (mount(NULL, c->mask[i], NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
                   NULL) < 0)
@@ -395,9 +449,13 @@ int sb_mnt_enter(const struct sb_hcfg *c, const char **ret_path)
     if (c->ns_net &&
         mount("sysfs", "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
         return -errno;
+    /* under the masks and writable paths that lie inside them */
+    r = readable_idmaps(c, ret_path);
+    if (r < 0)
+        return r;
     for (size_t i = 0; i < c->n_mask; i++) {
         *ret_path = c->mask[i];
-        if (hidden_by_tmp(c, c->mask[i]))
+        if (hidden_by_tmp(c, c->mask[i]) || late_mask(c, c->mask[i]))
             continue;
         r = mask(c, c->mask[i]);
         if (r < 0)
@@ -406,6 +464,11 @@ int sb_mnt_enter(const struct sb_hcfg *c, const char **ret_path)
     r = writable(c, ret_path);
     if (r == 0)
         r = seal_masks(c, ret_path);
+    for (size_t i = 0; r == 0 && i < c->n_mask; i++) {
+        *ret_path = c->mask[i];
+        if (late_mask(c, c->mask[i]))
+            r = mask(NULL, c->mask[i]);
+    }
     if (r < 0)
         return r;
     *ret_path = "/dev/shm";

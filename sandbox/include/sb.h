@@ -64,6 +64,12 @@ struct sb_policy {
      */
     const char *const *idmap_paths;
     /*
+     * Read-only idmapped binds with the same fallback (replay: the invoking user's home,
+     * whose tools the steps ran before as that user), unless a mask or the private /tmp
+     * hides the path. NULL-terminated, copied.
+     */
+    const char *const *idmap_ro_paths;
+    /*
      * GPU isolation (docs/sandbox.md section 9): steps may open only the
      * basic char devices (null, zero, full, random, urandom, tty, ptmx,
      * pts), the NVIDIA control and uvm nodes, and /dev/nvidia<minor> of
