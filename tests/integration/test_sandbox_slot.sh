@@ -78,6 +78,8 @@ jobs:
           mkdir -p "\$RUNNER_TEMP/bin" && printf '#!/bin/sh\necho path-ok\n' >"\$RUNNER_TEMP/bin/slot-tool"
           chmod +x "\$RUNNER_TEMP/bin/slot-tool" && echo "\$RUNNER_TEMP/bin" >>"\$GITHUB_PATH"
           echo "### slot summary ok" >>"\$GITHUB_STEP_SUMMARY"
+          ls "$HOME" >/dev/null && echo "user home readable"
+          touch "$HOME/gr-slot-probe-\$\$" 2>/dev/null || echo "user home read-only"
       - run: |
           echo "env=\$FROM_ENV output=\${{ steps.who.outputs.out }}"
           slot-tool
@@ -104,6 +106,9 @@ check "replay: the project's owner appears as the slot" grep -q "mine.txt belong
 check "replay: the workspace is writable" grep -q '| ws writable' <<<"$out"
 check "replay: RUNNER_TEMP is writable" grep -q '| temp writable' <<<"$out"
 check "replay: HOME is writable" grep -q '| home writable' <<<"$out"
+check "replay: the invoking user's home is readable (their tools)" \
+    grep -q '| user home readable' <<<"$out"
+check "replay: and read-only" grep -q '| user home read-only' <<<"$out"
 check "replay: a root-only file is refused" grep -q '| root-only file refused' <<<"$out"
 check "replay: a root-only file is never read" bash -c "! grep -q READ-ROOT-ONLY <<<\"\$1\"" _ "$out"
 expect_eq() { if [ "$2" = "$3" ]; then ok; else bad "$1: got '$2', want '$3'"; fi; }
