@@ -91,7 +91,11 @@ int ex__scratch_write(const char *path, const char *data, size_t len) GR_MUST_CH
  * Make path a fresh empty file for the current step. The previous step's
  * file of the same slot is renamed and truncated rather than a new inode
  * created: on ext4, allocating inodes while others were just deleted costs
- * more than the rest of the step's bookkeeping together.
+ * more than the rest of the step's bookkeeping together. path lies below
+ * leg->temp_dir, where steps write: the reused file is emptied only while it
+ * is still a regular file of the steps' uid with one link, directories on
+ * the way are opened through no link (and made, owned by the slot, when
+ * missing), and the file belongs to the uid the steps run as (slot.c).
  */
 enum {
     EX__SLOT_ENV,
@@ -103,6 +107,29 @@ enum {
     EX__N_SLOTS
 };
 int ex__scratch_fresh(struct ex__leg *leg, int slot, const char *path) GR_MUST_CHECK;
+
+/* ---- job slots (slot.c) ------------------------------------------------ */
+
+/* Read back a file below leg->temp_dir that steps could write: no link followed anywhere below
+ * RUNNER_TEMP, no FIFO opened, only a regular file of the steps' uid with one link (-EPERM),
+ * at most max bytes (-E2BIG). *ret owned. */
+int ex__scratch_read(const struct ex__leg *leg, const char *path, size_t max, char **ret,
+                     size_t *ret_len) GR_MUST_CHECK;
+/* The directory of path (below leg->temp_dir), opened through no link (made, with create); the
+ * last component in *ret_name (points into path). Returns the fd or -errno. */
+int ex__scratch_dir(const struct ex__leg *leg, const char *path, bool create,
+                    const char **ret_name) GR_MUST_CHECK;
+/* After sb_job_new(): the slot the steps run as (leg->slot...); an online job's workspace is
+ * handed to it. 0 or -errno. */
+int ex__slot_setup(struct ex__leg *leg) GR_MUST_CHECK;
+/* A file or dir the runner just made for the steps goes to the slot (no-op without one). */
+int ex__slot_own(const struct ex__leg *leg, const char *path) GR_MUST_CHECK;
+int ex__slot_own_fd(const struct ex__leg *leg, int fd) GR_MUST_CHECK;
+/* After a native step wrote into the workspace as the runner: what it made goes to the uid the
+ * steps write as on disk (the slot; in an idmapped project, the project's owner). */
+void ex__slot_claim(struct ex__leg *leg);
+/* The end of an online job: the workspace back to the runner. */
+void ex__slot_reclaim(struct ex__leg *leg);
 
 struct ex__proc;
 typedef void (*ex__line_cb)(void *ctx, const char *line, size_t len);
@@ -150,6 +177,14 @@ struct ex__leg {
     bool abandoned; /* the cancel timeout passed: no further steps */
     enum ex_result result;
     struct sb_job *sb;
+    /* steps run as a job slot's uid (slot.c): what they write is handed to it */
+    bool slot;
+    uid_t slot_uid;
+    gid_t slot_gid;
+    bool ws_idmapped; /* replay: the project is bound idmapped for the slot */
+    bool ws_owned;    /* online: the workspace was handed to the slot */
+    uid_t ws_uid;     /* owner of the workspace at the start */
+    gid_t ws_gid;
     struct ex_masker *masker;
     struct ex_cmd_state cmds; /* stop-commands carries over steps; echo is reset per step */
     char *temp_dir, *leg_dir;

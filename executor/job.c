@@ -7,7 +7,9 @@
  */
 #include "engine_internal.h"
 
+#include <errno.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -308,8 +310,16 @@ static int leg_dirs(struct ex__leg *leg, struct gr_diag *d)
         r = gr_mkdir_p(ev_dir, 0755);
     if (r == 0)
         r = gr_mkdir_p(leg->run->tool_cache, 0755);
+    /* the tool cache outlives the job and serves every slot: sticky and world-writable */
+    if (r == 0 && leg->slot && chmod(leg->run->tool_cache, 01777) < 0)
+        r = -errno;
     if (r == 0)
         r = gr_file_write_atomic(ev_path, text ? text : "{}", text ? strlen(text) : 2, 0644);
+    /* RUNNER_TEMP is the steps' to write (made just now: nothing of theirs is in the way) */
+    if (r == 0)
+        r = ex__slot_own(leg, leg->temp_dir);
+    if (r == 0)
+        r = ex__slot_own(leg, ev_dir);
     if (r < 0)
         gr_diag_set(d, r, NULL, 0, 0, "cannot prepare '%s': %s", leg->leg_dir, gr_strerror(r));
     free(text);
@@ -400,9 +410,16 @@ static void leg_end(struct ex__leg *leg);
 static int leg_sandbox(struct ex__leg *leg)
 {
     const struct sb_policy *base = leg->run->opts->sandbox;
+    /* replay: the project is the user's, never chowned: the slot writes it idmapped */
+    const char *idmap[] = {leg->run->workdir, NULL};
+    /* ... and the invoking user's home (their tools: pyenv, cargo, nvm) readable, as before */
+    const char *home = getenv("HOME");
+    const char *idmap_ro[] = {
+        home && home[0] == '/' && home[1] && gr_path_is_dir(home) ? home : NULL, NULL};
     struct sb_policy pol;
     const char **rw;
-    size_t n = 0;
+    const char **masks;
+    size_t n = 0, m;
     int r;
 
     if (!base)
@@ -411,6 +428,14 @@ static int leg_sandbox(struct ex__leg *leg)
     while (base->rw_paths && base->rw_paths[n])
         n++;
     rw = gr_xcalloc(n + 4, sizeof(*rw));
+    /* the run's artifact store (the runner's staging files) is the services', not the steps' */
+    for (m = 0; base->mask_paths && base->mask_paths[m]; m++)
+        ;
+    masks = gr_xcalloc(m + 2, sizeof(*masks));
+    if (m)
+        memcpy(masks, base->mask_paths, m * sizeof(*masks));
+    masks[m] = leg->run->opts->artifact_dir;
+    pol.mask_paths = masks;
     for (size_t i = 0; i < n; i++)
         rw[i] = base->rw_paths[i];
     rw[n++] = leg->run->workdir;
@@ -420,16 +445,24 @@ static int leg_sandbox(struct ex__leg *leg)
     if (leg->run->opts->action_dir)
         rw[n++] = leg->run->opts->action_dir;
     pol.rw_paths = rw;
+    if (!leg->run->opts->checkout_clones) {
+        pol.idmap_paths = idmap;
+        pol.idmap_ro_paths = idmap_ro;
+    }
     r = sb_job_new(leg->jr->pj->id, &pol, &leg->sb); /* copies the policy */
     if (r < 0 && *sb_last_error())
         GR_LOG_ERR("sandbox: %s", sb_last_error());
-    if (r == 0 && !leg->run->opts->quiet_sandbox) {
-        /* every job log says how its steps are isolated, and what is off (sandbox.md 10) */
+    if (r == 0 && !leg->run->opts->quiet_sandbox)
         ex__leg_log(leg, "%s", sb_job_summary(leg->sb));
-        for (const char *const *off = sb_job_degraded(leg->sb); *off; off++)
+    /* every job log says how its steps are isolated, and what is off (sandbox.md 10); a quiet
+     * run said it once, except what only this job's workspace decides (its idmap) */
+    for (const char *const *off = r == 0 ? sb_job_degraded(leg->sb) : NULL; off && *off; off++)
+        if (!leg->run->opts->quiet_sandbox || strstr(*off, "cannot idmap"))
             ex__leg_log(leg, "sandbox protection off: %s", *off);
-    }
     free(rw);
+    free(masks);
+    if (r == 0)
+        r = ex__slot_setup(leg);
     return r;
 }
 
@@ -602,6 +635,7 @@ static void leg_end(struct ex__leg *leg)
     else
         leg->result = EX_RESULT_SUCCESS;
     leg_kill_leftovers(leg);
+    ex__slot_reclaim(leg);
     if (rep->job_finished)
         rep->job_finished(rep->ctx, leg, leg->result, leg->outputs, dur);
     ex__json_leg_finish(leg, dur);

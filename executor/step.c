@@ -323,7 +323,8 @@ int ex__proc_start(uv_loop_t *loop, const struct ex__proc_opts *o, struct ex__pr
 
 int ex__scratch_write(const char *path, const char *data, size_t len)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    /* O_NONBLOCK: a FIFO a step left in the way must not hang the runner */
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0644);
     int r = 0;
 
     if (fd < 0)
@@ -355,28 +356,6 @@ static void spare_put(struct ex__leg *leg, int slot, char **path)
     }
     free(*path);
     *path = NULL;
-}
-
-int ex__scratch_fresh(struct ex__leg *leg, int slot, const char *path)
-{
-    char *dir;
-    int r;
-
-    if (leg->spare[slot]) {
-        r = rename(leg->spare[slot], path);
-        free(leg->spare[slot]);
-        leg->spare[slot] = NULL;
-        if (r == 0 && truncate(path, 0) == 0)
-            return 0;
-    }
-    r = ex__scratch_write(path, "", 0);
-    if (r != -ENOENT)
-        return r;
-    /* first step of the job, or a step emptied RUNNER_TEMP */
-    dir = gr_xstrndup(path, (size_t)(strrchr(path, '/') - path));
-    r = gr_mkdir_p(dir, 0755);
-    free(dir);
-    return r < 0 ? r : ex__scratch_write(path, "", 0);
 }
 
 static void stepexec_free(struct ex__stepexec *se)
@@ -623,6 +602,21 @@ static enum ex_result apply_continue_on_error(struct ex__stepexec *se, enum ex_r
     return coe ? EX_RESULT_SUCCESS : outcome;
 }
 
+/*
+ * A native step (run in the runner, no process: no file command files) that writes into the
+ * workspace as the runner: checkout, cache restore, download-artifact.
+ */
+static bool native_wrote(const struct ex__stepexec *se)
+{
+    const char *uses = ex_node_str(se->step->uses);
+
+    if (!se->leg->slot || se->file_env || se->post || !uses || se->leg->run->opts->no_native ||
+        !ex__native_lookup(uses))
+        return false;
+    return strstr(uses, "/checkout@") || strstr(uses, "/cache@") || strstr(uses, "/restore@") ||
+           strstr(uses, "/download-artifact@");
+}
+
 void ex__step_finished(struct ex__stepexec *se, enum ex_result outcome)
 {
     struct ex__leg *leg = se->leg;
@@ -647,6 +641,8 @@ void ex__step_finished(struct ex__stepexec *se, enum ex_result outcome)
     json_object_set(leg->ctx, "env", leg->job_env);
     if (leg->cur == se)
         leg->cur = NULL;
+    if (native_wrote(se))
+        ex__slot_claim(leg);
     stepexec_free(se);
 }
 
@@ -911,7 +907,7 @@ void ex__step_line(struct ex__stepexec *se, const char *line, size_t len)
 
 static int filecmd_read(struct ex__stepexec *se, const char *path, char **ret, size_t *ret_len)
 {
-    int r = gr_file_read(path, EX__FILECMD_MAX, ret, ret_len);
+    int r = ex__scratch_read(se->leg, path, EX__FILECMD_MAX, ret, ret_len);
 
     if (r == -ENOENT) {
         *ret = gr_xstrdup("");
@@ -1043,7 +1039,7 @@ static void filecmd_summary(struct ex__stepexec *se)
     struct ex_linesplit ls;
     char *data = NULL;
     size_t len = 0;
-    int r = gr_file_read(se->file_summary, EX__SUMMARY_MAX, &data, &len);
+    int r = ex__scratch_read(se->leg, se->file_summary, EX__SUMMARY_MAX, &data, &len);
 
     if (r == -E2BIG) {
         ex__leg_annotate(se->leg, se, "error",

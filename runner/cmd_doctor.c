@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void usage(void)
 {
@@ -29,9 +30,10 @@ static void print_settings(const struct rn_sandbox_config *c, const char *path, 
 {
     printf("settings: %s%s\n", path, found ? "" : " (none: defaults)");
     printf("settings: memory=%" PRIu64 " swap=%" PRIu64 " cpus=%g pids=%" PRIu64 " nofile=%" PRIu64
-           " network=%s strictness=%s slot_uid=%u gpus=%zu/job\n",
+           " network=%s strictness=%s slot_uids=%u+N gpus=%zu/job\n",
            c->memory, c->swap, c->cpus, c->pids, c->nofile, c->network_none ? "none" : "host",
-           c->strict ? "strict" : "best-effort", (unsigned)c->slot_uid, c->gpus_per_job);
+           c->strict ? "strict" : "best-effort", (unsigned)(c->slot_uid ? c->slot_uid : 64000),
+           c->gpus_per_job);
     for (size_t i = 0; i < c->n_masks; i++)
         printf("settings: masked: %s\n", c->masks[i]);
 }
@@ -41,6 +43,8 @@ static int job_under_settings(const struct rn_sandbox_config *c)
 {
     struct sb_policy p;
     struct sb_job *j = NULL;
+    uid_t uid;
+    gid_t gid;
 
     rn_config_sandbox_policy(c, &p);
     if (sb_job_new("doctor-settings", &p, &j) < 0) {
@@ -48,6 +52,12 @@ static int job_under_settings(const struct rn_sandbox_config *c)
         return 1;
     }
     printf("runner job: %s\n", sb_job_summary(j));
+    if (sb_job_slot(j, &uid, &gid, NULL) == 0)
+        printf("runner job: steps run as uid %u gid %u (a job slot of its own)\n", (unsigned)uid,
+               (unsigned)gid);
+    else
+        printf("runner job: steps run as uid %u (no job slot%s)\n", (unsigned)geteuid(),
+               geteuid() ? ": the runner is not root" : ", capabilities dropped");
     for (const char *const *d = sb_job_degraded(j); *d; d++)
         printf("runner job: degraded: %s\n", *d);
     sb_job_free(j);

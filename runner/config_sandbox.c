@@ -328,10 +328,9 @@ void rn_config_sandbox_policy(const struct rn_sandbox_config *c, struct sb_polic
         .nofile = c->nofile,
         .network_none = c->network_none,
         .strict = c->strict,
+        /* a root runner leases a slot per job: ghr-slot<N>, else slot_uid (64000) + N */
+        .slot_auto = true,
         .slot_uid = c->slot_uid,
-        .slot_gid = c->slot_uid,
-        /* the engine does not yet hand its per-step files to a slot uid: none by default */
-        .slot_optional = c->slot_uid == 0,
         .mask_paths = (const char *const *)c->masks,
         .allow_ptrace = c->allow_ptrace,
         .seccomp_audit = c->seccomp_audit,

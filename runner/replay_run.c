@@ -291,7 +291,8 @@ static int sandbox_report(const struct sb_policy *p)
 /*
  * Limits, masks and network for a sandboxed replay come from the runner's
  * sandbox settings file named by GHRUN_SANDBOX_CONFIG (sandbox_config.h);
- * steps still run as the invoking user and --sandbox sets the strictness.
+ * --sandbox sets the strictness. As root, steps run as a job slot's uid (the
+ * file's slot_uid is the base), the project bound idmapped for it.
  */
 static int sandbox_settings(struct rn_sandbox_config *sc, struct sb_policy *policy)
 {
@@ -309,7 +310,6 @@ static int sandbox_settings(struct rn_sandbox_config *sc, struct sb_policy *poli
     }
     rn_config_sandbox_policy(sc, policy);
     policy->strict = strict;
-    policy->slot_uid = policy->slot_gid = 0;
     return 0;
 }
 
@@ -326,10 +326,12 @@ int rn_replay_run(struct ex_plan *plan, const struct rn_replay_opts *o)
         .no_native = o->no_native,
         .no_native_list = o->native_off,
     };
-    /* Replay (sandboxed by default, best-effort) keeps the invoking user (no slot uid) and
+    /* Replay (sandboxed by default, best-effort) runs steps as a job slot's uid when root, else
+     * as the invoking user, and
      * adds only the workspace and state directory as writable paths (the engine does that);
      * the rest of / is read-only, /tmp and $HOME are private to each job. */
-    struct sb_policy policy = {.strict = o->sandbox && !strcmp(o->sandbox, "strict")};
+    struct sb_policy policy = {.strict = o->sandbox && !strcmp(o->sandbox, "strict"),
+                               .slot_auto = true};
     struct rn_sandbox_config sc = {0};
     struct ex_term_reporter *term = NULL;
     struct services sv = {0};

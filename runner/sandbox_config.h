@@ -31,8 +31,8 @@ struct rn_sandbox_config {
     uint64_t pids;   /* default 16384 */
     uint64_t nofile; /* default 65536 */
     bool network_none;
-    bool strict; /* default true: a registered runner takes code from pull requests */
-    uid_t slot_uid;
+    bool strict;          /* default true: a registered runner takes code from pull requests */
+    uid_t slot_uid;       /* base of the slot uids (slot N: base + N); 0 = 64000 */
     int gpus[SB_GPU_MAX]; /* minors the runner may lease */
     size_t n_gpus;
     size_t gpus_per_job;
@@ -61,8 +61,9 @@ void rn_sandbox_config_release(struct rn_sandbox_config *c);
 /*
  * The sb_policy for an online job. Its mask list points into c, which must
  * outlive sb_job_new() (which copies it). rw paths (workspace, temp) are the
- * engine's to add. When the runner is root and no slot_uid is configured,
- * steps run as uid 64000 (the job's workspace must be chowned to it). With
+ * engine's to add. A root runner leases a job slot per job (sb_policy.slot_auto):
+ * steps run as the user ghr-slot<N> when it exists, else as uid and gid
+ * slot_uid + N (64000 + N by default); concurrent jobs hold distinct slots. With
  * GPUs configured, gpu_isolate is set and no GPU is allowed: put the minors
  * of the job's sb_gpu_lease() in gpu_minors, sb_gpu_mask_paths() in the
  * masks and sb_gpu_env_text() in the job's environment.

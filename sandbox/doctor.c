@@ -102,6 +102,28 @@ static void doctor_gpus(FILE *out)
                 inv.gpu[i].uuid[0] ? inv.gpu[i].uuid : "(uuid unknown)", inv.gpu[i].bus_id);
 }
 
+/* The ids a job's steps get here: a slot's (leased like a real job's), or why not. */
+static void doctor_slot(FILE *out, const struct sb_job *j)
+{
+    char desc[128];
+    uid_t uid;
+    gid_t gid;
+
+    if (sb_job_slot(j, &uid, &gid, NULL) < 0) {
+        fprintf(out, "slot: none: steps run as %s\n",
+                geteuid() ? "the invoking user (not root)" : "root without capabilities");
+        return;
+    }
+    if (sb__slot_describe(uid, gid, desc, sizeof(desc)) < 0)
+        desc[0] = '\0';
+    fprintf(out, "slot: uid:gid %s, leased in %s (ghr-slot<N> users, else %d+N)\n", desc,
+            SB_SLOT_LOCK_DIR, SB_SLOT_BASE);
+    fprintf(out, "idmapped mounts: %s\n",
+            sb__have_mount_setattr() ? "kernel has mount_setattr (replay binds the project "
+                                       "idmapped where its filesystem allows)"
+                                     : "no (replay steps run as root without capabilities)");
+}
+
 int sb_doctor(FILE *out)
 {
     static const char *const ns[] = {"mnt", "pid", "net", "ipc", "uts", "cgroup", "user"};
@@ -126,11 +148,13 @@ int sb_doctor(FILE *out)
         doctor_helper_run(out, helper);
     } else
         fprintf(out, "helper: gr-sandbox not found\n");
-    if (sb_job_new("doctor", &(struct sb_policy){.memory_max = 1 << 30, .pids_max = 4096}, &j) <
-        0) {
+    if (sb_job_new("doctor",
+                   &(struct sb_policy){.memory_max = 1 << 30, .pids_max = 4096, .slot_auto = true},
+                   &j) < 0) {
         fprintf(out, "job: cannot set one up: %s\n", sb_last_error());
         return ferror(out) ? -EIO : 0;
     }
+    doctor_slot(out, j);
     fprintf(out, "%s\n", sb_job_summary(j));
     for (const char *const *d = sb_job_degraded(j); *d; d++)
         fprintf(out, "degraded: %s\n", *d);

@@ -384,7 +384,11 @@ static int run_job_init(struct sb_hcfg *c)
         return rec.code;
     }
     close(errp[0]);
-    dprintf(c->status_fd, "%ld\n", (long)pid);
+    /* "<pid>", then " idmap=<errno>" when the --idmap paths are bound plainly */
+    if (c->idmap_err)
+        dprintf(c->status_fd, "%ld idmap=%d\n", (long)pid, c->idmap_err);
+    else
+        dprintf(c->status_fd, "%ld\n", (long)pid);
     close(c->status_fd);
     c->status_fd = -1;
     /* outside the job's pid namespace, its children inside: steps cannot see or signal it */
@@ -529,7 +533,12 @@ static int parse_opt(struct sb_hcfg *c, const char *opt, const char *v)
         return add_list(&c->mask, &c->n_mask, v);
     else if (strcmp(opt, "--rw") == 0)
         return add_list(&c->rw, &c->n_rw, v);
-    else if (strcmp(opt, "--ns") == 0)
+    else if (strcmp(opt, "--idmap") == 0)
+        return add_list(&c->idmap, &c->n_idmap, v);
+    else if (strcmp(opt, "--idmap-ro") == 0 && c->n_idmap < SB_MAX_IDMAP) {
+        c->idmap_ro[c->n_idmap] = true;
+        return add_list(&c->idmap, &c->n_idmap, v);
+    } else if (strcmp(opt, "--ns") == 0)
         return parse_ns(c, v);
     else if (strcmp(opt, "--home") == 0)
         c->home = v;
@@ -553,6 +562,10 @@ static int parse_opt(struct sb_hcfg *c, const char *opt, const char *v)
         c->uid = (uid_t)n, c->set_ids = true;
     else if (strcmp(opt, "--gid") == 0)
         c->gid = (gid_t)n;
+    else if (strcmp(opt, "--idmap-uid") == 0)
+        c->idmap_uid = (uid_t)n;
+    else if (strcmp(opt, "--idmap-gid") == 0)
+        c->idmap_gid = (gid_t)n;
     else if (strcmp(opt, "--nofile") == 0)
         c->nofile = n;
     else if (strcmp(opt, "--nproc") == 0)
@@ -671,6 +684,12 @@ static int prepare(struct sb_hcfg *c)
             return die("cannot join the job's namespace", failed, -r);
         return 0;
     }
+    if (c->n_idmap)
+        sb_mnt_idmap_prepare(c); /* in the host's namespaces: needs the host's /proc */
+    /* a slot that cannot write its idmapped paths is no use: steps the init serves run as
+     * root without capabilities (the job drops its slot on the report) */
+    if (c->idmap_err)
+        c->set_ids = false;
     if (ns_flags(c) && unshare(ns_flags(c)) < 0)
         return die("cannot create namespaces", NULL, errno);
     r = c->ns_net ? sb_net_lo_up() : 0;

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #define SB_PATH 4096
+#define SB_MAX_IDMAP 8
 
 /* ---- small file helpers (util.c) ---- */
 int sb__write_file(const char *path, const char *text, bool create);
@@ -158,6 +159,13 @@ struct sb_hcfg {
     pid_t join;            /* --join: enter the namespaces of this job init */
     const char *home;      /* --home: HOME for the step ... */
     const char *home_from; /* ... when HOME is unset or still this (the runner's) */
+    const char **idmap;    /* --idmap: rw paths bound idmapped (their owner -> idmap_uid) */
+    size_t n_idmap;
+    uid_t idmap_uid; /* --idmap-uid, --idmap-gid: the slot */
+    gid_t idmap_gid;
+    int idmap_fd[SB_MAX_IDMAP];  /* detached idmapped mounts, made before unshare; -1: none */
+    int idmap_err;               /* errno of the first idmap failure, 0: all made */
+    bool idmap_ro[SB_MAX_IDMAP]; /* --idmap-ro: read-only, attached unless masked */
     char **argv;
     /* the step server (stepd.c) */
     const char *socket;              /* --socket: the job init serves steps on this unix socket */
@@ -174,6 +182,13 @@ struct sb_hcfg {
     int cap_last;
 };
 
+/*
+ * mount.c: detached idmapped clones of c->idmap (owner of each path -> the
+ * slot), made in the host namespaces before unshare. Never fails: a path it
+ * cannot idmap gets idmap_fd -1 and idmap_err is set; sb_mnt_enter() binds
+ * it plainly then.
+ */
+void sb_mnt_idmap_prepare(struct sb_hcfg *c);
 /* stepd.c: the job init serves steps; the client is what the executor starts. */
 int sb_stepd_prepare(struct sb_hcfg *c, const char **ret_what);
 /* Moves the calling process into the init leaves (after the cgroup namespace). */
@@ -197,6 +212,25 @@ int sb_mnt_enter(const struct sb_hcfg *c, const char **ret_path);
 int sb_net_lo_up(void);
 /* cred.c: rlimits, ids, capabilities, securebits, no_new_privs. */
 int sb_cred_enter(const struct sb_hcfg *c, const char **ret_what);
+
+/* ---- job slots (slot.c) ---- */
+#define SB_SLOT_BASE 64000
+#define SB_SLOT_MAX 256
+#define SB_SLOT_LOCK_DIR "/run/ghrun/slots"
+
+struct sb_slot {
+    int n;     /* ghr-slot<n> */
+    int fd;    /* the flock()ed lease; -1: none */
+    uid_t uid; /* steps run as these */
+    gid_t gid;
+    bool named; /* the host has the user ghr-slot<n> */
+};
+
+/* Lease the lowest free slot. Returns 0, -EBUSY when all are held, or -errno. */
+int sb__slot_lease(const struct sb_policy *p, struct sb_slot *ret);
+void sb__slot_release(struct sb_slot *s);
+/* "64000:64000 (ghr-slot0)" into buf. */
+int sb__slot_describe(uid_t uid, gid_t gid, char *buf, size_t len);
 
 /* ---- features (job.c, doctor.c) ---- */
 bool sb__have_mount_setattr(void);

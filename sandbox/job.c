@@ -32,7 +32,12 @@ struct sb_job {
     struct sb_policy policy;
     char **masks;
     char **rws;
+    char **idmaps;
+    char **idmaps_ro;
     bool root, ns, seccomp, slot, mount_setattr;
+    struct sb_slot lease; /* slot_auto: the held slot */
+    int idmap_err;        /* the idmap_paths could not be idmapped (errno) */
+    char noslot[600];     /* why a slot was wanted but steps run as root */
     const char *arches;
     char dir[SB_PATH];
     char tmp[SB_PATH];
@@ -238,7 +243,10 @@ static void check_features(struct sb_job *j)
     else if (!j->ns && !j->init_error[0])
         degrade(j, "no mount/pid namespaces: the kernel lacks them");
     if (j->root && !j->slot)
-        degrade(j, "steps run as root without capabilities: no slot uid configured");
+        degrade(j, j->noslot[0] ? j->noslot
+                                : "steps run as root without capabilities: no slot uid configured");
+    if (!j->root)
+        degrade(j, "steps run as the invoking user: the runner is not root (no slot uid)");
     if (!j->seccomp)
         degrade(j, "no seccomp filter: the kernel lacks seccomp");
     else if (j->policy.seccomp_audit)
@@ -298,7 +306,11 @@ static int read_init_report(struct sb_job *j, int fd)
     }
     buf[got] = '\0';
     if (sscanf(buf, "%ld", &pid) == 1 && pid > 0) {
+        const char *im = strstr(buf, " idmap=");
+
         j->init_pid = (pid_t)pid;
+        if (im && sscanf(im, " idmap=%d", &j->idmap_err) != 1)
+            j->idmap_err = EIO;
         return 0;
     }
     buf[strcspn(buf, "\n")] = '\0';
@@ -394,7 +406,7 @@ static void stop_init(struct sb_job *j)
 
 static void make_summary(struct sb_job *j)
 {
-    char cg[128] = "none";
+    char cg[128] = "none", uid[32] = "slot";
 
     if (!j->sandboxed) {
         snprintf(j->summary, sizeof(j->summary), "sandbox: off (no policy)");
@@ -402,10 +414,12 @@ static void make_summary(struct sb_job *j)
     }
     if (j->cg)
         sb_cg_describe(&j->cg->cg, j->cg->kill, cg, sizeof(cg));
+    if (j->slot)
+        snprintf(uid, sizeof(uid), "slot:%u", (unsigned)j->policy.slot_uid);
     snprintf(
         j->summary, sizeof(j->summary),
         "sandbox: uid=%s ns=%s net=%s seccomp=%s%s nnp=on cgroup=%s%s%s",
-        j->slot ? "slot" : (j->root ? "root-nocaps" : "self"),
+        j->slot ? uid : (j->root ? "root-nocaps" : "self"),
         j->ns ? "mnt,pid,ipc,uts,cgroup" : "off", j->policy.network_none && j->ns ? "none" : "host",
         j->seccomp && j->policy.seccomp_audit ? "audit:" : "", j->seccomp ? j->arches : "off", cg,
         j->cg && j->cg->devbpf    ? " devices=bpf"
@@ -419,11 +433,71 @@ static int copy_policy(struct sb_job *j, const struct sb_policy *p)
     j->policy = *p;
     j->masks = copy_list(p->mask_paths);
     j->rws = copy_list(p->rw_paths);
-    if (!j->masks || !j->rws)
+    j->idmaps = copy_list(p->idmap_paths);
+    j->idmaps_ro = copy_list(p->idmap_ro_paths);
+    if (!j->masks || !j->rws || !j->idmaps || !j->idmaps_ro)
         return -ENOMEM;
     j->policy.mask_paths = (const char *const *)j->masks;
     j->policy.rw_paths = (const char *const *)j->rws;
+    j->policy.idmap_paths = (const char *const *)j->idmaps;
+    j->policy.idmap_ro_paths = (const char *const *)j->idmaps_ro;
     j->policy.state_dir = NULL;
+    return 0;
+}
+
+/* The slot the steps run as, when the runner is root: leased (slot_auto) or as configured. */
+static int slot_take(struct sb_job *j)
+{
+    const char *dir = j->policy.slot_lock_dir ? j->policy.slot_lock_dir : SB_SLOT_LOCK_DIR;
+    int r;
+
+    j->slot = j->root && (j->policy.slot_uid != 0 || j->policy.slot_auto);
+    if (!j->slot)
+        return 0;
+    if (!j->policy.slot_auto) {
+        if (!j->policy.slot_gid)
+            j->policy.slot_gid = j->policy.slot_uid;
+        return 0;
+    }
+    r = sb__slot_lease(&j->policy, &j->lease);
+    if (r < 0) {
+        sb__set_error("cannot lease a job slot in '%s': %s", dir,
+                      r == -EBUSY ? "all slots are held by running jobs" : strerror(-r));
+        if (j->policy.strict)
+            return r;
+        /* best-effort: root without capabilities, and the job says why */
+        snprintf(j->noslot, sizeof(j->noslot), "steps run as root without capabilities: %s",
+                 sb_last_error());
+        sb__set_error("%s", "");
+        j->slot = false;
+        j->policy.slot_uid = 0;
+        j->policy.slot_gid = 0;
+        return 0;
+    }
+    j->policy.slot_uid = j->lease.uid;
+    j->policy.slot_gid = j->lease.gid;
+    return 0;
+}
+
+/*
+ * A slot promised paths it cannot write (idmap_paths not idmapped: the kernel or the
+ * filesystem refused, or there is no mount namespace): steps run as root without
+ * capabilities instead, and the job's dirs go back to root.
+ */
+static int slot_check(struct sb_job *j)
+{
+    if (!j->slot || !j->idmaps[0] || (j->ns && j->init_pid > 0 && !j->idmap_err))
+        return 0;
+    snprintf(j->noslot, sizeof(j->noslot),
+             "steps run as root without capabilities: cannot idmap '%s' for the slot uid %u: %s",
+             j->idmaps[0], (unsigned)j->policy.slot_uid,
+             j->idmap_err ? strerror(j->idmap_err) : "no mount namespace");
+    if (chown(j->tmp, 0, 0) < 0 || chown(j->home, 0, 0) < 0)
+        return -errno;
+    sb__slot_release(&j->lease);
+    j->slot = false;
+    j->policy.slot_uid = 0;
+    j->policy.slot_gid = 0;
     return 0;
 }
 
@@ -434,12 +508,12 @@ static int setup(struct sb_job *j, const struct sb_policy *p)
 
     j->root = geteuid() == 0;
     j->ns = j->root && sb__have_ns("mnt") && sb__have_ns("pid");
-    j->slot = j->root && p->slot_uid != 0;
     j->seccomp = sb__have_seccomp();
     j->mount_setattr = sb__have_mount_setattr();
     j->policy.state_dir = p->state_dir;
-    if (j->slot && !j->policy.slot_gid)
-        j->policy.slot_gid = j->policy.slot_uid;
+    r = slot_take(j);
+    if (r < 0)
+        return r;
     r = make_dirs(j);
     if (r < 0)
         return r;
@@ -468,6 +542,9 @@ static int setup(struct sb_job *j, const struct sb_policy *p)
         }
         sb__set_error("%s", "");
     }
+    r = slot_check(j);
+    if (r < 0)
+        return r;
     check_features(j);
     missing = strict_missing(j);
     if (p->strict && missing) {
@@ -485,6 +562,7 @@ int sb_job_new(const char *name, const struct sb_policy *policy, struct sb_job *
     sb__set_error("%s", "");
     if (!j)
         return -ENOMEM;
+    j->lease.fd = -1;
     j->name = strdup(name ? name : "job");
     r = j->name ? 0 : -ENOMEM;
     if (r == 0 && policy) {
@@ -523,10 +601,13 @@ void sb_job_free(struct sb_job *job)
         free(job->cg);
     }
     stop_init(job);
+    sb__slot_release(&job->lease); /* nothing of the job runs any more */
     if (job->dir[0])
         (void)sb__rm_rf(job->dir);
     sb_argv_free(job->masks);
     sb_argv_free(job->rws);
+    sb_argv_free(job->idmaps);
+    sb_argv_free(job->idmaps_ro);
     free(job->name);
     free(job);
 }
@@ -633,6 +714,14 @@ static void push_ns(struct argv_b *b, const struct sb_job *j)
     for (size_t i = 0; j->rws[i]; i++)
         push_opt(b, "--rw", j->rws[i]);
     push_opt(b, "--rw", j->home);
+    for (size_t i = 0; j->slot && j->idmaps[i]; i++)
+        push_opt(b, "--idmap", j->idmaps[i]);
+    for (size_t i = 0; j->slot && j->idmaps[0] && j->idmaps_ro[i]; i++)
+        push_opt(b, "--idmap-ro", j->idmaps_ro[i]);
+    if (j->slot && j->idmaps[0]) {
+        push_u64(b, "--idmap-uid", j->policy.slot_uid);
+        push_u64(b, "--idmap-gid", j->policy.slot_gid);
+    }
 }
 
 /* What every step gets: filter, HOME, ids, rlimits. */
@@ -779,6 +868,17 @@ size_t sb_step_stats_message(const struct sb_step_stats *st, char *buf, size_t l
     if (n < 0)
         return 0;
     return (size_t)n < len ? (size_t)n : len - 1;
+}
+
+int sb_job_slot(const struct sb_job *job, uid_t *ret_uid, gid_t *ret_gid, bool *ret_idmapped)
+{
+    if (!job || !job->sandboxed || !job->slot)
+        return -ENOENT;
+    *ret_uid = job->policy.slot_uid;
+    *ret_gid = job->policy.slot_gid;
+    if (ret_idmapped)
+        *ret_idmapped = job->idmaps[0] != NULL;
+    return 0;
 }
 
 const char *const *sb_job_degraded(const struct sb_job *job)

@@ -15,6 +15,15 @@
  *   7. the masks' tmpfs turn read-only;
  *   8. a private /dev/shm for the new IPC namespace.
  * Runs between fork and exec: no malloc, no stdio.
+ *
+ * Idmapped writable paths (--idmap, replay's project as the slot's): before
+ * the helper unshares anything, sb_mnt_idmap_prepare() makes a user
+ * namespace whose only mapping is "owner of the path -> slot", clones the
+ * path's mount detached (open_tree) and sets MOUNT_ATTR_IDMAP on the clone
+ * with it; step 6 attaches the clone (move_mount) instead of a plain bind.
+ * The slot then owns what the owner owns there, and its new files belong
+ * to the owner on disk. Anything else on that mount (other owners) shows
+ * as the overflow uid.
  */
 #include "internal.h"
 
@@ -25,11 +34,24 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
+#include <sched.h>
+#include <signal.h>
 #include <unistd.h>
 
 #ifndef SYS_mount_setattr
 #define SYS_mount_setattr 442
 #endif
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
+#define SB_OPEN_TREE_CLONE 1
+#define SB_MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#define SB_MOUNT_ATTR_NODEV 0x00000004
+#define SB_MOUNT_ATTR_IDMAP 0x00100000
 #ifndef AT_RECURSIVE
 #define AT_RECURSIVE 0x8000
 #endif
@@ -59,6 +81,142 @@ static int ro_root(void)
         return -errno;
     if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID, NULL) < 0)
         return -errno;
+    return 0;
+}
+
+/*
+ * A user namespace mapping from_uid/from_gid (inside) to to_uid/to_gid
+ * (outside), and nothing else: the idmap of a mount. A child made with a
+ * fork-like clone(CLONE_NEWUSER) holds it while its maps are written and
+ * its ns file opened. Returns the namespace fd or -errno.
+ */
+static int make_userns(uid_t from_uid, gid_t from_gid, uid_t to_uid, gid_t to_gid)
+{
+    char path[64], map[64];
+    int p[2], fd = -1, r = 0;
+    pid_t pid;
+
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return -errno;
+    pid = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, NULL, NULL, NULL, NULL);
+    if (pid == 0) {
+        char b;
+
+        close(p[1]);
+        (void)!read(p[0], &b, 1); /* EOF: the parent is done with us */
+        _exit(0);
+    }
+    close(p[0]);
+    if (pid < 0) {
+        close(p[1]);
+        return -errno;
+    }
+    snprintf(path, sizeof(path), "/proc/%ld/uid_map", (long)pid);
+    snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)from_uid, (unsigned)to_uid);
+    r = sb__write_file(path, map, false);
+    snprintf(path, sizeof(path), "/proc/%ld/gid_map", (long)pid);
+    snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)from_gid, (unsigned)to_gid);
+    if (r == 0)
+        r = sb__write_file(path, map, false);
+    snprintf(path, sizeof(path), "/proc/%ld/ns/user", (long)pid);
+    if (r == 0) {
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        r = fd < 0 ? -errno : 0;
+    }
+    close(p[1]);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    return r < 0 ? r : fd;
+}
+
+/* A detached clone of path's mount, idmapped owner -> (uid, gid). Returns its fd or -errno. */
+static int idmapped_clone(const char *path, uid_t uid, gid_t gid, bool ro)
+{
+    struct sb_mount_attr a = {.attr_set = SB_MOUNT_ATTR_IDMAP | SB_MOUNT_ATTR_NOSUID |
+                                          SB_MOUNT_ATTR_NODEV | (ro ? SB_MOUNT_ATTR_RDONLY : 0)};
+    struct stat st;
+    int ns, fd, r = 0;
+
+    if (stat(path, &st) < 0)
+        return -errno;
+    ns = make_userns(st.st_uid, st.st_gid, uid, gid);
+    if (ns < 0)
+        return ns;
+    fd = (int)syscall(SYS_open_tree, AT_FDCWD, path, SB_OPEN_TREE_CLONE | O_CLOEXEC);
+    if (fd < 0)
+        r = -errno;
+    a.userns_fd = (uint64_t)ns;
+    if (r == 0 && syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &a, sizeof(a)) < 0)
+        r = -errno;
+    close(ns);
+    if (r < 0 && fd >= 0)
+        close(fd);
+    return r < 0 ? r : fd;
+}
+
+void sb_mnt_idmap_prepare(struct sb_hcfg *c)
+{
+    for (size_t i = 0; i < SB_MAX_IDMAP; i++)
+        c->idmap_fd[i] = -1;
+    if (c->n_idmap > SB_MAX_IDMAP) {
+        c->idmap_err = E2BIG;
+        return;
+    }
+    for (size_t i = 0; i < c->n_idmap; i++) {
+        int fd = idmapped_clone(c->idmap[i], c->idmap_uid, c->idmap_gid, c->idmap_ro[i]);
+
+        if (fd < 0) {
+            c->idmap_err = -fd;
+            break;
+        }
+        c->idmap_fd[i] = fd;
+    }
+    if (c->idmap_err == 0)
+        return;
+    /* all or nothing: the slot must own every path it was promised */
+    for (size_t i = 0; i < c->n_idmap; i++) {
+        if (c->idmap_fd[i] >= 0)
+            close(c->idmap_fd[i]);
+        c->idmap_fd[i] = -1;
+    }
+}
+
+/* The idmapped clone made for path, attached there; 1 when path has none. */
+static int attach_idmapped(const struct sb_hcfg *c, const char *path)
+{
+    for (size_t i = 0; i < c->n_idmap && i < SB_MAX_IDMAP; i++) {
+        if (c->idmap_fd[i] < 0 || c->idmap_ro[i] || strcmp(c->idmap[i], path) != 0)
+            continue;
+        if (syscall(SYS_move_mount, c->idmap_fd[i], "", AT_FDCWD, path,
+                    SB_MOVE_MOUNT_F_EMPTY_PATH) < 0)
+            return -errno;
+        return 0;
+    }
+    return 1;
+}
+
+static bool is_under(const char *path, const char *dir);
+
+/*
+ * Read-only idmapped paths (replay: the invoking user's home, where their
+ * tools live, readable by the slot as it was by the user): attached after
+ * before the masks and the writable paths (which may lie inside them),
+ * except where a mask or the private /tmp hides them.
+ */
+static int readable_idmaps(const struct sb_hcfg *c, const char **ret_path)
+{
+    for (size_t i = 0; i < c->n_idmap && i < SB_MAX_IDMAP; i++) {
+        bool hidden = c->tmp && (!strcmp(c->idmap[i], "/tmp") || is_under(c->idmap[i], "/tmp"));
+
+        for (size_t m = 0; m < c->n_mask && !hidden; m++)
+            hidden = !strcmp(c->idmap[i], c->mask[m]) || is_under(c->idmap[i], c->mask[m]);
+        if (c->idmap_fd[i] < 0 || !c->idmap_ro[i] || hidden)
+            continue;
+        *ret_path = c->idmap[i];
+        if (syscall(SYS_move_mount, c->idmap_fd[i], "", AT_FDCWD, c->idmap[i],
+                    SB_MOVE_MOUNT_F_EMPTY_PATH) < 0)
+            return -errno;
+    }
     return 0;
 }
 
@@ -109,6 +267,24 @@ static bool is_under(const char *path, const char *dir)
     return strncmp(path, dir, n) == 0 && path[n] == '/';
 }
 
+/*
+ * In the job's private /tmp, the dirs made above a writable path belong to
+ * the slot, which may make siblings there, as root (who made them) could.
+ */
+static void give_parents(const struct sb_hcfg *c, const char *dir, const char *path)
+{
+    char p[SB_PATH];
+    char *s;
+
+    if (!c->set_ids || strcmp(dir, "/tmp") != 0)
+        return;
+    snprintf(p, sizeof(p), "%s", path);
+    while ((s = strrchr(p, '/')) != NULL && s > p + strlen(dir)) {
+        *s = '\0';
+        (void)lchown(p, c->uid, c->gid);
+    }
+}
+
 /* Mount points, inside a fresh mask tmpfs, for the writable paths below it. */
 static int make_mountpoints(const struct sb_hcfg *c, const char *dir)
 {
@@ -125,6 +301,7 @@ static int make_mountpoints(const struct sb_hcfg *c, const char *dir)
             r = sb__mkdir_p(c->rw[i], 0755);
             if (r < 0)
                 return r;
+            give_parents(c, dir, c->rw[i]);
             continue;
         }
         snprintf(parent, sizeof(parent), "%s", c->rw[i]);
@@ -162,13 +339,23 @@ static int mask(const struct sb_hcfg *c, const char *path)
     return c ? make_mountpoints(c, path) : 0;
 }
 
+/* A mask inside a writable path: it goes on after the writable binds, or they would cover it. */
+static bool late_mask(const struct sb_hcfg *c, const char *path)
+{
+    for (size_t i = 0; i < c->n_rw; i++)
+        if (is_under(path, c->rw[i]))
+            return true;
+    return false;
+}
+
 static int seal_masks(const struct sb_hcfg *c, const char **ret_path)
 {
     struct stat st;
 
     for (size_t i = 0; i < c->n_mask; i++) {
         *ret_path = c->mask[i];
-        if (hidden_by_tmp(c, c->mask[i]) || lstat(c->mask[i], &st) < 0 || !S_ISDIR(st.st_mode))
+        if (hidden_by_tmp(c, c->mask[i]) || late_mask(c, c->mask[i]) ||
+            lstat(c->mask[i], &st) < 0 || !S_ISDIR(st.st_mode))
             continue;
         if (mount(NULL, c->mask[i], NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
                   NULL) < 0)
@@ -221,7 +408,9 @@ static int writable(const struct sb_hcfg *c, const char **ret_path)
     }
     for (size_t i = 0; i < c->n_rw; i++) {
         *ret_path = c->rw[i];
-        r = bind(rw_src[i], c->rw[i], MS_NOSUID | MS_NODEV);
+        r = attach_idmapped(c, c->rw[i]);
+        if (r > 0)
+            r = bind(rw_src[i], c->rw[i], MS_NOSUID | MS_NODEV);
         if (r < 0)
             return r;
     }
@@ -260,9 +449,13 @@ int sb_mnt_enter(const struct sb_hcfg *c, const char **ret_path)
     if (c->ns_net &&
         mount("sysfs", "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
         return -errno;
+    /* under the masks and writable paths that lie inside them */
+    r = readable_idmaps(c, ret_path);
+    if (r < 0)
+        return r;
     for (size_t i = 0; i < c->n_mask; i++) {
         *ret_path = c->mask[i];
-        if (hidden_by_tmp(c, c->mask[i]))
+        if (hidden_by_tmp(c, c->mask[i]) || late_mask(c, c->mask[i]))
             continue;
         r = mask(c, c->mask[i]);
         if (r < 0)
@@ -271,6 +464,11 @@ int sb_mnt_enter(const struct sb_hcfg *c, const char **ret_path)
     r = writable(c, ret_path);
     if (r == 0)
         r = seal_masks(c, ret_path);
+    for (size_t i = 0; r == 0 && i < c->n_mask; i++) {
+        *ret_path = c->mask[i];
+        if (late_mask(c, c->mask[i]))
+            r = mask(NULL, c->mask[i]);
+    }
     if (r < 0)
         return r;
     *ret_path = "/dev/shm";

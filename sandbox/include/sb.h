@@ -36,7 +36,7 @@ struct sb_policy {
     uint64_t pids_max;
     bool network_none;
     bool strict; /* refuse to run when an isolation feature is missing */
-    /* Steps run as this uid/gid when the runner is root; 0 = not set. */
+    /* Steps run as this uid/gid when the runner is root; 0 = not set. With slot_auto: the base. */
     uid_t slot_uid;
     gid_t slot_gid;
     /* NULL-terminated lists, copied by sb_job_new(). */
@@ -49,6 +49,30 @@ struct sb_policy {
     uint64_t swap_max;             /* bytes of swap on top of memory_max; 0 = no swap */
     /* strict without a slot uid: steps of a root runner run as root, capabilities dropped */
     bool slot_optional;
+    /*
+     * A root runner leases a job slot no other running job holds (an flock under
+     * slot_lock_dir, across processes) and runs the job's steps as its ids: those of
+     * the user ghr-slot<N> when the host has one, else uid = gid = base + N, base being
+     * slot_uid or 64000. Without slot_auto, a non-zero slot_uid is used as given.
+     * Release: sb_job_free(). Query: sb_job_slot().
+     */
+    bool slot_auto;
+    const char *slot_lock_dir; /* NULL: /run/ghrun/slots */
+    /*
+     * rw_paths the slot writes through an idmapped bind mount (mount_setattr
+     * MOUNT_ATTR_IDMAP, kernel 5.12+, a filesystem that supports it): the path's owner
+     * appears to the steps as the slot's uid/gid, and what the steps create belongs to
+     * that owner on disk. For a directory that must not be chowned (replay's project).
+     * When the host cannot idmap one, the job runs its steps as root without
+     * capabilities (no slot) and sb_job_degraded() says why. NULL-terminated, copied.
+     */
+    const char *const *idmap_paths;
+    /*
+     * Read-only idmapped binds with the same fallback (replay: the invoking user's home,
+     * whose tools the steps ran before as that user), unless a mask or the private /tmp
+     * hides the path. NULL-terminated, copied.
+     */
+    const char *const *idmap_ro_paths;
     /*
      * GPU isolation (docs/sandbox.md section 9): steps may open only the
      * basic char devices (null, zero, full, random, urandom, tty, ptmx,
@@ -130,6 +154,14 @@ size_t sb_step_stats_message(const struct sb_step_stats *st, char *buf, size_t l
 const char *const *sb_job_degraded(const struct sb_job *job);
 /* One line describing the job's sandbox, e.g. "sandbox: uid=slot ns=mnt,pid,... cgroup=...". */
 const char *sb_job_summary(const struct sb_job *job);
+
+/*
+ * The ids the job's steps run as when they are a slot's (writes *ret_uid, *ret_gid and
+ * returns 0), or -ENOENT when steps run as root without capabilities or as the invoking
+ * user (then the runner's files need no handing over). *ret_idmapped: the idmap_paths
+ * are bound idmapped (may be NULL).
+ */
+int sb_job_slot(const struct sb_job *job, uid_t *ret_uid, gid_t *ret_gid, bool *ret_idmapped);
 
 /* Where the helper is; copied; NULL resets to the default lookup. Returns 0 or -errno. */
 int sb_set_helper_path(const char *path);

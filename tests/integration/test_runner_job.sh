@@ -162,8 +162,19 @@ run_once_expect "bad message" failed
 check "bad message: the reason reaches the completion" \
     grep -q "unknown token type" <<<"$(state | q "d['completions']")"
 
-# A worker that dies mid-job fails the job, which is still completed exactly once.
-job '{"name":"crash","steps":[{"run":"kill -KILL $PPID; sleep 5"},{"run":"echo later"}]}'
+# A worker that dies mid-job fails the job, which is still completed exactly once. (Killed
+# from outside: a step, running as its job slot's uid in its own pid namespace, cannot.)
+job '{"name":"crash","steps":[{"run":"echo crash-step-started; sleep 30"},{"run":"echo later"}]}'
+(
+    for _ in $(seq 600); do
+        w=$(sed -n "s/.*job 'crash': worker \([0-9]*\) started.*/\1/p" "$LOG" | tail -1)
+        if [ -n "$w" ] && grep -q crash-step-started <<<"$(jq_job "['feed']")"; then
+            kill -KILL "$w"
+            break
+        fi
+        sleep 0.1
+    done
+) &
 run_once_expect "worker crash" failed
 check "worker crash: the reason is reported" \
     grep -q "killed by signal 9" <<<"$(completion "['stepResults']")"

@@ -46,7 +46,10 @@ static void test_defaults_mask_the_runner_root(void **state)
     assert_int_equal(p.memory_max, 0);
     assert_false(p.network_none);
     assert_false(p.gpu_isolate);
-    assert_int_equal(p.slot_uid, 0); /* a slot uid only when configured */
+    /* a root runner leases a job slot: ghr-slot<N> or 64000 + N, never root */
+    assert_true(p.slot_auto);
+    assert_false(p.slot_optional);
+    assert_int_equal(p.slot_uid, 0);
     rn_sandbox_config_release(&c);
     rmdir(root);
     free(abs);
@@ -73,8 +76,8 @@ static void test_every_key(void **state)
     assert_int_equal(p.nofile, 4096);
     assert_true(p.network_none);
     assert_false(p.strict);
-    assert_int_equal(p.slot_uid, 64100);
-    assert_int_equal(p.slot_gid, 64100);
+    assert_true(p.slot_auto);
+    assert_int_equal(p.slot_uid, 64100); /* the base: slot N runs as 64100 + N */
     assert_true(p.allow_ptrace);
     assert_true(p.seccomp_audit);
     assert_true(p.gpu_isolate); /* GPUs configured: devices restricted, none leased yet */
