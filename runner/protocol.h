@@ -151,7 +151,7 @@ struct rn_job_env {
     long long pool_id;
     const char *(*runner_token)(void *token_ctx);
     void *token_ctx;
-    const char *runner_version; /* shown in "Set up job" */
+    const char *runner_version;  /* shown in "Set up job" */
     struct rn_idle_worker *idle; /* a worker started ahead, or NULL; rn_job_start takes it */
 };
 

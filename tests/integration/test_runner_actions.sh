@@ -20,7 +20,12 @@ CACHE="$T/r1/_work/_ghrun/_actions"
 sq() { q "$1" <<<"$S"; }
 eq() { q "$1" <<<"$E"; }
 JOBQ() { echo "[j for j in d['jobs'] if j['runner_request_id']=='$JOB_RID'][0]"; }
-COMPQ() { echo "[c['body'] for c in d['completions'] if str(c['request_id'])=='$JOB_RID'][0]"; }
+# the completion body; its stepResults without the Set up job / Complete job records (type
+# runner, checked in test_runner_feed.sh)
+COMPQ() {
+    echo "(lambda b: dict(b, stepResults=[s for s in b['stepResults'] if s.get('type') != \
+'runner']))([c['body'] for c in d['completions'] if str(c['request_id'])=='$JOB_RID'][0])"
+}
 run_job() { # DESC CONCLUSION [env...]: run --once for the queued job
     local desc=$1 want=$2 rc
     shift 2

@@ -22,11 +22,16 @@ snap() {
 }
 sq() { printf '%s' "$ST" | q "$1"; }
 arts() { printf '%s' "$ARTS"; }
-completion() { sq "[c['body'] for c in d['completions'] if str(c['request_id'])=='$JOB_RID'][0]$1"; }
+# the completion body; its stepResults without the Set up job / Complete job records (type
+# runner, checked in test_runner_feed.sh)
+BODYQ() {
+    echo "(lambda b: dict(b, stepResults=[s for s in b['stepResults'] if s.get('type') != \
+'runner']))([c['body'] for c in d['completions'] if str(c['request_id'])=='$JOB_RID'][0])"
+}
+completion() { sq "$(BODYQ)$1"; }
 step_log() {
-    sq "(lambda c, j: j['result_logs'][c['stepResults'][$1]['external_id']])([c['body'] for c in \
-d['completions'] if str(c['request_id'])=='$JOB_RID'][0], [j for j in d['jobs'] \
-if j['runner_request_id']=='$JOB_RID'][0])"
+    sq "(lambda c, j: j['result_logs'][c['stepResults'][$1]['external_id']])($(BODYQ), \
+[j for j in d['jobs'] if j['runner_request_id']=='$JOB_RID'][0])"
 }
 annotation() { completion "['stepResults'][$1]['annotations'][0]['message']"; }
 

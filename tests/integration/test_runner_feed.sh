@@ -92,10 +92,11 @@ check "records: the Complete job log" \
 
 # ---------------------------------------------------------------- old plan, refused websocket
 # plan version 7: the listener finishes the job request itself; a refused upgrade (tried 3
-# times) leaves the job on the HTTP feed; a failing job; a dropped JobCompleted is not sent
+# times, 100-500 ms apart: the first step lasts long enough for all of them) leaves the job on
+# the HTTP feed; a failing job; a dropped JobCompleted is not sent
 pipeline_job '{"name":"old","plan_version":7,"ws_mode":"refuse",
   "endpoint_data":{"FeedStreamUrl":"'"$FEED_URL"'"},
-  "steps":[{"run":"echo over-http"},{"run":"exit 4"},{"run":"echo after","if":"always()"}]}'
+  "steps":[{"run":"echo over-http; sleep 2"},{"run":"exit 4"},{"run":"echo after","if":"always()"}]}'
 ctl fault '{"endpoint":"jobrequest","kind":"500","count":1}' >/dev/null
 run_once_expect "old plan job" failed
 expect_eq "old plan: completed by finishing the job request" "$(completion "['via']")" finish
@@ -106,7 +107,7 @@ expect_eq "refused websocket: three upgrade attempts" \
 check "refused websocket: the lines went by the HTTP feed" \
     grep -q over-http <<<"$(jq_job "['feed']")"
 expect_eq "old plan: records" "$(recs "[(v['name'], v['result']) for v in r]")" \
-    "[('Set up job', 'succeeded'), ('Run echo over-http', 'succeeded'), ('Run exit 4', 'failed'), ('Run echo after', 'succeeded'), ('Complete job', 'succeeded')]"
+    "[('Set up job', 'succeeded'), ('Run echo over-http; sleep 2', 'succeeded'), ('Run exit 4', 'failed'), ('Run echo after', 'succeeded'), ('Complete job', 'succeeded')]"
 expect_eq "old plan: the job record failed" "$(jq_job "['timeline']['$JOB_GUID']['result']")" failed
 
 # ---------------------------------------------------------------- exactly once

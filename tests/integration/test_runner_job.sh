@@ -167,7 +167,7 @@ check "bad message: the reason reaches the completion" \
 job '{"name":"crash","steps":[{"run":"echo crash-step-started; sleep 30"},{"run":"echo later"}]}'
 (
     for _ in $(seq 600); do
-        w=$(sed -n "s/.*job 'crash': worker \([0-9]*\) started.*/\1/p" "$LOG" | tail -1)
+        w=$(sed -n "s/.*job 'crash': \(pre-started \)\{0,1\}worker \([0-9]*\) \(started\|takes it\).*/\2/p" "$LOG" | tail -1)
         if [ -n "$w" ] && grep -q crash-step-started <<<"$(jq_job "['feed']")"; then
             kill -KILL "$w"
             break

@@ -240,10 +240,13 @@ static void test_download_source(void **state)
     assert_string_equal(dump, "[[\"dlacme/a@v1\",\"dlacme/b@v2\",\"dlacme/nope@v9\"],"
                               "[\"dlacme/inner@v3\"]]");
     free(dump);
+    /* each commit downloaded once; the order follows the job's set-up (pre stages of nested
+     * actions are collected there), so it is not checked */
     dump = json_dumps(f.downloads, JSON_COMPACT);
-    assert_string_equal(dump, "[\"dlacme/a@1111111111111111111111111111111111111111\","
-                              "\"dlacme/b@2222222222222222222222222222222222222222\","
-                              "\"dlacme/inner@3333333333333333333333333333333333333333\"]");
+    assert_int_equal(json_array_size(f.downloads), 3);
+    assert_non_null(strstr(dump, "\"dlacme/a@1111111111111111111111111111111111111111\""));
+    assert_non_null(strstr(dump, "\"dlacme/b@2222222222222222222222222222222222222222\""));
+    assert_non_null(strstr(dump, "\"dlacme/inner@3333333333333333333333333333333333333333\""));
     free(dump);
     p = gr_xasprintf("%s/.ghrun/_actions/dlacme/a/1111111111111111111111111111111111111111/sub/"
                      "action.yml",
