@@ -133,8 +133,8 @@ static const struct sc_rule sc_rules[] = {
  * linkat), as the mode is ignored, and may be garbage, otherwise. Setgid on a
  * directory (chmod g+s, common for shared dirs) is refused as well: accepted.
  * openat2 carries its mode in a struct the filter cannot read: it gets ENOSYS
- * in the table above, and callers fall back to openat (glibc's open never
- * uses it).
+ * in the table above, and callers fall back to openat, as on kernels before
+ * 5.6 (glibc's open and fopen call openat).
  */
 struct sc_mode_rule {
     const char *name;
@@ -143,12 +143,20 @@ struct sc_mode_rule {
 };
 
 static const struct sc_mode_rule sc_mode_rules[] = {
-    {"chmod", 1, -1}, {"fchmod", 1, -1}, {"fchmodat", 2, -1}, {"fchmodat2", 2, -1}, {"open", 2, 1},
-    {"openat", 3, 2}, {"creat", 1, -1},  {"mknod", 1, -1},    {"mknodat", 2, -1},
+    /* mode changes */
+    {"chmod", 1, -1},
+    {"fchmod", 1, -1},
+    {"fchmodat", 2, -1},
+    {"fchmodat2", 2, -1}, /* where libseccomp knows it */
+    /* creation with a mode: open and openat only with O_CREAT or O_TMPFILE */
+    {"open", 2, 1},
+    {"openat", 3, 2},
+    {"creat", 1, -1},
+    {"mknod", 1, -1},
+    {"mknodat", 2, -1},
 };
 
-/* the kernel's __O_TMPFILE (glibc's O_TMPFILE adds O_DIRECTORY); O_CREAT is the same on x86 and arm
- */
+/* the kernel's __O_TMPFILE (glibc's O_TMPFILE adds O_DIRECTORY); same on x86 and arm */
 #define SC_O_TMPFILE 020000000u
 
 static const uint64_t ns_flags[] = {CLONE_NEWNS,   CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC,
@@ -269,7 +277,7 @@ static int add_mode_rules(scmp_filter_ctx ctx, const struct sb_policy *p)
         int r;
 
         if (nr == __NR_SCMP_ERROR)
-            continue; /* fchmodat2 before libseccomp 2.5.5-era tables */
+            continue; /* fchmodat2, to a libseccomp older than it */
         r = add_mode_rule(ctx, p, &sc_mode_rules[i], nr);
         if (r < 0 && r != -EDOM)
             return r;
