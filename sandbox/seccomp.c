@@ -8,16 +8,19 @@
  * Denials return EPERM so a step sees a plain "operation not permitted";
  * clone3, io_uring and obsolete calls return ENOSYS so libc and runtimes
  * fall back to calls we can inspect (clone flags) or live without.
+ * Set-id mode bits are refused by argument (sc_mode_rules, below).
  */
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -102,6 +105,7 @@ static const struct sc_rule sc_rules[] = {
     {"process_vm_writev", EPERM, SC_PTRACE},
     /* ENOSYS: callers fall back to what the filter can inspect */
     {"clone3", ENOSYS, SC_ALWAYS},
+    {"openat2", ENOSYS, SC_ALWAYS}, /* its mode is out of reach: sc_mode_rules */
     {"io_uring_setup", ENOSYS, SC_ALWAYS},
     {"io_uring_enter", ENOSYS, SC_ALWAYS},
     {"io_uring_register", ENOSYS, SC_ALWAYS},
@@ -118,6 +122,43 @@ static const struct sc_rule sc_rules[] = {
     {"bdflush", ENOSYS, SC_ALWAYS},
 };
 
+/*
+ * No set-id bits on files. A root replay binds the user's project idmapped
+ * for the job slot (sandbox/README.md "Job slots"): on disk, a file a step
+ * makes there belongs to the project's owner, root in CI. The mount is nosuid
+ * inside the sandbox only, so a step's chmod 4755 there would leave a real
+ * setuid-root binary for any host user who can reach the project. Every call
+ * that takes a mode is refused (EPERM) when the mode holds S_ISUID or S_ISGID;
+ * open and openat only when they create (O_CREAT, or O_TMPFILE followed by a
+ * linkat), as the mode is ignored, and may be garbage, otherwise. Setgid on a
+ * directory (chmod g+s, common for shared dirs) is refused as well: accepted.
+ * openat2 carries its mode in a struct the filter cannot read: it gets ENOSYS
+ * in the table above, and callers fall back to openat, as on kernels before
+ * 5.6 (glibc's open and fopen call openat).
+ */
+struct sc_mode_rule {
+    const char *name;
+    unsigned mode_arg;
+    int flags_arg; /* -1: the call always takes its mode */
+};
+
+static const struct sc_mode_rule sc_mode_rules[] = {
+    /* mode changes */
+    {"chmod", 1, -1},
+    {"fchmod", 1, -1},
+    {"fchmodat", 2, -1},
+    {"fchmodat2", 2, -1}, /* where libseccomp knows it */
+    /* creation with a mode: open and openat only with O_CREAT or O_TMPFILE */
+    {"open", 2, 1},
+    {"openat", 3, 2},
+    {"creat", 1, -1},
+    {"mknod", 1, -1},
+    {"mknodat", 2, -1},
+};
+
+/* the kernel's __O_TMPFILE (glibc's O_TMPFILE adds O_DIRECTORY); same on x86 and arm */
+#define SC_O_TMPFILE 020000000u
+
 static const uint64_t ns_flags[] = {CLONE_NEWNS,   CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC,
                                     CLONE_NEWUSER, CLONE_NEWPID,    CLONE_NEWNET, CLONE_NEWTIME};
 
@@ -129,6 +170,27 @@ static uint32_t deny(const struct sb_policy *p, int err)
 size_t sb_sc_rule_count(void)
 {
     return sizeof(sc_rules) / sizeof(sc_rules[0]);
+}
+
+size_t sb_sc_mode_rule_count(void)
+{
+    return sizeof(sc_mode_rules) / sizeof(sc_mode_rules[0]);
+}
+
+bool sb_sc_has_rule(const char *name, int err)
+{
+    for (size_t i = 0; i < sb_sc_rule_count(); i++)
+        if (strcmp(sc_rules[i].name, name) == 0)
+            return sc_rules[i].err == err;
+    return false;
+}
+
+bool sb_sc_has_mode_rule(const char *name, unsigned mode_arg)
+{
+    for (size_t i = 0; i < sb_sc_mode_rule_count(); i++)
+        if (strcmp(sc_mode_rules[i].name, name) == 0)
+            return sc_mode_rules[i].mode_arg == mode_arg;
+    return false;
 }
 
 static int add_table(scmp_filter_ctx ctx, const struct sb_policy *p)
@@ -183,6 +245,46 @@ static int add_arg_rules(scmp_filter_ctx ctx, const struct sb_policy *p)
     return r;
 }
 
+/* One rule per set-id bit (and per creating flag where the mode is optional). */
+static int add_mode_rule(scmp_filter_ctx ctx, const struct sb_policy *p,
+                         const struct sc_mode_rule *rule, int nr)
+{
+    static const uint64_t bits[] = {S_ISUID, S_ISGID};
+    static const uint64_t creating[] = {O_CREAT, SC_O_TMPFILE};
+    size_t nflags = rule->flags_arg < 0 ? 1 : 2;
+    int r = 0;
+
+    for (size_t b = 0; r == 0 && b < 2; b++) {
+        struct scmp_arg_cmp mode = {rule->mode_arg, SCMP_CMP_MASKED_EQ, bits[b], bits[b]};
+
+        for (size_t f = 0; r == 0 && f < nflags; f++) {
+            struct scmp_arg_cmp flags = {(unsigned)rule->flags_arg, SCMP_CMP_MASKED_EQ, creating[f],
+                                         creating[f]};
+
+            if (rule->flags_arg < 0)
+                r = seccomp_rule_add(ctx, deny(p, EPERM), nr, 1, mode);
+            else
+                r = seccomp_rule_add(ctx, deny(p, EPERM), nr, 2, mode, flags);
+        }
+    }
+    return r;
+}
+
+static int add_mode_rules(scmp_filter_ctx ctx, const struct sb_policy *p)
+{
+    for (size_t i = 0; i < sb_sc_mode_rule_count(); i++) {
+        int nr = seccomp_syscall_resolve_name(sc_mode_rules[i].name);
+        int r;
+
+        if (nr == __NR_SCMP_ERROR)
+            continue; /* fchmodat2, to a libseccomp older than it */
+        r = add_mode_rule(ctx, p, &sc_mode_rules[i], nr);
+        if (r < 0 && r != -EDOM)
+            return r;
+    }
+    return 0;
+}
+
 static int add_arches(scmp_filter_ctx ctx, const char **ret_arches)
 {
     uint32_t native = seccomp_arch_native();
@@ -222,6 +324,8 @@ static int compile(const struct sb_policy *p, int fd, const char **ret_arches)
         r = add_ns_rules(ctx, p);
     if (r == 0)
         r = add_arg_rules(ctx, p);
+    if (r == 0)
+        r = add_mode_rules(ctx, p);
     if (r == 0)
         r = seccomp_export_bpf(ctx, fd);
     seccomp_release(ctx);

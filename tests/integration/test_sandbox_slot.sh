@@ -96,6 +96,15 @@ jobs:
         run: echo "after the dir swap" && echo "healed=yes" >>"\$GITHUB_OUTPUT"
       - if: always()
         run: echo "file commands work again=\${{ steps.heal.outputs.healed }}"
+      - if: always()
+        id: setid
+        continue-on-error: true
+        run: |
+          printf '#!/bin/sh\n' >setid-made && chmod +x setid-made && echo "chmod +x works"
+          chmod u+s setid-made
+          echo "SETUID-SET"
+      - if: always()
+        run: echo "setid outcome=\${{ steps.setid.outcome }}"
 YML
 out=$(timeout 120 "$GHRUN" replay -W "$ws/wf.yml" -C "$ws" --json "$ws/res.json" 2>&1)
 uid=$(sed -n 's/.*| uid=\([0-9]*\) gid=.*/\1/p' <<<"$out" | head -1)
@@ -132,6 +141,20 @@ check "replay: the step after the dir swap still ran" grep -q '| after the dir s
 check "replay: the file-command dir is made again, link gone" \
     grep -q '| file commands work again=yes' <<<"$out"
 check "replay: nothing was created through the linked dir" test -z "$(ls -A "$plant")"
+# the project is idmapped: a setuid file made there would be root's on the host
+check "replay: chmod +x works in the project" grep -q '| chmod +x works' <<<"$out"
+check "replay: chmod u+s fails the step" grep -q '| setid outcome=failure$' <<<"$out"
+check "replay: and the step stopped there" bash -c "! grep -q SETUID-SET <<<\"\$1\"" _ "$out"
+expect_eq "replay: the file on disk has no setuid bit" "$(stat -c %a "$ws/setid-made")" 755
+# negative control: with the seccomp filter only auditing, the same chmod leaves a setuid file
+# of the project's owner on disk (what the rule is for)
+echo '{"seccomp": "audit"}' >"$priv/audit.json"
+printf 'on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: %s\n' \
+    'echo x >setid-audit && chmod u+s setid-audit' >"$ws/wf-audit.yml"
+GHRUN_SANDBOX_CONFIG="$priv/audit.json" timeout 120 "$GHRUN" replay -W "$ws/wf-audit.yml" \
+    -C "$ws" >/dev/null 2>&1
+expect_eq "replay: unfiltered, chmod u+s would leave the owner's setuid file" \
+    "$(stat -c %a:%u:%g "$ws/setid-audit" 2>&1)" "4644:$ws_owner"
 check "replay: the root-only file is unchanged" grep -q "^leak=$canary\$" "$priv/root-only"
 
 # a cache saved by one job is restored by the native actions/cache in the next: the files
