@@ -131,6 +131,10 @@ int sb_sc_export(const struct sb_policy *p, int fd, const char **ret_arches);
 int sb_sc_install(const void *bpf, size_t len);
 /* Names of the denied syscalls, for the doctor and tests. */
 size_t sb_sc_rule_count(void);
+/* Table look-ups for the tests: the set-id mode rules, and a plain rule with its errno. */
+size_t sb_sc_mode_rule_count(void);
+bool sb_sc_has_rule(const char *name, int err);
+bool sb_sc_has_mode_rule(const char *name, unsigned mode_arg);
 
 /* ---- the helper (helper.c and friends) ---- */
 int sb__helper_main(int argc, char **argv);

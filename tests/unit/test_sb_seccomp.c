@@ -35,11 +35,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* seccomp.c's table look-ups (not in internal.h) */
-size_t sb_sc_mode_rule_count(void);
-bool sb_sc_has_rule(const char *name, int err);
-bool sb_sc_has_mode_rule(const char *name, unsigned mode_arg);
-
 struct bpf {
     char prog[65536];
     size_t len;
