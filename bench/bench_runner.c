@@ -914,8 +914,11 @@ int main(int argc, char **argv)
     uv_loop_init(&loop);
     f.loop = &loop;
     f.root = gr_path_join(tmpl, "root");
-    /* steps run in the runner's sandbox, where only the job's work folders are visible */
-    f.stamp = gr_path_join(tmpl, "root/_work/_ghrun/bench-stamp");
+    /*
+     * steps run in the runner's sandbox as the job slot's uid: the job's workspace
+     * (_work/<repo>/<repo>, handed to the slot for the job) is where a step can write
+     */
+    f.stamp = gr_path_join(tmpl, "root/_work/widgets/widgets/bench-stamp");
     f.hold_ms = (unsigned)hold_s * 1000;
     uv_timer_init(&loop, &f.hold_timer);
     f.hold_timer.data = &f;
