@@ -323,6 +323,8 @@ int rn_replay_run(struct ex_plan *plan, const struct rn_replay_opts *o)
         .node = o->node,
         .action_dir = o->action_dir,
         .actions_url = o->actions_url,
+        /* the resolver's source order, as for a registered runner (runner/actions_dl.c) */
+        .action_sources = getenv("GHRUN_ACTION_SOURCES"),
         .no_native = o->no_native,
         .no_native_list = o->native_off,
     };

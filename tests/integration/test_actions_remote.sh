@@ -121,5 +121,13 @@ want "missing repository fails" test "$rc" -eq 1
 want "missing repository names the clone" grep -q \
     "action 'acme/other@v2' (ref 'v2') was not found: tried clone of '$tmp/remotes/acme/other.git'" \
     <<<"$out"
+# GHRUN_ACTION_SOURCES orders the sources in replay too
+GHRUN_ACTION_SOURCES=clone,dir run -j missing --action-dir "$tmp/adir" --actions-url "$tmp/remotes"
+want "GHRUN_ACTION_SOURCES: clone tried first" grep -q \
+    "(ref 'nope') was not found: tried clone of '$tmp/remotes/acme/tools.git' (no tag, branch or commit 'nope'); --action-dir '$tmp/adir/acme/tools/nope'" \
+    <<<"$out"
+GHRUN_ACTION_SOURCES=bogus run -j missing --action-dir "$tmp/adir"
+want "GHRUN_ACTION_SOURCES: an unknown source is named" grep -q \
+    "unknown action source 'bogus' (known: dir, download, clone)" <<<"$out"
 
 finish
