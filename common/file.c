@@ -40,7 +40,7 @@ out:
     return r;
 }
 
-static int write_all(int fd, const void *data, size_t len)
+int gr_write_all(int fd, const void *data, size_t len)
 {
     const char *p = data;
 
@@ -67,7 +67,7 @@ int gr_file_write_atomic(const char *path, const void *data, size_t len, int mod
         goto out;
     }
     /* open() honours the umask; make the mode exact (credentials must be 0600). */
-    if (fchmod(fd, (mode_t)mode) < 0 || (r = write_all(fd, data, len)) < 0 || fsync(fd) < 0) {
+    if (fchmod(fd, (mode_t)mode) < 0 || (r = gr_write_all(fd, data, len)) < 0 || fsync(fd) < 0) {
         r = r < 0 ? r : -errno;
         close(fd);
         unlink(tmp);

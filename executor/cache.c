@@ -79,21 +79,6 @@ static EVP_MD_CTX *md_new(void)
     return md;
 }
 
-static int write_all(int fd, const void *data, size_t len)
-{
-    const char *p = data;
-    while (len) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 /*
  * Read a whole file, hashing it (SHA-256, hex into sha) and, when dst >= 0,
  * copying it to dst; ret_size receives its length. sha and ret_size are
@@ -120,7 +105,7 @@ static int copy_hashing(const char *src, int dst, char sha[EX_CACHE_HEX_LEN], ui
             break;
         }
         if (dst >= 0) {
-            r = write_all(dst, buf, (size_t)n);
+            r = gr_write_all(dst, buf, (size_t)n);
             if (r < 0)
                 break;
         }
@@ -636,7 +621,7 @@ struct wsink {
 static la_ssize_t sink_write(struct archive *a, void *p, const void *buf, size_t len)
 {
     struct wsink *s = p;
-    int r = write_all(s->fd, buf, len);
+    int r = gr_write_all(s->fd, buf, len);
 
     if (r < 0) {
         s->err = r;

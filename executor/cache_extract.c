@@ -206,20 +206,6 @@ static void entry_times(struct archive_entry *ent, struct timespec ts[2])
     }
 }
 
-static int write_all(int fd, const char *p, size_t len)
-{
-    while (len) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 /* Copy the member's data into fd (sparse blocks at their offsets). */
 static int copy_into(struct archive *in, int fd, int64_t size, const char *rel,
                      struct gr_diag *reterr)
@@ -239,7 +225,7 @@ static int copy_into(struct archive *in, int fd, int64_t size, const char *rel,
                                archive_error_string(in));
         if (off != pos && lseek(fd, (off_t)off, SEEK_SET) < 0)
             return gr_diag_set(reterr, -errno, rel, 0, 0, "cannot extract: %s", strerror(errno));
-        r = write_all(fd, buf, len);
+        r = gr_write_all(fd, buf, len);
         if (r < 0)
             return gr_diag_set(reterr, r, rel, 0, 0, "cannot extract: %s", gr_strerror(r));
         pos = off + (int64_t)len;

@@ -336,20 +336,6 @@ static void job_free(struct job *j)
     free(j);
 }
 
-static int write_all(int fd, const char *p, size_t len)
-{
-    while (len) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 /* The request body into a new temp file: *ret_path. */
 static int body_to_file(struct job *j, char **ret_path)
 {
@@ -358,7 +344,7 @@ static int body_to_file(struct job *j, char **ret_path)
 
     if (r < 0)
         return r;
-    r = write_all(fd, j->req->body.ptr, j->req->body.len);
+    r = gr_write_all(fd, j->req->body.ptr, j->req->body.len);
     close(fd);
     return r;
 }
@@ -404,7 +390,7 @@ static int copy_range(int src, uint64_t off, uint64_t size, int dst)
             continue;
         if (n <= 0)
             r = n < 0 ? -errno : -EIO;
-        else if ((r = write_all(dst, buf, (size_t)n)) == 0)
+        else if ((r = gr_write_all(dst, buf, (size_t)n)) == 0)
             done += (uint64_t)n;
     }
     free(buf);

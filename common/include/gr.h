@@ -137,6 +137,8 @@ bool gr_endswith(const char *s, const char *suffix);
 
 /* Read a whole file (at most max bytes, else -E2BIG) into a NUL-terminated string. */
 int gr_file_read(const char *path, size_t max, char **ret, size_t *ret_len) GR_MUST_CHECK;
+/* Write all of data to fd, retrying short writes and EINTR; 0 or -errno. */
+int gr_write_all(int fd, const void *data, size_t len) GR_MUST_CHECK;
 /* Write a file atomically (temp file + rename) with the given mode. */
 int gr_file_write_atomic(const char *path, const void *data, size_t len, int mode) GR_MUST_CHECK;
 /* mkdir -p; mode for created directories. */
