@@ -206,6 +206,7 @@ struct ex__leg {
     struct ex__actleg *act;  /* action state (action.c), NULL until an action runs */
     size_t pre_i;            /* set-up phase: next job step whose action may have a pre stage */
     bool pre_done;           /* the set-up phase (pre stages) is over */
+    bool traced_step;        /* opts->trace heard of the first step started */
 };
 
 /* One step in flight. */

@@ -298,6 +298,12 @@ static void register_secrets(struct ex__leg *leg)
     }
 }
 
+static void trace(struct ex__leg *leg, const char *what)
+{
+    if (leg->run->opts->trace)
+        leg->run->opts->trace(what);
+}
+
 static int leg_dirs(struct ex__leg *leg, struct gr_diag *d)
 {
     char *ev_dir = gr_path_join(leg->temp_dir, "_github_workflow");
@@ -313,8 +319,9 @@ static int leg_dirs(struct ex__leg *leg, struct gr_diag *d)
     /* the tool cache outlives the job and serves every slot: sticky and world-writable */
     if (r == 0 && leg->slot && chmod(leg->run->tool_cache, 01777) < 0)
         r = -errno;
+    /* a scratch file in a dir made just now: no fsync (as the step scripts) */
     if (r == 0)
-        r = gr_file_write_atomic(ev_path, text ? text : "{}", text ? strlen(text) : 2, 0644);
+        r = ex__scratch_write(ev_path, text ? text : "{}", text ? strlen(text) : 2);
     /* RUNNER_TEMP is the steps' to write (made just now: nothing of theirs is in the way) */
     if (r == 0)
         r = ex__slot_own(leg, leg->temp_dir);
@@ -406,50 +413,115 @@ static int leg_settings(struct ex__leg *leg, struct gr_diag *d)
 
 static void leg_end(struct ex__leg *leg);
 
-/* The job's sandbox: the run's policy (if any) plus the workspace and state dir writable. */
-static int leg_sandbox(struct ex__leg *leg)
+/* A job's sandbox policy: the run's plus its writable paths and masks (lists owned). */
+struct job_policy {
+    struct sb_policy pol;
+    const char **rw, **masks;
+    const char *idmap[2], *idmap_ro[2];
+};
+
+/* The run's policy plus the workspace and state dir writable (base is opts->sandbox). */
+static void job_policy_init(struct job_policy *jp, const struct ex_run_opts *o, const char *workdir,
+                            const char *state_dir)
 {
-    const struct sb_policy *base = leg->run->opts->sandbox;
-    /* replay: the project is the user's, never chowned: the slot writes it idmapped */
-    const char *idmap[] = {leg->run->workdir, NULL};
+    const struct sb_policy *base = o->sandbox;
     /* ... and the invoking user's home (their tools: pyenv, cargo, nvm) readable, as before */
     const char *home = getenv("HOME");
-    const char *idmap_ro[] = {
-        home && home[0] == '/' && home[1] && gr_path_is_dir(home) ? home : NULL, NULL};
-    struct sb_policy pol;
-    const char **rw;
-    const char **masks;
     size_t n = 0, m;
-    int r;
 
-    if (!base)
-        return sb_job_new(leg->jr->pj->id, NULL, &leg->sb);
-    pol = *base;
+    memset(jp, 0, sizeof(*jp));
+    jp->pol = *base;
     while (base->rw_paths && base->rw_paths[n])
         n++;
-    rw = gr_xcalloc(n + 4, sizeof(*rw));
+    jp->rw = gr_xcalloc(n + 4, sizeof(*jp->rw));
     /* the run's artifact store (the runner's staging files) is the services', not the steps' */
     for (m = 0; base->mask_paths && base->mask_paths[m]; m++)
         ;
-    masks = gr_xcalloc(m + 2, sizeof(*masks));
+    jp->masks = gr_xcalloc(m + 2, sizeof(*jp->masks));
     if (m)
-        memcpy(masks, base->mask_paths, m * sizeof(*masks));
-    masks[m] = leg->run->opts->artifact_dir;
-    pol.mask_paths = masks;
+        memcpy(jp->masks, base->mask_paths, m * sizeof(*jp->masks));
+    jp->masks[m] = o->artifact_dir;
+    jp->pol.mask_paths = jp->masks;
     for (size_t i = 0; i < n; i++)
-        rw[i] = base->rw_paths[i];
-    rw[n++] = leg->run->workdir;
-    rw[n++] = leg->run->state_dir;
+        jp->rw[i] = base->rw_paths[i];
+    jp->rw[n++] = workdir;
+    jp->rw[n++] = state_dir;
     /* --action-dir must stay visible to the steps that run its actions, also under the
      * job's private /tmp */
-    if (leg->run->opts->action_dir)
-        rw[n++] = leg->run->opts->action_dir;
-    pol.rw_paths = rw;
-    if (!leg->run->opts->checkout_clones) {
-        pol.idmap_paths = idmap;
-        pol.idmap_ro_paths = idmap_ro;
+    if (o->action_dir)
+        jp->rw[n++] = o->action_dir;
+    jp->pol.rw_paths = jp->rw;
+    if (!o->checkout_clones) {
+        /* replay: the project is the user's, never chowned: the slot writes it idmapped */
+        jp->idmap[0] = workdir;
+        jp->idmap_ro[0] = home && home[0] == '/' && home[1] && gr_path_is_dir(home) ? home : NULL;
+        jp->pol.idmap_paths = jp->idmap;
+        jp->pol.idmap_ro_paths = jp->idmap_ro;
     }
-    r = sb_job_new(leg->jr->pj->id, &pol, &leg->sb); /* copies the policy */
+}
+
+static void job_policy_release(struct job_policy *jp)
+{
+    free(jp->rw);
+    free(jp->masks);
+}
+
+int ex_sandbox_prepare(const struct ex_run_opts *opts, struct sb_job **ret)
+{
+    /* as ex_run_plan names them: the workspace resolved, the state dir as given */
+    char *workdir = realpath(opts->workdir ? opts->workdir : ".", NULL);
+    char *state = !workdir          ? NULL
+                  : opts->state_dir ? gr_xstrdup(opts->state_dir)
+                                    : gr_path_join(workdir, ".ghrun");
+    struct job_policy jp;
+    int r;
+
+    if (!opts->sandbox || !workdir) {
+        r = workdir ? -EINVAL : -errno;
+        free(workdir);
+        return r;
+    }
+    job_policy_init(&jp, opts, workdir, state);
+    r = sb_job_new("next", &jp.pol, ret);
+    job_policy_release(&jp);
+    free(state);
+    free(workdir);
+    return r;
+}
+
+/* The prepared sandbox when it was made for exactly this policy; else it goes now. */
+static int take_or_new(struct ex__leg *leg, const struct sb_policy *pol)
+{
+    struct sb_job **ready = leg->run->opts->sandbox_ready;
+    struct sb_job *sb = ready ? *ready : NULL;
+
+    if (ready)
+        *ready = NULL;
+    if (sb && sb_job_policy_is(sb, pol)) {
+        leg->sb = sb;
+        trace(leg, "job: prepared sandbox taken");
+        return 0;
+    }
+    sb_job_free(sb); /* nothing of it may reach another job's policy */
+    return sb_job_new(leg->jr->pj->id, pol, &leg->sb); /* copies the policy */
+}
+
+/* The job's sandbox: the run's policy (if any) plus the workspace and state dir writable. */
+static int leg_sandbox(struct ex__leg *leg)
+{
+    struct job_policy jp;
+    int r;
+
+    if (!leg->run->opts->sandbox) {
+        if (leg->run->opts->sandbox_ready) {
+            sb_job_free(*leg->run->opts->sandbox_ready);
+            *leg->run->opts->sandbox_ready = NULL;
+        }
+        return sb_job_new(leg->jr->pj->id, NULL, &leg->sb);
+    }
+    job_policy_init(&jp, leg->run->opts, leg->run->workdir, leg->run->state_dir);
+    r = take_or_new(leg, &jp.pol);
+    trace(leg, "job: sandbox job created");
     if (r < 0 && *sb_last_error())
         GR_LOG_ERR("sandbox: %s", sb_last_error());
     if (r == 0 && !leg->run->opts->quiet_sandbox)
@@ -459,10 +531,10 @@ static int leg_sandbox(struct ex__leg *leg)
     for (const char *const *off = r == 0 ? sb_job_degraded(leg->sb) : NULL; off && *off; off++)
         if (!leg->run->opts->quiet_sandbox || strstr(*off, "cannot idmap"))
             ex__leg_log(leg, "sandbox protection off: %s", *off);
-    free(rw);
-    free(masks);
+    job_policy_release(&jp);
     if (r == 0)
         r = ex__slot_setup(leg);
+    trace(leg, "job: slot set up");
     return r;
 }
 
@@ -474,6 +546,7 @@ int ex__leg_start(struct ex__leg *leg)
     int r;
 
     leg->started = true;
+    trace(leg, "job: started");
     leg->t0 = uv_now(leg->run->loop);
     uv_timer_init(leg->run->loop, &leg->timer);
     leg->masker = ex_masker_new();
@@ -488,10 +561,12 @@ int ex__leg_start(struct ex__leg *leg)
         r = gr_diag_set(&d, GR_EFAILED, NULL, 0, 0, "%s", leg->preset_error);
     if (r == 0)
         r = leg_dirs(leg, &d);
+    trace(leg, "job: workspace ready");
     if (r == 0)
         r = leg_env(leg, &d);
     if (r == 0)
         r = leg_settings(leg, &d);
+    trace(leg, "job: set-up done");
     if (r < 0) {
         gr_diag_format(&d, msg, sizeof(msg));
         ex__leg_annotate(leg, NULL, "error", msg, NULL);
@@ -517,8 +592,12 @@ void ex__leg_next(struct ex__leg *leg)
         leg->pre_done = true;
     }
     while (leg->step_i < job->n_steps && !leg->abandoned) {
-        if (ex__step_run(leg, &job->steps[leg->step_i]) == 0)
+        if (ex__step_run(leg, &job->steps[leg->step_i]) == 0) {
+            if (!leg->traced_step) /* the first step whose process was started */
+                trace(leg, "job: first step started");
+            leg->traced_step = true;
             return;
+        }
         leg->step_i++;
     }
     if (ex__action_post_next(leg) == 0)

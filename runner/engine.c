@@ -3,7 +3,9 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 int rn_sibling_path(const char *name, char *buf, size_t len)
@@ -27,4 +29,24 @@ int rn_sibling_path(const char *name, char *buf, size_t len)
 int rn_engine_path(char *buf, size_t len)
 {
     return rn_sibling_path(RN_ENGINE_NAME, buf, len);
+}
+
+void rn_trace_latency(const char *what)
+{
+    static int on = -1;
+    struct timespec ts;
+    char line[160];
+    int n;
+
+    if (on < 0) {
+        const char *v = getenv("GHRUN_TRACE_LATENCY");
+        on = v && *v && strcmp(v, "0") != 0;
+    }
+    if (!on)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    n = snprintf(line, sizeof(line), "ghrun-trace: %s %llu\n", what,
+                 (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec);
+    if (n > 0 && (size_t)n < sizeof(line))
+        (void)!write(2, line, (size_t)n);
 }

@@ -20,3 +20,10 @@
 int rn_sibling_path(const char *name, char *buf, size_t len);
 /* rn_sibling_path(RN_ENGINE_NAME, ...) */
 int rn_engine_path(char *buf, size_t len);
+
+/*
+ * The opt-in latency trace: with GHRUN_TRACE_LATENCY=1 in the environment, writes
+ * "ghrun-trace: WHAT MONOTONIC_NS\n" to stderr (one write, so lines of the listener and its
+ * worker do not mix); otherwise nothing. Any thread; `what` is a short fixed label.
+ */
+void rn_trace_latency(const char *what);

@@ -27,6 +27,7 @@
  * used (rn_mem_trim).
  */
 #include "listener.h"
+#include "engine.h"
 #include "http.h"
 #include "memtrim.h"
 #include "protocol.h"
@@ -588,6 +589,7 @@ static void op_acquire(struct rn_listener *l)
     l->acquire_req = runner_req(l, "POST", rn_url_join(l->pending.run_service_url, "acquirejob"));
     rn_req_json(l->acquire_req, body);
     rn_req_retry(l->acquire_req, 5, l->timing.retry_base_ms * 5, NULL);
+    rn_trace_latency("listener: acquire sent");
     if (rn_http_start(l->http, l->acquire_req, acquire_done, l) < 0)
         GR_LOG_ERR("cannot start acquiring job %s", l->pending.request_id);
     json_decref(body);
@@ -780,6 +782,8 @@ static void poll_done(struct rn_req *req, int status, void *ctx)
         op_session(l);
         return;
     }
+    if (status == 0 && rn_req_ok(req))
+        rn_trace_latency("listener: poll answered");
     msg = status == 0 && rn_req_ok(req) ? rn_json_parse(b->ptr, b->len, NULL) : NULL;
     if (!msg) {
         /* R: 15-30 s, after 5 consecutive errors 30-60 s; never gives up */

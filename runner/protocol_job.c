@@ -191,6 +191,7 @@ static void renew_done(struct rn_req *req, int status, void *ctx)
         job->renew_tries = 0;
         if (!job->renewed_once) {
             job->renewed_once = true;
+            rn_trace_latency("listener: job locked (first renewal answered)");
             GR_LOG_INFO("job '%s' locked; running %zu step(s)", job->msg.display_name,
                         job->msg.nsteps);
             worker_feed(job);
@@ -440,6 +441,7 @@ static void on_written(uv_write_t *w, int status)
 {
     struct worker_proc *wp = w->data;
 
+    rn_trace_latency("listener: message written to the worker");
     if (status < 0)
         GR_LOG_WARN("cannot hand the job message to the worker: %s", uv_strerror(status));
     wp_close(wp, (uv_handle_t *)&wp->in);
@@ -494,10 +496,19 @@ static void on_worker_done(struct rn_job *job)
 }
 
 /* Spawn `ghrun-engine worker --root ROOT --work WORK`; it reads its message on stdin. */
-static int wp_spawn(uv_loop_t *loop, const char *root, const char *work, struct worker_proc **ret)
+/* idle: the worker waits for a job, and may prepare its sandbox meanwhile (--prepare). */
+static int wp_spawn(uv_loop_t *loop, const char *root, const char *work, bool idle,
+                    struct worker_proc **ret)
 {
     char exe[4096];
-    char *args[] = {exe, RN_WORKER_CMD, "--root", (char *)root, "--work", (char *)work, NULL};
+    char *args[] = {exe,
+                    RN_WORKER_CMD,
+                    "--root",
+                    (char *)root,
+                    "--work",
+                    (char *)work,
+                    idle ? "--prepare" : NULL,
+                    NULL};
     uv_process_options_t o = {0};
     uv_stdio_container_t stdio[3];
     struct worker_proc *wp;
@@ -557,7 +568,7 @@ static int worker_start(struct rn_job *job)
         wp = NULL;
     }
     if (!wp) {
-        r = wp_spawn(job->env.loop, job->root, job->work, &wp);
+        r = wp_spawn(job->env.loop, job->root, job->work, false, &wp);
         if (r < 0)
             return r;
         GR_LOG_INFO("job '%s': worker %d started", job->msg.display_name, (int)wp->proc.pid);
@@ -597,7 +608,7 @@ int rn_idle_worker_start(struct uv_loop_s *loop, const char *root, const char *w
                          rn_idle_gone_fn *gone, void *ctx, struct rn_idle_worker **ret)
 {
     struct worker_proc *wp;
-    int r = wp_spawn(loop, root, work, &wp);
+    int r = wp_spawn(loop, root, work, true, &wp);
 
     if (r < 0)
         return r;
@@ -985,9 +996,11 @@ int rn_job_start(const struct rn_job_env *env, const char *text, size_t len, rn_
                  void *ctx, struct rn_job **ret, struct gr_diag *reterr)
 {
     struct rn_job *job;
-    json_t *msg = rn_json_parse(text, len, reterr);
+    json_t *msg;
     int r;
 
+    rn_trace_latency("listener: job acquired");
+    msg = rn_json_parse(text, len, reterr);
     if (!json_is_object(msg)) {
         r = msg ? gr_diag_set(reterr, GR_EPROTO, NULL, 0, 0, "job message is not an object")
                 : GR_EPARSE;
@@ -1020,17 +1033,19 @@ int rn_job_start(const struct rn_job_env *env, const char *text, size_t len, rn_
     if (!job->msg.display_name)
         job->msg.display_name = gr_xstrdup(job->msg.job_id);
     classic_init(job, msg);
+    init_timer(job, &job->renew_timer);
+    init_timer(job, &job->kill_timer);
+    init_timer(job, &job->complete_timer);
+    /* the lock first: the rest of the set-up overlaps its round trip (the job waits for it) */
+    renew_send(job);
     reporter_new(job, msg);
     json_decref(msg);
     r = open_log(job);
     if (r < 0)
         gr_log_warn_errno(r, "cannot open the job log in '%s/_diag', ignoring", job->root);
-    init_timer(job, &job->renew_timer);
-    init_timer(job, &job->kill_timer);
-    init_timer(job, &job->complete_timer);
     GR_LOG_INFO("running job '%s'", job->msg.display_name);
+    rn_trace_latency("listener: job set up");
     job_log(job, "##[job] '%s' (%s)", job->msg.display_name, job->msg.job_id);
-    renew_send(job);
     run_job(job);
     *ret = job;
     return 0;

@@ -320,6 +320,9 @@ static void on_summary(void *ctx, const void *job, const char *md, size_t len)
     emit(w, json_pack("{s:s,s:o}", "e", "summary", "text", masked(w, md, len)));
 }
 
+/* SIGTERM or SIGINT that came while the worker was idle (idle_signals), else 0 */
+static volatile sig_atomic_t stop_sig;
+
 static int read_stdin(char **ret, size_t *ret_len)
 {
     struct gr_buf b = GR_BUF_INIT(0);
@@ -328,7 +331,7 @@ static int read_stdin(char **ret, size_t *ret_len)
     for (;;) {
         ssize_t n = read(0, chunk, sizeof(chunk));
 
-        if (n < 0 && errno == EINTR)
+        if (n < 0 && errno == EINTR && !stop_sig)
             continue;
         if (n < 0) {
             gr_buf_release(&b);
@@ -370,9 +373,71 @@ struct wk_prep {
     bool sandboxed;
     int err; /* loading <root>/.sandbox failed: reported once the job is known */
     char errmsg[700];
+    struct sb_job *next; /* --prepare: the sandbox of a job of the last job's repository */
 };
 
-static void prep_init(struct wk_prep *p, const char *root)
+/*
+ * The repository name of the runner's last job, in <work>/WK_NEXT_FILE: the next job is most
+ * likely of the same one, so an idle worker prepares the sandbox for its workspace. Steps
+ * cannot write the file (<work> is read-only to them); a job of another repository, or any
+ * other difference in the policy, discards the prepared sandbox (ex_run_opts.sandbox_ready).
+ */
+#define WK_NEXT_FILE ".ghrun-next-workspace"
+
+static void next_record(const char *work, const char *ws)
+{
+    const char *name = strrchr(ws, '/') ? strrchr(ws, '/') + 1 : ws;
+    char *path = gr_path_join(work, WK_NEXT_FILE), *text = gr_xasprintf("%s\n", name);
+    int r = gr_file_write_atomic(path, text, strlen(text), 0644);
+
+    if (r < 0)
+        gr_log_warn_errno(r, "cannot write '%s', ignoring", path);
+    free(text);
+    free(path);
+}
+
+/* <work>/NAME/NAME of the last job, or NULL. Owned. */
+static char *next_workspace(const char *work)
+{
+    char *path = gr_path_join(work, WK_NEXT_FILE), *text = NULL, *ws = NULL;
+    size_t len = 0;
+
+    if (gr_file_read(path, 256, &text, &len) == 0) {
+        text[strcspn(text, "\r\n")] = '\0';
+        if (*text && !strstr(text, "..") && !strchr(text, '/'))
+            ws = gr_xasprintf("%s/%s/%s", work, text, text);
+    }
+    free(text);
+    free(path);
+    return ws;
+}
+
+/* The options rn_worker_run_opts gives the engine, as far as the job's sandbox goes. */
+static void prep_sandbox(struct wk_prep *p, const char *work)
+{
+    char *ws = next_workspace(work), *state = gr_path_join(work, "_ghrun");
+    const char *adir = getenv("GHRUN_ACTION_DIR");
+    struct ex_run_opts o = {
+        .workdir = ws,
+        .state_dir = state,
+        .sandbox = &p->policy,
+        .checkout_clones = true,
+        .action_dir = adir && *adir ? adir : NULL,
+    };
+    int r;
+
+    /* what a worker killed with its sandbox made left (their private dirs' parent) */
+    sb_job_sweep_stale(p->policy.state_dir);
+    if (ws && gr_mkdir_p(ws, 0755) == 0 && gr_mkdir_p(state, 0755) == 0) {
+        r = ex_sandbox_prepare(&o, &p->next);
+        if (r < 0)
+            GR_LOG_DEBUG("worker: no prepared sandbox: %s", sb_last_error());
+    }
+    free(state);
+    free(ws);
+}
+
+static void prep_init(struct wk_prep *p, const char *root, const char *work, bool prepare)
 {
     struct gr_diag d = {0};
 
@@ -392,6 +457,8 @@ static void prep_init(struct wk_prep *p, const char *root)
     }
     rn_config_sandbox_policy(&p->sc, &p->policy);
     p->sandboxed = true;
+    if (prepare)
+        prep_sandbox(p, work);
 }
 
 static int run_job(struct wk *w, const json_t *msg, const char *work, struct wk_prep *prep)
@@ -423,6 +490,7 @@ static int run_job(struct wk *w, const json_t *msg, const char *work, struct wk_
         goto out;
     }
     r = ex_jobspec_build(msg, ws, &js, &d);
+    rn_trace_latency("worker: job decoded");
     if (r < 0) {
         gr_diag_format(&d, msgbuf, sizeof(msgbuf));
         rc = fail(w, "%s", msgbuf);
@@ -440,12 +508,15 @@ static int run_job(struct wk *w, const json_t *msg, const char *work, struct wk_
     wj.workspace = ws;
     wj.state_dir = state;
     rn_worker_run_opts(&wj, &o, &step_env);
+    o.trace = rn_trace_latency;
+    o.sandbox_ready = &prep->next;
     uv_loop_init(&loop);
     r = ex_run_plan(&loop, js->plan, &o, &rep, &ok);
     if (uv_loop_close(&loop) < 0)
         GR_LOG_WARN("the job's loop still had handles at the end");
     if (r < 0)
         rc = fail(w, "the job could not run: %s", gr_strerror(r));
+    next_record(work, ws);
 out:
     rn_strv_free(step_env);
     ex_jobspec_free(js);
@@ -454,7 +525,25 @@ out:
     return rc;
 }
 
-int rn_worker_main(const char *work, const char *root)
+static void on_stop(int sig)
+{
+    stop_sig = sig;
+}
+
+/*
+ * SIGTERM/SIGINT while idle end the wait (the listener stopping this worker) instead of the
+ * process, so that a prepared sandbox is torn down; the engine installs its own for the job.
+ */
+static void idle_signals(bool on)
+{
+    struct sigaction sa = {.sa_handler = on ? on_stop : SIG_DFL};
+
+    sigemptyset(&sa.sa_mask);
+    (void)sigaction(SIGTERM, &sa, NULL);
+    (void)sigaction(SIGINT, &sa, NULL);
+}
+
+int rn_worker_main(const char *work, const char *root, bool prepare)
 {
     struct wk w = {0};
     json_t *msg;
@@ -471,11 +560,20 @@ int rn_worker_main(const char *work, const char *root)
         GR_LOG_ERR("worker: cannot set up the event pipe");
         return 1;
     }
-    prep_init(&prep, root);
+    idle_signals(true);
+    prep_init(&prep, root, work, prepare);
     /* an idle worker waits here for its job, holding only what it will use again */
     (void)rn_mem_trim(NULL);
-    r = read_stdin(&text, &len);
-    if (r == 0 && len == 0) {
+    r = stop_sig ? -EINTR : read_stdin(&text, &len);
+    rn_trace_latency("worker: job received");
+    idle_signals(false);
+    if (stop_sig && r == 0 && len > 0) {
+        /* the message came, and the signal with it: as before, the signal ends the worker */
+        sb_job_free(prep.next);
+        prep.next = NULL;
+        raise(stop_sig);
+    }
+    if (stop_sig || (r == 0 && len == 0)) {
         rc = 0; /* the listener stopped this idle worker */
         goto out;
     }
@@ -492,6 +590,7 @@ int rn_worker_main(const char *work, const char *root)
     rc = run_job(&w, msg, work, &prep);
     json_decref(msg);
 out:
+    sb_job_free(prep.next); /* not taken: no job, or a job that asked for another */
     rn_sandbox_config_release(&prep.sc);
     git_libgit2_shutdown();
     if (text) {
@@ -508,20 +607,23 @@ out:
 int rn_worker_cmd(int argc, char **argv)
 {
     const char *root = NULL, *work = NULL;
-    bool bad = false;
+    bool bad = false, prepare = false;
 
     for (int i = 1; i < argc && !bad; i++) {
         if (!strcmp(argv[i], "--root") && i + 1 < argc)
             root = argv[++i];
         else if (!strcmp(argv[i], "--work") && i + 1 < argc)
             work = argv[++i];
+        else if (!strcmp(argv[i], "--prepare"))
+            prepare = true;
         else
             bad = true;
     }
     if (bad || !work || work[0] != '/') {
         fprintf(stderr, "ghrun-engine " RN_WORKER_CMD ": internal; usage: " RN_WORKER_CMD
-                        " [--root ROOT] --work ABSOLUTE_DIR (started by `ghrun run`)\n");
+                        " [--root ROOT] --work ABSOLUTE_DIR [--prepare] (started by `ghrun"
+                        " run`)\n");
         return 2;
     }
-    return rn_worker_main(work, root);
+    return rn_worker_main(work, root, prepare);
 }

@@ -54,9 +54,12 @@ char *rn_worker_workspace(const json_t *msg, const char *work);
 /*
  * Run one job whose message comes on stdin; returns the process exit code. Every step runs in
  * the sandbox that <root>/.sandbox describes (strict by default); root NULL: no sandbox. An
- * empty stdin (the listener stopping an idle worker) exits 0 quietly.
+ * empty stdin, SIGTERM or SIGINT before the message (the listener stopping an idle worker)
+ * exits 0 quietly. prepare (an idle worker, `--prepare`): while waiting, make the sandbox of a
+ * job of the runner's last job's repository (ex_sandbox_prepare), used when the job asks for
+ * exactly that policy and torn down otherwise.
  */
-int rn_worker_main(const char *work, const char *root);
+int rn_worker_main(const char *work, const char *root, bool prepare);
 
 /* argv[0] is RN_WORKER_CMD; returns the exit code (2 on bad arguments). */
 int rn_worker_cmd(int argc, char **argv);

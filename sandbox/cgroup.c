@@ -597,6 +597,62 @@ static void leaf_name(char *out, size_t len, const char *name)
     snprintf(out, len, "job-%s-%ld-%u", clean, (long)getpid(), seq++);
 }
 
+static void remove_children(const char *dir, bool fake, bool all);
+
+/* The creator's pid in a leaf name job-<name>-<pid>-<seq> (leaf_name), or 0. */
+static pid_t leaf_pid(const char *leaf)
+{
+    const char *end = strrchr(leaf, '-'), *p;
+
+    if (strncmp(leaf, "job-", 4) != 0 || !end || end < leaf + 5)
+        return 0;
+    for (p = end - 1; p > leaf + 3 && *p >= '0' && *p <= '9'; p--)
+        ;
+    return *p == '-' && p + 1 < end ? (pid_t)strtol(p + 1, NULL, 10) : 0;
+}
+
+static void sweep_base(const char *base, bool fake)
+{
+    char p[SB_PATH];
+    DIR *d = opendir(base);
+    struct dirent *de;
+
+    while (d && (de = readdir(d))) {
+        pid_t pid = de->d_type == DT_DIR ? leaf_pid(de->d_name) : 0;
+
+        if (pid <= 0 || kill(pid, 0) == 0 || errno != ESRCH ||
+            sb__path(p, sizeof(p), "%s/%s", base, de->d_name) < 0)
+            continue;
+        if (fake) {
+            (void)sb__rm_rf(p);
+            continue;
+        }
+        remove_children(p, false, true);
+        (void)rmdir(p); /* EBUSY while something still runs there: the next sweep */
+    }
+    if (d)
+        closedir(d);
+}
+
+void sb_cg_sweep_stale(const struct sb_cg *cg)
+{
+    char base[SB_PATH];
+
+    if (cg->mode == SB_CG_NONE)
+        return;
+    if (cg->v2_mount[0] && sb__path(base, sizeof(base), "%s/ghrun", cg->v2_self) == 0)
+        sweep_base(base, cg->fake);
+    for (int c = 0; c < SB_CTL_N; c++) {
+        bool seen = false;
+
+        for (int e = 0; e < c && !seen; e++)
+            seen = !strcmp(cg->v1_self[c], cg->v1_self[e]);
+        if (!seen && cg->v1_self[c][0] &&
+            sb__path(base, sizeof(base), "%s/ghrun", cg->v1_self[c]) == 0)
+            sweep_base(base, cg->fake);
+    }
+}
+
 int sb_cg_job_create(const struct sb_cg *cg, const char *name, const struct sb_policy *p,
                      struct sb_cgjob *ret)
 {

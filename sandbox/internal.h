@@ -102,6 +102,8 @@ int sb_cg_step_finish(struct sb_cgjob *j, struct sb_step_stats *ret);
 int sb_cg_job_kill(struct sb_cgjob *j, int sig);
 /* Kill everything, wait until empty, remove the job dirs. */
 int sb_cg_job_destroy(struct sb_cgjob *j);
+/* Remove the job dirs whose creating process is gone (a worker killed), when empty. */
+void sb_cg_sweep_stale(const struct sb_cg *cg);
 /* Creates the init/ and step/ leaves of the split layout. */
 int sb_cg_job_split(struct sb_cgjob *j);
 /* Distinct v1 job dirs in use (memory, pids, cpu, freezer), for the helper. */

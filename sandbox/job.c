@@ -10,6 +10,7 @@
  */
 #include "internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -30,6 +31,9 @@ struct sb_job {
     char *name;
     bool sandboxed; /* false: NULL policy, plain commands */
     struct sb_policy policy;
+    struct sb_policy asked; /* the policy as given (lists: the copies); sb_job_policy_is() */
+    char *asked_state_dir;
+    char *asked_lock_dir;
     char **masks;
     char **rws;
     char **idmaps;
@@ -442,6 +446,13 @@ static int copy_policy(struct sb_job *j, const struct sb_policy *p)
     j->policy.idmap_paths = (const char *const *)j->idmaps;
     j->policy.idmap_ro_paths = (const char *const *)j->idmaps_ro;
     j->policy.state_dir = NULL;
+    j->asked = j->policy;
+    j->asked_state_dir = p->state_dir ? strdup(p->state_dir) : NULL;
+    j->asked_lock_dir = p->slot_lock_dir ? strdup(p->slot_lock_dir) : NULL;
+    if ((p->state_dir && !j->asked_state_dir) || (p->slot_lock_dir && !j->asked_lock_dir))
+        return -ENOMEM;
+    j->asked.state_dir = j->asked_state_dir;
+    j->asked.slot_lock_dir = j->asked_lock_dir;
     return 0;
 }
 
@@ -608,8 +619,80 @@ void sb_job_free(struct sb_job *job)
     sb_argv_free(job->rws);
     sb_argv_free(job->idmaps);
     sb_argv_free(job->idmaps_ro);
+    free(job->asked_state_dir);
+    free(job->asked_lock_dir);
     free(job->name);
     free(job);
+}
+
+/* The pid in a private dir's name ghrun-job-<pid>-<random> (make_dirs), or 0. */
+static pid_t dir_pid(const char *name)
+{
+    char *end;
+    long pid;
+
+    if (strncmp(name, "ghrun-job-", 10) != 0)
+        return 0;
+    pid = strtol(name + 10, &end, 10);
+    return *end == '-' && pid > 0 ? (pid_t)pid : 0;
+}
+
+void sb_job_sweep_stale(const char *state_dir)
+{
+    const char *state = state_dir ? state_dir : getenv("TMPDIR");
+    char p[SB_PATH];
+    DIR *d = opendir(state ? state : "/tmp");
+    struct dirent *de;
+
+    while (d && (de = readdir(d))) {
+        pid_t pid = dir_pid(de->d_name);
+
+        if (pid > 0 && kill(pid, 0) < 0 && errno == ESRCH &&
+            sb__path(p, sizeof(p), "%s/%s", state ? state : "/tmp", de->d_name) == 0)
+            (void)sb__rm_rf(p);
+    }
+    if (d)
+        closedir(d);
+    if (geteuid() == 0)
+        sb_cg_sweep_stale(host_cgroups());
+}
+
+static bool same_str(const char *a, const char *b)
+{
+    return a == b || (a && b && !strcmp(a, b));
+}
+
+/* NULL and an empty list are the same. */
+static bool same_list(const char *const *a, const char *const *b)
+{
+    size_t i = 0;
+
+    for (; a && b && a[i] && b[i]; i++)
+        if (strcmp(a[i], b[i]))
+            return false;
+    return (!a || !a[i]) && (!b || !b[i]);
+}
+
+bool sb_job_policy_is(const struct sb_job *job, const struct sb_policy *p)
+{
+    const struct sb_policy *a = job ? &job->asked : NULL;
+
+    if (!job || !p || !job->sandboxed)
+        return false;
+    return a->memory_max == p->memory_max && a->cpu_quota_us == p->cpu_quota_us &&
+           a->pids_max == p->pids_max && a->network_none == p->network_none &&
+           a->strict == p->strict && a->slot_uid == p->slot_uid && a->slot_gid == p->slot_gid &&
+           same_list(a->mask_paths, p->mask_paths) && same_list(a->rw_paths, p->rw_paths) &&
+           same_str(a->state_dir, p->state_dir) && a->nofile == p->nofile &&
+           a->allow_ptrace == p->allow_ptrace && a->seccomp_audit == p->seccomp_audit &&
+           a->swap_max == p->swap_max && a->slot_optional == p->slot_optional &&
+           a->slot_auto == p->slot_auto && same_str(a->slot_lock_dir, p->slot_lock_dir) &&
+           same_list(a->idmap_paths, p->idmap_paths) &&
+           same_list(a->idmap_ro_paths, p->idmap_ro_paths) && a->gpu_isolate == p->gpu_isolate &&
+           a->n_gpu_minors == p->n_gpu_minors &&
+           (!p->n_gpu_minors ||
+            (p->n_gpu_minors <= SB_GPU_MAX &&
+             !memcmp(a->gpu_minors, p->gpu_minors, p->n_gpu_minors * sizeof(p->gpu_minors[0]))));
 }
 
 /* ---- command lines ---- */

@@ -98,6 +98,17 @@ struct sb_job; /* per-job sandbox state; opaque */
 int sb_job_new(const char *name, const struct sb_policy *policy, struct sb_job **ret);
 /* Kill everything still running in the job and remove its cgroup and dirs. NULL-safe. */
 void sb_job_free(struct sb_job *job);
+/*
+ * Whether job was made by sb_job_new() from a policy equal to p, field by field and list by
+ * list (a job prepared ahead may serve a job that asks for exactly that). false for NULL.
+ */
+bool sb_job_policy_is(const struct sb_job *job, const struct sb_policy *p);
+/*
+ * Remove what jobs of processes that are gone left behind (a worker killed before its
+ * sb_job_free): their private dirs under state_dir (NULL: $TMPDIR, /tmp) and, as root, their
+ * empty cgroups. What a live process holds is left alone.
+ */
+void sb_job_sweep_stale(const char *state_dir);
 
 /*
  * Build the argv that starts argv inside the job's sandbox: the wrapper

@@ -14,6 +14,7 @@
 #include "ex/plan.h"
 
 struct sb_policy;
+struct sb_job;
 struct ex_artifact_remote;
 struct ex_action_source;
 
@@ -62,6 +63,14 @@ struct ex_run_opts {
      * adds the workspace and state_dir to its rw_paths (steps write there).
      */
     const struct sb_policy *sandbox;
+    /*
+     * A job sandbox made ahead by ex_sandbox_prepare() from options equal to these, or NULL:
+     * the first job whose policy (the one it would get from sb_job_new) is exactly the
+     * prepared one's takes it instead of making its own; a job asking for anything else frees
+     * it first. Either way *sandbox_ready becomes NULL; the caller frees what is left after
+     * the run (sb_job_free).
+     */
+    struct sb_job **sandbox_ready;
     /* actions (ex/action.h): */
     const char *node;        /* node binary for JavaScript actions; NULL: `node` on PATH */
     const char *action_dir;  /* local actions laid out as owner/repo/ref/, or NULL */
@@ -118,6 +127,11 @@ struct ex_run_opts {
     /* Do not log the sandbox's summary at the start of each job (replay says it once). */
     bool quiet_sandbox;
     /*
+     * Latency marks, or NULL: called on the loop's thread with a fixed label as each job's
+     * set-up passes a point (sandbox ready, workspace ready, set-up done, first step started).
+     */
+    void (*trace)(const char *what);
+    /*
      * Remote actions (ex/action.h): the download-info source of a job from GitHub, or NULL;
      * and the order of the sources, comma-separated names "dir" (action_dir), "download"
      * (action_source) and "clone" (actions_url); NULL: "dir,download,clone". A source that
@@ -160,6 +174,14 @@ struct ex_run_opts {
  */
 int ex_run_plan(uv_loop_t *loop, const struct ex_plan *plan, const struct ex_run_opts *opts,
                 const struct ex_reporter *rep, bool *ret_ok) GR_MUST_CHECK;
+
+/*
+ * Make ahead the job sandbox that a job run with these options would make when it starts
+ * (sb_job_new with opts->sandbox plus the workspace and state dir, as the engine adds them),
+ * for opts->sandbox_ready of a later ex_run_plan. workdir and state_dir must exist. 0 or
+ * -errno (sb_last_error() says why); -EINVAL without opts->sandbox.
+ */
+int ex_sandbox_prepare(const struct ex_run_opts *opts, struct sb_job **ret) GR_MUST_CHECK;
 
 /* The terminal reporter (act-style `[job] ` lines; colour on a TTY). */
 struct ex_term_reporter;
