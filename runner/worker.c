@@ -566,15 +566,18 @@ int rn_worker_main(const char *work, const char *root, bool prepare)
     (void)rn_mem_trim(NULL);
     r = stop_sig ? -EINTR : read_stdin(&text, &len);
     rn_trace_latency("worker: job received");
-    idle_signals(false);
-    if (stop_sig && r == 0 && len > 0) {
-        /* the message came, and the signal with it: as before, the signal ends the worker */
-        sb_job_free(prep.next);
-        prep.next = NULL;
-        raise(stop_sig);
-    }
-    if (stop_sig || (r == 0 && len == 0)) {
-        rc = 0; /* the listener stopped this idle worker */
+    if (r == 0 && len > 0) {
+        idle_signals(false); /* the job's: the engine handles them while it runs */
+        if (stop_sig) {
+            /* the message came, and the signal with it: as before, the signal ends the worker */
+            sb_job_free(prep.next);
+            prep.next = NULL;
+            raise(stop_sig);
+        }
+    } else if (stop_sig || r == 0) {
+        /* the listener stopped this idle worker (EOF, then SIGTERM): the handlers stay until
+         * the prepared sandbox is torn down */
+        rc = 0;
         goto out;
     }
     if (r < 0) {
