@@ -123,16 +123,20 @@ static void flush_lines(struct ex__persist *p)
     json_array_clear(p->lines);
 }
 
-static void human(uint64_t n, char *buf, size_t len)
+/* "123 files, 4.5 MB" */
+static void counts(const struct ex_persist_manifest *m, char *buf, size_t len)
 {
+    const char *files = m->files == 1 ? "file" : "files";
+    uint64_t n = m->bytes;
+
     if (n < 1024)
-        snprintf(buf, len, "%" PRIu64 " B", n);
+        snprintf(buf, len, "%" PRIu64 " %s, %" PRIu64 " B", m->files, files, n);
     else if (n < 1024 * 1024)
-        snprintf(buf, len, "%.1f kB", (double)n / 1024);
+        snprintf(buf, len, "%" PRIu64 " %s, %.1f kB", m->files, files, (double)n / 1024);
     else if (n < 1024ull * 1024 * 1024)
-        snprintf(buf, len, "%.1f MB", (double)n / (1024.0 * 1024));
+        snprintf(buf, len, "%" PRIu64 " %s, %.1f MB", m->files, files, (double)n / 1048576.0);
     else
-        snprintf(buf, len, "%.1f GB", (double)n / (1024.0 * 1024 * 1024));
+        snprintf(buf, len, "%" PRIu64 " %s, %.1f GB", m->files, files, (double)n / 1073741824.0);
 }
 
 static int64_t now_ms(void)
@@ -149,22 +153,20 @@ static void restore_one(struct ex__persist *p, struct ex_cache *c, struct pdir *
 {
     struct ex_cache_entry e = {0};
     struct gr_diag dg = {0};
-    char size[32];
+    char size[96];
     int r = ex_persist_restore(c, p->scope, p->home, d->dir, &e, &dg);
 
     if (r == 0 && p->own && ex_persist_chown_tree(p->home, geteuid(), p->uid, p->gid) < 0)
         say(p, "warning", "persist: cannot hand %s to the job's user", d->dir);
     if (ex_persist_manifest(p->home, d->dir, &d->before) == 0)
         d->have_before = true;
-    human(d->before.bytes, size, sizeof(size));
+    counts(&d->before, size, sizeof(size));
     if (r == 0)
-        say(p, "info", "persist: restored %s (%" PRIu64 " files, %s) from %s", d->dir,
-            d->before.files, size, e.key);
+        say(p, "info", "persist: restored %s (%s) from %s", d->dir, size, e.key);
     else if (r == GR_ENOTFOUND)
         say(p, "info", "persist: %s: nothing saved yet for %s", d->dir, p->scope);
     else if (r == -EEXIST)
-        say(p, "info", "persist: %s exists already (%" PRIu64 " files, %s): kept as it is", d->dir,
-            d->before.files, size);
+        say(p, "info", "persist: %s exists already (%s): kept as it is", d->dir, size);
     else
         say(p, "warning", "persist: cannot restore %s, it starts empty: %s", d->dir,
             dg.msg[0] ? dg.msg : gr_strerror(r));
@@ -263,7 +265,7 @@ static void save_one(struct ex__persist *p, struct ex_cache *c, struct pdir *d)
     struct ex_persist_manifest now = {0};
     struct ex_cache_entry e = {0};
     struct gr_diag dg = {0};
-    char size[32];
+    char size[96];
     size_t pruned = 0;
     int r = ex_persist_manifest(p->home, d->dir, &now);
 
@@ -271,14 +273,13 @@ static void save_one(struct ex__persist *p, struct ex_cache *c, struct pdir *d)
         say(p, "warning", "persist: cannot read %s: %s; not saved", d->dir, gr_strerror(r));
         return;
     }
-    human(now.bytes, size, sizeof(size));
+    counts(&now, size, sizeof(size));
     if (!now.exists || (now.files == 0 && (!d->have_before || d->before.files == 0))) {
         say(p, "info", "persist: %s is empty: nothing to save", d->dir);
         return;
     }
     if (d->have_before && strcmp(now.digest, d->before.digest) == 0) {
-        say(p, "info", "persist: %s unchanged (%" PRIu64 " files, %s): not saved", d->dir,
-            now.files, size);
+        say(p, "info", "persist: %s unchanged (%s): not saved", d->dir, size);
         return;
     }
     r = ex_persist_save(c, p->scope, p->home, d->dir, now_ms(), &e, &pruned, &dg);
@@ -287,8 +288,8 @@ static void save_one(struct ex__persist *p, struct ex_cache *c, struct pdir *d)
             dg.msg[0] ? dg.msg : gr_strerror(r));
         return;
     }
-    say(p, "info", "persist: saved %s (%" PRIu64 " files, %s) as %s%s", d->dir, now.files, size,
-        e.key, pruned ? ", older entry removed" : "");
+    say(p, "info", "persist: saved %s (%s) as %s%s", d->dir, size, e.key,
+        pruned ? ", older entry removed" : "");
     ex_cache_entry_release(&e);
 }
 
@@ -329,8 +330,8 @@ void ex__persist_end(struct ex__leg *leg, ex__leg_fn end)
     }
     p->saved = true;
     if (leg->cancelled || leg->timed_out) {
-        ex__leg_log(leg, "persist: the job was %s: nothing saved",
-                    leg->timed_out ? "timed out" : "cancelled");
+        ex__leg_log(leg, "persist: the job %s: nothing saved",
+                    leg->timed_out ? "timed out" : "was cancelled");
         end(leg);
         return;
     }
