@@ -139,6 +139,14 @@ static void counts(const struct ex_persist_manifest *m, char *buf, size_t len)
         snprintf(buf, len, "%" PRIu64 " %s, %.1f GB", m->files, files, (double)n / 1073741824.0);
 }
 
+static double mono_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -154,6 +162,7 @@ static void restore_one(struct ex__persist *p, struct ex_cache *c, struct pdir *
     struct ex_cache_entry e = {0};
     struct gr_diag dg = {0};
     char size[96];
+    double t0 = mono_s();
     int r = ex_persist_restore(c, p->scope, p->home, d->dir, &e, &dg);
 
     if (r == 0 && p->own && ex_persist_chown_tree(p->home, geteuid(), p->uid, p->gid) < 0)
@@ -162,7 +171,8 @@ static void restore_one(struct ex__persist *p, struct ex_cache *c, struct pdir *
         d->have_before = true;
     counts(&d->before, size, sizeof(size));
     if (r == 0)
-        say(p, "info", "persist: restored %s (%s) from %s", d->dir, size, e.key);
+        say(p, "info", "persist: restored %s (%s) from %s in %.2f s", d->dir, size, e.key,
+            mono_s() - t0);
     else if (r == GR_ENOTFOUND)
         say(p, "info", "persist: %s: nothing saved yet for %s", d->dir, p->scope);
     else if (r == -EEXIST)
@@ -267,6 +277,7 @@ static void save_one(struct ex__persist *p, struct ex_cache *c, struct pdir *d)
     struct gr_diag dg = {0};
     char size[96];
     size_t pruned = 0;
+    double t0 = mono_s();
     int r = ex_persist_manifest(p->home, d->dir, &now);
 
     if (r < 0) {
@@ -288,7 +299,7 @@ static void save_one(struct ex__persist *p, struct ex_cache *c, struct pdir *d)
             dg.msg[0] ? dg.msg : gr_strerror(r));
         return;
     }
-    say(p, "info", "persist: saved %s (%s) as %s%s", d->dir, size, e.key,
+    say(p, "info", "persist: saved %s (%s) as %s in %.2f s%s", d->dir, size, e.key, mono_s() - t0,
         pruned ? ", older entry removed" : "");
     ex_cache_entry_release(&e);
 }
