@@ -325,8 +325,9 @@ int ex_persist_restore(struct ex_cache *c, const char *scope, const char *home, 
         goto out;
     r = ex_cache_restore_tree(c, &e, home, reterr);
     if (r < 0) {
-        /* a broken entry would fail every later job the same way: it goes */
-        if (ex_cache_remove(c, e.id) < 0)
+        /* a broken entry would fail every later job the same way: it goes (not for a full
+         * disk or another error of this host) */
+        if (r == GR_EARCHIVE && ex_cache_remove(c, e.id) < 0)
             GR_LOG_DEBUG("persist: cannot remove the entry %" PRIu64, e.id);
         if (gr_rm_rf(path) < 0)
             GR_LOG_DEBUG("persist: cannot empty '%s'", path);

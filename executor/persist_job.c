@@ -33,7 +33,7 @@ struct ex__persist {
     bool own; /* restored files go to uid:gid */
     uid_t uid;
     gid_t gid;
-    bool busy, saved;
+    bool busy, saved, restored;
     json_t *lines; /* [level, text] pairs the worker made, logged on the loop */
 };
 
@@ -165,8 +165,7 @@ static void restore_one(struct ex__persist *p, struct ex_cache *c, struct pdir *
     double t0 = mono_s();
     int r = ex_persist_restore(c, p->scope, p->home, d->dir, &e, &dg);
 
-    if (r == 0 && p->own && ex_persist_chown_tree(p->home, geteuid(), p->uid, p->gid) < 0)
-        say(p, "warning", "persist: cannot hand %s to the job's user", d->dir);
+    p->restored |= r == 0;
     if (ex_persist_manifest(p->home, d->dir, &d->before) == 0)
         d->have_before = true;
     counts(&d->before, size, sizeof(size));
@@ -199,6 +198,9 @@ static void restore_work(uv_work_t *req)
     for (size_t i = 0; i < p->n; i++)
         restore_one(p, c, &p->dirs[i]);
     ex_cache_free(c);
+    /* extracted as the runner: to the slot, with the parents the archives made (~/.cache) */
+    if (p->restored && p->own && ex_persist_chown_tree(p->home, geteuid(), p->uid, p->gid) < 0)
+        say(p, "warning", "persist: cannot hand the restored files to the job's user");
 }
 
 static void restore_after(uv_work_t *req, int status)

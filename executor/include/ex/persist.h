@@ -69,8 +69,9 @@ char *ex_persist_key(const char *dir, int64_t now_ms, uint32_t nonce);
 /*
  * Restore the newest entry of (scope, dir) into home. Returns 0 and fills *ret (release it);
  * GR_ENOTFOUND when the store has none; -EEXIST when the directory exists and is not empty
- * (left alone); GR_EARCHIVE or -errno when the entry cannot be extracted: the entry is removed
- * from the store, the directory emptied and the reason put in reterr.
+ * (left alone); GR_EARCHIVE or -errno when the entry cannot be extracted: the directory is
+ * emptied and the reason put in reterr, and a corrupt entry (GR_EARCHIVE) is removed from the
+ * store.
  */
 int ex_persist_restore(struct ex_cache *c, const char *scope, const char *home, const char *dir,
                        struct ex_cache_entry *ret, struct gr_diag *reterr)
