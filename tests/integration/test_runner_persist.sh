@@ -56,4 +56,10 @@ check "persist: job 2 restores" grep -q "persist: restored ~/.npm (1 file, 15 B)
 check "persist: job 2 sees job 1's file" grep -q "got npm-from-job-1" <<<"$L"
 check "persist: unchanged, not saved again" grep -q "persist: ~/.npm unchanged" <<<"$L"
 
+check "ghrun run --help names GHRUN_PERSIST and GHRUN_NO_NATIVE" bash -c \
+    '"$1" run --help | grep -q GHRUN_PERSIST && "$1" run --help | grep -q GHRUN_NO_NATIVE' _ "$RUNNER"
+
+check "ghrun run --help names GHRUN_PERSIST and GHRUN_NO_NATIVE" bash -c \
+    '"$1" run --help | grep -q GHRUN_PERSIST && "$1" run --help | grep -q GHRUN_NO_NATIVE' _ "$RUNNER"
+
 finish_all
