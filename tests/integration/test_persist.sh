@@ -46,6 +46,10 @@ jobs:
     timeout-minutes: 0.05
     steps:
       - run: mkdir -p ~/.npm && echo slow >~/.npm/n.txt && sleep 30
+  hang:
+    runs-on: ubuntu-latest
+    steps:
+      - run: mkdir -p ~/.npm && echo hang >~/.npm/n.txt && touch started && sleep 30
 EOF
     git -C "$1" add wf.yml && git -C "$1" commit -qm wf
 }
@@ -115,6 +119,22 @@ want "the newest save wins" has "pip=pip two npm=npm two"
 # a job that times out saves nothing
 out=$(cd "$tmp/app" && timeout 120 "$GHRUN" replay push -W wf.yml -j slow "${P[@]}" </dev/null 2>&1)
 want "a timed-out job saves nothing" has "persist: the job timed out: nothing saved"
+run "$tmp/app" "${P[@]}"
+want "... so the last good save stays" has "npm=npm two"
+
+# a cancelled job (SIGINT) saves nothing either
+(cd "$tmp/app" && exec timeout 120 "$GHRUN" replay push -W wf.yml -j hang "${P[@]}" \
+    </dev/null >"$tmp/cancel.out" 2>&1) &
+pid=$!
+for _ in $(seq 1 200); do
+    [ -e "$tmp/app/started" ] && break
+    sleep 0.1
+done
+kill -INT "$pid"
+wait "$pid"
+rm -f "$tmp/app/started"
+out=$(cat "$tmp/cancel.out")
+want "a cancelled job saves nothing" has "persist: the job was cancelled: nothing saved"
 run "$tmp/app" "${P[@]}"
 want "... so the last good save stays" has "npm=npm two"
 
