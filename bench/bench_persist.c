@@ -125,7 +125,7 @@ int main(int argc, char **argv)
     int reps = argc > 2 ? atoi(argv[2]) : env_reps ? atoi(env_reps) : 3;
     char *root = gr_xasprintf("%s/bench-persist-XXXXXX", tmpdir ? tmpdir : "/tmp");
     char *home, *home2, *store, version[EX_CACHE_HEX_LEN];
-    const char *paths[] = {".cache/pip"};
+    const char *paths[] = {".cache/pip"}, *refs[] = {"refs/heads/main"};
     double *ps, *cs, *pr, *cr, *mf;
     struct ex_persist_manifest m;
     struct ex_cache *c = NULL;
@@ -168,12 +168,14 @@ int main(int argc, char **argv)
         sync();
         t = now_s();
         must(ex_persist_manifest(home, "~/.cache/pip", &m), "manifest");
-        must(ex_persist_save(c, "o/r", home, "~/.cache/pip", 1000 + i, NULL, NULL, NULL),
+        must(ex_persist_save(c, "o/r", "refs/heads/main", home, "~/.cache/pip", 1000 + i, NULL,
+                             NULL, NULL),
              "persist save");
         ps[i] = now_s() - t;
         sync();
         t = now_s();
-        must(ex_persist_restore(c, "o/r", home2, "~/.cache/pip", &e, NULL), "persist restore");
+        must(ex_persist_restore(c, "o/r", refs, 1, home2, "~/.cache/pip", &e, NULL),
+             "persist restore");
         must(ex_persist_manifest(home2, "~/.cache/pip", &m), "manifest");
         pr[i] = now_s() - t;
         ex_cache_entry_release(&e);

@@ -278,14 +278,15 @@ void ex_persist_version(const char *dir, char ret[EX_CACHE_HEX_LEN])
     ex_cache_version(paths, 1, PERSIST_METHOD, false, ret);
 }
 
-char *ex_persist_key_prefix(const char *dir)
+char *ex_persist_key_prefix(const char *dir, const char *ref)
 {
-    return gr_xasprintf(EX_PERSIST_KEY_PREFIX "%s:", dir);
+    return gr_xasprintf(EX_PERSIST_KEY_PREFIX "%s:%s:", dir, ref ? ref : "");
 }
 
-char *ex_persist_key(const char *dir, int64_t now_ms, uint32_t nonce)
+char *ex_persist_key(const char *dir, const char *ref, int64_t now_ms, uint32_t nonce)
 {
-    return gr_xasprintf(EX_PERSIST_KEY_PREFIX "%s:%013" PRId64 "-%08" PRIx32, dir, now_ms, nonce);
+    return gr_xasprintf(EX_PERSIST_KEY_PREFIX "%s:%s:%013" PRId64 "-%08" PRIx32, dir,
+                        ref ? ref : "", now_ms, nonce);
 }
 
 /* ---- restore and save -------------------------------------------------- */
@@ -305,22 +306,25 @@ static bool dir_has_files(const char *path)
     return found;
 }
 
-int ex_persist_restore(struct ex_cache *c, const char *scope, const char *home, const char *dir,
-                       struct ex_cache_entry *ret, struct gr_diag *reterr)
+int ex_persist_restore(struct ex_cache *c, const char *scope, const char *const *refs, size_t nrefs,
+                       const char *home, const char *dir, struct ex_cache_entry *ret,
+                       struct gr_diag *reterr)
 {
     char version[EX_CACHE_HEX_LEN];
-    char *prefix = ex_persist_key_prefix(dir);
+    char **prefixes = gr_xcalloc(nrefs + 1, sizeof(*prefixes));
     char *path = gr_path_join(home, dir + 2);
-    const char *keys[] = {prefix};
     struct ex_cache_entry e = {0};
     int r;
 
+    for (size_t i = 0; i < nrefs; i++)
+        prefixes[i] = ex_persist_key_prefix(dir, refs[i]);
     if (dir_has_files(path)) {
         r = -EEXIST;
         goto out;
     }
     ex_persist_version(dir, version);
-    r = ex_cache_lookup(c, scope, keys, 1, version, &e, NULL);
+    /* for each ref in order, its newest entry (GitHub's restore-keys order) */
+    r = ex_cache_lookup(c, scope, (const char *const *)prefixes, nrefs, version, &e, NULL);
     if (r < 0)
         goto out;
     r = ex_cache_restore_tree(c, &e, home, reterr);
@@ -336,7 +340,9 @@ int ex_persist_restore(struct ex_cache *c, const char *scope, const char *home, 
     }
     *ret = e;
 out:
-    free(prefix);
+    for (size_t i = 0; i < nrefs; i++)
+        free(prefixes[i]);
+    free(prefixes);
     free(path);
     return r;
 }
@@ -371,13 +377,13 @@ static size_t prune_older(struct ex_cache *c, const char *scope, const char *ver
     return removed;
 }
 
-int ex_persist_save(struct ex_cache *c, const char *scope, const char *home, const char *dir,
-                    int64_t now_ms, struct ex_cache_entry *ret, size_t *ret_pruned,
+int ex_persist_save(struct ex_cache *c, const char *scope, const char *ref, const char *home,
+                    const char *dir, int64_t now_ms, struct ex_cache_entry *ret, size_t *ret_pruned,
                     struct gr_diag *reterr)
 {
     char version[EX_CACHE_HEX_LEN];
-    char *key = ex_persist_key(dir, now_ms, nonce());
-    char *prefix = ex_persist_key_prefix(dir);
+    char *key = ex_persist_key(dir, ref, now_ms, nonce());
+    char *prefix = ex_persist_key_prefix(dir, ref);
     char *path = gr_path_join(home, dir + 2);
     const char *paths[] = {dir + 2};
     struct ex_cache_entry e = {0};

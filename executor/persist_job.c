@@ -28,6 +28,7 @@ struct ex__persist {
     uv_work_t req;
     ex__leg_fn cb;
     char *store, *scope, *home;
+    char *refs[2]; /* github.ref, then the default branch's ref (may be equal) */
     struct pdir *dirs;
     size_t n;
     bool own; /* restored files go to uid:gid */
@@ -88,6 +89,8 @@ void ex__persist_free(struct ex__persist *p)
     free(p->store);
     free(p->scope);
     free(p->home);
+    free(p->refs[0]);
+    free(p->refs[1]);
     json_decref(p->lines);
     free(p);
 }
@@ -163,7 +166,8 @@ static void restore_one(struct ex__persist *p, struct ex_cache *c, struct pdir *
     struct gr_diag dg = {0};
     char size[96];
     double t0 = mono_s();
-    int r = ex_persist_restore(c, p->scope, p->home, d->dir, &e, &dg);
+    int r =
+        ex_persist_restore(c, p->scope, (const char *const *)p->refs, 2, p->home, d->dir, &e, &dg);
 
     p->restored |= r == 0;
     if (ex_persist_manifest(p->home, d->dir, &d->before) == 0)
@@ -173,7 +177,7 @@ static void restore_one(struct ex__persist *p, struct ex_cache *c, struct pdir *
         say(p, "info", "persist: restored %s (%s) from %s in %.2f s", d->dir, size, e.key,
             mono_s() - t0);
     else if (r == GR_ENOTFOUND)
-        say(p, "info", "persist: %s: nothing saved yet for %s", d->dir, p->scope);
+        say(p, "info", "persist: %s: nothing saved yet for %s (%s)", d->dir, p->scope, p->refs[0]);
     else if (r == -EEXIST)
         say(p, "info", "persist: %s exists already (%s): kept as it is", d->dir, size);
     else
@@ -216,14 +220,19 @@ static void restore_after(uv_work_t *req, int status)
 static struct ex__persist *persist_new(struct ex__leg *leg, char **dirs, size_t n, const char *home)
 {
     struct ex__persist *p = gr_xcalloc(1, sizeof(*p));
-    const char *repo =
-        json_string_value(json_object_get(json_object_get(leg->ctx, "github"), "repository"));
+    const json_t *gh = json_object_get(leg->ctx, "github");
+    const char *repo = json_string_value(json_object_get(gh, "repository"));
+    const char *ref = json_string_value(json_object_get(gh, "ref"));
+    const char *def = json_string_value(json_object_get(
+        json_object_get(json_object_get(gh, "event"), "repository"), "default_branch"));
 
     p->leg = leg;
     p->lines = json_array();
     p->store = store_dir(leg->run->opts);
     p->scope = gr_xstrdup(repo && *repo ? repo : "local");
     p->home = gr_xstrdup(home);
+    p->refs[0] = gr_xstrdup(ref ? ref : "");
+    p->refs[1] = def && *def ? gr_xasprintf("refs/heads/%s", def) : gr_xstrdup(p->refs[0]);
     p->own = ex__leg_home_owner(leg, home, &p->uid, &p->gid);
     p->dirs = gr_xcalloc(n, sizeof(*p->dirs));
     for (size_t i = 0; i < n; i++)
@@ -295,7 +304,7 @@ static void save_one(struct ex__persist *p, struct ex_cache *c, struct pdir *d)
         say(p, "info", "persist: %s unchanged (%s): not saved", d->dir, size);
         return;
     }
-    r = ex_persist_save(c, p->scope, p->home, d->dir, now_ms(), &e, &pruned, &dg);
+    r = ex_persist_save(c, p->scope, p->refs[0], p->home, d->dir, now_ms(), &e, &pruned, &dg);
     if (r < 0) {
         say(p, "warning", "persist: cannot save %s: %s", d->dir,
             dg.msg[0] ? dg.msg : gr_strerror(r));

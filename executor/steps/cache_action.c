@@ -14,10 +14,13 @@
  *   written, then "zstd-without-long" when a `zstd` program is on the step's PATH, else "gzip"
  *   (getCompressionMethod), and "windows-only" never, since this runner is not on Windows;
  * - paths resolved as resolvePaths does (@actions/glob, implicitDescendants false): `~` is the
- *   home directory, relative patterns start at the workspace, `*`, `?`, `[...]` and `**` match
- *   hidden files too, a later `!pattern` removes what earlier ones matched, and each match is
- *   archived under its path relative to the workspace (so "../" for paths outside it). Symbolic
- *   links to directories are archived as links and not followed during the search;
+ *   HOME the steps see (a sandboxed job's private one, whose files the native action names in
+ *   archives as the runner's HOME and hands to the slot's uid on restore, so that entries
+ *   restore in later jobs and without sandbox), relative patterns start at the workspace,
+ *   `*`, `?`, `[...]` and `**` match hidden files too, a later `!pattern` removes what earlier
+ *   ones matched, and each match is archived under its path relative to the workspace (so
+ *   "../" for paths outside it). Symbolic links to directories are archived as links and not
+ *   followed during the search;
  * - archives are tar + zstd (tar + gzip when the toolkit would use gzip);
  * - restore extracts into the workspace; members outside it ("../") only below the literal
  *   prefix of a `path` pattern (the directories the step asked for);

@@ -3,8 +3,9 @@
 # a job writes into ~/.cache/pip and ~/.npm is there in the next job of the same repository
 # (sandboxed: its private HOME, the files owned by the slot uid when root; --sandbox off: the
 # runner's HOME), not in another repository's; an unchanged directory is not saved again, a
-# changed one replaces the older entry; a corrupt entry is a warning and an empty directory;
-# a timed-out job saves nothing; bad directories are usage errors.
+# changed one replaces the older entry; entries are scoped by ref (a branch starts from the
+# default branch's, which never sees the branch's); a corrupt entry is a warning and an empty
+# directory; a timed-out or cancelled job saves nothing; bad directories are usage errors.
 set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/lib.sh"
@@ -138,13 +139,26 @@ want "a cancelled job saves nothing" has "persist: the job was cancelled: nothin
 run "$tmp/app" "${P[@]}"
 want "... so the last good save stays" has "npm=npm two"
 
+# refs scope the entries as GitHub scopes caches: a branch starts from the default branch's
+# entries and saves its own, which the default branch never sees
+git -C "$tmp/app" checkout -q -b feature
+run "$tmp/app" "${P[@]}" --env WRITE=feat
+want "a new branch starts from the default branch's entries" has "pip=pip two npm=npm two"
+want "... and saves its own" has "persist: saved ~/.npm (1 file, 9 B) as ghrun-persist:~/.npm:refs/heads/feature:"
+want "... next to the default branch's" test "$(entries '~/.npm')" -eq 2
+run "$tmp/app" "${P[@]}"
+want "the branch gets its own next time" has "npm=npm feat"
+git -C "$tmp/app" checkout -q main
+run "$tmp/app" "${P[@]}"
+want "the default branch never sees a branch's entries" has "npm=npm two"
+
 # a corrupt entry: a warning, an empty directory, the job goes on
 for b in "$GHRUN_CACHE_DIR"/blobs/*; do printf 'garbage' >"$b"; done
 run "$tmp/app" "${P[@]}"
 want "a corrupt entry does not fail the job" test "$rc" -eq 0
 want "... it is a warning" has "persist: cannot restore ~/.cache/pip, it starts empty"
 want "... and the directory is empty" has "pip=none npm=none"
-want "... and the entry is gone" test "$(entries '~/.cache/pip')" -eq 0
+want "... and the entry is gone" test "$(entries '~/.cache/pip:refs/heads/main')" -eq 0
 
 # ---- --sandbox off: the runner's HOME -------------------------------------
 rm -rf "$GHRUN_CACHE_DIR"

@@ -20,6 +20,8 @@
 
 #include <cmocka.h>
 
+static const char *const MAIN[] = {"refs/heads/main"};
+
 struct fx {
     char *root, *home, *store;
     struct ex_cache *c;
@@ -247,13 +249,13 @@ static void test_keys(void **state)
 {
     char v1[EX_CACHE_HEX_LEN], v2[EX_CACHE_HEX_LEN], v3[EX_CACHE_HEX_LEN];
     const char *paths[] = {"~/.npm"};
-    char *k1 = ex_persist_key("~/.npm", 1700000000123, 0xabcdef);
-    char *k2 = ex_persist_key("~/.npm", 1700000000124, 1);
-    char *prefix = ex_persist_key_prefix("~/.npm");
-    char *other = ex_persist_key_prefix("~/.npm2");
+    char *k1 = ex_persist_key("~/.npm", "refs/heads/main", 1700000000123, 0xabcdef);
+    char *k2 = ex_persist_key("~/.npm", "refs/heads/main", 1700000000124, 1);
+    char *prefix = ex_persist_key_prefix("~/.npm", "refs/heads/main");
+    char *other = ex_persist_key_prefix("~/.npm2", "refs/heads/main");
 
     (void)state;
-    assert_string_equal(k1, "ghrun-persist:~/.npm:1700000000123-00abcdef");
+    assert_string_equal(k1, "ghrun-persist:~/.npm:refs/heads/main:1700000000123-00abcdef");
     assert_true(gr_startswith(k1, prefix));
     assert_true(gr_startswith(k2, prefix));
     assert_string_not_equal(k1, k2);
@@ -295,25 +297,27 @@ static void test_round_trip(void **state)
     size_t pruned = 9;
     char *got;
 
-    assert_int_equal(ex_persist_restore(f->c, "o/r", f->home, "~/.cache/pip", &e, &d),
+    assert_int_equal(ex_persist_restore(f->c, "o/r", MAIN, 1, f->home, "~/.cache/pip", &e, &d),
                      GR_ENOTFOUND);
-    assert_int_equal(ex_persist_save(f->c, "o/r", f->home, "~/.cache/pip", 1000, NULL, NULL, &d),
+    assert_int_equal(ex_persist_save(f->c, "o/r", "refs/heads/main", f->home, "~/.cache/pip", 1000,
+                                     NULL, NULL, &d),
                      GR_ENOTFOUND);
 
     write_file(f->home, ".cache/pip/http/a", "first");
     write_file(f->home, ".cache/other/x", "not persisted");
-    assert_int_equal(ex_persist_save(f->c, "o/r", f->home, "~/.cache/pip", 1000, &e, &pruned, &d),
+    assert_int_equal(ex_persist_save(f->c, "o/r", "refs/heads/main", f->home, "~/.cache/pip", 1000,
+                                     &e, &pruned, &d),
                      0);
     assert_int_equal(pruned, 0);
-    assert_true(gr_startswith(e.key, "ghrun-persist:~/.cache/pip:0000000001000-"));
+    assert_true(gr_startswith(e.key, "ghrun-persist:~/.cache/pip:refs/heads/main:0000000001000-"));
     assert_string_equal(e.scope, "o/r");
     ex_cache_entry_release(&e);
 
     /* a fresh home gets it; another scope does not */
     assert_int_equal(gr_rm_rf(f->home), 0);
-    assert_int_equal(ex_persist_restore(f->c, "o/other", f->home, "~/.cache/pip", &e, &d),
+    assert_int_equal(ex_persist_restore(f->c, "o/other", MAIN, 1, f->home, "~/.cache/pip", &e, &d),
                      GR_ENOTFOUND);
-    assert_int_equal(ex_persist_restore(f->c, "o/r", f->home, "~/.cache/pip", &e, &d), 0);
+    assert_int_equal(ex_persist_restore(f->c, "o/r", MAIN, 1, f->home, "~/.cache/pip", &e, &d), 0);
     got = read_file(f->home, ".cache/pip/http/a");
     assert_string_equal(got, "first");
     free(got);
@@ -322,13 +326,15 @@ static void test_round_trip(void **state)
 
     /* a second save replaces the first */
     write_file(f->home, ".cache/pip/http/a", "second");
-    assert_int_equal(ex_persist_save(f->c, "o/r", f->home, "~/.cache/pip", 2000, &e, &pruned, &d),
+    assert_int_equal(ex_persist_save(f->c, "o/r", "refs/heads/main", f->home, "~/.cache/pip", 2000,
+                                     &e, &pruned, &d),
                      0);
     assert_int_equal(pruned, 1);
     assert_int_equal(count_entries(f, "ghrun-persist:~/.cache/pip:"), 1);
     /* another scope's entry of the same directory is not pruned by it */
-    assert_int_equal(
-        ex_persist_save(f->c, "o/other", f->home, "~/.cache/pip", 3000, &e2, &pruned, &d), 0);
+    assert_int_equal(ex_persist_save(f->c, "o/other", "refs/heads/main", f->home, "~/.cache/pip",
+                                     3000, &e2, &pruned, &d),
+                     0);
     assert_int_equal(pruned, 0);
     assert_int_equal(count_entries(f, "ghrun-persist:~/.cache/pip:"), 2);
     ex_cache_entry_release(&e2);
@@ -336,7 +342,8 @@ static void test_round_trip(void **state)
 
     /* a directory with files is left alone */
     write_file(f->home, ".cache/pip/http/a", "local");
-    assert_int_equal(ex_persist_restore(f->c, "o/r", f->home, "~/.cache/pip", &e, &d), -EEXIST);
+    assert_int_equal(ex_persist_restore(f->c, "o/r", MAIN, 1, f->home, "~/.cache/pip", &e, &d),
+                     -EEXIST);
     got = read_file(f->home, ".cache/pip/http/a");
     assert_string_equal(got, "local");
     free(got);
@@ -346,11 +353,61 @@ static void test_round_trip(void **state)
     got = gr_path_join(f->home, ".cache/pip");
     assert_int_equal(gr_mkdir_p(got, 0755), 0);
     free(got);
-    assert_int_equal(ex_persist_restore(f->c, "o/r", f->home, "~/.cache/pip", &e, &d), 0);
+    assert_int_equal(ex_persist_restore(f->c, "o/r", MAIN, 1, f->home, "~/.cache/pip", &e, &d), 0);
     got = read_file(f->home, ".cache/pip/http/a");
     assert_string_equal(got, "second");
     free(got);
     ex_cache_entry_release(&e);
+}
+
+/* Entries are scoped by ref as GitHub scopes caches: the job's ref, else the default branch. */
+static void test_refs(void **state)
+{
+    static const char *const feature[] = {"refs/heads/feature", "refs/heads/main"};
+    static const char *const pr[] = {"refs/pull/7/merge", "refs/heads/main"};
+    static const char *const main2[] = {"refs/heads/main", "refs/heads/main"};
+    struct fx *f = *state;
+    struct ex_cache_entry e = {0};
+    struct gr_diag d = {0};
+    size_t pruned = 9;
+    char *got;
+
+    write_file(f->home, ".npm/a", "main");
+    assert_int_equal(
+        ex_persist_save(f->c, "o/r", "refs/heads/main", f->home, "~/.npm", 1000, NULL, NULL, &d),
+        0);
+    write_file(f->home, ".npm/a", "feature");
+    assert_int_equal(ex_persist_save(f->c, "o/r", "refs/heads/feature", f->home, "~/.npm", 2000,
+                                     NULL, &pruned, &d),
+                     0);
+    assert_int_equal(pruned, 0); /* main's entry is not the feature branch's to prune */
+    assert_int_equal(count_entries(f, "ghrun-persist:~/.npm:"), 2);
+
+    /* the feature branch gets its own newest */
+    assert_int_equal(gr_rm_rf(f->home), 0);
+    assert_int_equal(ex_persist_restore(f->c, "o/r", feature, 2, f->home, "~/.npm", &e, &d), 0);
+    got = read_file(f->home, ".npm/a");
+    assert_string_equal(got, "feature");
+    free(got);
+    ex_cache_entry_release(&e);
+    /* main never sees the (newer) feature entry */
+    assert_int_equal(gr_rm_rf(f->home), 0);
+    assert_int_equal(ex_persist_restore(f->c, "o/r", main2, 2, f->home, "~/.npm", &e, &d), 0);
+    got = read_file(f->home, ".npm/a");
+    assert_string_equal(got, "main");
+    free(got);
+    ex_cache_entry_release(&e);
+    /* a pull request without entries of its own starts from the default branch's */
+    assert_int_equal(gr_rm_rf(f->home), 0);
+    assert_int_equal(ex_persist_restore(f->c, "o/r", pr, 2, f->home, "~/.npm", &e, &d), 0);
+    got = read_file(f->home, ".npm/a");
+    assert_string_equal(got, "main");
+    free(got);
+    ex_cache_entry_release(&e);
+    /* ... and only that ref's list: no fallback, no entry */
+    assert_int_equal(gr_rm_rf(f->home), 0);
+    assert_int_equal(ex_persist_restore(f->c, "o/r", pr, 1, f->home, "~/.npm", &e, &d),
+                     GR_ENOTFOUND);
 }
 
 static void test_corrupt(void **state)
@@ -361,20 +418,23 @@ static void test_corrupt(void **state)
     char *blob;
 
     write_file(f->home, ".npm/a", "data");
-    assert_int_equal(ex_persist_save(f->c, "o/r", f->home, "~/.npm", 1000, &e, NULL, &d), 0);
+    assert_int_equal(
+        ex_persist_save(f->c, "o/r", "refs/heads/main", f->home, "~/.npm", 1000, &e, NULL, &d), 0);
     blob = ex_cache_blob_path(f->c, &e);
     ex_cache_entry_release(&e);
     assert_int_equal(gr_file_write_atomic(blob, "garbage", 7, 0644), 0);
     free(blob);
     assert_int_equal(gr_rm_rf(f->home), 0);
-    assert_int_equal(ex_persist_restore(f->c, "o/r", f->home, "~/.npm", &e, &d), GR_EARCHIVE);
+    assert_int_equal(ex_persist_restore(f->c, "o/r", MAIN, 1, f->home, "~/.npm", &e, &d),
+                     GR_EARCHIVE);
     assert_true(d.msg[0] != '\0'); /* the reason is in the diag */
     blob = gr_path_join(f->home, ".npm/a");
     assert_false(gr_path_exists(blob));
     free(blob);
     /* the broken entry went: the next job is a plain miss */
     assert_int_equal(count_entries(f, "ghrun-persist:~/.npm:"), 0);
-    assert_int_equal(ex_persist_restore(f->c, "o/r", f->home, "~/.npm", &e, &d), GR_ENOTFOUND);
+    assert_int_equal(ex_persist_restore(f->c, "o/r", MAIN, 1, f->home, "~/.npm", &e, &d),
+                     GR_ENOTFOUND);
 }
 
 static void test_chown_tree(void **state)
@@ -470,6 +530,7 @@ int main(void)
         cmocka_unit_test(test_keys),
         cmocka_unit_test_setup_teardown(test_manifest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chown_tree, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_home_alias, setup, teardown),
