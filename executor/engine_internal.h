@@ -206,6 +206,8 @@ struct ex__leg {
     struct ex__actleg *act;  /* action state (action.c), NULL until an action runs */
     size_t pre_i;            /* set-up phase: next job step whose action may have a pre stage */
     bool pre_done;           /* the set-up phase (pre stages) is over */
+    /* persisted directories (persist_job.c), or NULL */
+    struct ex__persist *persist;
 };
 
 /* One step in flight. */

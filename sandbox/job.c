@@ -890,3 +890,10 @@ const char *sb_job_summary(const struct sb_job *job)
 {
     return job->summary;
 }
+
+const char *sb_job_home(const struct sb_job *job)
+{
+    if (!job || !job->sandboxed || !job->home[0])
+        return NULL;
+    return job->home;
+}

@@ -163,6 +163,15 @@ const char *sb_job_summary(const struct sb_job *job);
  */
 int sb_job_slot(const struct sb_job *job, uid_t *ret_uid, gid_t *ret_gid, bool *ret_idmapped);
 
+/*
+ * The private HOME of the job's steps (<job dir>/home, created with the job, owned by the
+ * slot's uid when steps run as a slot), or NULL for a job without sandbox. Steps see it at
+ * the same path (it is bound read-write at itself in their mount namespace), so the runner
+ * finds what they write there; it replaces the runner's HOME in their environment, unless
+ * the step's environment sets another HOME. Valid until sb_job_free().
+ */
+const char *sb_job_home(const struct sb_job *job);
+
 /* Where the helper is; copied; NULL resets to the default lookup. Returns 0 or -errno. */
 int sb_set_helper_path(const char *path);
 /* The reason of the last failure of sb_job_new(), or "". */
