@@ -273,7 +273,7 @@ want "corrupt archive is a warning" has "is corrupt"
 want "corrupt archive is not extracted" test ! -e deps/sub/one.txt
 
 # ---- cross-compatibility with @actions/cache ------------------------------
-npm_dir=${GR_BUILD_DIR:-$tmp}/test-cache-npm4
+npm_dir=$GR_NPM_BASE/test-cache-npm4
 if command -v node >/dev/null && command -v zstd >/dev/null &&
     npm_install "$npm_dir" "@actions/cache@4"; then
     xstore=$tmp/xstore
@@ -322,7 +322,9 @@ jobs:
       - run: rm -rf deps && node "$CROSS" restore deps-Linux-1 deps '~/.tool-cache' && cat deps/sub/one.txt
 EOF2
     git add jsstep.yml && git commit -qm jsstep
-    run jsstep.yml js --env "CROSS=$here/cache/native_cross.js" --env ACTIONS_RUNTIME_TOKEN=xtok \
+    # the script from the project (a source tree under /tmp is out of a sandboxed step's sight)
+    cp "$here/cache/native_cross.js" "$PWD/native_cross.js"
+    run jsstep.yml js --env "CROSS=$PWD/native_cross.js" --env ACTIONS_RUNTIME_TOKEN=xtok \
         --env "ACTIONS_RESULTS_URL=http://127.0.0.1:$(cat "$tmp/xport")/" \
         --env ACTIONS_CACHE_SERVICE_V2=true --env "NODE_PATH=$npm_dir/node_modules"
     want "toolkit in a workflow step restores the native entry" has "restored deps-Linux-1"
