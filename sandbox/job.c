@@ -890,3 +890,8 @@ const char *sb_job_summary(const struct sb_job *job)
 {
     return job->summary;
 }
+
+const char *sb_job_step_socket(const struct sb_job *job)
+{
+    return job && job->sandboxed && job->serve && job->sock[0] ? job->sock : NULL;
+}
