@@ -36,7 +36,7 @@ jobs:
     steps:
       - run: |
           echo "pid \$\$ uid \$(id -u)"
-          grep -E '^Seccomp:' /proc/self/status
+          grep -E '^(Seccomp|CapBnd|CapEff):' /proc/self/status
           i=1; while [ \$i -le 300 ]; do echo "seq \$i"; i=\$((i+1)); done
       - run: exit 3
         continue-on-error: true
@@ -67,6 +67,8 @@ check "no step went through the wrapper" test -z "$(grep 'WRAPPER USED' <<<"$out
 check "the step is in the job's pid namespace, as the slot" \
     grep -Eq '\| pid [0-9]+ uid [1-9][0-9]*$' <<<"$out"
 check "the step has the seccomp filter" grep -q 'Seccomp:.2' <<<"$out"
+check "the step has no capabilities" grep -q 'CapEff:.0000000000000000' <<<"$out"
+check "the step's bounding set is empty" grep -q 'CapBnd:.0000000000000000' <<<"$out"
 seq_out=$(grep -o 'seq [0-9]*$' <<<"$out" | awk '{print $2}' | tr '\n' ' ')
 check "output lines keep their order" test "$seq_out" = "$(seq 1 300 | tr '\n' ' ')"
 check "exit code 3 reported" grep -q 'Process completed with exit code 3\.' <<<"$out"
