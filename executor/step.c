@@ -337,20 +337,23 @@ static int spawn(const struct ex__proc_opts *o, int out_w, int err_w, pid_t *ret
  */
 static struct sb_stepc *start_direct(const struct ex__proc_opts *o, int out_w, int err_w)
 {
-    static int null_fd = -1; /* the steps' stdin, opened once */
     char cwd[PATH_MAX];
     struct sb_stepc *sc = NULL;
+    int null_fd;
 
     if (!o->step_socket || !o->step_argv)
         return NULL;
-    if (null_fd < 0)
-        null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     /* absolute and resolved, as the wrapper's getcwd() after its chdir gave it */
-    if (null_fd < 0 || !realpath(o->cwd ? o->cwd : ".", cwd))
+    if (!realpath(o->cwd ? o->cwd : ".", cwd))
         return NULL;
+    null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (null_fd < 0)
+        return NULL;
+    /* the fds travel with the request's header: ours can go at once */
     if (sb_stepc_start(o->step_socket, cwd, o->step_argv, o->envp,
                        (const int[3]){null_fd, out_w, err_w}, &sc) < 0)
-        return NULL;
+        sc = NULL;
+    close(null_fd);
     return sc;
 }
 
