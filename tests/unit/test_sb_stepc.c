@@ -343,6 +343,63 @@ static void test_other_user_refused(void **state)
     assert_int_equal(WEXITSTATUS(st), 0);
 }
 
+/*
+ * A step that reaches the socket (steps of a job without a slot run as root, capabilities
+ * dropped, and this job's dir is visible inside) is still refused: it is in the job's pid
+ * namespace. gr-step run as the step says how: the init hung up on it (EPIPE while it
+ * sent its request, or no reply).
+ */
+static void test_step_refused(void **state)
+{
+    char dir[] = "stepc_state_XXXXXX"; /* not under /tmp, which the sandbox replaces */
+    struct sb_policy p = {.nofile = 4096};
+    char *argv[] = {"/bin/true", NULL}, *inner[6];
+    struct sb_job *j = NULL;
+    struct sb_stepc_end e;
+    struct sb_stepc *c = NULL;
+    char **w = NULL, out[4096], abs[4096];
+    const char *s;
+    int pp[2];
+
+    (void)state;
+    if (no_init())
+        return;
+    assert_non_null(mkdtemp(dir));
+    assert_non_null(realpath(dir, abs));
+    p.state_dir = abs;
+    assert_int_equal(sb_job_new("stepc-noslot", &p, &j), 0);
+    s = sb_job_step_socket(j);
+    assert_int_equal(sb_wrap_command(j, argv, &w), 0);
+    if (!s || !strstr(w[0], "gr-step")) {
+        printf("skipped: no served job without a slot here: %s\n", sb_job_summary(j));
+    } else {
+        inner[0] = w[0];
+        inner[1] = "--connect";
+        inner[2] = (char *)s;
+        inner[3] = "--";
+        inner[4] = "/bin/true";
+        inner[5] = NULL;
+        assert_int_equal(pipe2(pp, O_CLOEXEC), 0);
+        assert_int_equal(
+            sb_stepc_start(s, "/", inner, environ, (const int[3]){0, pp[1], pp[1]}, &c), 0);
+        close(pp[1]);
+        assert_int_equal(wait_end(c, &e), 1);
+        sb_stepc_free(c);
+        read_all(pp[0], out, sizeof(out));
+        close(pp[0]);
+        printf("the step's own request: %s", out);
+        assert_true(e.exited);
+        assert_true(WIFEXITED(e.status));
+        assert_int_equal(WEXITSTATUS(e.status), 125);
+        /* it connected (no "cannot reach"), and the init hung up before or after the request */
+        assert_true(strstr(out, "gr-step: the job's sandbox ended the step") ||
+                    strstr(out, "gr-step: cannot start the step '/bin/true': error 32"));
+    }
+    sb_argv_free(w);
+    sb_job_free(j);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 static void test_bad_args(void **state)
 {
     char *argv[] = {"/bin/true", NULL};
@@ -365,7 +422,8 @@ int main(void)
         cmocka_unit_test(test_exit_codes),         cmocka_unit_test(test_fail_message),
         cmocka_unit_test(test_output_and_env),     cmocka_unit_test(test_large_request),
         cmocka_unit_test(test_signal_forwarded),   cmocka_unit_test(test_hangup_kills_tree),
-        cmocka_unit_test(test_other_user_refused), cmocka_unit_test(test_bad_args),
+        cmocka_unit_test(test_other_user_refused), cmocka_unit_test(test_step_refused),
+        cmocka_unit_test(test_bad_args),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
