@@ -43,7 +43,7 @@ extern char **environ;
 
 struct ex__proc {
     uv_poll_t exitp; /* pidfd readable: the process exited; or the step socket (sc) */
-    uv_timer_t reap; /* without pidfd_open: poll waitpid */
+    uv_timer_t reap; /* without pidfd_open: poll waitpid; after a hang-up: the end */
     uv_pipe_t out, err;
     uv_timer_t timeout, grace;
     struct ex_linesplit ls_out, ls_err;
@@ -253,6 +253,12 @@ static void conn_cb(uv_poll_t *h, int status, int events)
         conn_ended(p, &e);
 }
 
+/* A hung-up step ends on the next loop turn, as a killed wrapper's pidfd would report it. */
+static void hungup_cb(uv_timer_t *t)
+{
+    proc_maybe_finish(gr_container_of(t, struct ex__proc, reap));
+}
+
 static void conn_kill(struct ex__proc *p, int sig)
 {
     if (p->exited || p->closing)
@@ -267,7 +273,7 @@ static void conn_kill(struct ex__proc *p, int sig)
     p->status = -SIGKILL;
     uv_poll_stop(&p->exitp);
     uv_timer_stop(&p->timeout);
-    proc_maybe_finish(p);
+    uv_timer_start(&p->reap, hungup_cb, 0, 0);
 }
 
 void ex__proc_kill(struct ex__proc *p, int sig)
