@@ -9,10 +9,11 @@
  * `gr-step --connect <socket> -- argv...`, which hands the step's argv,
  * environment, working directory and stdio to the init and mirrors its
  * status; the executor does that itself where it can (sb_stepc_*, no
- * wrapper process) and spawns the wrapper otherwise. Otherwise it is the `gr-sandbox` helper with options, which sets
- * up what it can, drops privileges, installs the seccomp filter and execs
- * the step. Job-level resources (cgroups, the compiled seccomp filter, the
- * private /tmp, the init) live in an sb_job.
+ * wrapper process) and spawns the wrapper otherwise. Without the job's
+ * init it is the `gr-sandbox` helper with options, which sets up what it
+ * can, drops privileges, installs the seccomp filter and execs the step.
+ * Job-level resources (cgroups, the compiled seccomp filter, the private
+ * /tmp, the init) live in an sb_job.
  *
  * Helper lookup, first match wins: sb_set_helper_path(); the environment
  * variable GR_SANDBOX_HELPER; `gr-sandbox` in the directory of
