@@ -897,3 +897,8 @@ const char *sb_job_home(const struct sb_job *job)
         return NULL;
     return job->home;
 }
+
+const char *sb_job_step_socket(const struct sb_job *job)
+{
+    return job && job->sandboxed && job->serve && job->sock[0] ? job->sock : NULL;
+}
