@@ -1,12 +1,14 @@
 /*
  * Cost of the step sandbox. Per step: fork + exec of the wrapped command
- * (as root: gr-sandbox --connect, whose job init forks and execs /bin/true
+ * (as root: gr-step --connect, whose job init forks and execs /bin/true
  * in the job's namespaces) + wait, and the same plus sb_step_reap(),
  * against a plain fork/exec/wait of /bin/true measured in the same run,
  * each sandboxed step paired with a plain one right after it so the host's
  * load drift cancels. CPU per step counts the wrapper (our child) and, as
  * root, what the job's cgroup spent (the init's fork and the step: they
  * are not our children) from its cgroup v2 cpu.stat.
+ * As root, also the step handed to the job's init straight over its socket
+ * (sb_stepc_*, what the executor does: no wrapper process), polled to its end.
  * Per job: sb_job_new() (cgroup, filter compile, private dir, the job's
  * init with its namespaces and filesystem view) and sb_job_free().
  * Targets: < 2 ms extra per step (median), < 10 ms per job.
@@ -16,6 +18,8 @@
 #include "sb.h"
 
 #include <dirent.h>
+#include <poll.h>
+#include <spawn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -70,6 +74,47 @@ static int run(char *const argv[])
         execv(argv[0], argv);
         _exit(127);
     }
+    if (waitpid(pid, &st, 0) != pid)
+        return -errno;
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -ECHILD;
+}
+
+/* A step through the job's socket, no wrapper: what the executor does for a served job. */
+static int run_direct(const char *sock, char *const argv[])
+{
+    extern char **environ;
+    static char cwd[4096];
+    struct sb_stepc *c = NULL;
+    struct sb_stepc_end e;
+    int r;
+
+    if (!cwd[0] && !getcwd(cwd, sizeof(cwd)))
+        return -errno;
+    r = sb_stepc_start(sock, cwd, argv, environ, (const int[3]){0, 1, 2}, &c);
+    while (r == 0) {
+        struct pollfd pf = {.fd = sb_stepc_fd(c),
+                            .events = POLLIN | (sb_stepc_want_write(c) ? POLLOUT : 0)};
+
+        if (poll(&pf, 1, -1) < 0 && errno != EINTR)
+            r = -errno;
+        else if ((r = sb_stepc_io(c, &e)) == 1)
+            break;
+    }
+    sb_stepc_free(c);
+    if (r < 0)
+        return r;
+    return e.exited && WIFEXITED(e.status) && WEXITSTATUS(e.status) == 0 ? 0 : -ECHILD;
+}
+
+/* An unsandboxed step as the executor starts it: posix_spawn (clone(CLONE_VM|CLONE_VFORK)). */
+static int run_spawn(char *const argv[])
+{
+    extern char **environ;
+    pid_t pid;
+    int st, r = posix_spawn(&pid, argv[0], NULL, NULL, argv, environ);
+
+    if (r != 0)
+        return -r;
     if (waitpid(pid, &st, 0) != pid)
         return -errno;
     return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -ECHILD;
@@ -180,7 +225,8 @@ static int bench_parts(struct sb_job *job, char **wrapped, int n, double base)
     return r;
 }
 
-static int bench_steps(const char *label, const struct sb_policy *p, int n, double base)
+static int bench_steps(const char *label, const struct sb_policy *p, int n, double base,
+                       bool direct)
 {
     char *plain[] = {"/bin/true", NULL};
     char **wrapped = NULL;
@@ -192,10 +238,15 @@ static int bench_steps(const char *label, const struct sb_policy *p, int n, doub
 
     if (r == 0)
         r = sb_wrap_command(job, plain, &wrapped);
+    if (r == 0 && direct && !sb_job_step_socket(job)) {
+        printf("%-28s skipped: steps of this job start through the wrapper only\n", label);
+        direct = false;
+        n = 0;
+    }
     for (int i = 0; r == 0 && i < n; i++) {
         double t0 = now_ms(), t1, tp;
 
-        r = run(wrapped);
+        r = direct ? run_direct(sb_job_step_socket(job), plain) : run(wrapped);
         t1 = now_ms();
         if (r == 0)
             r = sb_step_reap(job);
@@ -211,7 +262,7 @@ static int bench_steps(const char *label, const struct sb_policy *p, int n, doub
         }
         d[i] = tr[i] - (now_ms() - tp);
     }
-    if (r == 0) {
+    if (r == 0 && n > 0) {
         double m = median(t, n), mr = median(tr, n);
         double cpu = (child_cpu_ms() - c0 - cplain + jobs_cpu_ms("bench") - j0) / n;
 
@@ -221,8 +272,9 @@ static int bench_steps(const char *label, const struct sb_policy *p, int n, doub
         printf("  %s\n", sb_job_summary(job));
         printf("  paired with a plain run each time: median extra %.3f ms per step (with reap)\n",
                median(d, n));
-        r = bench_parts(job, wrapped, n, base);
-    } else {
+        if (!direct)
+            r = bench_parts(job, wrapped, n, base);
+    } else if (r < 0) {
         fprintf(stderr, "%s: failed: %s %s\n", label, strerror(-r), sb_last_error());
     }
     sb_argv_free(wrapped);
@@ -298,6 +350,20 @@ int main(int argc, char **argv)
     }
     printf("baseline fork/exec/wait      median %.3f ms (%d runs); cpu %.3f ms/step\n", base, steps,
            cpu);
+    {
+        double *t = calloc((size_t)steps, sizeof(*t));
+
+        for (int i = 0; r == 0 && i < steps; i++) {
+            double t0 = now_ms();
+
+            r = run_spawn(plain);
+            t[i] = now_ms() - t0;
+        }
+        if (r == 0)
+            printf("posix_spawn/wait (executor)  median %.3f ms (%+.3f ms)\n", median(t, steps),
+                   median(t, steps) - base);
+        free(t);
+    }
     r = sb_wrap_command(plainjob, plain, &helper_only);
     if (r == 0) {
         /* gr-sandbox itself, also where steps start through gr-step next to it */
@@ -327,10 +393,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "helper runs failed: %s\n", strerror(-r));
         return 1;
     }
-    r = bench_steps("sandboxed step", &p, steps, base);
+    r = bench_steps("sandboxed step, wrapper", &p, steps, base, false);
+    if (r == 0 && geteuid() == 0)
+        r = bench_steps("sandboxed step, direct", &p, steps, base, true);
     net.network_none = true;
     if (r == 0)
-        r = bench_steps("sandboxed step, net none", &net, steps / 4 > 3 ? steps / 4 : 3, base);
+        r = bench_steps("sandboxed step, net none", &net, steps / 4 > 3 ? steps / 4 : 3, base,
+                        geteuid() == 0);
     if (r == 0)
         r = bench_jobs(&p, jobs);
     return r == 0 ? 0 : 1;

@@ -767,9 +767,22 @@ out:
     return r;
 }
 
-/* Archive base/path with member names relative to base. */
-static int add_path(struct archive *out, const char *base, const char *path, char *buf,
-                    struct gr_diag *reterr)
+static bool under_any(const char *path, const char *const *roots, size_t nroots);
+
+/* The place of the normalized absolute path full below alias->real when it lies at or below
+ * alias->named (owned), else NULL. */
+static char *alias_map(const struct ex_cache_alias *alias, const char *full)
+{
+    size_t n = alias ? strlen(alias->named) : 0;
+
+    if (!alias || strncmp(full, alias->named, n) != 0 || (full[n] != '/' && full[n] != '\0'))
+        return NULL;
+    return gr_xasprintf("%s%s", alias->real, full + n);
+}
+
+/* Archive base/path (or the absolute path from, when not NULL) as member path and below. */
+static int add_path(struct archive *out, const char *base, const char *path, const char *from,
+                    char *buf, struct gr_diag *reterr)
 {
     int fd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     const char *rel = ex__cache_outside_name(path);
@@ -782,7 +795,7 @@ static int add_path(struct archive *out, const char *base, const char *path, cha
     name = gr_xstrdup(rel);
     for (size_t len = strlen(name); len > 1 && name[len - 1] == '/'; len--)
         name[len - 1] = '\0';
-    r = walk(out, fd, name, name, buf, 0, reterr);
+    r = walk(out, from ? AT_FDCWD : fd, from ? from : name, name, buf, 0, reterr);
     free(name);
     close(fd);
     return r;
@@ -813,8 +826,8 @@ static struct archive *writer_new(struct wsink *sink, bool gzip)
 }
 
 static int write_tree(int fd, const char *base_dir, const char *const *paths, size_t npaths,
-                      bool gzip, char sha[EX_CACHE_HEX_LEN], uint64_t *ret_size,
-                      struct gr_diag *reterr)
+                      bool gzip, const char *const *from, char sha[EX_CACHE_HEX_LEN],
+                      uint64_t *ret_size, struct gr_diag *reterr)
 {
     struct wsink sink = {.fd = fd, .md = md_new()};
     struct archive *a = writer_new(&sink, gzip);
@@ -826,7 +839,7 @@ static int write_tree(int fd, const char *base_dir, const char *const *paths, si
         goto out;
     }
     for (size_t i = 0; i < npaths && r == 0; i++)
-        r = add_path(a, base_dir, paths[i], buf, reterr);
+        r = add_path(a, base_dir, paths[i], from ? from[i] : NULL, buf, reterr);
     if (archive_write_close(a) != ARCHIVE_OK && r == 0)
         r = gr_diag_set(reterr, sink.err ? sink.err : GR_EARCHIVE, NULL, 0, 0,
                         "cannot finish the archive: %s", archive_error_string(a));
@@ -844,7 +857,7 @@ out:
 
 static int save_paths(struct ex_cache *c, const char *scope, const char *key, const char *version,
                       const char *base_dir, const char *const *paths, size_t npaths, bool gzip,
-                      struct ex_cache_entry *ret, struct gr_diag *reterr)
+                      const char *const *from, struct ex_cache_entry *ret, struct gr_diag *reterr)
 {
     char sha[EX_CACHE_HEX_LEN], *tmp = NULL;
     uint64_t size = 0;
@@ -854,7 +867,7 @@ static int save_paths(struct ex_cache *c, const char *scope, const char *key, co
     r = ex_cache_tmpfile(c, &tmp, &fd);
     if (r < 0)
         return gr_diag_set(reterr, r, c->tmp, 0, 0, "cannot create a temporary file");
-    r = write_tree(fd, base_dir, paths, npaths, gzip, sha, &size, reterr);
+    r = write_tree(fd, base_dir, paths, npaths, gzip, from, sha, &size, reterr);
     if (r < 0) {
         (void)unlink(tmp);
         goto out;
@@ -874,12 +887,21 @@ int ex_cache_save_tree(struct ex_cache *c, const char *scope, const char *key, c
         if (!rel_path_ok(paths[i]))
             return gr_diag_set(reterr, -EINVAL, paths[i], 0, 0,
                                "cache paths must be relative and must not contain '..'");
-    return save_paths(c, scope, key, version, base_dir, paths, npaths, false, ret, reterr);
+    return save_paths(c, scope, key, version, base_dir, paths, npaths, false, NULL, ret, reterr);
 }
 
 int ex_cache_save_members(struct ex_cache *c, const char *scope, const char *key,
                           const char *version, const char *base_dir, const char *const *members,
                           size_t n, bool gzip, struct ex_cache_entry *ret, struct gr_diag *reterr)
+{
+    return ex_cache_save_members_from(c, scope, key, version, base_dir, members, NULL, n, gzip, ret,
+                                      reterr);
+}
+
+int ex_cache_save_members_from(struct ex_cache *c, const char *scope, const char *key,
+                               const char *version, const char *base_dir,
+                               const char *const *members, const char *const *from, size_t n,
+                               bool gzip, struct ex_cache_entry *ret, struct gr_diag *reterr)
 {
     for (size_t i = 0; i < n; i++) {
         const char *m = ex__cache_outside_name(members[i]);
@@ -888,7 +910,7 @@ int ex_cache_save_members(struct ex_cache *c, const char *scope, const char *key
             return gr_diag_set(reterr, -EINVAL, members[i], 0, 0,
                                "cache member names must be relative, with '..' only at the start");
     }
-    return save_paths(c, scope, key, version, base_dir, members, n, gzip, ret, reterr);
+    return save_paths(c, scope, key, version, base_dir, members, n, gzip, from, ret, reterr);
 }
 
 /* ---- saving a file -------------------------------------------------------- */
@@ -1104,12 +1126,21 @@ bool ex__cache_link_inside(const char *name, const char *target)
  * outside the workspace): allowed only when it, and a link's target, land under one of roots.
  */
 static int place_outside(struct archive_entry *ent, const char *dest, const char *raw,
-                         const char *const *roots, size_t nroots, struct gr_diag *reterr)
+                         const char *const *roots, size_t nroots,
+                         const struct ex_cache_alias *alias, struct gr_diag *reterr)
 {
     const char *hl = archive_entry_hardlink(ent);
     const char *sl = archive_entry_symlink(ent);
     char *full = ex__cache_norm_path(dest, raw), *dir = NULL, *t = NULL;
+    char *real = alias_map(alias, full);
     int r = 0;
+
+    if (real && under_any(real, roots, nroots)) {
+        free(full);
+        full = real;
+    } else {
+        free(real);
+    }
 
     if (!under_any(full, roots, nroots)) {
         r = gr_diag_set(reterr, GR_EARCHIVE, NULL, 0, 0,
@@ -1128,6 +1159,13 @@ static int place_outside(struct archive_entry *ent, const char *dest, const char
                             raw, sl);
     } else if (hl) {
         t = ex__cache_outside_name(hl) ? ex__cache_norm_path(dest, hl) : NULL;
+        real = t ? alias_map(alias, t) : NULL;
+        if (real && under_any(real, roots, nroots)) {
+            free(t);
+            t = real;
+        } else {
+            free(real);
+        }
         if (!t || !under_any(t, roots, nroots))
             r = gr_diag_set(reterr, GR_EARCHIVE, NULL, 0, 0,
                             "refusing hard link '%s' -> '%s': outside the cached paths", raw, hl);
@@ -1236,14 +1274,14 @@ static int disk_write(struct archive *in, struct archive *out, struct archive_en
  */
 static int extract_entry(struct archive *in, struct archive *out, struct ex__cache_xw *w,
                          struct archive_entry *ent, const char *dest, const char *const *roots,
-                         size_t nroots, struct gr_diag *reterr)
+                         size_t nroots, const struct ex_cache_alias *alias, struct gr_diag *reterr)
 {
     const char *rel = NULL, *hl = NULL;
     char *relc, *hlc;
     int r = check_entry(ent, nroots, &rel, &hl, reterr);
 
     if (r == 1) {
-        r = place_outside(ent, dest, archive_entry_pathname(ent), roots, nroots, reterr);
+        r = place_outside(ent, dest, archive_entry_pathname(ent), roots, nroots, alias, reterr);
         return r < 0 ? r : disk_write(in, out, ent, reterr);
     }
     if (r < 0)
@@ -1260,7 +1298,7 @@ static int extract_entry(struct archive *in, struct archive *out, struct ex__cac
 }
 
 static int extract(const char *blob, const char *dest, const char *const *roots, size_t nroots,
-                   struct gr_diag *reterr)
+                   const struct ex_cache_alias *alias, struct gr_diag *reterr)
 {
     struct archive *in = archive_read_new(), *out = archive_write_disk_new();
     struct ex__cache_xw *w = NULL;
@@ -1282,7 +1320,7 @@ static int extract(const char *blob, const char *dest, const char *const *roots,
         goto out;
     }
     while (r == 0 && (st = archive_read_next_header(in, &ent)) == ARCHIVE_OK)
-        r = extract_entry(in, out, w, ent, dest, roots, nroots, reterr);
+        r = extract_entry(in, out, w, ent, dest, roots, nroots, alias, reterr);
     if (r == 0 && st != ARCHIVE_EOF)
         r = gr_diag_set(reterr, GR_EARCHIVE, blob, 0, 0, "cannot read archive: %s",
                         archive_error_string(in));
@@ -1302,6 +1340,13 @@ int ex_cache_restore_members(struct ex_cache *c, const struct ex_cache_entry *e,
                              const char *dest_dir, const char *const *roots, size_t nroots,
                              struct gr_diag *reterr)
 {
+    return ex_cache_restore_members_alias(c, e, dest_dir, roots, nroots, NULL, reterr);
+}
+
+int ex_cache_restore_members_alias(struct ex_cache *c, const struct ex_cache_entry *e,
+                                   const char *dest_dir, const char *const *roots, size_t nroots,
+                                   const struct ex_cache_alias *alias, struct gr_diag *reterr)
+{
     char *blob = NULL;
     int r;
 
@@ -1312,7 +1357,7 @@ int ex_cache_restore_members(struct ex_cache *c, const struct ex_cache_entry *e,
     if (r < 0)
         return gr_diag_set(reterr, r, dest_dir, 0, 0, "cannot create the destination");
     blob = ex_cache_blob_path(c, e);
-    r = extract(blob, dest_dir, roots, nroots, reterr);
+    r = extract(blob, dest_dir, roots, nroots, alias, reterr);
     free(blob);
     return r;
 }

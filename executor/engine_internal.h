@@ -144,6 +144,13 @@ struct ex__proc_opts {
     ex__line_cb on_line;
     ex__proc_done_cb on_done;
     void *ctx;
+    /*
+     * A served sandbox job's step socket (sb_job_step_socket()): the step, step_argv, starts
+     * through the job's init with no wrapper process; argv (the wrapper's command line) is
+     * the fallback when the socket takes no request. NULL: argv is spawned.
+     */
+    const char *step_socket;
+    char *const *step_argv;
 };
 /*
  * Spawn argv detached (own process group) with stdout/stderr piped; every
@@ -154,8 +161,13 @@ struct ex__proc_opts {
  */
 int ex__proc_start(uv_loop_t *loop, const struct ex__proc_opts *o,
                    struct ex__proc **ret) GR_MUST_CHECK;
-/* Kill the process group now (timeouts, cancellation). */
+/*
+ * Kill the process group now (timeouts, cancellation). A step started through the job's
+ * socket: SIGKILL hangs up (the init kills the step's group and main process, and the
+ * step counts as killed at once, as a wrapper killed would), other signals are forwarded.
+ */
 void ex__proc_kill(struct ex__proc *p, int sig);
+/* The process group to kill at the end of the job, or 0 when there is none of ours. */
 pid_t ex__proc_pgid(const struct ex__proc *p);
 
 /* ---- contexts and evaluation helpers (job.c) --------------------------- */
@@ -207,6 +219,8 @@ struct ex__leg {
     size_t pre_i;            /* set-up phase: next job step whose action may have a pre stage */
     bool pre_done;           /* the set-up phase (pre stages) is over */
     bool traced_step;        /* opts->trace heard of the first step started */
+    /* persisted directories (persist_job.c), or NULL */
+    struct ex__persist *persist;
 };
 
 /* One step in flight. */

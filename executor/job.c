@@ -6,6 +6,7 @@
  * JobExtension.FinalizeJob does).
  */
 #include "engine_internal.h"
+#include "persist_internal.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -574,7 +575,7 @@ int ex__leg_start(struct ex__leg *leg)
         leg_end(leg);
         return 0;
     }
-    ex__leg_next(leg);
+    ex__persist_start(leg, ex__leg_next); /* then the steps */
     return 0;
 }
 
@@ -602,7 +603,7 @@ void ex__leg_next(struct ex__leg *leg)
     }
     if (ex__action_post_next(leg) == 0)
         return;
-    leg_end(leg);
+    ex__persist_end(leg, leg_end); /* then leg_end */
 }
 
 static bool running_step_survives(struct ex__leg *leg)
@@ -739,6 +740,7 @@ void ex__leg_free(struct ex__leg *leg)
     json_decref(leg->json);
     json_decref(leg->gen_ids);
     ex__action_leg_free(leg);
+    ex__persist_free(leg->persist);
     sb_job_free(leg->sb);
     ex_masker_free(leg->masker);
     ex_cmd_state_release(&leg->cmds);

@@ -4,7 +4,12 @@
  *
  * A step process is spawned in its own session (setsid), so its pid is its
  * process group and a timeout or cancellation kills the whole tree with
- * kill(-pgid). Its exit arrives on the loop through a pidfd.
+ * kill(-pgid). Its exit arrives on the loop through a pidfd. A step of a
+ * served sandbox job starts with no process of ours: the runner hands it to
+ * the job's init over its step socket (sb_stepc_*, what the gr-step wrapper
+ * did at the cost of an exec per step), watches the socket for the step's
+ * end, forwards signals, and hangs up to kill it (the init then kills the
+ * step's group and main process).
  * stdout and stderr are pipes read on the loop and split into lines; each
  * line passes the workflow command parser and the masker before it reaches
  * the reporter. When the main process exits, the pipes get a short grace
@@ -23,6 +28,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,14 +42,15 @@ extern char **environ;
 /* ---- processes --------------------------------------------------------- */
 
 struct ex__proc {
-    uv_poll_t exitp; /* pidfd readable: the process exited */
-    uv_timer_t reap; /* without pidfd_open: poll waitpid */
+    uv_poll_t exitp; /* pidfd readable: the process exited; or the step socket (sc) */
+    uv_timer_t reap; /* without pidfd_open: poll waitpid; after a hang-up: the end */
     uv_pipe_t out, err;
     uv_timer_t timeout, grace;
     struct ex_linesplit ls_out, ls_err;
     ex__line_cb on_line;
     ex__proc_done_cb on_done;
     void *ctx;
+    struct sb_stepc *sc; /* started through the job's step socket: no pid of ours */
     pid_t pid;
     int pidfd, status, open_handles;
     bool exited, out_eof, err_eof, timed_out, closing;
@@ -57,6 +64,7 @@ static void proc_closed(uv_handle_t *h)
         return;
     if (p->pidfd >= 0)
         close(p->pidfd);
+    sb_stepc_free(p->sc);
     ex_linesplit_release(&p->ls_out);
     ex_linesplit_release(&p->ls_err);
     if (p->on_done)
@@ -69,7 +77,7 @@ static void proc_close_all(struct ex__proc *p)
     uv_handle_t *hs[] = {(uv_handle_t *)&p->out,     (uv_handle_t *)&p->err,
                          (uv_handle_t *)&p->timeout, (uv_handle_t *)&p->grace,
                          (uv_handle_t *)&p->reap,    (uv_handle_t *)&p->exitp};
-    size_t n = p->pidfd >= 0 ? GR_ARRAY_SIZE(hs) : GR_ARRAY_SIZE(hs) - 1;
+    size_t n = p->pidfd >= 0 || p->sc ? GR_ARRAY_SIZE(hs) : GR_ARRAY_SIZE(hs) - 1;
 
     p->closing = true;
     p->open_handles = (int)n;
@@ -201,10 +209,79 @@ static void timeout_cb(uv_timer_t *t)
     ex__proc_kill(p, SIGKILL);
 }
 
+/* The end of a step started through the socket, as the wrapper would have mirrored it. */
+static void conn_ended(struct ex__proc *p, const struct sb_stepc_end *e)
+{
+    p->exited = true;
+    if (!e->exited)
+        p->status = e->status;
+    else if (WIFSIGNALED(e->status))
+        p->status = -WTERMSIG(e->status);
+    else
+        p->status = WIFEXITED(e->status) ? WEXITSTATUS(e->status) : 125;
+    /* what the wrapper printed on stderr, in the step's log */
+    if (e->text_len)
+        ex_linesplit_feed(&p->ls_err, e->text, e->text_len);
+    uv_poll_stop(&p->exitp);
+    uv_timer_stop(&p->timeout);
+    proc_maybe_finish(p);
+}
+
+static void conn_cb(uv_poll_t *h, int status, int events);
+
+static void conn_watch(struct ex__proc *p)
+{
+    int ev = UV_READABLE | (sb_stepc_want_write(p->sc) ? UV_WRITABLE : 0);
+
+    (void)uv_poll_start(&p->exitp, ev, conn_cb);
+}
+
+static void conn_cb(uv_poll_t *h, int status, int events)
+{
+    struct ex__proc *p = gr_container_of(h, struct ex__proc, exitp);
+    struct sb_stepc_end e;
+    int r;
+
+    (void)status;
+    (void)events;
+    if (p->exited)
+        return;
+    r = sb_stepc_io(p->sc, &e);
+    if (r == 0)
+        conn_watch(p);
+    else if (r > 0)
+        conn_ended(p, &e);
+}
+
+/* A hung-up step ends on the next loop turn, as a killed wrapper's pidfd would report it. */
+static void hungup_cb(uv_timer_t *t)
+{
+    proc_maybe_finish(gr_container_of(t, struct ex__proc, reap));
+}
+
+static void conn_kill(struct ex__proc *p, int sig)
+{
+    if (p->exited || p->closing)
+        return; /* as with a wrapper that is gone: the job's kill reaches what is left */
+    if (sig != SIGKILL) {
+        if (sb_stepc_signal(p->sc, sig) == 0)
+            conn_watch(p);
+        return;
+    }
+    sb_stepc_hangup(p->sc);
+    p->exited = true;
+    p->status = -SIGKILL;
+    uv_poll_stop(&p->exitp);
+    uv_timer_stop(&p->timeout);
+    uv_timer_start(&p->reap, hungup_cb, 0, 0);
+}
+
 void ex__proc_kill(struct ex__proc *p, int sig)
 {
+    if (p && p->sc)
+        conn_kill(p, sig);
     /* the whole group: also children still holding the pipes after the main process */
-    if (p && p->pid > 0)
+    else if (p && p->pid > 0)
         (void)kill(-p->pid, sig);
 }
 
@@ -260,6 +337,32 @@ static int spawn(const struct ex__proc_opts *o, int out_w, int err_w, pid_t *ret
     return -r;
 }
 
+/*
+ * A step of a served job, handed to its init (no wrapper process). Any failure here
+ * leaves the wrapper's command line to run (and to fail as it always did).
+ */
+static struct sb_stepc *start_direct(const struct ex__proc_opts *o, int out_w, int err_w)
+{
+    char cwd[PATH_MAX];
+    struct sb_stepc *sc = NULL;
+    int null_fd;
+
+    if (!o->step_socket || !o->step_argv)
+        return NULL;
+    /* absolute and resolved, as the wrapper's getcwd() after its chdir gave it */
+    if (!realpath(o->cwd ? o->cwd : ".", cwd))
+        return NULL;
+    null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (null_fd < 0)
+        return NULL;
+    /* the fds travel with the request's header: ours can go at once */
+    if (sb_stepc_start(o->step_socket, cwd, o->step_argv, o->envp,
+                       (const int[3]){null_fd, out_w, err_w}, &sc) < 0)
+        sc = NULL;
+    close(null_fd);
+    return sc;
+}
+
 static void fds_close(int *fds, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -271,16 +374,19 @@ static void fds_close(int *fds, size_t n)
 int ex__proc_start(uv_loop_t *loop, const struct ex__proc_opts *o, struct ex__proc **ret)
 {
     int fds[4] = {-1, -1, -1, -1}; /* out_r, out_w, err_r, err_w */
+    struct sb_stepc *sc = NULL;
     struct ex__proc *p;
-    pid_t pid = -1;
-    int r;
+    pid_t pid = 0;
+    int r = 0;
 
     if (pipe2(fds, O_CLOEXEC) < 0 || pipe2(fds + 2, O_CLOEXEC) < 0) {
         r = -errno;
         fds_close(fds, 4);
         return r;
     }
-    r = spawn(o, fds[1], fds[3], &pid);
+    sc = start_direct(o, fds[1], fds[3]);
+    if (!sc)
+        r = spawn(o, fds[1], fds[3], &pid);
     close(fds[1]);
     close(fds[3]);
     if (r < 0) {
@@ -292,8 +398,9 @@ int ex__proc_start(uv_loop_t *loop, const struct ex__proc_opts *o, struct ex__pr
     p->on_line = o->on_line;
     p->on_done = o->on_done;
     p->ctx = o->ctx;
+    p->sc = sc;
     p->pid = pid;
-    p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    p->pidfd = sc ? -1 : (int)syscall(SYS_pidfd_open, pid, 0);
     ex_linesplit_init(&p->ls_out, proc_line, p);
     ex_linesplit_init(&p->ls_err, proc_line, p);
     uv_pipe_init(loop, &p->out, 0);
@@ -307,7 +414,11 @@ int ex__proc_start(uv_loop_t *loop, const struct ex__proc_opts *o, struct ex__pr
         abort(); /* only fails for an fd that is not a pipe */
     uv_read_start((uv_stream_t *)&p->out, alloc_cb, read_cb);
     uv_read_start((uv_stream_t *)&p->err, alloc_cb, read_cb);
-    if (p->pidfd >= 0 && uv_poll_init(loop, &p->exitp, p->pidfd) == 0) {
+    if (sc) {
+        if (uv_poll_init(loop, &p->exitp, sb_stepc_fd(sc)) < 0)
+            abort(); /* only fails for an fd that cannot be polled */
+        conn_watch(p);
+    } else if (p->pidfd >= 0 && uv_poll_init(loop, &p->exitp, p->pidfd) == 0) {
         uv_poll_start(&p->exitp, UV_READABLE, exit_poll_cb);
     } else {
         if (p->pidfd >= 0)

@@ -41,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -484,9 +485,15 @@ static char *hex_of(const unsigned char *md, size_t n)
 /* generateBlockID of @azure/storage-blob: base64 of prefix + zero-padded number, 48 chars. */
 static char *block_id(const char *prefix, size_t num)
 {
-    char raw[49];
+    char raw[49], digits[24];
+    size_t plen = strlen(prefix), dlen;
 
-    snprintf(raw, sizeof(raw), "%s%0*zu", prefix, (int)(48 - strlen(prefix)), num);
+    dlen = (size_t)snprintf(digits, sizeof(digits), "%zu", num);
+    if (plen > 48 - dlen)
+        plen = 48 - dlen;
+    memcpy(raw, prefix, plen);
+    memset(raw + plen, '0', 48 - plen - dlen);
+    memcpy(raw + 48 - dlen, digits, dlen);
     return rn_b64_encode(raw, 48, false);
 }
 
@@ -528,106 +535,210 @@ static ssize_t read_full(int fd, char *buf, size_t n)
     return (ssize_t)got;
 }
 
+/*
+ * The blocks of one upload. Like uploadStream's maxConcurrency (shared/config.ts getConcurrency:
+ * 32 below 5 CPUs, else 16 per CPU up to 300), several blocks are in flight at once, each on its
+ * own thread and connection; here at most 8 by default (GHRUN_ARTIFACT_CONCURRENCY, 1 to 64),
+ * since each holds an 8 MiB buffer. The file is read, hashed and numbered in order under the
+ * lock; block ids depend on the number only, so the list is committed in file order.
+ */
+#define UPLOAD_CONCURRENCY 8
+#define UPLOAD_CONCURRENCY_MAX 64
+
 struct blocks {
+    pthread_mutex_t mu;
+    const struct cl *cl; /* shared: the call, ids, origin (each uploader has its own handle) */
+    const char *signed_url;
     char prefix[37]; /* a random UUID-like prefix */
-    struct gr_buf list;
-    size_t n;
+    int fd;
+    EVP_MD_CTX *md;
+    size_t n;      /* blocks read so far: the next block's number */
+    uint64_t read; /* bytes read and hashed */
+    uint64_t sent; /* bytes whose block was staged */
+    bool eof;
+    int err; /* the first failure, 0 while none */
+    struct gr_diag diag;
 };
 
-static int stage_block(struct cl *cl, const char *signed_url, struct blocks *b, const char *data,
-                       size_t len, struct gr_diag *d)
+static int stage_block(struct cl *cl, struct blocks *b, size_t num, const char *data, size_t len,
+                       struct gr_diag *d)
 {
-    char *id = block_id(b->prefix, b->n), *enc = curl_easy_escape(cl->curl, id, 0);
-    char *url = gr_xasprintf("%s%scomp=block&blockid=%s", signed_url,
-                             strchr(signed_url, '?') ? "&" : "?", enc);
+    char *id = block_id(b->prefix, num), *enc = curl_easy_escape(cl->curl, id, 0);
+    char *url = gr_xasprintf("%s%scomp=block&blockid=%s", b->signed_url,
+                             strchr(b->signed_url, '?') ? "&" : "?", enc);
     char what[64];
     int r;
 
-    snprintf(what, sizeof(what), "upload block %zu of the artifact", b->n);
+    snprintf(what, sizeof(what), "upload block %zu of the artifact", num);
     r = put_blob(cl, url, "Content-Type: application/octet-stream", data, len, what, d);
-    if (r == 0 && gr_buf_addf(&b->list, "<Latest>%s</Latest>", id) < 0)
-        r = -E2BIG;
-    b->n++;
     curl_free(enc);
     free(url);
     free(id);
     return r;
 }
 
-static int commit_blocks(struct cl *cl, const char *signed_url, struct blocks *b, struct gr_diag *d)
+/* Under b->mu: the next block into buf. >0 its length (*ret_num its number), 0 at the end. */
+static ssize_t next_block(struct blocks *b, char *buf, size_t *ret_num)
 {
-    char *url = gr_xasprintf("%s%scomp=blocklist", signed_url, strchr(signed_url, '?') ? "&" : "?");
-    char *xml = gr_xasprintf("<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>"
-                             "<BlockList>%s</BlockList>",
-                             b->list.ptr);
-    struct xfer x = {.method = "PUT",
-                     .url = url,
-                     .body = xml,
-                     .body_len = strlen(xml),
-                     .resp = GR_BUF_INIT(JSON_MAX),
-                     .out_fd = -1};
-    int r;
+    ssize_t n;
 
+    if (b->err || b->eof)
+        return 0;
+    n = read_full(b->fd, buf, BLOCK_SIZE);
+    if (n < 0) {
+        b->err = gr_diag_set(&b->diag, (int)n, NULL, 0, 0, "cannot read the artifact: %s",
+                             gr_strerror((int)n));
+        return 0;
+    }
+    if (n == 0) {
+        b->eof = true;
+        return 0;
+    }
+    EVP_DigestUpdate(b->md, buf, (size_t)n);
+    b->read += (uint64_t)n;
+    *ret_num = b->n++;
+    return n;
+}
+
+static void *uploader(void *arg)
+{
+    struct blocks *b = arg;
+    struct cl cl = *b->cl;
+    char *buf = gr_xmalloc(BLOCK_SIZE);
+
+    cl.curl = curl_easy_init();
+    for (;;) {
+        struct gr_diag d = {0};
+        size_t num = 0;
+        ssize_t n;
+        int r;
+
+        pthread_mutex_lock(&b->mu);
+        n = cl.curl ? next_block(b, buf, &num) : 0;
+        if (!cl.curl && !b->err)
+            b->err = gr_diag_set(&b->diag, GR_ECURL, NULL, 0, 0, "cannot start a transfer");
+        pthread_mutex_unlock(&b->mu);
+        if (n <= 0)
+            break;
+        r = stage_block(&cl, b, num, buf, (size_t)n, &d);
+        pthread_mutex_lock(&b->mu);
+        if (r < 0 && !b->err) {
+            b->err = r;
+            b->diag = d;
+        } else if (r == 0) {
+            b->sent += (uint64_t)n;
+            logf_(&cl, "Uploaded bytes %llu", (unsigned long long)b->sent);
+        }
+        pthread_mutex_unlock(&b->mu);
+        if (r < 0)
+            break;
+    }
+    if (cl.curl)
+        curl_easy_cleanup(cl.curl);
+    free(buf);
+    return NULL;
+}
+
+static unsigned upload_concurrency(void)
+{
+    const char *e = getenv("GHRUN_ARTIFACT_CONCURRENCY");
+    long v = e && *e ? strtol(e, NULL, 10) : UPLOAD_CONCURRENCY;
+
+    return v >= 1 && v <= UPLOAD_CONCURRENCY_MAX ? (unsigned)v : UPLOAD_CONCURRENCY;
+}
+
+static int commit_blocks(struct cl *cl, const struct blocks *b, struct gr_diag *d)
+{
+    const char *sep = strchr(b->signed_url, '?') ? "&" : "?";
+    char *url = gr_xasprintf("%s%scomp=blocklist", b->signed_url, sep);
+    struct gr_buf xml = GR_BUF_INIT(64u << 20);
+    struct xfer x = {.method = "PUT", .url = url, .resp = GR_BUF_INIT(JSON_MAX), .out_fd = -1};
+    int r = gr_buf_adds(&xml, "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>"
+                              "<BlockList>");
+
+    for (size_t i = 0; r == 0 && i < b->n; i++) {
+        char *id = block_id(b->prefix, i);
+
+        r = gr_buf_addf(&xml, "<Latest>%s</Latest>", id);
+        free(id);
+    }
+    if (r == 0)
+        r = gr_buf_adds(&xml, "</BlockList>");
+    if (r < 0) {
+        r = gr_diag_set(d, -E2BIG, NULL, 0, 0,
+                        "Failed to commit the artifact's block list: "
+                        "too many blocks");
+        goto out;
+    }
+    x.body = xml.ptr;
+    x.body_len = xml.len;
     x.headers = curl_slist_append(x.headers, "x-ms-version: " XMS_VERSION);
     x.headers = curl_slist_append(x.headers, "x-ms-blob-content-type: application/zip");
     x.headers = curl_slist_append(x.headers, "Content-Type: application/xml");
     x.headers = curl_slist_append(x.headers, "Expect:");
     r = perform(cl, &x, "commit the artifact's block list", d);
+out:
     xfer_release(&x);
-    free(xml);
+    gr_buf_release(&xml);
     free(url);
     return r;
 }
 
-/* uploadToBlobStorage: the file in blocks, then the block list; size and SHA-256 of it. */
+/*
+ * uploadToBlobStorage: the file in blocks, several at once, then the block list; size and
+ * SHA-256 of it.
+ */
 static int blob_upload(struct cl *cl, const char *signed_url, const char *path, uint64_t *ret_size,
                        char **ret_hex, struct gr_diag *d)
 {
-    struct blocks b = {.list = GR_BUF_INIT(64u << 20)};
+    struct blocks b = {.cl = cl, .signed_url = signed_url};
     unsigned char rnd[18], md[EVP_MAX_MD_SIZE];
-    unsigned mdlen = 0;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    char *buf = gr_xmalloc(BLOCK_SIZE);
-    uint64_t size = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC), r = 0;
+    unsigned mdlen = 0, want = upload_concurrency(), started = 0;
+    pthread_t th[UPLOAD_CONCURRENCY_MAX];
+    struct stat st;
+    int r = 0;
 
-    if (fd < 0 || !ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
+    pthread_mutex_init(&b.mu, NULL);
+    b.fd = open(path, O_RDONLY | O_CLOEXEC);
+    b.md = EVP_MD_CTX_new();
+    if (b.fd < 0 || !b.md || EVP_DigestInit_ex(b.md, EVP_sha256(), NULL) != 1 ||
         RAND_bytes(rnd, sizeof(rnd)) != 1) {
-        r = gr_diag_set(d, fd < 0 ? -errno : -EIO, NULL, 0, 0, "cannot read '%s': %s", path,
-                        fd < 0 ? strerror(errno) : "no SHA-256");
+        r = gr_diag_set(d, b.fd < 0 ? -errno : -EIO, NULL, 0, 0, "cannot read '%s': %s", path,
+                        b.fd < 0 ? strerror(errno) : "no SHA-256");
         goto out;
     }
     for (size_t i = 0; i < sizeof(rnd); i++)
         snprintf(b.prefix + 2 * i, 3, "%02x", rnd[i]);
-    for (;;) {
-        ssize_t n = read_full(fd, buf, BLOCK_SIZE);
+    /* no more uploaders than blocks; an empty file is one thread finding the end */
+    if (fstat(b.fd, &st) == 0 && st.st_size >= 0) {
+        uint64_t blocks = ((uint64_t)st.st_size + BLOCK_SIZE - 1) / BLOCK_SIZE;
 
-        if (n < 0) {
-            r = gr_diag_set(d, (int)n, NULL, 0, 0, "cannot read '%s': %s", path,
-                            gr_strerror((int)n));
-            goto out;
-        }
-        if (n == 0)
-            break;
-        EVP_DigestUpdate(ctx, buf, (size_t)n);
-        r = stage_block(cl, signed_url, &b, buf, (size_t)n, d);
-        if (r < 0)
-            goto out;
-        size += (uint64_t)n;
-        logf_(cl, "Uploaded bytes %llu", (unsigned long long)size);
+        if (blocks < want)
+            want = blocks ? (unsigned)blocks : 1;
     }
-    r = commit_blocks(cl, signed_url, &b, d);
+    for (; started < want; started++)
+        if (pthread_create(&th[started], NULL, uploader, &b) != 0)
+            break;
+    if (started == 0)
+        uploader(&b);
+    for (unsigned i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    if (b.err) {
+        *d = b.diag;
+        r = b.err;
+        goto out;
+    }
+    r = commit_blocks(cl, &b, d);
     if (r < 0)
         goto out;
-    EVP_DigestFinal_ex(ctx, md, &mdlen);
-    *ret_size = size;
+    EVP_DigestFinal_ex(b.md, md, &mdlen);
+    *ret_size = b.read;
     *ret_hex = hex_of(md, mdlen);
 out:
-    if (fd >= 0)
-        close(fd);
-    EVP_MD_CTX_free(ctx);
-    gr_buf_release(&b.list);
-    free(buf);
+    if (b.fd >= 0)
+        close(b.fd);
+    EVP_MD_CTX_free(b.md);
+    pthread_mutex_destroy(&b.mu);
     return r;
 }
 

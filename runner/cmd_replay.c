@@ -7,6 +7,7 @@
  * (every message printed as file:line:col), in which case nothing runs.
  */
 #include "internal.h"
+#include "ex/persist.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -36,6 +37,7 @@ enum {
     OPT_SANDBOX,
     OPT_NO_NATIVE,
     OPT_ARTIFACT_DIR,
+    OPT_PERSIST,
 };
 
 static const struct option long_opts[] = {
@@ -63,6 +65,7 @@ static const struct option long_opts[] = {
     {"sandbox", required_argument, NULL, OPT_SANDBOX},
     {"no-native", optional_argument, NULL, OPT_NO_NATIVE},
     {"artifact-dir", required_argument, NULL, OPT_ARTIFACT_DIR},
+    {"persist", required_argument, NULL, OPT_PERSIST},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -102,6 +105,10 @@ static void help(void)
            "                         $GHRUN_NO_NATIVE\n"
            "      --artifact-dir DIR where artifacts are stored\n"
            "                         (default: .ghrun/artifacts/<run_id>/ in the workspace)\n"
+           "      --persist DIR      keep DIR of the job's HOME (e.g. ~/.cache/pip, ~/.npm)\n"
+           "                         from one job of the repository to the next, through the\n"
+           "                         cache store (repeatable, or DIR,DIR; default:\n"
+           "                         $GHRUN_PERSIST; off when neither is set)\n"
            "  -v, --verbose          more output\n"
            "  -h, --help             show this help\n\n"
            "Exit status: 0 success, 1 a job failed, 2 usage, workflow or plan error.\n");
@@ -115,6 +122,7 @@ struct cli {
     const char *eventpath;
     bool list, dryrun;
     json_t *secret_files, *var_files, *env_files; /* arrays of paths, applied before flags */
+    struct gr_buf persist;                        /* --persist DIR,... */
 };
 
 static int bad_value(const char *opt, const char *val, const char *why)
@@ -196,6 +204,42 @@ static int set_no_native(struct cli *c, const char *what, const char *arg)
     return 0;
 }
 
+/* --persist DIR (or DIR,DIR): checked now, so that a bad one is a usage error. */
+static int add_persist(struct cli *c, const char *arg)
+{
+    struct gr_diag d = {0};
+    char **dirs = NULL;
+    size_t n = 0;
+
+    if (ex_persist_parse(arg, &dirs, &n, &d) < 0)
+        return rn_cli_usage_error("replay", "--persist: %s", d.msg);
+    ex_persist_dirs_free(dirs);
+    if (gr_buf_addf(&c->persist, "%s%s", c->persist.len ? "," : "", arg) < 0)
+        return rn_cli_usage_error("replay", "--persist: too many directories");
+    return 0;
+}
+
+/* GHRUN_PERSIST when no --persist was given: checked as the option is. */
+static int persist_env(struct cli *c)
+{
+    const char *env = getenv("GHRUN_PERSIST");
+    struct gr_diag d = {0};
+    char **dirs = NULL;
+    size_t n = 0;
+
+    if (c->persist.len) {
+        c->o.persist = c->persist.ptr;
+        return 0;
+    }
+    if (!env || !*env)
+        return 0;
+    if (ex_persist_parse(env, &dirs, &n, &d) < 0)
+        return rn_cli_usage_error("replay", "GHRUN_PERSIST: %s", d.msg);
+    ex_persist_dirs_free(dirs);
+    c->o.persist = env;
+    return 0;
+}
+
 static int one_opt(struct cli *c, int ch, char **argv)
 {
     switch (ch) {
@@ -267,6 +311,8 @@ static int one_opt(struct cli *c, int ch, char **argv)
     case OPT_ARTIFACT_DIR:
         c->o.artifact_dir = optarg;
         return 0;
+    case OPT_PERSIST:
+        return add_persist(c, optarg);
     default:
         return rn_cli_opt_error("replay", ch, argv);
     }
@@ -755,6 +801,7 @@ static void cli_init(struct cli *c)
     c->var_files = json_array();
     c->env_files = json_array();
     c->o.sandbox = "best-effort"; /* steps run in gr-sandbox unless --sandbox off */
+    c->persist = GR_BUF_INIT(64 * 1024);
 }
 
 static void cli_release(struct cli *c)
@@ -768,6 +815,7 @@ static void cli_release(struct cli *c)
     json_decref(c->secret_files);
     json_decref(c->var_files);
     json_decref(c->env_files);
+    gr_buf_release(&c->persist);
 }
 
 /* GHRUN_NO_NATIVE when no --no-native flag was given. */
@@ -787,6 +835,8 @@ static int prepare(struct cli *c)
     if (c->o.directory && !gr_path_is_dir(c->o.directory))
         return rn_cli_usage_error("replay", "'%s' is not a directory", c->o.directory);
     r = no_native_env(c);
+    if (!r)
+        r = persist_env(c);
     if (!r)
         r = apply_files(c->secret_files, c->o.secrets);
     if (!r)

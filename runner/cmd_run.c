@@ -26,7 +26,13 @@ static void help(void)
            ")\n"
            "  --no-prestart       start each job's worker when the job comes, not ahead\n"
            "                      (also GHRUN_PRESTART=0)\n"
-           "  -h, --help          show this help\n");
+           "  -h, --help          show this help\n\n"
+           "environment:\n"
+           "  GHRUN_NO_NATIVE     actions that run through their JavaScript action instead of\n"
+           "                      natively: 1/true (all) or a list (actions/checkout,...);\n"
+           "                      replaces \"no_native\" of <root>/.sandbox\n"
+           "  GHRUN_PERSIST       directories of the job's HOME kept per repository through\n"
+           "                      the cache store, e.g. ~/.cache/pip,~/.npm (default: none)\n");
 }
 
 int rn_cmd_run(int argc, char **argv)

@@ -4,6 +4,7 @@
  */
 #include "sandbox_config.h"
 #include "ex/native.h"
+#include "ex/persist.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #define RN_SANDBOX_MAX (64u << 10)
@@ -50,6 +52,7 @@ void rn_sandbox_config_release(struct rn_sandbox_config *c)
         free(c->masks[i]);
     free(c->masks);
     free(c->no_native);
+    free(c->persist);
     memset(c, 0, sizeof(*c));
 }
 
@@ -177,6 +180,37 @@ static int parse_no_native(struct rn_sandbox_config *c, const json_t *v)
     return r;
 }
 
+/* A list of "~/..." directories (or one comma-separated string), checked (ex/persist.h). */
+static int parse_persist(struct rn_sandbox_config *c, const json_t *v)
+{
+    struct gr_buf b = GR_BUF_INIT(64 * 1024);
+    char **dirs = NULL;
+    size_t i, n = 0;
+    json_t *e;
+    int r = 0;
+
+    if (json_is_string(v)) {
+        r = gr_buf_adds(&b, json_string_value(v));
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, e)
+        {
+            if (!json_is_string(e) || strchr(json_string_value(e), ','))
+                r = -EINVAL;
+            if (r == 0)
+                r = gr_buf_addf(&b, "%s%s", i ? "," : "", json_string_value(e));
+        }
+    } else {
+        r = -EINVAL;
+    }
+    if (r == 0)
+        r = ex_persist_parse(b.ptr, &dirs, &n, NULL) < 0 ? -EINVAL : 0;
+    ex_persist_dirs_free(dirs);
+    free(c->persist);
+    c->persist = r == 0 && n ? gr_buf_detach(&b, NULL) : NULL;
+    gr_buf_release(&b);
+    return r;
+}
+
 /* One key; returns 0, -EINVAL with *ret_want set, or -ENOENT for an unknown key. */
 static int parse_key(struct rn_sandbox_config *c, const char *k, const json_t *v,
                      const char **ret_want)
@@ -235,6 +269,9 @@ static int parse_key(struct rn_sandbox_config *c, const char *k, const json_t *v
                 "actions/upload-artifact, actions/download-artifact)";
     if (!strcmp(k, "no_native"))
         return parse_no_native(c, v);
+    *ret_want = "a list of directories in the home directory (\"~/.cache/pip\", \"~/.npm\")";
+    if (!strcmp(k, "persist"))
+        return parse_persist(c, v);
     return -ENOENT;
 }
 
@@ -298,6 +335,35 @@ int rn_sandbox_config_load_file(const char *path, const char *root, struct rn_sa
     return r;
 }
 
+/*
+ * GHRUN_NO_NATIVE and GHRUN_PERSIST, when set and not empty, replace the file's "no_native"
+ * and "persist" (the same syntax as replay's: "1" and "true" mean all actions).
+ */
+static int env_overrides(struct rn_sandbox_config *c, struct gr_diag *reterr)
+{
+    const char *nn = getenv("GHRUN_NO_NATIVE"), *pe = getenv("GHRUN_PERSIST");
+    struct gr_diag d = {0};
+    char **dirs = NULL;
+    size_t n = 0;
+
+    if (nn && *nn) {
+        if (!strcmp(nn, "1") || !strcasecmp(nn, "true"))
+            nn = "all";
+        if (ex_native_list_check(nn, &d) < 0)
+            return gr_diag_set(reterr, -EINVAL, NULL, 0, 0, "GHRUN_NO_NATIVE: %s", d.msg);
+        free(c->no_native);
+        c->no_native = gr_xstrdup(nn);
+    }
+    if (pe && *pe) {
+        if (ex_persist_parse(pe, &dirs, &n, &d) < 0)
+            return gr_diag_set(reterr, -EINVAL, NULL, 0, 0, "GHRUN_PERSIST: %s", d.msg);
+        ex_persist_dirs_free(dirs);
+        free(c->persist);
+        c->persist = gr_xstrdup(pe);
+    }
+    return 0;
+}
+
 int rn_sandbox_config_load(const char *root, struct rn_sandbox_config *ret, struct gr_diag *reterr)
 {
     char *path = gr_path_join(root, RN_SANDBOX_FILE);
@@ -307,6 +373,11 @@ int rn_sandbox_config_load(const char *root, struct rn_sandbox_config *ret, stru
         r = rn_sandbox_config_load_file(path, root, ret, reterr);
     else
         rn_sandbox_config_defaults(ret, root);
+    if (r == 0) {
+        r = env_overrides(ret, reterr);
+        if (r < 0)
+            rn_sandbox_config_release(ret);
+    }
     if (r < 0 && reterr) {
         /* the diag borrows its file name: fold it into the message before path goes */
         char msg[sizeof(reterr->msg)];

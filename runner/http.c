@@ -235,6 +235,11 @@ void rn_http_set_cafile(struct rn_http *h, const char *path)
     h->cafile = path ? gr_xstrdup(path) : NULL;
 }
 
+const char *rn_http_cafile(const struct rn_http *h)
+{
+    return h->cafile;
+}
+
 uv_loop_t *rn_http_loop(struct rn_http *h)
 {
     return h->loop;

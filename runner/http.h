@@ -45,6 +45,8 @@ struct rn_http *rn_http_new(uv_loop_t *loop);
 void rn_http_free(struct rn_http *h);
 /* CA bundle used to verify peers (tests); NULL means the system default. Copied. */
 void rn_http_set_cafile(struct rn_http *h, const char *path);
+/* The CA bundle set above, or NULL (the system default): for other connections (websocket). */
+const char *rn_http_cafile(const struct rn_http *h);
 uv_loop_t *rn_http_loop(struct rn_http *h);
 
 /* A new request; method "GET", "POST", ... Never NULL. */

@@ -32,6 +32,7 @@ struct rn_replay_opts {
     bool no_native;           /* --no-native */
     const char *native_off;   /* --no-native=LIST, GHRUN_NO_NATIVE (ex/native.h), or NULL */
     const char *artifact_dir; /* --artifact-dir DIR, or NULL */
+    const char *persist;      /* --persist DIR,..., GHRUN_PERSIST (ex/persist.h), or NULL */
 };
 
 /*

@@ -327,6 +327,7 @@ int rn_replay_run(struct ex_plan *plan, const struct rn_replay_opts *o)
         .action_sources = getenv("GHRUN_ACTION_SOURCES"),
         .no_native = o->no_native,
         .no_native_list = o->native_off,
+        .persist = o->persist ? o->persist : "", /* checked by the CLI (GHRUN_PERSIST too) */
     };
     /* Replay (sandboxed by default, best-effort) runs steps as a job slot's uid when root, else
      * as the invoking user, and

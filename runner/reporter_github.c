@@ -471,6 +471,7 @@ static void ws_connect(struct rn_ghrep *g)
     const char *hdrs[] = {auth, ua, NULL};
     struct rn_ws_opts o = {.url = g->cfg.feed_stream_url,
                            .headers = hdrs,
+                           .cafile = rn_http_cafile(g->cfg.http),
                            .timeout_ms = 30000, /* R: 30 s per connect */
                            .cb = ws_event,
                            .ctx = g};

@@ -6,12 +6,16 @@
  *    "network": "host" | "none", "strictness": "strict" | "best-effort",
  *    "slot_uid": 64000, "gpus": [0, 1], "gpus_per_job": 1,
  *    "mask": ["/srv/secrets"], "allow_ptrace": false, "seccomp": "enforce" | "audit",
- *    "no_native": true | ["actions/checkout", "actions/cache"]}
+ *    "no_native": true | ["actions/checkout", "actions/cache"],
+ *    "persist": ["~/.cache/pip", "~/.npm"]}
  *
  * Sizes are bytes, or strings with a K/M/G/T suffix (powers of 1024).
  * Unknown keys are errors: a misspelt limit must not pass silently. "no_native" names the
  * actions that run through their JavaScript action, inside the sandbox, instead of natively in
- * the worker (true: all of them; ex/native.h).
+ * the worker (true: all of them; ex/native.h). "persist" names the dependency directories of
+ * the job's HOME that persist from one job of a repository to the next (ex/persist.h; a list,
+ * or one comma-separated string). rn_sandbox_config_load() lets the environment variables
+ * GHRUN_NO_NATIVE and GHRUN_PERSIST, when set, replace them.
  */
 #pragma once
 
@@ -40,6 +44,8 @@ struct rn_sandbox_config {
     bool seccomp_audit;
     /* "no_native": a no-native list (ex/native.h; "all" for true), or NULL */
     char *no_native;
+    /* "persist": the persisted directories, comma-separated (ex/persist.h), or NULL */
+    char *persist;
     /* masked from steps: the runner root first, then the defaults and "mask"; NULL-terminated */
     char **masks;
     size_t n_masks;
@@ -50,7 +56,7 @@ void rn_sandbox_config_defaults(struct rn_sandbox_config *ret, const char *root)
 /* Parse text (path names it in errors) over the defaults for root (NULL: no runner root). */
 int rn_sandbox_config_parse(const char *text, size_t len, const char *path, const char *root,
                             struct rn_sandbox_config *ret, struct gr_diag *reterr) GR_MUST_CHECK;
-/* <root>/.sandbox, or the defaults when there is none. */
+/* <root>/.sandbox, or the defaults when there is none; then GHRUN_NO_NATIVE and GHRUN_PERSIST. */
 int rn_sandbox_config_load(const char *root, struct rn_sandbox_config *ret,
                            struct gr_diag *reterr) GR_MUST_CHECK;
 /* A config file anywhere (replay's GHRUN_SANDBOX_CONFIG); root may be NULL. */

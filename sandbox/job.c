@@ -973,3 +973,15 @@ const char *sb_job_summary(const struct sb_job *job)
 {
     return job->summary;
 }
+
+const char *sb_job_home(const struct sb_job *job)
+{
+    if (!job || !job->sandboxed || !job->home[0])
+        return NULL;
+    return job->home;
+}
+
+const char *sb_job_step_socket(const struct sb_job *job)
+{
+    return job && job->sandboxed && job->serve && job->sock[0] ? job->sock : NULL;
+}

@@ -18,21 +18,23 @@
  * child cloned into it is SIGKILLed at birth. The migration it saves is
  * one write of a cgroup without controllers.
  *
- * The executor still starts one process per step, `gr-sandbox --connect
- * SOCK -- cmd...` (the client): it sends its stdin/stdout/stderr (SCM_RIGHTS),
- * its working directory (a path: resolved in the job's mount namespace,
- * never an fd from the host's), argv and environment over the job's unix
- * socket, forwards the signals it gets, and mirrors the step's wait status.
+ * The client sends the step's stdin/stdout/stderr (SCM_RIGHTS), its
+ * working directory (a path: resolved in the job's mount namespace, never an
+ * fd from the host's), argv and environment over the job's unix socket,
+ * forwards signals, and gets the step's wait status. The executor is the
+ * client itself (step_conn.c, sb_stepc_*: no process of its own per step);
+ * where it cannot connect it starts the wrapper, `gr-step --connect SOCK --
+ * cmd...`, which does the same and mirrors the status.
  *
  * The socket lives in the job's private dir (root, 0700) and the server
  * only serves root peers outside the job's pid namespace (SO_PEERCRED, then
  * the peer's /proc/<pid>/ns/pid in the host's procfs): the runner, never a
  * step.
  *
- * The wire format is in stepd_wire.h. The executor's side is gr-step
- * (step_client.c, no libc: a static glibc's start-up alone costs more page
- * faults than the rest of a step's sandbox) where it builds, else
- * `gr-sandbox --connect` (sb_stepd_client below).
+ * The wire format is in stepd_wire.h. The clients: sb_stepc_* (step_conn.c,
+ * in the runner), gr-step (step_client.c, no libc: a static glibc's start-up
+ * alone costs more page faults than the rest of a step's sandbox) where it
+ * builds, else `gr-sandbox --connect` (sb_stepd_client below).
  */
 #include "internal.h"
 #include "stepd_wire.h"
@@ -46,6 +48,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -273,16 +276,13 @@ static int req_read(int fd, struct step_req *q)
     return req_parse(q, &h);
 }
 
-static void child_fail(int errfd, const char *what, const char *path, int err, int code)
+/* Straight into the init's record: the child shares its memory until exec (CLONE_VM). */
+static void child_fail(struct sb_fail *f, const char *what, const char *path, int err, int code)
 {
-    struct sb_fail f;
-
-    memset(&f, 0, sizeof(f));
-    f.err = err;
-    f.code = code;
-    snprintf(f.what, sizeof(f.what), "%s", what);
-    snprintf(f.path, sizeof(f.path), "%s", path ? path : "");
-    (void)!write(errfd, &f, sizeof(f));
+    f->err = err;
+    snprintf(f->what, sizeof(f->what), "%s", what);
+    snprintf(f->path, sizeof(f->path), "%s", path ? path : "");
+    f->code = code; /* last: non-zero says the step failed */
     _exit(code);
 }
 
@@ -309,7 +309,7 @@ static void set_home(const struct sb_hcfg *c, struct step_req *q)
 struct child_args {
     const struct sb_hcfg *c;
     struct step_req *q;
-    int errfd;
+    struct sb_fail *fail;
 };
 
 /* The step, sharing the init's memory until exec: never returns. */
@@ -319,7 +319,7 @@ static int step_child(void *arg)
     const struct child_args *a = arg;
     const struct sb_hcfg *c = a->c;
     struct step_req *q = a->q;
-    int errfd = a->errfd;
+    struct sb_fail *errfd = a->fail;
     const char *what = NULL;
     sigset_t none;
     int r;
@@ -349,16 +349,18 @@ static int step_child(void *arg)
     return EXIT_SETUP;
 }
 
-/* Starts the step of q; 0 and the pid, or a failure record for the client. */
+/*
+ * Starts the step of q; 0 and the pid, or a failure record for the client. The
+ * child reports a failure in *f itself: clone(CLONE_VFORK) returns once it has
+ * exec'd (f untouched) or exited.
+ */
 static int start_step(const struct sb_hcfg *c, struct step_req *q, pid_t *ret, struct sb_fail *f)
 {
     static char *stack;
     extern char **environ;
     char **saved = environ;
     struct child_args a;
-    int errp[2];
     pid_t pid;
-    ssize_t n;
 
     memset(f, 0, sizeof(*f));
     if (!stack) {
@@ -372,31 +374,18 @@ static int start_step(const struct sb_hcfg *c, struct step_req *q, pid_t *ret, s
         }
     }
     set_home(c, q);
-    f->code = EXIT_SETUP;
-    if (pipe2(errp, O_CLOEXEC) < 0) {
-        f->err = errno;
-        snprintf(f->what, sizeof(f->what), "pipe");
-        return -1;
-    }
-    a = (struct child_args){.c = c, .q = q, .errfd = errp[1]};
+    a = (struct child_args){.c = c, .q = q, .fail = f};
     /* returns once the child has exec'd or failed */
     pid = clone(step_child, stack + STEP_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
     environ = saved;
-    close(errp[1]);
     if (pid < 0) {
         f->err = errno;
+        f->code = EXIT_SETUP;
         snprintf(f->what, sizeof(f->what), "cannot start the step");
-        close(errp[0]);
         return -1;
     }
-    /* EOF: exec'd (close-on-exec); a record: it failed and exits */
-    do
-        n = read(errp[0], f, sizeof(*f));
-    while (n < 0 && errno == EINTR);
-    close(errp[0]);
-    if (n == (ssize_t)sizeof(*f))
-        return -1;
-    memset(f, 0, sizeof(*f));
+    if (__atomic_load_n(&f->code, __ATOMIC_ACQUIRE) != 0)
+        return -1; /* it failed and exits: the reaper collects it */
     *ret = pid;
     return 0;
 }
@@ -515,6 +504,19 @@ static void reap(pid_t init)
     }
 }
 
+/*
+ * The bounding set once for every step (the server never execs, and its own
+ * effective capabilities do not depend on it; children inherit it): each step's
+ * sb_cred_enter() then has nothing left to drop, saving a prctl per capability.
+ */
+static void drop_bounding_set(struct sb_hcfg *c)
+{
+    for (int cap = 0; cap <= c->cap_last; cap++)
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+            return; /* the steps drop it themselves, and fail as they would */
+    c->cap_last = -1;
+}
+
 void sb_stepd_serve(struct sb_hcfg *c, pid_t init)
 {
     struct pollfd pf[MAX_CONNS + 2];
@@ -528,6 +530,8 @@ void sb_stepd_serve(struct sb_hcfg *c, pid_t init)
     sigaddset(&chld, SIGCHLD);
     (void)sigprocmask(SIG_BLOCK, &chld, NULL);
     sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (geteuid() == 0)
+        drop_bounding_set(c);
     for (;;) {
         size_t n = 2;
 

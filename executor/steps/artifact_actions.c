@@ -34,6 +34,8 @@
  * collected there and printed, and the step finished, on the loop.
  */
 #include "action_internal.h"
+#include "persist_internal.h"
+#include "ex/persist.h"
 #include "ex/artifact.h"
 #include "ex/artifact_remote.h"
 
@@ -61,6 +63,10 @@ struct art_job {
     struct ex__stepexec *se;
     bool upload;
     char *store, *ws, *home, *name;
+    /* the home is the job's private one and steps run as a slot: downloads there go to it */
+    bool own;
+    uid_t own_uid;
+    gid_t own_gid;
     /* online: the remote service, the step's endpoint and token, where temporary zips go */
     const struct ex_artifact_remote *remote;
     char *url, *token, *tmpdir;
@@ -815,18 +821,22 @@ static void work_cb(uv_work_t *req)
             remote_upload_work(j);
         else
             remote_download_work(j);
-        return;
+    } else {
+        j->r = ex_artifact_open(j->store, &st, &d);
+        if (j->r < 0) {
+            snprintf(j->err, sizeof(j->err), "artifact store '%s': %s", j->store, d.msg);
+            return;
+        }
+        if (j->upload)
+            upload_work(j, st);
+        else
+            download_work(j, st);
+        ex_artifact_free(st);
     }
-    j->r = ex_artifact_open(j->store, &st, &d);
-    if (j->r < 0) {
-        snprintf(j->err, sizeof(j->err), "artifact store '%s': %s", j->store, d.msg);
-        return;
-    }
-    if (j->upload)
-        upload_work(j, st);
-    else
-        download_work(j, st);
-    ex_artifact_free(st);
+    /* a download into the job's private home: the workspace goes to the slot after the step
+     * (ex__slot_claim), the home here */
+    if (!j->upload && j->own && j->dest && gr_startswith(j->dest, j->home))
+        (void)ex_persist_chown_tree(j->home, geteuid(), j->own_uid, j->own_gid);
 }
 
 /* ---- results (loop) ------------------------------------------------------ */
@@ -924,15 +934,15 @@ static void after_cb(uv_work_t *req, int status)
 static struct art_job *job_new(struct ex__stepexec *se, bool upload)
 {
     struct art_job *j = gr_xcalloc(1, sizeof(*j));
-    const char *home = json_string_value(json_object_get(se->env, "HOME"));
+    /* `~` is the HOME the steps see (the job's private one when sandboxed), not the runner's */
+    const char *home = ex__leg_home(se->leg, se->env);
 
-    if (!home)
-        home = getenv("HOME");
     j->se = se;
     j->upload = upload;
     j->store = store_dir(se);
     j->ws = gr_xstrdup(se->leg->run->workdir);
     j->home = gr_xstrdup(home && *home ? home : "/");
+    j->own = ex__leg_home_owner(se->leg, j->home, &j->own_uid, &j->own_gid);
     j->log = json_array();
     j->warnings = json_array();
     j->remote = se->leg->run->opts->artifact_remote;

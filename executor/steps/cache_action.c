@@ -14,10 +14,13 @@
  *   written, then "zstd-without-long" when a `zstd` program is on the step's PATH, else "gzip"
  *   (getCompressionMethod), and "windows-only" never, since this runner is not on Windows;
  * - paths resolved as resolvePaths does (@actions/glob, implicitDescendants false): `~` is the
- *   home directory, relative patterns start at the workspace, `*`, `?`, `[...]` and `**` match
- *   hidden files too, a later `!pattern` removes what earlier ones matched, and each match is
- *   archived under its path relative to the workspace (so "../" for paths outside it). Symbolic
- *   links to directories are archived as links and not followed during the search;
+ *   HOME the steps see (a sandboxed job's private one, whose files the native action names in
+ *   archives as the runner's HOME and hands to the slot's uid on restore, so that entries
+ *   restore in later jobs and without sandbox), relative patterns start at the workspace,
+ *   `*`, `?`, `[...]` and `**` match hidden files too, a later `!pattern` removes what earlier
+ *   ones matched, and each match is archived under its path relative to the workspace (so
+ *   "../" for paths outside it). Symbolic links to directories are archived as links and not
+ *   followed during the search;
  * - archives are tar + zstd (tar + gzip when the toolkit would use gzip);
  * - restore extracts into the workspace; members outside it ("../") only below the literal
  *   prefix of a `path` pattern (the directories the step asked for);
@@ -31,6 +34,9 @@
  */
 #include "action_internal.h"
 #include "cache_internal.h"
+#include "persist_internal.h"
+#include "ex/persist.h"
+#include "sb.h"
 #include "ex/cache.h"
 
 #include <dirent.h>
@@ -40,6 +46,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define MAX_KEYS 10
 #define MAX_KEY_LEN 512
@@ -56,6 +63,12 @@ struct cache_job {
     json_t *keys;     /* primary key, then restore keys */
     json_t *post;     /* borrowed: the queued post step's data (KIND_MAIN) */
     bool lookup_only, fail_on_miss, gzip;
+    /* the home is the job's private one and steps run as a slot: restored files go to it */
+    bool own;
+    uid_t own_uid;
+    gid_t own_gid;
+    /* ... and archives name it as this (the runner's HOME), or NULL (ex_cache_alias) */
+    char *named_home;
     /* results */
     int r;
     char *matched;
@@ -202,12 +215,27 @@ static void version_of(const json_t *patterns, bool gzip, char out[EX_CACHE_HEX_
     free(v);
 }
 
+/*
+ * The name of the job's private HOME in archives: the runner's HOME, where the steps' `~` is
+ * without a sandbox, so that an entry restores in the next job (whose private HOME is another
+ * directory) and in a job without sandbox. NULL when home is not the private one. Owned.
+ */
+static char *named_home(const struct ex__leg *leg, const char *home)
+{
+    const char *priv = sb_job_home(leg->sb), *runner = getenv("HOME");
+
+    if (!priv || strcmp(priv, home) != 0 || !runner || runner[0] != '/' || !runner[1])
+        return NULL;
+    return ex__cache_norm_path("/", runner);
+}
+
 static struct cache_job *job_new(struct ex__stepexec *se, enum cache_kind kind, json_t *patterns)
 {
     struct cache_job *j = gr_xcalloc(1, sizeof(*j));
     const char *repo =
         json_string_value(json_object_get(json_object_get(se->leg->ctx, "github"), "repository"));
-    const char *home = step_getenv(se, "HOME");
+    /* `~` is the HOME the steps see (the job's private one when sandboxed), not the runner's */
+    const char *home = ex__leg_home(se->leg, se->env);
     char version[EX_CACHE_HEX_LEN];
 
     j->se = se;
@@ -216,6 +244,8 @@ static struct cache_job *job_new(struct ex__stepexec *se, enum cache_kind kind, 
     j->scope = gr_xstrdup(repo && *repo ? repo : "local");
     j->ws = gr_xstrdup(se->leg->run->workdir);
     j->home = gr_xstrdup(home && *home ? home : "/");
+    j->own = ex__leg_home_owner(se->leg, j->home, &j->own_uid, &j->own_gid);
+    j->named_home = named_home(se->leg, j->home);
     j->patterns = patterns;
     j->gzip = use_gzip(se);
     version_of(patterns, j->gzip, version);
@@ -229,6 +259,7 @@ static void job_free(struct cache_job *j)
     free(j->scope);
     free(j->ws);
     free(j->home);
+    free(j->named_home);
     free(j->version);
     free(j->matched);
     json_decref(j->patterns);
@@ -523,6 +554,7 @@ static void restore_work(struct cache_job *j, struct ex_cache *c)
     struct ex_cache_entry e = {0};
     struct gr_diag d = {0};
     struct resolve rs = {0};
+    struct ex_cache_alias alias = {.named = j->named_home, .real = j->home};
     char **roots;
 
     for (size_t i = 0; i < nkeys; i++)
@@ -538,8 +570,12 @@ static void restore_work(struct cache_job *j, struct ex_cache *c)
         resolve_init(&rs, j->patterns, j->ws, j->home);
         roots = restore_roots(&rs, &nroots);
         resolve_release(&rs);
-        j->r = ex_cache_restore_members(c, &e, j->ws, (const char *const *)roots, nroots, &d);
+        j->r = ex_cache_restore_members_alias(c, &e, j->ws, (const char *const *)roots, nroots,
+                                              j->named_home ? &alias : NULL, &d);
         strv_free(roots, nroots);
+        /* the workspace goes to the slot after the step (ex__slot_claim); the home here */
+        if (j->own)
+            (void)ex_persist_chown_tree(j->home, geteuid(), j->own_uid, j->own_gid);
         if (j->r < 0) {
             /* the action warns and goes on as a miss */
             snprintf(j->note, sizeof(j->note), "Failed to restore: %s", d.msg);
@@ -551,12 +587,40 @@ static void restore_work(struct cache_job *j, struct ex_cache *c)
     ex_cache_entry_release(&e);
 }
 
+/*
+ * Members under the private home get the names they have under j->named_home; the returned
+ * array (NULL when nothing is renamed; n entries, NULL for the others) says where they are.
+ */
+static char **rename_home(struct cache_job *j, char **members, size_t n)
+{
+    size_t hl = strlen(j->home);
+    char **from = NULL;
+
+    for (size_t i = 0; j->named_home && i < n; i++) {
+        char *full = ex__cache_norm_path(j->ws, members[i]);
+
+        if (strncmp(full, j->home, hl) == 0 && (full[hl] == '/' || !full[hl])) {
+            char *named = gr_xasprintf("%s%s", j->named_home, full + hl);
+
+            if (!from)
+                from = gr_xcalloc(n, sizeof(*from));
+            from[i] = full;
+            free(members[i]);
+            members[i] = relative(j->ws, named);
+            free(named);
+        } else {
+            free(full);
+        }
+    }
+    return from;
+}
+
 static void save_work(struct cache_job *j, struct ex_cache *c)
 {
     const char *key = json_string_value(json_array_get(j->keys, 0));
     struct gr_diag d = {0};
     size_t n = 0;
-    char **members = ex__cache_members(j->patterns, j->ws, j->home, &n);
+    char **members = ex__cache_members(j->patterns, j->ws, j->home, &n), **from;
 
     if (n == 0) {
         j->r = GR_ENOTFOUND;
@@ -566,9 +630,13 @@ static void save_work(struct cache_job *j, struct ex_cache *c)
         free(members);
         return;
     }
-    j->r = ex_cache_save_members(c, j->scope, key, j->version, j->ws, (const char *const *)members,
-                                 n, j->gzip, NULL, &d);
+    from = rename_home(j, members, n);
+    j->r = ex_cache_save_members_from(c, j->scope, key, j->version, j->ws,
+                                      (const char *const *)members, (const char *const *)from, n,
+                                      j->gzip, NULL, &d);
     strv_free(members, n);
+    if (from)
+        strv_free(from, n);
     if (j->r == -EEXIST)
         snprintf(j->note, sizeof(j->note),
                  "Failed to save: Unable to reserve cache with key %s, another job may be "

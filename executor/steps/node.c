@@ -138,14 +138,18 @@ static int stage_spawn(struct node_run *nr, const char *script, const json_t *st
         .on_line = stage_line,
         .on_done = stage_done,
         .ctx = nr,
+        .step_socket = sb_job_step_socket(leg->sb),
+        .step_argv = argv,
     };
     r = ex__proc_start(leg->run->loop, &o, &leg->proc);
     if (r < 0) {
         gr_diag_set(d, r, NULL, 0, 0, "cannot start '%s': %s", nr->node, gr_strerror(r));
         goto out;
     }
-    GR_GROW(leg->pgids, leg->cap_pgids, leg->n_pgids + 1);
-    leg->pgids[leg->n_pgids++] = ex__proc_pgid(leg->proc);
+    if (ex__proc_pgid(leg->proc) > 0) { /* 0: the job's init started it */
+        GR_GROW(leg->pgids, leg->cap_pgids, leg->n_pgids + 1);
+        leg->pgids[leg->n_pgids++] = ex__proc_pgid(leg->proc);
+    }
 out:
     free(argv[1]);
     sb_argv_free(wrapped);

@@ -396,14 +396,18 @@ int ex__script_run(struct ex__stepexec *se)
         .on_line = script_line,
         .on_done = script_done,
         .ctx = se,
+        .step_socket = host_step(se) ? NULL : sb_job_step_socket(se->leg->sb),
+        .step_argv = p.argv,
     };
     r = ex__proc_start(se->leg->run->loop, &o, &se->leg->proc);
     if (r < 0) {
         gr_diag_set(&d, r, NULL, 0, 0, "cannot start '%s': %s", p.argv[0], gr_strerror(r));
         goto fail;
     }
-    GR_GROW(se->leg->pgids, se->leg->cap_pgids, se->leg->n_pgids + 1);
-    se->leg->pgids[se->leg->n_pgids++] = ex__proc_pgid(se->leg->proc);
+    if (ex__proc_pgid(se->leg->proc) > 0) { /* 0: the job's init started it */
+        GR_GROW(se->leg->pgids, se->leg->cap_pgids, se->leg->n_pgids + 1);
+        se->leg->pgids[se->leg->n_pgids++] = ex__proc_pgid(se->leg->proc);
+    }
     parts_release(&p);
     return 0;
 fail:

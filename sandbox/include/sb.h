@@ -8,10 +8,12 @@
  * filesystem view built once) starts each step itself: the command line is
  * `gr-step --connect <socket> -- argv...`, which hands the step's argv,
  * environment, working directory and stdio to the init and mirrors its
- * status. Otherwise it is the `gr-sandbox` helper with options, which sets
- * up what it can, drops privileges, installs the seccomp filter and execs
- * the step. Job-level resources (cgroups, the compiled seccomp filter, the
- * private /tmp, the init) live in an sb_job.
+ * status; the executor does that itself where it can (sb_stepc_*, no
+ * wrapper process) and spawns the wrapper otherwise. Without the job's
+ * init it is the `gr-sandbox` helper with options, which sets up what it
+ * can, drops privileges, installs the seccomp filter and execs the step.
+ * Job-level resources (cgroups, the compiled seccomp filter, the private
+ * /tmp, the init) live in an sb_job.
  *
  * Helper lookup, first match wins: sb_set_helper_path(); the environment
  * variable GR_SANDBOX_HELPER; `gr-sandbox` in the directory of
@@ -173,6 +175,72 @@ const char *sb_job_summary(const struct sb_job *job);
  * are bound idmapped (may be NULL).
  */
 int sb_job_slot(const struct sb_job *job, uid_t *ret_uid, gid_t *ret_gid, bool *ret_idmapped);
+
+/*
+ * The private HOME of the job's steps (<job dir>/home, created with the job, owned by the
+ * slot's uid when steps run as a slot), or NULL for a job without sandbox. Steps see it at
+ * the same path (it is bound read-write at itself in their mount namespace), so the runner
+ * finds what they write there; it replaces the runner's HOME in their environment, unless
+ * the step's environment sets another HOME. Valid until sb_job_free().
+ */
+const char *sb_job_home(const struct sb_job *job);
+
+/*
+ * Steps with no wrapper process (step_conn.c). A served job (root: its init
+ * starts the steps, sb_wrap_command() gives `gr-step --connect <socket> --`)
+ * takes a step straight from the caller over its step socket; the caller is
+ * then what gr-step was: it sends the request with the step's stdin, stdout
+ * and stderr, forwards signals, and gets the step's end. None of these
+ * blocks: the caller polls sb_stepc_fd() (readable; writable too while
+ * sb_stepc_want_write()) and calls sb_stepc_io().
+ *
+ * The job's step socket, or NULL when its steps start through the command line
+ * of sb_wrap_command() only. Borrowed: valid until sb_job_free(). NULL-safe.
+ */
+const char *sb_job_step_socket(const struct sb_job *job);
+
+struct sb_stepc; /* one step started through a step socket; opaque */
+
+/* How a step ended, as the job's init reported it. */
+struct sb_stepc_end {
+    bool exited; /* status is the step's wait status (waitpid) */
+    int status;  /* else an exit code: 125 (no step: sandbox), 126/127 (cannot execute) */
+    /* with an exit code: the message the wrapper printed on stderr ("gr-sandbox: ...\n") */
+    char text[4096];
+    size_t text_len;
+};
+
+/*
+ * Connect to sock and send the request: cwd (absolute, resolved in the job's
+ * filesystem view), argv, envp (NULL: none) and fds (stdin, stdout, stderr:
+ * sent with the request's header before this returns, so the caller may close
+ * them then). The rest of a large request goes out in sb_stepc_io(). Returns 0,
+ * or -errno when nothing was started (the socket is gone, the init's backlog
+ * is full: EAGAIN): then the wrapper's command line still works. *ret: free
+ * with sb_stepc_free(), which hangs up: the init kills a step whose client is
+ * gone (process group and main process, SIGKILL).
+ */
+int sb_stepc_start(const char *sock, const char *cwd, char *const argv[], char *const envp[],
+                   const int fds[3], struct sb_stepc **ret);
+/* The socket to poll; owned by c. */
+int sb_stepc_fd(const struct sb_stepc *c);
+/* Part of the request or a signal still waits for the socket to be writable. */
+bool sb_stepc_want_write(const struct sb_stepc *c);
+/*
+ * Send what is pending and read the reply. Returns 1 once the step ended
+ * (*ret filled; a hang-up or a broken reply reads as exit code 125 with its
+ * message), 0 while it runs, -EALREADY after the end.
+ */
+int sb_stepc_io(struct sb_stepc *c, struct sb_stepc_end *ret);
+/* Queue sig for the step's process group (the main process if it left it). 0 or -errno. */
+int sb_stepc_signal(struct sb_stepc *c, int sig);
+/*
+ * Hang up now (the fd stays open, so a poll on it may stop later): the init kills
+ * the step's process group and main process (SIGKILL); no end will be read.
+ */
+void sb_stepc_hangup(struct sb_stepc *c);
+/* Close the connection (NULL-safe); before the end, the init kills the step. */
+void sb_stepc_free(struct sb_stepc *c);
 
 /* Where the helper is; copied; NULL resets to the default lookup. Returns 0 or -errno. */
 int sb_set_helper_path(const char *path);

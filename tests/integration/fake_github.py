@@ -51,6 +51,7 @@ the artifact's bytes.
 
 import argparse
 import base64
+import ssl
 import re
 import hashlib
 import json
@@ -138,6 +139,7 @@ class State:
 
 STATE = None
 LOGF = None
+SCHEME = "http"
 
 
 def log_request(entry):
@@ -362,7 +364,7 @@ class Handler(BaseHTTPRequestHandler):
             return ent[0]
 
     def base(self):
-        return "http://127.0.0.1:%d" % self.server.server_address[1]
+        return "%s://127.0.0.1:%d" % (SCHEME, self.server.server_address[1])
 
     def handle_any(self, method):
         self.status = 0
@@ -1587,7 +1589,7 @@ def parse_fault(spec):
 
 
 def main():
-    global STATE, LOGF
+    global STATE, LOGF, SCHEME
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--log", help="JSON-lines request log")
@@ -1599,6 +1601,8 @@ def main():
     ap.add_argument("--poll-hold", type=float, default=2.0, help="long-poll hold in seconds")
     ap.add_argument("--token-ttl", type=int, default=3600)
     ap.add_argument("--fault", action="append", default=[])
+    ap.add_argument("--tls-cert", help="serve HTTPS (and wss) with this PEM certificate chain")
+    ap.add_argument("--tls-key", help="the certificate's PEM private key")
     args = ap.parse_args()
     STATE = State(args)
     STATE.faults = [parse_fault(f) for f in args.fault]
@@ -1606,6 +1610,11 @@ def main():
         LOGF = open(args.log, "a")
     srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     srv.daemon_threads = True
+    if args.tls_cert:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
+        srv.socket = tls.wrap_socket(srv.socket, server_side=True)
+        SCHEME = "https"
     print("PORT %d" % srv.server_address[1], flush=True)
     try:
         srv.serve_forever()

@@ -60,6 +60,14 @@ finish() {
     [ "$_fail" -eq 0 ]
 }
 
+# Where tests keep npm packages: the build dir, unless it lies under /tmp (or there is none).
+# Sandboxed steps get a private /tmp, so a tree under the host's /tmp is out of their sight;
+# then /var/tmp, per user.
+case "${GR_BUILD_DIR:-/tmp}/" in
+/tmp/*) GR_NPM_BASE=/var/tmp/ghrun-test-npm-$(id -u) ;;
+*) GR_NPM_BASE=$GR_BUILD_DIR ;;
+esac
+
 # npm_install DIR PKG...: install the npm packages PKG... into DIR/node_modules once, kept for
 # later runs. Tests running at the same time share DIR: the install is serialised with flock
 # and made in DIR.tmp, then renamed, so DIR/node_modules is either complete or absent.

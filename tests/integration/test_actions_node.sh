@@ -96,7 +96,7 @@ want "local pre warnings on the workspace actions' steps" jcheck \
     '[[a["message"] for a in s["annotations"] if a["level"] == "warning"] for s in steps[5:10]] == [["`pre` execution is not supported for local action from '"'./local-js'"'"], [], [], ["`pre` execution is not supported for local action from '"'./local-comp'"'"], ["`pre` execution is not supported for local action from '"'./local-js'"'"]]'
 
 # ---- with @actions/core ----------------------------------------------------
-npmdir=${GR_BUILD_DIR:-$tmp}/npm-actions-core
+npmdir=$GR_NPM_BASE/npm-actions-core
 if ! npm_install "$npmdir" @actions/core@1; then
     echo "SKIP: @actions/core checks: npm could not install it ($(tail -1 "$npmdir.tmp/install.log" 2>/dev/null))"
     finish

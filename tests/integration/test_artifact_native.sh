@@ -144,7 +144,7 @@ check "the store holds the zips" test -f "$ws/.ghrun/artifacts/$(ls "$ws/.ghrun/
 check "native zips are real zips" python3 -c 'import sys,zipfile; z=zipfile.ZipFile(sys.argv[1]); assert sorted(z.namelist())==["a/one.txt","a/sub/two.txt"], z.namelist()' "$ws"/.ghrun/artifacts/*/tree.zip
 
 # Cross-compatibility with the real @actions/artifact, when it can be installed.
-modules=$base/test-artifact-npm
+modules=$GR_NPM_BASE/test-artifact-npm
 if command -v node >/dev/null && npm_install "$modules" @actions/artifact@2 @actions/cache@4; then
     cat >"$ws/wf2.yml" <<'YML'
 on: push

@@ -21,7 +21,7 @@ command -v curl >/dev/null || skip "curl is not installed"
 command -v git >/dev/null || skip "git is not installed"
 
 # The toolkit packages under the build directory, kept so that later runs need no network.
-modules=${GR_BUILD_DIR:-${TMPDIR:-/tmp}}/test-artifact-npm
+modules=$GR_NPM_BASE/test-artifact-npm
 npm_install "$modules" @actions/artifact@2 @actions/cache@4 ||
     skip "npm install @actions/artifact@2 @actions/cache@4 failed (see $modules.tmp/install.log)"
 modules=$modules/node_modules

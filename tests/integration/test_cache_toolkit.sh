@@ -20,7 +20,7 @@ command -v curl >/dev/null || skip "curl is not installed"
 # install MAJOR: @actions/cache@MAJOR under the build directory, kept so that later runs need no
 # network. Prints the node_modules path; fails when the install fails.
 install() {
-    local dir=${GR_BUILD_DIR:-${TMPDIR:-/tmp}}/test-cache-npm$1
+    local dir=$GR_NPM_BASE/test-cache-npm$1
     npm_install "$dir" "@actions/cache@$1" || return 1
     echo "$dir/node_modules"
 }

@@ -56,6 +56,8 @@ jobs:
   main:
     runs-on: ubuntu-latest
     steps:
+      # `~` is the HOME the steps see: the job's private one in the sandbox
+      - run: if [ -n "${HOME_DATA:-}" ]; then mkdir -p ~/.tool-cache && echo "$HOME_DATA" >~/.tool-cache/h.txt; fi
       - id: c
         uses: actions/cache@v4
         with:
@@ -63,7 +65,27 @@ jobs:
             deps
             ~/.tool-cache
           key: deps-${{ runner.os }}-1
-      - run: echo "hit=${{ steps.c.outputs.cache-hit }} primary=${{ steps.c.outputs.cache-primary-key }}"
+      - run: |
+          echo "hit=${{ steps.c.outputs.cache-hit }} primary=${{ steps.c.outputs.cache-primary-key }}"
+          if [ -f ~/.tool-cache/h.txt ]; then
+            echo "home=$(head -n1 ~/.tool-cache/h.txt) owner-is-me=$(test "$(stat -c %u ~/.tool-cache/h.txt)" = "$(id -u)" && echo yes)"
+            echo more >>~/.tool-cache/h.txt && echo home-writable
+          fi
+  offsave:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/cache/save@v4
+        with:
+          path: ~/.tool-cache
+          key: home-off-1
+  offrestore:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/cache/restore@v4
+        with:
+          path: ~/.tool-cache
+          key: home-off-1
+      - run: echo "offhome=$(cat ~/.tool-cache/h.txt 2>/dev/null || echo none)"
   partial:
     runs-on: ubuntu-latest
     steps:
@@ -160,26 +182,42 @@ jobs:
 EOF
 git add cache.yml && git commit -qm cache
 
-mkdir -p deps/sub "$HOME/.tool-cache"
+mkdir -p deps/sub
 echo "dep one" >deps/sub/one.txt
 ln -s sub/one.txt deps/link
-echo "home data" >"$HOME/.tool-cache/h.txt"
 
-run cache.yml main
+run cache.yml main --env "HOME_DATA=home data"
 want "first run succeeds" test "$rc" -eq 0
 want "first run misses" has "hit=false primary="
 want "miss names the keys" has "Cache not found for input keys: deps-Linux-1"
 want "post step saves" has "Cache saved with key: deps-Linux-1"
 want "store lists the entry" grep -q "deps-Linux-1" <<<"$("$GHRUN" cache --dir "$GHRUN_CACHE_DIR" list)"
 
-rm -rf deps "$HOME/.tool-cache"
+want "the steps' ~ is not the runner's HOME" test ! -e "$HOME/.tool-cache"
+
+rm -rf deps
 run cache.yml main
 want "second run hits" has "hit=true"
 want "restored from the key" has "Cache restored from key: deps-Linux-1"
 want "post skipped on an exact hit" has "Cache hit occurred on the primary key deps-Linux-1, not saving cache."
 want "workspace files restored" grep -qx "dep one" deps/sub/one.txt
 want "symlink restored" test "$(readlink deps/link)" = sub/one.txt
-want "~ path restored" grep -qx "home data" "$HOME/.tool-cache/h.txt"
+want "~ path restored into the job's HOME" has "home=home data owner-is-me=yes"
+want "restored ~ files are the steps' to write" has "home-writable"
+want "the runner's HOME still untouched" test ! -e "$HOME/.tool-cache"
+
+# Without a sandbox `~` is the runner's HOME; entries cross between the two both ways.
+rm -rf deps
+run cache.yml main --sandbox off
+want "--sandbox off hits the sandboxed entry" has "hit=true"
+want "--sandbox off restores ~ into the runner's HOME" grep -qx "home data" "$HOME/.tool-cache/h.txt"
+echo "off data" >"$HOME/.tool-cache/h.txt"
+run cache.yml offsave --sandbox off
+want "--sandbox off saves ~" has "Cache saved with key: home-off-1"
+rm -rf "$HOME/.tool-cache"
+run cache.yml offrestore
+want "a sandboxed job restores it into its own HOME" has "offhome=off data"
+want "... not into the runner's" test ! -e "$HOME/.tool-cache"
 
 rm -rf deps "$HOME/.tool-cache"
 run cache.yml partial
@@ -235,7 +273,7 @@ want "corrupt archive is a warning" has "is corrupt"
 want "corrupt archive is not extracted" test ! -e deps/sub/one.txt
 
 # ---- cross-compatibility with @actions/cache ------------------------------
-npm_dir=${GR_BUILD_DIR:-$tmp}/test-cache-npm4
+npm_dir=$GR_NPM_BASE/test-cache-npm4
 if command -v node >/dev/null && command -v zstd >/dev/null &&
     npm_install "$npm_dir" "@actions/cache@4"; then
     xstore=$tmp/xstore
@@ -252,10 +290,9 @@ if command -v node >/dev/null && command -v zstd >/dev/null &&
             ACTIONS_CACHE_SERVICE_V2=true NODE_PATH="$npm_dir/node_modules" \
             node "$here/cache/native_cross.js" "$@" 2>&1 | grep -E '^(saved|restored|miss|save failed|error)'
     }
-    mkdir -p "$tmp/rt" deps/sub "$HOME/.tool-cache"
+    mkdir -p "$tmp/rt" deps/sub
     echo "native side" >deps/sub/one.txt
-    echo "native home" >"$HOME/.tool-cache/h.txt"
-    GHRUN_CACHE_DIR=$xstore run cache.yml main
+    GHRUN_CACHE_DIR=$xstore run cache.yml main --env "HOME_DATA=native home"
     want "native save into the served store" has "Cache saved with key: deps-Linux-1"
     rm -rf deps "$HOME/.tool-cache"
     got=$(toolkit restore deps-Linux-1 deps '~/.tool-cache')
@@ -273,7 +310,7 @@ if command -v node >/dev/null && command -v zstd >/dev/null &&
     GHRUN_CACHE_DIR=$xstore run cache9.yml main
     want "native restores what the toolkit saved" has "hit=true"
     want "native restored the workspace file" grep -qx "toolkit side" deps/sub/one.txt
-    want "native restored the ~ file" grep -qx "toolkit home" "$HOME/.tool-cache/h.txt"
+    want "native restored the ~ file" has "home=toolkit home"
 
     # the toolkit in a workflow step of the same replay harness
     cat >jsstep.yml <<'EOF2'
@@ -285,7 +322,9 @@ jobs:
       - run: rm -rf deps && node "$CROSS" restore deps-Linux-1 deps '~/.tool-cache' && cat deps/sub/one.txt
 EOF2
     git add jsstep.yml && git commit -qm jsstep
-    run jsstep.yml js --env "CROSS=$here/cache/native_cross.js" --env ACTIONS_RUNTIME_TOKEN=xtok \
+    # the script from the project (a source tree under /tmp is out of a sandboxed step's sight)
+    cp "$here/cache/native_cross.js" "$PWD/native_cross.js"
+    run jsstep.yml js --env "CROSS=$PWD/native_cross.js" --env ACTIONS_RUNTIME_TOKEN=xtok \
         --env "ACTIONS_RESULTS_URL=http://127.0.0.1:$(cat "$tmp/xport")/" \
         --env ACTIONS_CACHE_SERVICE_V2=true --env "NODE_PATH=$npm_dir/node_modules"
     want "toolkit in a workflow step restores the native entry" has "restored deps-Linux-1"

@@ -56,7 +56,7 @@ expect_eq "upload job: steps (the second upload of a name continues on error)" \
 # the facts about the upload, from one python run: "key<TAB>value" lines into F
 declare -A F
 while IFS=$'\t' read -r k v; do F[$k]=$v; done < <(arts | "$PY" -c '
-import json, sys
+import base64, json, sys
 d = json.load(sys.stdin)
 a = [a for a in d["artifacts"] if a["name"] == "bundle"][0]
 reqs = [json.loads(l) for l in open(sys.argv[2])]
@@ -67,8 +67,9 @@ facts = {
     "expires": (a["expires_at"] or "")[:10],
     "size_ok": a["size"] == a["blob_size"] > 9000000,
     "hash_ok": a["hash"] == "sha256:" + a["blob_sha256"],
-    "blocks": [(p["comp"], p["len"]) for p in a["puts"]][:2] == [("block", 8388608),
-        ("block", a["blob_size"] - 8388608)] and a["puts"][-1]["comp"] == "blocklist",
+    "blocks": sorted(p["len"] for p in a["puts"] if p["comp"] == "block") ==
+        [a["blob_size"] - 8388608, 8388608] and a["puts"][-1]["comp"] == "blocklist",
+    "order": [int(base64.b64decode(i)[36:]) for i in a["block_ids"]],
     "ids": [len(i) for i in a["block_ids"]], "ctype": a["content_type"],
     "sha": a["blob_sha256"],
     "block_puts": [(e["status"], e["query"].get("comp")) for e in reqs
@@ -89,6 +90,7 @@ expect_eq "upload: finalized size is the blob's" "${F[size_ok]}" True
 expect_eq "upload: finalized hash is the blob's sha256" "${F[hash_ok]}" True
 expect_eq "upload: 8 MiB blocks, then the block list" "${F[blocks]}" True
 expect_eq "upload: two blocks committed, 64-character ids" "${F[ids]}" "[64, 64]"
+expect_eq "upload: the block list in file order" "${F[order]}" "[0, 1]"
 expect_eq "upload: the block list sets the content type" "${F[ctype]}" application/zip
 expect_eq "upload: the failed block was sent again" "${F[block_puts]}" \
     "[(500, 'block'), (201, 'block'), (201, 'block')]"
@@ -117,6 +119,27 @@ assert names == ["a.txt", "sub/b.txt", "sub/big.txt"], names
 for n in names:
     assert z.read(n) == open(os.path.join(sys.argv[2], n), "rb").read(), n
 EOF
+
+# Blocks go up several at once (uploadStream's maxConcurrency): with each block PUT held for a
+# second by the server, the second block arrives before the first is answered.
+N0=$(wc -l <"$T/requests.jsonl")
+job '{"name":"parallel","jwt":true,"run_backend_id":"'"$RUN-par"'","steps":[
+  {"run":"seq 1 1300000 >big.txt"},
+  {"uses":"actions/upload-artifact@v4","with":{"name":"par","path":"big.txt","compression-level":"0"}}]}'
+ctl fault '{"endpoint":"artifact.blob.put","kind":"slow:1","count":2}' >/dev/null
+run_once_expect "parallel blocks job" succeeded
+snap
+expect_eq "parallel: both block PUTs in flight together" "$(tail -n +"$((N0 + 1))" "$T/requests.jsonl" |
+    "$PY" -c '
+import json, sys
+t = [e["t"] for e in map(json.loads, sys.stdin)
+     if e["endpoint"] == "artifact.blob.put" and e["query"].get("comp") == "block"]
+print(len(t) == 2 and abs(t[1] - t[0]) < 0.9)')" True
+expect_eq "parallel: the artifact is whole" "$(arts | q "[a['size'] == a['blob_size'] > 9000000 and \
+a['hash'] == 'sha256:' + a['blob_sha256'] for a in d['artifacts'] if a['name'] == 'par']")" "[True]"
+SIZE=$(arts | q "[a['blob_size'] for a in d['artifacts'] if a['name'] == 'par'][0]")
+check "parallel: the last progress line is the whole size" grep -q "Uploaded bytes $SIZE\$" \
+    <<<"$(step_log 1)"
 
 # The second job of the run downloads it: by name, and every artifact by pattern.
 job '{"name":"download","jwt":true,"run_backend_id":"'"$RUN"'",

@@ -57,7 +57,7 @@ start_fake() {
         sleep 0.05
     done
     PORT=$(awk '/^PORT /{print $2}' "$T/fake.out")
-    BASE="http://127.0.0.1:$PORT"
+    BASE="${FAKE_SCHEME:-http}://127.0.0.1:$PORT"
     [ -n "$PORT" ] || { echo "FAIL: fake server did not start"; cat "$T/fake.err"; exit 1; }
 }
 

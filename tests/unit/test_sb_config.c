@@ -156,6 +156,82 @@ static void test_no_native(void **state)
     (void)state;
 }
 
+/* "persist": a list or a comma-separated string of "~/..." directories (ex/persist.h). */
+static void expect_persist(const char *text, const char *want)
+{
+    struct rn_sandbox_config c;
+    struct gr_diag d = {0};
+
+    assert_int_equal(rn_sandbox_config_parse(text, strlen(text), "s.json", NULL, &c, &d), 0);
+    if (want)
+        assert_string_equal(c.persist, want);
+    else
+        assert_null(c.persist);
+    rn_sandbox_config_release(&c);
+}
+
+static void test_persist(void **state)
+{
+    expect_persist("{}", NULL);
+    expect_persist("{\"persist\": []}", NULL);
+    expect_persist("{\"persist\": \"\"}", NULL);
+    expect_persist("{\"persist\": [\"~/.cache/pip\", \"~/.npm\"]}", "~/.cache/pip,~/.npm");
+    expect_persist("{\"persist\": \"~/.cache/uv, ~/.npm\"}", "~/.cache/uv, ~/.npm");
+    expect_error("{\"persist\": [\"/etc\"]}", "'persist': a list of directories in the home");
+    expect_error("{\"persist\": [\"~/a,~/b\"]}", "'persist'");
+    expect_error("{\"persist\": [\"~/../x\"]}", "'persist'");
+    expect_error("{\"persist\": true}", "'persist'");
+    (void)state;
+}
+
+/* GHRUN_NO_NATIVE and GHRUN_PERSIST replace the file's values for `ghrun run`'s jobs. */
+static void test_env_overrides(void **state)
+{
+    struct rn_sandbox_config c;
+    struct gr_diag d = {0};
+    char root[] = "/tmp/gr-sbconf-XXXXXX", path[64];
+    FILE *f;
+
+    assert_non_null(mkdtemp(root));
+    snprintf(path, sizeof(path), "%s/.sandbox", root);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("{\"no_native\": [\"actions/checkout\"], \"persist\": \"~/.npm\"}", f);
+    fclose(f);
+    unsetenv("GHRUN_NO_NATIVE");
+    unsetenv("GHRUN_PERSIST");
+    assert_int_equal(rn_sandbox_config_load(root, &c, &d), 0);
+    assert_string_equal(c.no_native, "actions/checkout");
+    assert_string_equal(c.persist, "~/.npm");
+    rn_sandbox_config_release(&c);
+
+    setenv("GHRUN_NO_NATIVE", "actions/cache", 1);
+    setenv("GHRUN_PERSIST", "~/.cache/pip", 1);
+    assert_int_equal(rn_sandbox_config_load(root, &c, &d), 0);
+    assert_string_equal(c.no_native, "actions/cache");
+    assert_string_equal(c.persist, "~/.cache/pip");
+    rn_sandbox_config_release(&c);
+
+    setenv("GHRUN_NO_NATIVE", "true", 1);
+    setenv("GHRUN_PERSIST", "", 1); /* empty: the file's */
+    assert_int_equal(rn_sandbox_config_load(root, &c, &d), 0);
+    assert_string_equal(c.no_native, "all");
+    assert_string_equal(c.persist, "~/.npm");
+    rn_sandbox_config_release(&c);
+
+    setenv("GHRUN_NO_NATIVE", "actions/nothing", 1);
+    assert_true(rn_sandbox_config_load(root, &c, &d) < 0);
+    assert_non_null(strstr(d.msg, "GHRUN_NO_NATIVE: "));
+    unsetenv("GHRUN_NO_NATIVE");
+    setenv("GHRUN_PERSIST", "/etc", 1);
+    assert_true(rn_sandbox_config_load(root, &c, &d) < 0);
+    assert_non_null(strstr(d.msg, "GHRUN_PERSIST: '/etc'"));
+    unsetenv("GHRUN_PERSIST");
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(rmdir(root), 0);
+    (void)state;
+}
+
 static void test_load_file_errors(void **state)
 {
     struct rn_sandbox_config c;
@@ -213,6 +289,8 @@ int main(void)
         cmocka_unit_test(test_every_key),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_no_native),
+        cmocka_unit_test(test_persist),
+        cmocka_unit_test(test_env_overrides),
         cmocka_unit_test(test_load_file_errors),
         cmocka_unit_test(test_load_names_the_file),
         cmocka_unit_test(test_pids_message),

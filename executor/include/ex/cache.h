@@ -156,6 +156,37 @@ int ex_cache_restore_members(struct ex_cache *c, const struct ex_cache_entry *e,
                              const char *dest_dir, const char *const *roots, size_t nroots,
                              struct gr_diag *reterr) __attribute__((warn_unused_result));
 
+/*
+ * A directory archived under another name. The native actions/cache of a sandboxed job names
+ * the job's private HOME as the runner's HOME (what its steps see without a sandbox), so that
+ * its entries restore in later jobs, whose private HOME lies elsewhere, and in jobs without
+ * sandbox. Both absolute and normalized.
+ */
+struct ex_cache_alias {
+    const char *named; /* the name in archives */
+    const char *real;  /* where it is on disk */
+};
+
+/*
+ * ex_cache_save_members() where from (NULL, or n entries of which any may be NULL) gives the
+ * absolute path that member i is read from instead of base_dir/member.
+ */
+int ex_cache_save_members_from(struct ex_cache *c, const char *scope, const char *key,
+                               const char *version, const char *base_dir,
+                               const char *const *members, const char *const *from, size_t n,
+                               bool gzip, struct ex_cache_entry *ret, struct gr_diag *reterr)
+    __attribute__((warn_unused_result));
+
+/*
+ * ex_cache_restore_members() where a "../" member that lands at or below alias->named goes to
+ * the same place below alias->real instead, when that lies under one of roots (alias may be
+ * NULL).
+ */
+int ex_cache_restore_members_alias(struct ex_cache *c, const struct ex_cache_entry *e,
+                                   const char *dest_dir, const char *const *roots, size_t nroots,
+                                   const struct ex_cache_alias *alias, struct gr_diag *reterr)
+    __attribute__((warn_unused_result));
+
 /* Every entry (all scopes), oldest first. *ret is owned (ex_cache_entries_free). */
 int ex_cache_list(struct ex_cache *c, struct ex_cache_entry **ret, size_t *ret_n)
     __attribute__((warn_unused_result));

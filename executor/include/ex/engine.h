@@ -139,6 +139,12 @@ struct ex_run_opts {
      */
     const struct ex_action_source *action_source;
     const char *action_sources;
+    /*
+     * Dependency directories of the job's HOME that persist per repository through the cache
+     * store (ex/persist.h): a comma-separated list ("~/.cache/pip,~/.npm"); NULL: the
+     * environment variable GHRUN_PERSIST; "": none.
+     */
+    const char *persist;
 };
 
 /*
