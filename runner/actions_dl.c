@@ -35,6 +35,7 @@
 #include "actions_dl.h"
 #include "ex/engine.h"
 #include "http.h"
+#include "jobmsg.h"
 #include "protocol.h"
 
 #include <curl/curl.h>
@@ -67,21 +68,6 @@ static const char *var(const json_t *msg, const char *name)
     return rn_json_str(rn_json_iget(rn_json_iget(msg, "variables"), name), "value");
 }
 
-static const json_t *system_endpoint(const json_t *msg)
-{
-    json_t *ep;
-    size_t i;
-
-    json_array_foreach(rn_json_iget(rn_json_iget(msg, "resources"), "endpoints"), i, ep)
-    {
-        const char *name = rn_json_str(ep, "name");
-
-        if (name && !strcasecmp(name, "SystemVssConnection"))
-            return ep;
-    }
-    return NULL;
-}
-
 /* scheme://authority of url (C#'s new Uri(base, "/abs") keeps only that). Owned. */
 static char *url_origin(const char *url)
 {
@@ -98,7 +84,7 @@ static char *request_url(const json_t *msg, bool launch)
     const json_t *plan = rn_json_iget(msg, "plan");
     const char *plan_id = rn_json_str(plan, "planId"), *job_id = rn_json_str(msg, "jobId");
     const char *scope = rn_json_str(plan, "scopeIdentifier"), *hub = rn_json_str(plan, "planType");
-    const char *base = rn_json_str(system_endpoint(msg), "url");
+    const char *base = rn_json_str(rn_jobmsg_system_endpoint(msg), "url");
     char *origin, *rel, *url;
 
     if (!plan_id || !job_id)
@@ -130,7 +116,7 @@ static int download_cb(void *ctx, const struct ex_action_dl *act, struct gr_buf 
 struct rn_actions_dl *rn_actions_dl_new(const json_t *msg)
 {
     const char *type = rn_json_str(msg, "messageType");
-    const json_t *ep = system_endpoint(msg);
+    const json_t *ep = rn_jobmsg_system_endpoint(msg);
     const char *tok =
         rn_json_str(rn_json_iget(rn_json_iget(ep, "authorization"), "parameters"), "AccessToken");
     const char *gh = var(msg, "system.github.token"), *ca = getenv("GHRUN_CA_FILE");

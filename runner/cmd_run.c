@@ -32,7 +32,8 @@ static void help(void)
            "                      natively: 1/true (all) or a list (actions/checkout,...);\n"
            "                      replaces \"no_native\" of <root>/.sandbox\n"
            "  GHRUN_PERSIST       directories of the job's HOME kept per repository through\n"
-           "                      the cache store, e.g. ~/.cache/pip,~/.npm (default: none)\n");
+           "                      the cache store, e.g. ~/.cache/pip,~/.npm; replaces\n"
+           "                      \"persist\" of <root>/.sandbox (default: none)\n");
 }
 
 int rn_cmd_run(int argc, char **argv)

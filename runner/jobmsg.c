@@ -241,6 +241,21 @@ static void parse_endpoint(const json_t *resources, struct rn_jobmsg *m)
     }
 }
 
+const json_t *rn_jobmsg_system_endpoint(const json_t *msg)
+{
+    json_t *ep;
+    size_t i;
+
+    json_array_foreach(rn_json_iget(rn_json_iget(msg, "resources"), "endpoints"), i, ep)
+    {
+        const char *name = rn_json_str(ep, "name");
+
+        if (name && !strcasecmp(name, "SystemVssConnection"))
+            return ep;
+    }
+    return NULL;
+}
+
 static void parse_variables(const json_t *vars, const json_t *masks, struct rn_jobmsg *m)
 {
     const char *k;

@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "gr.h"
 
 struct rn_jobstep {
@@ -50,6 +52,8 @@ struct rn_jobmsg {
 int rn_jobmsg_parse(const char *text, size_t len, struct rn_jobmsg *ret,
                     struct gr_diag *reterr) GR_MUST_CHECK;
 void rn_jobmsg_release(struct rn_jobmsg *m);
+/* The SystemVssConnection endpoint of a job message (resources.endpoints), borrowed, or NULL. */
+const json_t *rn_jobmsg_system_endpoint(const json_t *msg);
 /*
  * A literal TemplateToken's text into *ret (owned): bare JSON strings,
  * numbers and booleans, and {type 0 lit}, {type 5 bool}, {type 6 num}, and an

@@ -907,33 +907,16 @@ static int open_log(struct rn_job *job)
 /* data[key] of the SystemVssConnection endpoint (borrowed) or NULL. */
 static const char *endpoint_data(const json_t *msg, const char *key)
 {
-    json_t *ep;
-    size_t i;
-
-    json_array_foreach(rn_json_iget(rn_json_iget(msg, "resources"), "endpoints"), i, ep)
-    {
-        const char *name = rn_json_str(ep, "name");
-
-        if (name && !strcasecmp(name, "SystemVssConnection"))
-            return rn_json_str(rn_json_iget(ep, "data"), key);
-    }
-    return NULL;
+    return rn_json_str(rn_json_iget(rn_jobmsg_system_endpoint(msg), "data"), key);
 }
 
 static char *results_base(const json_t *msg)
 {
     const char *u = rn_json_str(
         rn_json_iget(rn_json_iget(msg, "variables"), "system.github.results_endpoint"), "value");
-    json_t *ep;
-    size_t i;
 
-    json_array_foreach(rn_json_iget(rn_json_iget(msg, "resources"), "endpoints"), i, ep)
-    {
-        const char *name = rn_json_str(ep, "name");
-
-        if (!u && name && !strcasecmp(name, "SystemVssConnection"))
-            u = rn_json_str(rn_json_iget(ep, "data"), "ResultsServiceUrl");
-    }
+    if (!u)
+        u = endpoint_data(msg, "ResultsServiceUrl");
     return u && *u ? rn_url_join(u, "") : NULL;
 }
 

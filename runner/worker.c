@@ -6,9 +6,10 @@
  * from the SystemVssConnection endpoint).
  */
 #include "worker.h"
-#include "artifact_client.h"
 #include "actions_dl.h"
+#include "artifact_client.h"
 #include "http.h"
+#include "jobmsg.h"
 #include "memtrim.h"
 #include "sandbox_config.h"
 
@@ -44,21 +45,6 @@ static void strv_push(char ***v, size_t *n, char *s)
     (*v)[*n] = NULL;
 }
 
-static const json_t *system_endpoint(const json_t *msg)
-{
-    json_t *ep;
-    size_t i;
-
-    json_array_foreach(rn_json_iget(rn_json_iget(msg, "resources"), "endpoints"), i, ep)
-    {
-        const char *name = rn_json_str(ep, "name");
-
-        if (name && !strcasecmp(name, "SystemVssConnection"))
-            return ep;
-    }
-    return NULL;
-}
-
 char *rn_worker_workspace(const json_t *msg, const char *work)
 {
     const json_t *gh = rn_json_iget(rn_json_iget(msg, "contextData"), "github"), *pair;
@@ -84,7 +70,7 @@ static const char *const hook_steps[] = {"ghrun_hook_started", "ghrun_hook_compl
 
 void rn_worker_run_opts(const struct rn_worker_job *wj, struct ex_run_opts *o, char ***step_env)
 {
-    const json_t *ep = system_endpoint(wj->msg);
+    const json_t *ep = rn_jobmsg_system_endpoint(wj->msg);
     const json_t *data = rn_json_iget(ep, "data");
     const char *url = rn_json_str(ep, "url"), *pipelines = rn_json_str(data, "PipelinesServiceUrl");
     const char *token =
@@ -104,6 +90,7 @@ void rn_worker_run_opts(const struct rn_worker_job *wj, struct ex_run_opts *o, c
     o->host_steps = hook_steps;
     o->checkout_clones = true; /* the workspace starts empty */
     o->no_native_list = wj->no_native;
+    o->persist = wj->persist;                 /* NULL: GHRUN_PERSIST */
     o->artifact_remote = &rn_artifact_client; /* artifacts go to the results service */
     rn_actions_dl_opts(wj->msg, o);
     if (url || pipelines)
@@ -504,6 +491,7 @@ static int run_job(struct wk *w, const json_t *msg, const char *work, struct wk_
     if (prep->sandboxed)
         wj.sandbox = &prep->policy;
     wj.no_native = prep->sc.no_native; /* zero when there is no .sandbox */
+    wj.persist = prep->sc.persist;
     wj.spec = js;
     wj.workspace = ws;
     wj.state_dir = state;

@@ -39,6 +39,7 @@ struct rn_worker_job {
     const char *state_dir;           /* the engine's scratch root (RUNNER_TEMP lives there) */
     const struct sb_policy *sandbox; /* the runner's sandbox policy (<root>/.sandbox) */
     const char *no_native;           /* its "no_native" list (ex/native.h), or NULL */
+    const char *persist;             /* its "persist" list (ex/persist.h), or NULL */
 };
 
 /*

@@ -59,7 +59,14 @@ check "persist: unchanged, not saved again" grep -q "persist: ~/.npm unchanged" 
 check "ghrun run --help names GHRUN_PERSIST and GHRUN_NO_NATIVE" bash -c \
     '"$1" run --help | grep -q GHRUN_PERSIST && "$1" run --help | grep -q GHRUN_NO_NATIVE' _ "$RUNNER"
 
-check "ghrun run --help names GHRUN_PERSIST and GHRUN_NO_NATIVE" bash -c \
-    '"$1" run --help | grep -q GHRUN_PERSIST && "$1" run --help | grep -q GHRUN_NO_NATIVE' _ "$RUNNER"
+# "persist" in <root>/.sandbox, without the environment variable
+printf '{"persist": ["~/.cache/pip"]}\n' >"$T/r1/.sandbox"
+job '{"name":"pipw","steps":[{"run":"mkdir -p ~/.cache/pip && echo pip-from-job >~/.cache/pip/p.txt"}]}'
+run_once_expect "persist from .sandbox: job 1" succeeded GHRUN_CACHE_DIR="$STORE"
+check "persist from .sandbox: job 1 saves" grep -q "persist: saved ~/.cache/pip (1 file" <<<"$(joblog)"
+job '{"name":"pipr","steps":[{"run":"echo \"got $(cat ~/.cache/pip/p.txt)\""}]}'
+run_once_expect "persist from .sandbox: job 2" succeeded GHRUN_CACHE_DIR="$STORE"
+check "persist from .sandbox: job 2 sees it" grep -q "got pip-from-job" <<<"$(joblog)"
+rm -f "$T/r1/.sandbox"
 
 finish_all
