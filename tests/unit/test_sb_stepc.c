@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -343,6 +344,23 @@ static void test_other_user_refused(void **state)
     assert_int_equal(WEXITSTATUS(st), 0);
 }
 
+/* Copy an executable (0755). */
+static void copy_file(const char *from, const char *to)
+{
+    char buf[65536];
+    int in = open(from, O_RDONLY | O_CLOEXEC), out;
+    ssize_t n;
+
+    assert_true(in >= 0);
+    out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
+    assert_true(out >= 0);
+    while ((n = read(in, buf, sizeof(buf))) > 0)
+        assert_int_equal(write(out, buf, (size_t)n), n);
+    assert_int_equal(n, 0);
+    close(in);
+    assert_int_equal(close(out), 0);
+}
+
 /*
  * A step that reaches the socket (steps of a job without a slot run as root, capabilities
  * dropped, and this job's dir is visible inside) is still refused: it is in the job's pid
@@ -351,13 +369,13 @@ static void test_other_user_refused(void **state)
  */
 static void test_step_refused(void **state)
 {
-    char dir[] = "stepc_state_XXXXXX"; /* not under /tmp, which the sandbox replaces */
+    char dir[] = "/var/tmp/gr-stepc-state-XXXXXX"; /* not under /tmp: the job has its own */
     struct sb_policy p = {.nofile = 4096};
     char *argv[] = {"/bin/true", NULL}, *inner[6];
     struct sb_job *j = NULL;
     struct sb_stepc_end e;
     struct sb_stepc *c = NULL;
-    char **w = NULL, out[4096], abs[4096];
+    char **w = NULL, out[4096], abs[4096], vdir[] = "/var/tmp/gr-stepc-XXXXXX", copy[4200];
     const char *s;
     int pp[2];
 
@@ -373,7 +391,12 @@ static void test_step_refused(void **state)
     if (!s || !strstr(w[0], "gr-step")) {
         printf("skipped: no served job without a slot here: %s\n", sb_job_summary(j));
     } else {
-        inner[0] = w[0];
+        /* a copy where the job sees it: a build tree under /tmp is behind the private /tmp */
+        assert_non_null(mkdtemp(vdir));
+        assert_int_equal(chmod(vdir, 0755), 0);
+        snprintf(copy, sizeof(copy), "%s/gr-step", vdir);
+        copy_file(w[0], copy);
+        inner[0] = copy;
         inner[1] = "--connect";
         inner[2] = (char *)s;
         inner[3] = "--";
@@ -394,6 +417,8 @@ static void test_step_refused(void **state)
         /* it connected (no "cannot reach"), and the init hung up before or after the request */
         assert_true(strstr(out, "gr-step: the job's sandbox ended the step") ||
                     strstr(out, "gr-step: cannot start the step '/bin/true': error 32"));
+        assert_int_equal(unlink(copy), 0);
+        assert_int_equal(rmdir(vdir), 0);
     }
     sb_argv_free(w);
     sb_job_free(j);
