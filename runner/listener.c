@@ -51,6 +51,7 @@
 #define RN_PRESTART_DELAY_MS 10         /* after the first poll is out: let it leave first */
 #define RN_PRESTART_MAX_MS 60000        /* the longest wait before replacing a dead one */
 #define RN_TRIM_DELAY_MS 1000           /* idle this long: give back start-up's memory */
+#define RN_RETRIM_MS 30000              /* after an empty poll, trim again at most this often */
 
 struct rn_listener;
 typedef void op_fn(struct rn_listener *l);
@@ -108,6 +109,7 @@ struct rn_listener {
     uv_timer_t grace_timer; /* shutdown: how long a running job may still take */
     uv_timer_t idle_timer;  /* starts the pre-started worker */
     uv_timer_t trim_timer;  /* rn_mem_trim once idle */
+    uint64_t trimmed_at;    /* uv_now of the last trim */
     struct rn_idle_worker *idle;
     unsigned idle_deaths; /* idle workers that died in a row */
     bool idle_failed;     /* one could not be started at all: stop trying */
@@ -768,6 +770,9 @@ static void poll_done(struct rn_req *req, int status, void *ctx)
             return;
         }
         op_poll(l);
+        /* handling the answer brought library pages back: give them back again */
+        if (uv_now(l->loop) - l->trimmed_at >= RN_RETRIM_MS)
+            uv_timer_start(&l->trim_timer, on_trim_timer, RN_TRIM_DELAY_MS, 0);
         return;
     }
     if (status == 0 && code == 401) {
@@ -844,6 +849,7 @@ static void on_trim_timer(uv_timer_t *t)
 
     if (l->job || l->closed)
         return;
+    l->trimmed_at = uv_now(l->loop);
     if (rn_mem_trim(&kb) == 0)
         GR_LOG_DEBUG("idle: %ld kB of start-up pages given back", kb);
 }
