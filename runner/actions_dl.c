@@ -233,18 +233,18 @@ static char *key_of(const struct ex_action_dl *d)
     return gr_xasprintf("%s@%s", d->name_with_owner, d->ref);
 }
 
-static json_t *request_body(const struct rn_actions_dl *a, struct ex_action_dl *const *todo,
+static json_t *request_body(const struct rn_actions_dl *a, struct ex_action_dl *const *pending,
                             size_t n)
 {
     json_t *list = json_array();
 
     for (size_t i = 0; i < n; i++) {
         json_t *o =
-            json_pack("{s:s,s:s}", a->launch ? "action" : "nameWithOwner", todo[i]->name_with_owner,
-                      a->launch ? "version" : "ref", todo[i]->ref);
+            json_pack("{s:s,s:s}", a->launch ? "action" : "nameWithOwner",
+                      pending[i]->name_with_owner, a->launch ? "version" : "ref", pending[i]->ref);
 
-        if (todo[i]->path && *todo[i]->path)
-            json_object_set_new(o, "path", json_string(todo[i]->path));
+        if (pending[i]->path && *pending[i]->path)
+            json_object_set_new(o, "path", json_string(pending[i]->path));
         json_array_append_new(list, o);
     }
     return json_pack("{s:o}", "actions", list);
@@ -291,14 +291,14 @@ static bool info_retry(const struct rn_req *req, int status)
 }
 
 /*
- * POST the request for todo[0..n). 0: answered (entries stored); > 0: a 422 that named
+ * POST the request for pending[0..n). 0: answered (entries stored); > 0: a 422 that named
  * entries (stored), the rest is asked again; < 0 with reterr: failed for all.
  */
-static int info_post(struct rn_actions_dl *a, struct ex_action_dl *const *todo, size_t n,
+static int info_post(struct rn_actions_dl *a, struct ex_action_dl *const *pending, size_t n,
                      struct gr_diag *reterr)
 {
     struct rn_req *req = rn_req_new("POST", a->url);
-    json_t *body = request_body(a, todo, n), *ans = NULL, *acts;
+    json_t *body = request_body(a, pending, n), *ans = NULL, *acts;
     const struct gr_buf *b;
     int r;
 
@@ -323,7 +323,7 @@ static int info_post(struct rn_actions_dl *a, struct ex_action_dl *const *todo, 
                 : GR_EPROTO;
     } else {
         for (size_t i = 0; i < n; i++) {
-            char *key = key_of(todo[i]);
+            char *key = key_of(pending[i]);
             const json_t *e = rn_json_iget(acts, key);
 
             if (e)
@@ -344,17 +344,17 @@ static int info_post(struct rn_actions_dl *a, struct ex_action_dl *const *todo, 
 static size_t todo_list(struct rn_actions_dl *a, struct ex_action_dl *acts, size_t n,
                         struct ex_action_dl ***ret)
 {
-    struct ex_action_dl **todo = gr_xcalloc(n ? n : 1, sizeof(*todo));
+    struct ex_action_dl **pending = gr_xcalloc(n ? n : 1, sizeof(*pending));
     size_t k = 0;
 
     for (size_t i = 0; i < n; i++) {
         char *key = key_of(&acts[i]);
 
         if (!json_object_get(a->infos, key))
-            todo[k++] = &acts[i];
+            pending[k++] = &acts[i];
         free(key);
     }
-    *ret = todo;
+    *ret = pending;
     return k;
 }
 
@@ -362,25 +362,25 @@ static size_t todo_list(struct rn_actions_dl *a, struct ex_action_dl *acts, size
 static int info_fetch(struct rn_actions_dl *a, struct ex_action_dl *acts, size_t n,
                       struct gr_diag *reterr)
 {
-    struct ex_action_dl **todo = NULL;
-    size_t k = todo_list(a, acts, n, &todo);
-    int r = k ? info_post(a, todo, k, reterr) : 0;
+    struct ex_action_dl **pending = NULL;
+    size_t k = todo_list(a, acts, n, &pending);
+    int r = k ? info_post(a, pending, k, reterr) : 0;
 
     if (r > 0 || (r == GR_EHTTP && k > 1)) {
-        free(todo);
-        k = r > 0 ? todo_list(a, acts, n, &todo) : todo_list(a, acts, 1, &todo);
-        r = k ? info_post(a, todo, k, reterr) : 0;
+        free(pending);
+        k = r > 0 ? todo_list(a, acts, n, &pending) : todo_list(a, acts, 1, &pending);
+        r = k ? info_post(a, pending, k, reterr) : 0;
         r = r > 0 ? 0 : r;
     }
     if (r < 0 && k == 1) { /* its own answer: remembered, a ref is resolved once per job */
-        char *key = key_of(todo[0]);
+        char *key = key_of(pending[0]);
 
         json_object_set_new(a->infos, key,
                             json_pack("{s:s}", "error", reterr ? reterr->msg : "failed"));
         free(key);
         r = 0;
     }
-    free(todo);
+    free(pending);
     return r;
 }
 

@@ -494,21 +494,30 @@ static char *find_files(struct art_job *j)
     return root;
 }
 
+/* find_files, and the count the action logs; j->none_found when nothing matched. */
+static char *upload_files(struct art_job *j)
+{
+    char *root = find_files(j);
+
+    j->nfiles = json_array_size(j->patterns);
+    if (j->nfiles == 0)
+        j->none_found = true;
+    else
+        logf_(j, "With the provided path, there will be %zu file%s uploaded", j->nfiles,
+              j->nfiles == 1 ? "" : "s");
+    return root;
+}
+
 static void upload_work(struct art_job *j, struct ex_artifact_store *st)
 {
     struct ex_artifact_commit_opts o = {
         .size = UINT64_MAX, .retention_days = j->retention, .overwrite = j->overwrite};
     struct gr_diag d = {0};
-    char *root = find_files(j), *tmp = NULL;
+    char *root = upload_files(j), *tmp = NULL;
     int fd = -1;
 
-    j->nfiles = json_array_size(j->patterns);
-    if (j->nfiles == 0) {
-        j->none_found = true;
+    if (j->none_found)
         goto out;
-    }
-    logf_(j, "With the provided path, there will be %zu file%s uploaded", j->nfiles,
-          j->nfiles == 1 ? "" : "s");
     j->r = ex_artifact_tmpfile(st, &tmp, &fd);
     if (j->r < 0) {
         snprintf(j->err, sizeof(j->err), "cannot create a temporary file: %s", gr_strerror(j->r));
@@ -711,16 +720,11 @@ static void remote_upload_work(struct art_job *j)
 {
     struct ex_artifact_call c = remote_call(j);
     struct gr_diag d = {0};
-    char *root = find_files(j), *tmp = NULL;
+    char *root = upload_files(j), *tmp = NULL;
     int fd = -1;
 
-    j->nfiles = json_array_size(j->patterns);
-    if (j->nfiles == 0) {
-        j->none_found = true;
+    if (j->none_found)
         goto out;
-    }
-    logf_(j, "With the provided path, there will be %zu file%s uploaded", j->nfiles,
-          j->nfiles == 1 ? "" : "s");
     tmp = remote_tmpfile(j, &fd);
     if (!tmp)
         goto out;
