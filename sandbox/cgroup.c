@@ -611,6 +611,25 @@ static pid_t leaf_pid(const char *leaf)
     return *p == '-' && p + 1 < end ? (pid_t)strtol(p + 1, NULL, 10) : 0;
 }
 
+/*
+ * Remove the job cgroup dir of a dead worker. What still runs there (its sandbox's helper or
+ * init, on their way out) is killed first where v2's cgroup.kill exists; the removal is
+ * retried for up to about 50 ms while they exit, and left to the next sweep after that.
+ */
+static void sweep_leaf(const char *dir)
+{
+    char k[SB_PATH];
+
+    if (sb__path(k, sizeof(k), "%s/cgroup.kill", dir) == 0 && access(k, W_OK) == 0)
+        (void)sb__write_file(k, "1", false);
+    for (int i = 0; i < 10; i++) {
+        remove_children(dir, false, true);
+        if (rmdir(dir) == 0 || errno != EBUSY)
+            return;
+        (void)usleep(5000);
+    }
+}
+
 static void sweep_base(const char *base, bool fake)
 {
     char p[SB_PATH];
@@ -627,8 +646,7 @@ static void sweep_base(const char *base, bool fake)
             (void)sb__rm_rf(p);
             continue;
         }
-        remove_children(p, false, true);
-        (void)rmdir(p); /* EBUSY while something still runs there: the next sweep */
+        sweep_leaf(p);
     }
     if (d)
         closedir(d);

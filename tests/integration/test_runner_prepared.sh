@@ -43,11 +43,12 @@ STATE=${TMPDIR:-/tmp}
 prepared_by() { # PID: whether PID has its prepared sandbox made (its private dir)
     compgen -G "$STATE/ghrun-job-$1-*" >/dev/null
 }
-wait_prepared() { # wait (up to 15 s) until the idle worker has its sandbox prepared
+wait_prepared() { # [NOT_PID]: wait (up to 15 s) until the idle worker (other than NOT_PID,
+    # which the listener may not have reaped yet) has its sandbox prepared
     local w
     for _ in $(seq 150); do
         w=$(idle_worker)
-        [ -n "$w" ] && prepared_by "$w" && { WORKER=$w; return 0; }
+        [ -n "$w" ] && [ "$w" != "${1:-}" ] && prepared_by "$w" && { WORKER=$w; return 0; }
         sleep 0.1
     done
     return 1
@@ -126,7 +127,7 @@ check "kill: its sandbox has a cgroup" test "$(cgroups_of "$KILLED" | wc -l)" -g
 check "kill: its sandbox's init runs" test "$(procs_of "$KILLED")" -ge 1
 check "kill: it holds a slot lease" test "$(leases_of "$KILLED")" -ge 1
 kill -KILL "$KILLED"
-check "kill: a new idle worker prepared a sandbox" wait_prepared
+check "kill: a new idle worker prepared a sandbox" wait_prepared "$KILLED"
 check "kill: the new worker is another process" test "$WORKER" != "$KILLED"
 expect_eq "kill: no process of the killed worker's sandbox left" "$(procs_of "$KILLED")" 0
 expect_eq "kill: no cgroup of the killed worker left" "$(cgroups_of "$KILLED" | wc -l)" 0
