@@ -221,6 +221,9 @@ struct ex__leg {
     bool traced_step;        /* opts->trace heard of the first step started */
     /* persisted directories (persist_job.c), or NULL */
     struct ex__persist *persist;
+    /* the job's GPUs (ex_run_opts.gpus) and their step environment ("K=V", NULL-terminated) */
+    struct sb_gpu_lease gpu_lease;
+    char **gpu_env;
 };
 
 /* One step in flight. */

@@ -7,9 +7,11 @@
  */
 #include "engine_internal.h"
 #include "persist_internal.h"
+#include "ex/limits.h"
 
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -418,6 +420,8 @@ static void leg_end(struct ex__leg *leg);
 struct job_policy {
     struct sb_policy pol;
     const char **rw, **masks;
+    size_t n_masks;
+    char *gpu_masks[SB_GPU_MAX]; /* the nodes of GPUs not leased to the job */
     const char *idmap[2], *idmap_ro[2];
 };
 
@@ -438,10 +442,11 @@ static void job_policy_init(struct job_policy *jp, const struct ex_run_opts *o, 
     /* the run's artifact store (the runner's staging files) is the services', not the steps' */
     for (m = 0; base->mask_paths && base->mask_paths[m]; m++)
         ;
-    jp->masks = gr_xcalloc(m + 2, sizeof(*jp->masks));
+    jp->masks = gr_xcalloc(m + 2 + SB_GPU_MAX, sizeof(*jp->masks));
     if (m)
         memcpy(jp->masks, base->mask_paths, m * sizeof(*jp->masks));
     jp->masks[m] = o->artifact_dir;
+    jp->n_masks = m + (o->artifact_dir != NULL);
     jp->pol.mask_paths = jp->masks;
     for (size_t i = 0; i < n; i++)
         jp->rw[i] = base->rw_paths[i];
@@ -465,6 +470,154 @@ static void job_policy_release(struct job_policy *jp)
 {
     free(jp->rw);
     free(jp->masks);
+    for (size_t i = 0; i < SB_GPU_MAX; i++)
+        free(jp->gpu_masks[i]);
+}
+
+/* The labels of an evaluated runs-on: a label, a list, or {group, labels}. */
+static int runs_on_labels(const json_t *v, struct ex_limits *lim, const char **ret_bad,
+                          const char **ret_want)
+{
+    const json_t *labels = json_is_object(v) ? json_object_get(v, "labels") : v;
+    const json_t *e;
+    size_t i;
+
+    if (json_is_string(labels))
+        return ex_limits_label(lim, json_string_value(labels), ret_want) < 0
+                   ? (*ret_bad = json_string_value(labels), -EINVAL)
+                   : 0;
+    json_array_foreach(labels, i, e)
+    {
+        if (json_is_string(e) && ex_limits_label(lim, json_string_value(e), ret_want) < 0) {
+            *ret_bad = json_string_value(e);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+/*
+ * The job's own limits (ex/limits.h): its runs-on labels, lowered further by the runner's
+ * rules it matches. A runs-on that does not evaluate asks for nothing (GitHub, not the
+ * runner, checks runs-on); a limit label with a bad value fails the job.
+ */
+static int leg_limits(struct ex__leg *leg, struct ex_limits *ret, struct gr_diag *d)
+{
+    const struct ex_run_opts *o = leg->run->opts;
+    const struct ex_job *job = leg->jr->pj->job;
+    const json_t *gh = json_object_get(leg->ctx, "github");
+    const char *bad = NULL, *want = "";
+    struct gr_diag ignored = {0};
+    struct ex_eval_env ev;
+    json_t *v = NULL;
+    int r = 0;
+
+    memset(ret, 0, sizeof(*ret));
+    ex__leg_eval_env(leg, &ev);
+    if (job->runs_on && ex_node_eval(job->runs_on, &ev, &v, &ignored) == 0)
+        r = runs_on_labels(v, ret, &bad, &want);
+    if (r < 0) /* bad points into v */
+        r = gr_diag_set(d, GR_EFAILED, job->runs_on->file, job->runs_on->line, job->runs_on->col,
+                        "runs-on label '%s': want %s", bad, want);
+    json_decref(v);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < o->n_limit_rules; i++) {
+        const struct ex_limit_rule *rule = &o->limit_rules[i];
+
+        if (ex_limit_rule_matches(rule, json_string_value(json_object_get(gh, "repository")),
+                                  json_string_value(json_object_get(gh, "workflow")),
+                                  json_string_value(json_object_get(gh, "job"))))
+            ex_limits_merge(ret, &rule->lim);
+    }
+    return 0;
+}
+
+/* "NAME=value" lines to a NULL-terminated list. */
+static char **env_lines(const char *text)
+{
+    size_t n = 0, k = 0;
+    char **v;
+
+    for (const char *p = text; *p; p++)
+        n += *p == '\n';
+    v = gr_xcalloc(n + 1, sizeof(*v));
+    for (const char *p = text, *nl; *p && k < n; p = nl + 1) {
+        nl = strchr(p, '\n');
+        if (!nl)
+            break;
+        v[k++] = gr_xstrndup(p, (size_t)(nl - p));
+    }
+    return v;
+}
+
+/*
+ * Lease the job's GPUs from the runner's slots: only their device nodes pass the job's
+ * device filter, every other GPU node of the host is hidden, and the steps get
+ * CUDA_VISIBLE_DEVICES and NVIDIA_VISIBLE_DEVICES naming them (docs/sandbox.md section 9).
+ */
+static int leg_gpus(struct ex__leg *leg, struct job_policy *jp, size_t want, struct gr_diag *d)
+{
+    const struct ex_gpu_slots *g = leg->run->opts->gpus;
+    const char *dir = g->lock_dir ? g->lock_dir : "/run/ghrun/gpus";
+    char env[SB_GPU_MAX * 80 + 128], ids[SB_GPU_MAX * 5] = "";
+    size_t k = 0;
+    int r = gr_mkdir_p(dir, 0700);
+
+    if (r == 0)
+        r = sb_gpu_lease(&g->slots, want, dir, &leg->gpu_lease);
+    if (r == -EBUSY)
+        return gr_diag_set(d, r, NULL, 0, 0,
+                           "cannot lease %zu GPU(s) for the job: the runner's %zu GPU slot(s) "
+                           "are held by other jobs",
+                           want, g->slots.n);
+    if (r < 0)
+        return gr_diag_set(d, r, NULL, 0, 0, "cannot lease GPUs in '%s': %s", dir, gr_strerror(r));
+    jp->pol.gpu_isolate = true;
+    jp->pol.n_gpu_minors = leg->gpu_lease.n;
+    for (size_t i = 0; i < leg->gpu_lease.n; i++) {
+        int minor = g->slots.gpu[leg->gpu_lease.idx[i]].minor;
+
+        jp->pol.gpu_minors[i] = minor;
+        snprintf(ids + strlen(ids), sizeof(ids) - strlen(ids), "%s%d", i ? "," : "", minor);
+    }
+    for (size_t i = 0; i < g->all.n; i++) {
+        bool mine = false;
+
+        for (size_t j = 0; j < jp->pol.n_gpu_minors; j++)
+            mine = mine || jp->pol.gpu_minors[j] == g->all.gpu[i].minor;
+        if (mine)
+            continue;
+        jp->gpu_masks[k] =
+            gr_xasprintf("%s/nvidia%d", g->dev_dir ? g->dev_dir : "/dev", g->all.gpu[i].minor);
+        jp->masks[jp->n_masks++] = jp->gpu_masks[k++];
+    }
+    r = sb_gpu_env_text(&g->slots, &leg->gpu_lease, env, sizeof(env));
+    if (r < 0)
+        return gr_diag_set(d, r, NULL, 0, 0, "cannot describe the job's GPUs: %s", gr_strerror(r));
+    leg->gpu_env = env_lines(env);
+    ex__leg_log(leg, "sandbox: GPUs of this job: %s (%zu of the runner's %zu)",
+                leg->gpu_lease.n ? ids : "none", leg->gpu_lease.n, g->slots.n);
+    return 0;
+}
+
+/* The job's policy lowered to its own limits, and its GPUs leased. */
+static int leg_policy(struct ex__leg *leg, struct job_policy *jp, struct gr_diag *d)
+{
+    const struct ex_gpu_slots *g = leg->run->opts->gpus;
+    size_t gpus = g ? g->per_job : 0;
+    struct ex_limits lim;
+    char note[512], refused[512];
+    int r = leg_limits(leg, &lim, d);
+
+    if (r < 0)
+        return r;
+    ex_limits_apply(&lim, &jp->pol, &gpus, note, sizeof(note), refused, sizeof(refused));
+    if (note[0])
+        ex__leg_log(leg, "sandbox: this job's own limits: %s", note);
+    if (refused[0])
+        ex__leg_log(leg, "sandbox: asked for more than the runner allows, ignored: %s", refused);
+    return g ? leg_gpus(leg, jp, gpus, d) : 0;
 }
 
 int ex_sandbox_prepare(const struct ex_run_opts *opts, struct sb_job **ret)
@@ -507,8 +660,11 @@ static int take_or_new(struct ex__leg *leg, const struct sb_policy *pol)
     return sb_job_new(leg->jr->pj->id, pol, &leg->sb); /* copies the policy */
 }
 
-/* The job's sandbox: the run's policy (if any) plus the workspace and state dir writable. */
-static int leg_sandbox(struct ex__leg *leg)
+/*
+ * The job's sandbox: the run's policy (if any) plus the workspace and state dir writable,
+ * lowered to the job's own limits, with its GPUs.
+ */
+static int leg_sandbox(struct ex__leg *leg, struct gr_diag *d)
 {
     struct job_policy jp;
     int r;
@@ -518,9 +674,17 @@ static int leg_sandbox(struct ex__leg *leg)
             sb_job_free(*leg->run->opts->sandbox_ready);
             *leg->run->opts->sandbox_ready = NULL;
         }
-        return sb_job_new(leg->jr->pj->id, NULL, &leg->sb);
+        r = sb_job_new(leg->jr->pj->id, NULL, &leg->sb);
+        return r < 0 ? gr_diag_set(d, r, NULL, 0, 0, "cannot set up the job sandbox: %s",
+                                   gr_strerror(r))
+                     : 0;
     }
     job_policy_init(&jp, leg->run->opts, leg->run->workdir, leg->run->state_dir);
+    r = leg_policy(leg, &jp, d);
+    if (r < 0) {
+        job_policy_release(&jp);
+        return r;
+    }
     r = take_or_new(leg, &jp.pol);
     trace(leg, "job: sandbox job created");
     if (r < 0 && *sb_last_error())
@@ -536,6 +700,8 @@ static int leg_sandbox(struct ex__leg *leg)
     if (r == 0)
         r = ex__slot_setup(leg);
     trace(leg, "job: slot set up");
+    if (r < 0)
+        gr_diag_set(d, r, NULL, 0, 0, "cannot set up the job sandbox: %s", gr_strerror(r));
     return r;
 }
 
@@ -555,9 +721,7 @@ int ex__leg_start(struct ex__leg *leg)
     leg->json = ex__json_leg_new(leg);
     if (rep->job_started)
         rep->job_started(rep->ctx, leg, leg->display_name);
-    r = leg_sandbox(leg);
-    if (r < 0)
-        gr_diag_set(&d, r, NULL, 0, 0, "cannot set up the job sandbox: %s", gr_strerror(r));
+    r = leg_sandbox(leg, &d);
     if (r == 0 && leg->preset_error)
         r = gr_diag_set(&d, GR_EFAILED, NULL, 0, 0, "%s", leg->preset_error);
     if (r == 0)
@@ -715,6 +879,7 @@ static void leg_end(struct ex__leg *leg)
     else
         leg->result = EX_RESULT_SUCCESS;
     leg_kill_leftovers(leg);
+    sb_gpu_release(&leg->gpu_lease); /* its processes are gone: the GPUs are free again */
     ex__slot_reclaim(leg);
     if (rep->job_finished)
         rep->job_finished(rep->ctx, leg, leg->result, leg->outputs, dur);
@@ -742,6 +907,8 @@ void ex__leg_free(struct ex__leg *leg)
     ex__action_leg_free(leg);
     ex__persist_free(leg->persist);
     sb_job_free(leg->sb);
+    sb_gpu_release(&leg->gpu_lease);
+    sb_argv_free(leg->gpu_env);
     ex_masker_free(leg->masker);
     ex_cmd_state_release(&leg->cmds);
     free(leg->temp_dir);

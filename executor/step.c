@@ -822,6 +822,22 @@ static char *filecmd_create(struct ex__stepexec *se, int slot, const char *prefi
     return path;
 }
 
+/* "KEY=VALUE" entries of list into forced, but a key the env context sets keeps its value. */
+static void add_listed(json_t *forced, const json_t *env, const char *const *list)
+{
+    for (const char *const *e = list; e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+        char key[256];
+
+        if (!eq || eq == *e || (size_t)(eq - *e) >= sizeof(key))
+            continue;
+        memcpy(key, *e, (size_t)(eq - *e));
+        key[eq - *e] = '\0';
+        if (!json_object_get(env, key)) /* an explicit env: entry wins */
+            json_object_set_new(forced, key, json_string(eq + 1));
+    }
+}
+
 static json_t *forced_env(struct ex__stepexec *se)
 {
     const json_t *gh = json_object_get(se->leg->ctx, "github");
@@ -846,18 +862,8 @@ static json_t *forced_env(struct ex__stepexec *se)
     json_object_set_new(forced, "GITHUB_STATE", json_string(se->file_state));
     json_object_set_new(forced, "GITHUB_STEP_SUMMARY", json_string(se->file_summary));
     json_object_set_new(forced, "GHRUN", json_string("true"));
-    for (const char *const *e = se->leg->run->opts->step_env; e && *e; e++) {
-        const char *eq = strchr(*e, '=');
-
-        char key[256];
-
-        if (!eq || eq == *e || (size_t)(eq - *e) >= sizeof(key))
-            continue;
-        memcpy(key, *e, (size_t)(eq - *e));
-        key[eq - *e] = '\0';
-        if (!json_object_get(se->env, key)) /* an explicit env: entry wins */
-            json_object_set_new(forced, key, json_string(eq + 1));
-    }
+    add_listed(forced, se->env, se->leg->run->opts->step_env);
+    add_listed(forced, se->env, (const char *const *)se->leg->gpu_env);
     if (se->extra_env)
         json_object_update(forced, se->extra_env);
     return forced;

@@ -36,6 +36,28 @@ static void print_settings(const struct rn_sandbox_config *c, const char *path, 
            c->gpus_per_job);
     for (size_t i = 0; i < c->n_masks; i++)
         printf("settings: masked: %s\n", c->masks[i]);
+    for (size_t i = 0; i < c->n_rules; i++) {
+        const struct ex_limit_rule *r = &c->rules[i];
+
+        printf("settings: job rule %zu: repository=%s workflow=%s job=%s\n", i + 1,
+               r->repository ? r->repository : "*", r->workflow ? r->workflow : "*",
+               r->job ? r->job : "*");
+    }
+}
+
+/* The GPU slots the settings name, as jobs will lease them. */
+static void print_gpu_slots(const struct rn_sandbox_config *c)
+{
+    struct ex_gpu_slots g;
+
+    if (!rn_config_gpu_slots(c, &g))
+        return;
+    printf("gpu slots: %zu of the host's %zu GPUs, %zu per job, leases in %s\n", g.slots.n, g.all.n,
+           g.per_job, g.lock_dir);
+    for (size_t i = 0; i < g.slots.n; i++)
+        printf("gpu slots: minor %d %s %s\n", g.slots.gpu[i].minor,
+               g.slots.gpu[i].uuid[0] ? g.slots.gpu[i].uuid : "-",
+               g.slots.gpu[i].bus_id[0] ? g.slots.gpu[i].bus_id : "-");
 }
 
 /* A job under the runner's own policy: what it gets, or why strict refuses it. */
@@ -103,6 +125,7 @@ int rn_cmd_doctor(int argc, char **argv)
         return 1;
     }
     print_settings(&c, path, found);
+    print_gpu_slots(&c);
     rc = job_under_settings(&c);
     rn_sandbox_config_release(&c);
     free(path);

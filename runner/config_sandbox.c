@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -53,44 +54,18 @@ void rn_sandbox_config_release(struct rn_sandbox_config *c)
     free(c->masks);
     free(c->no_native);
     free(c->persist);
+    ex_limit_rules_free(c->rules, c->n_rules);
     memset(c, 0, sizeof(*c));
 }
 
-/* "4G", "512M", "64k", or a plain number of bytes. */
+/* "4G", "512M", "64k", or a plain number of bytes (ex_parse_size). */
 static int parse_size(const json_t *v, uint64_t *ret)
 {
-    static const char units[] = "KMGT";
-    const char *s, *u;
-    unsigned long long n;
-    char *end;
-
     if (json_is_integer(v) && json_integer_value(v) >= 0) {
         *ret = (uint64_t)json_integer_value(v);
         return 0;
     }
-    s = json_string_value(v);
-    if (!s || !*s || *s == '-')
-        return -EINVAL;
-    errno = 0;
-    n = strtoull(s, &end, 10);
-    if (errno || end == s)
-        return -EINVAL;
-    if (*end) {
-        u = strchr(units, toupper((unsigned char)*end));
-        if (!u)
-            return -EINVAL;
-        for (const char *k = units; k <= u; k++) {
-            if (n > ULLONG_MAX / 1024)
-                return -ERANGE;
-            n *= 1024;
-        }
-        end++;
-        end += !strcmp(end, "iB") ? 2 : !strcmp(end, "B") ? 1 : 0;
-    }
-    if (*end)
-        return -EINVAL;
-    *ret = n;
-    return 0;
+    return ex_parse_size(json_string_value(v), ret);
 }
 
 static int bad(struct gr_diag *d, const char *path, const char *key, const char *want)
@@ -113,6 +88,10 @@ static int parse_gpus(struct rn_sandbox_config *c, const json_t *v)
     size_t i;
     json_t *g;
 
+    if (json_is_string(v) && !strcmp(json_string_value(v), "all")) {
+        c->gpus_all = true;
+        return 0;
+    }
     if (!json_is_array(v) || json_array_size(v) > SB_GPU_MAX)
         return -EINVAL;
     json_array_foreach(v, i, g)
@@ -211,6 +190,90 @@ static int parse_persist(struct rn_sandbox_config *c, const json_t *v)
     return r;
 }
 
+/* A rule's pattern key: a non-empty string. */
+static int rule_pattern(const char *k, const json_t *v, struct ex_limit_rule *r, bool *ret_is)
+{
+    char **slot = !strcmp(k, "repository") ? &r->repository
+                  : !strcmp(k, "workflow") ? &r->workflow
+                  : !strcmp(k, "job")      ? &r->job
+                                           : NULL;
+
+    *ret_is = slot != NULL;
+    if (!slot)
+        return 0;
+    if (!json_is_string(v) || !*json_string_value(v) || *slot)
+        return -EINVAL;
+    *slot = gr_xstrdup(json_string_value(v));
+    return 0;
+}
+
+/* One rule of "jobs"; errors name the rule and the key. */
+static int parse_rule(const json_t *o, size_t idx, struct ex_limit_rule *r, const char *path,
+                      struct gr_diag *reterr)
+{
+    const char *key, *want = "";
+    char text[64];
+    json_t *v;
+    bool is_pattern;
+
+    if (!json_is_object(o))
+        return gr_diag_set(reterr, GR_EPARSE, path, 0, 0,
+                           "sandbox setting 'jobs': rule %zu is not an object", idx + 1);
+    json_object_foreach((json_t *)o, key, v)
+    {
+        int e = rule_pattern(key, v, r, &is_pattern);
+
+        if (is_pattern) {
+            if (e < 0)
+                return gr_diag_set(reterr, GR_EPARSE, path, 0, 0,
+                                   "sandbox setting 'jobs': rule %zu: '%s' wants a pattern",
+                                   idx + 1, key);
+            continue;
+        }
+        if (json_is_integer(v))
+            snprintf(text, sizeof(text), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        else if (json_is_real(v))
+            snprintf(text, sizeof(text), "%g", json_real_value(v));
+        else
+            snprintf(text, sizeof(text), "%s", json_is_string(v) ? json_string_value(v) : "");
+        e = json_is_number(v) || json_is_string(v) ? ex_limits_set(&r->lim, key, text, &want)
+                                                   : ex_limits_set(&r->lim, key, "", &want);
+        if (e == -ENOENT)
+            return gr_diag_set(reterr, GR_EPARSE, path, 0, 0,
+                               "sandbox setting 'jobs': rule %zu: unknown key '%s' (want "
+                               "repository, workflow, job, memory, swap, cpus, pids, nofile, "
+                               "gpus or network)",
+                               idx + 1, key);
+        if (e < 0)
+            return gr_diag_set(reterr, GR_EPARSE, path, 0, 0,
+                               "sandbox setting 'jobs': rule %zu: '%s': want %s", idx + 1, key,
+                               want);
+    }
+    return 0;
+}
+
+static int parse_rules(struct rn_sandbox_config *c, const json_t *v, const char *path,
+                       struct gr_diag *reterr)
+{
+    size_t i;
+    json_t *o;
+    int r;
+
+    if (!json_is_array(v))
+        return gr_diag_set(reterr, GR_EPARSE, path, 0, 0,
+                           "sandbox setting 'jobs': want a list of rules");
+    ex_limit_rules_free(c->rules, c->n_rules);
+    c->rules = gr_xcalloc(json_array_size(v) + 1, sizeof(*c->rules));
+    c->n_rules = 0;
+    json_array_foreach(v, i, o)
+    {
+        r = parse_rule(o, i, &c->rules[c->n_rules++], path, reterr);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
 /* One key; returns 0, -EINVAL with *ret_want set, or -ENOENT for an unknown key. */
 static int parse_key(struct rn_sandbox_config *c, const char *k, const json_t *v,
                      const char **ret_want)
@@ -231,6 +294,7 @@ static int parse_key(struct rn_sandbox_config *c, const char *k, const json_t *v
     if (!strcmp(k, "gpus_per_job")) {
         r = parse_u64_key(v, &n);
         c->gpus_per_job = (size_t)n;
+        c->gpus_per_job_set = true;
         return r < 0 || n > SB_GPU_MAX ? -EINVAL : 0;
     }
     *ret_want = "a uid above 0";
@@ -296,6 +360,12 @@ int rn_sandbox_config_parse(const char *text, size_t len, const char *path, cons
     }
     json_object_foreach(o, key, v)
     {
+        if (!strcmp(key, "jobs")) {
+            r = parse_rules(&c, v, path, reterr);
+            if (r < 0)
+                goto out;
+            continue;
+        }
         r = parse_key(&c, key, v, &want);
         if (r == -ENOENT) {
             r = gr_diag_set(reterr, GR_EPARSE, path, 0, 0, "unknown sandbox setting '%s'", key);
@@ -306,7 +376,7 @@ int rn_sandbox_config_parse(const char *text, size_t len, const char *path, cons
             goto out;
         }
     }
-    if (c.gpus_per_job > c.n_gpus)
+    if (c.gpus_per_job > c.n_gpus && !c.gpus_all)
         r = gr_diag_set(reterr, GR_EPARSE, path, 0, 0,
                         "sandbox setting 'gpus_per_job': %zu, but only %zu GPUs are configured",
                         c.gpus_per_job, c.n_gpus);
@@ -406,6 +476,60 @@ void rn_config_sandbox_policy(const struct rn_sandbox_config *c, struct sb_polic
         .allow_ptrace = c->allow_ptrace,
         .seccomp_audit = c->seccomp_audit,
         /* GPUs configured: every job is device-restricted, and gets only its lease */
-        .gpu_isolate = c->n_gpus > 0,
+        .gpu_isolate = c->n_gpus > 0 || c->gpus_all,
     };
+}
+
+static const char *env_or(const char *name, const char *def)
+{
+    const char *v = getenv(name);
+
+    return v && *v ? v : def;
+}
+
+int rn_config_gpu_slots(const struct rn_sandbox_config *c, struct ex_gpu_slots *ret)
+{
+    static char lock_dir[PATH_MAX];
+    const char *rt = getenv("XDG_RUNTIME_DIR");
+    struct sb_gpu_env env = {
+        .dev_dir = env_or("GHRUN_GPU_DEV_DIR", NULL),
+        .proc_dir = env_or("GHRUN_GPU_PROC_DIR", NULL),
+        .nvidia_smi = getenv("GHRUN_NVIDIA_SMI"),
+    };
+
+    memset(ret, 0, sizeof(*ret));
+    if (!c->n_gpus && !c->gpus_all)
+        return 0;
+    (void)sb_gpu_discover(&env, &ret->all);
+    for (size_t i = 0; i < ret->all.n; i++) {
+        bool want = c->gpus_all;
+
+        for (size_t k = 0; k < c->n_gpus && !want; k++)
+            want = c->gpus[k] == ret->all.gpu[i].minor;
+        if (want)
+            ret->slots.gpu[ret->slots.n++] = ret->all.gpu[i];
+    }
+    for (size_t k = 0; k < c->n_gpus; k++) {
+        bool found = false;
+
+        for (size_t i = 0; i < ret->all.n && !found; i++)
+            found = c->gpus[k] == ret->all.gpu[i].minor;
+        if (!found)
+            fprintf(stderr, "ghrun: warning: sandbox setting 'gpus': this host has no GPU %d\n",
+                    c->gpus[k]);
+    }
+    /* without "gpus_per_job" a job gets all the slots (one runner per GPU host) */
+    ret->per_job =
+        !c->gpus_per_job_set || c->gpus_per_job > ret->slots.n ? ret->slots.n : c->gpus_per_job;
+    ret->dev_dir = env.dev_dir;
+    if (getenv("GHRUN_GPU_LOCK_DIR") && *getenv("GHRUN_GPU_LOCK_DIR"))
+        snprintf(lock_dir, sizeof(lock_dir), "%s", getenv("GHRUN_GPU_LOCK_DIR"));
+    else if (geteuid() == 0)
+        snprintf(lock_dir, sizeof(lock_dir), "/run/ghrun/gpus");
+    else if (rt && *rt == '/')
+        snprintf(lock_dir, sizeof(lock_dir), "%s/ghrun-gpus", rt);
+    else
+        snprintf(lock_dir, sizeof(lock_dir), "/tmp/ghrun-gpus-%u", (unsigned)geteuid());
+    ret->lock_dir = lock_dir;
+    return 1;
 }

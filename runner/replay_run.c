@@ -313,6 +313,16 @@ static int sandbox_settings(struct rn_sandbox_config *sc, struct sb_policy *poli
     return 0;
 }
 
+/* The per-job rules and GPU slots of the settings (sandboxed replays only). */
+static void job_settings(const struct rn_sandbox_config *sc, struct ex_gpu_slots *gpus,
+                         struct ex_run_opts *ro)
+{
+    ro->limit_rules = sc->rules;
+    ro->n_limit_rules = sc->n_rules;
+    if (rn_config_gpu_slots(sc, gpus) > 0)
+        ro->gpus = gpus;
+}
+
 int rn_replay_run(struct ex_plan *plan, const struct rn_replay_opts *o)
 {
     struct ex_run_opts ro = {
@@ -336,6 +346,7 @@ int rn_replay_run(struct ex_plan *plan, const struct rn_replay_opts *o)
     struct sb_policy policy = {.strict = o->sandbox && !strcmp(o->sandbox, "strict"),
                                .slot_auto = true};
     struct rn_sandbox_config sc = {0};
+    struct ex_gpu_slots gpus;
     struct ex_term_reporter *term = NULL;
     struct services sv = {0};
     uv_loop_t loop;
@@ -349,6 +360,8 @@ int rn_replay_run(struct ex_plan *plan, const struct rn_replay_opts *o)
         rn_sandbox_config_release(&sc);
         return 2;
     }
+    if (o->sandbox)
+        job_settings(&sc, &gpus, &ro);
     r = uv_loop_init(&loop);
     if (r < 0) {
         fprintf(stderr, "ghrun replay: cannot create the event loop: %s\n", uv_strerror(r));

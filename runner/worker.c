@@ -357,6 +357,8 @@ static int fail(struct wk *w, const char *fmt, ...)
 struct wk_prep {
     struct rn_sandbox_config sc;
     struct sb_policy policy;
+    struct ex_gpu_slots gpus;
+    bool have_gpus; /* the settings name GPU slots */
     bool sandboxed;
     int err; /* loading <root>/.sandbox failed: reported once the job is known */
     char errmsg[700];
@@ -443,6 +445,7 @@ static void prep_init(struct wk_prep *p, const char *root, const char *work, boo
         return;
     }
     rn_config_sandbox_policy(&p->sc, &p->policy);
+    p->have_gpus = rn_config_gpu_slots(&p->sc, &p->gpus) > 0;
     p->sandboxed = true;
     if (prepare)
         prep_sandbox(p, work);
@@ -498,6 +501,9 @@ static int run_job(struct wk *w, const json_t *msg, const char *work, struct wk_
     rn_worker_run_opts(&wj, &o, &step_env);
     o.trace = rn_trace_latency;
     o.sandbox_ready = &prep->next;
+    o.limit_rules = prep->sc.rules;
+    o.n_limit_rules = prep->sc.n_rules;
+    o.gpus = prep->have_gpus ? &prep->gpus : NULL;
     uv_loop_init(&loop);
     r = ex_run_plan(&loop, js->plan, &o, &rep, &ok);
     if (uv_loop_close(&loop) < 0)

@@ -13,6 +13,9 @@
 #include "gr.h"
 #include "ex/plan.h"
 
+struct ex_limit_rule;
+struct ex_gpu_slots;
+
 struct sb_policy;
 struct sb_job;
 struct ex_artifact_remote;
@@ -145,6 +148,14 @@ struct ex_run_opts {
      * environment variable GHRUN_PERSIST; "": none.
      */
     const char *persist;
+    /*
+     * A job's own limits (ex/limits.h), only ever below the sandbox policy's: the runner's
+     * rules (a job matching one gets its limits), or NULL; and the GPU slots jobs lease
+     * exclusively, or NULL when the runner has none. Both apply to sandboxed jobs only.
+     */
+    const struct ex_limit_rule *limit_rules;
+    size_t n_limit_rules;
+    const struct ex_gpu_slots *gpus;
 };
 
 /*
