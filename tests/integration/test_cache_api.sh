@@ -23,7 +23,7 @@ token="tok-$$"
 "$GHRUN" cache --dir "$tmp/store" serve --token "$token" --port-file "$tmp/port" \
     >"$tmp/serve.out" 2>"$tmp/serve.err" &
 server=$!
-for _ in $(seq 1 100); do
+for _ in $(seq 1 300); do
     [ -s "$tmp/port" ] && break
     sleep 0.1
 done

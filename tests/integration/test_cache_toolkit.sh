@@ -40,7 +40,7 @@ start_server() {
     "$GHRUN" cache --dir "$tmp/$1/store" serve --token "$token" --scope octo/repo \
         --port-file "$tmp/$1/port" >"$tmp/$1/serve.out" 2>"$tmp/$1/serve.err" &
     server=$!
-    for _ in $(seq 1 100); do
+    for _ in $(seq 1 300); do
         [ -s "$tmp/$1/port" ] && break
         sleep 0.1
     done

@@ -280,7 +280,7 @@ if command -v node >/dev/null && command -v zstd >/dev/null &&
     "$GHRUN" cache --dir "$xstore" serve --token xtok --scope local/ws \
         --port-file "$tmp/xport" >"$tmp/serve.out" 2>&1 &
     server=$!
-    for _ in $(seq 1 100); do
+    for _ in $(seq 1 300); do
         [ -s "$tmp/xport" ] && break
         sleep 0.1
     done

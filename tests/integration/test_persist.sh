@@ -127,7 +127,7 @@ want "... so the last good save stays" has "npm=npm two"
 (cd "$tmp/app" && exec timeout 120 "$GHRUN" replay push -W wf.yml -j hang "${P[@]}" \
     </dev/null >"$tmp/cancel.out" 2>&1) &
 pid=$!
-for _ in $(seq 1 200); do
+for _ in $(seq 1 600); do
     [ -e "$tmp/app/started" ] && break
     sleep 0.1
 done

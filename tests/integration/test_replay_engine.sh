@@ -107,7 +107,7 @@ jobs:
       - run: test -f closed-ok
 EOF
 run bg
-want "background children do not hang the step" test "$rc" -eq 0 -a "$secs" -lt 20
+want "background children do not hang the step" test "$rc" -eq 0 -a "$secs" -lt 45
 want "a step that closed its stdout still runs to its end" test -f "$tmp/bg/closed-ok"
 sleep 5
 want "leftover processes die with the job" test ! -e "$tmp/bg/leaked"
@@ -131,7 +131,7 @@ jobs:
       - run: echo never-runs
 EOF
 run timeout
-want "timeouts fail the run quickly" test "$rc" -eq 1 -a "$secs" -lt 30
+want "timeouts fail the run quickly" test "$rc" -eq 1 -a "$secs" -lt 45
 want "step timeout message" grep -q "has timed out after 0.05 minutes" <<<"$out"
 want "always() runs after a step timeout" grep -q "cleanup-ran" <<<"$out"
 want "job timeout message" grep -q "exceeded the maximum execution time" <<<"$out"
@@ -151,7 +151,7 @@ jobs:
       - run: if [ "${{ matrix.n }}" = 1 ]; then exit 1; fi; sleep 60
 EOF
 run failfast --jobs 4
-want "fail-fast cancels the other legs" test "$rc" -eq 1 -a "$secs" -lt 30
+want "fail-fast cancels the other legs" test "$rc" -eq 1 -a "$secs" -lt 45
 want "fail-fast results" jcheck 'sorted(j["result"] for j in jobs)==["cancelled","cancelled","failure"]'
 
 # ---- concurrency groups ---------------------------------------------------------
@@ -296,6 +296,7 @@ jobs:
     steps:
       - run: |
           (sleep 3; touch "$GITHUB_WORKSPACE/survived") &
+          touch "$GITHUB_WORKSPACE/started"
           sleep 60
       - if: always()
         run: echo cleanup-after-cancel
@@ -306,11 +307,16 @@ jobs:
       - run: echo never
 EOF
 mkdir -p "$tmp/sigint"
-t0=$(date +%s)
 "$GHRUN" replay push -W "$tmp/sigint.yml" -C "$tmp/sigint" --json "$tmp/sigint.json" \
     >"$tmp/sigint.log" 2>&1 </dev/null &
 pid=$!
-sleep 1
+# interrupt once the step runs (a fixed delay could hit a slow start-up, before the handler)
+for _ in $(seq 600); do
+    [ -e "$tmp/sigint/started" ] && break
+    sleep 0.1
+done
+want "the step to interrupt started" test -e "$tmp/sigint/started"
+t0=$(date +%s)
 kill -INT "$pid"
 wait "$pid"
 rc=$? secs=$(($(date +%s) - t0)) out=$(cat "$tmp/sigint.log") json=$tmp/sigint.json

@@ -18,29 +18,25 @@ listen() { # start `ghrun run` in the background on ROOT with env assignments
     env "$@" "$RUNNER" run --root "$root" >>"$LOG" 2>&1 </dev/null &
     RPID=$!
 }
-wait_sessions() { # N: wait (up to 10 s) until the fake holds N sessions
-    for _ in $(seq 200); do
-        [ "$(state | q 'd["sessions"]')" = "$1" ] && return 0
-        sleep 0.05
-    done
-    return 1
+wait_sessions() { # N: wait (up to 30 s) until the fake holds N sessions
+    wait_until 30 sessions_are "$1"
 }
-wait_renewed() { # wait until the queued job's lock was renewed (it runs)
-    for _ in $(seq 200); do
-        [ "$(state | q "[j['renewals'] for j in d['jobs'] if j['runner_request_id']=='$JOB_RID'][0]")" \
-            -ge 1 ] && return 0
-        sleep 0.05
-    done
-    return 1
+renewed() {
+    [ "$(state | q "[j['renewals'] for j in d['jobs'] if j['runner_request_id']=='$JOB_RID'][0]")" \
+        -ge 1 ]
 }
-wait_completed() { # wait (up to 30 s) for the queued job's completion
-    for _ in $(seq 300); do
-        [ "$(completions_of "$JOB_RID")" -ge 1 ] && return 0
-        sleep 0.1
-    done
-    return 1
+wait_renewed() { # wait (up to 30 s) until the queued job's lock was renewed (it runs)
+    wait_until 30 renewed
+}
+completed() { [ "$(completions_of "$JOB_RID")" -ge 1 ]; }
+wait_completed() { # wait (up to 60 s) for the queued job's completion
+    wait_until 60 completed
 }
 log_has() { grep -qF -- "$1" "$LOG"; }
+log_count() { grep -cF -- "$1" "$LOG"; }
+# log_more TEXT N: the log has more than N lines with TEXT (the runner log is appended to by
+# every runner of this test: count the lines from before, not just any)
+log_more() { [ "$(log_count "$1")" -gt "$2" ]; }
 
 first_config
 
@@ -51,10 +47,8 @@ first_config
 listen "$T/r1" GHRUN_POLL_TIMEOUT_MS=1500
 check "outage: session created" wait_sessions 1
 ctl fault '{"endpoint":"message","kind":"drop","count":7}' >/dev/null
-for _ in $(seq 300); do
-    [ "$(state | q 'len(d["faults_left"])')" = 0 ] && break
-    sleep 0.1
-done
+faults_done() { [ "$(state | q 'len(d["faults_left"])')" = 0 ]; }
+wait_until 60 faults_done
 expect_eq "outage: every dropped poll was retried" "$(state | q 'len(d["faults_left"])')" 0
 kill -STOP "$FAKE_PID"
 sleep 4
@@ -70,10 +64,12 @@ expect_eq "outage: session deleted" "$(state | q 'd["sessions"]')" 0
 check "outage: backoff logged" log_has "cannot get messages"
 
 # Started while the server is frozen: the OAuth request times out and is retried until the
-# server is back.
+# server is back. The server stays frozen until the runner said so (a fixed delay was too
+# short for a slow start under load), however long that takes.
 kill -STOP "$FAKE_PID"
+N0=$(log_count "cannot get an access token")
 listen "$T/r1" GHRUN_REQUEST_TIMEOUT_MS=800
-sleep 3
+wait_until 60 log_more "cannot get an access token" "$N0"
 kill -CONT "$FAKE_PID"
 check "frozen at start: session created once the server is back" wait_sessions 1
 job '{"name":"after-freeze","steps":[{"run":"true"}]}'
@@ -82,7 +78,7 @@ kill -TERM "$RPID"
 wait "$RPID"
 expect_eq "frozen at start: exit after SIGTERM" "$?" 0
 expect_eq "frozen at start: session deleted" "$(state | q 'd["sessions"]')" 0
-check "frozen at start: token retry logged" log_has "cannot get an access token"
+check "frozen at start: token retry logged" log_more "cannot get an access token" "$N0"
 
 # ---------------------------------------------------------------- broker migration
 # A BrokerMigration message on the classic flow: the next long-poll goes to the broker with
@@ -118,8 +114,10 @@ job '{"name":"impatient","steps":[{"run":"sleep 60"}]}'
 listen "$T/r1" GHRUN_SHUTDOWN_GRACE_MS=60000
 check "second signal: job started" wait_renewed
 START=$(date +%s)
+N0=$(log_count "letting the running job finish")
 kill -TERM "$RPID"
-sleep 0.5
+# the second signal once the first was taken (the log says so), not after a fixed delay
+check "second signal: the first was taken" wait_until 30 log_more "letting the running job finish" "$N0"
 kill -INT "$RPID"
 wait "$RPID"
 expect_eq "second signal: exit" "$?" 0
@@ -140,14 +138,15 @@ check "grace over: logged" log_has "did not finish within 1 s"
 expect_eq "grace over: session deleted" "$(state | q 'd["sessions"]')" 0
 
 # ---------------------------------------------------------------- the pre-started worker
-idle_worker() { # print the pid of the listener's idle worker (up to 10 s), other than $1
-    local w
-    for _ in $(seq 200); do
-        w=$(pgrep -P "$RPID" -f "ghrun-engine worker" | grep -vx "${1:-0}" | head -1)
+idle_worker() { # print the pid of the listener's idle worker (up to 30 s), none of PIDS...
+    local w end=$((SECONDS + 30)) not
+    not=$(printf '%s\n' 0 "$@")
+    while :; do
+        w=$(pgrep -P "$RPID" -f "ghrun-engine worker" | grep -vxF "$not" | head -1)
         [ -n "$w" ] && echo "$w" && return 0
+        [ "$SECONDS" -lt "$end" ] || return 1
         sleep 0.05
     done
-    return 1
 }
 listen "$T/r1"
 check "prestart: session created" wait_sessions 1
@@ -158,7 +157,7 @@ expect_eq "prestart: conclusion" "$(conclusion_of "$JOB_RID")" succeeded
 check "prestart: the idle worker ($W1) took the job" log_has "pre-started worker $W1 takes it"
 W2=$(idle_worker "$W1") || bad "prestart: no new idle worker after the job"
 kill -KILL "$W2"
-W3=$(idle_worker "$W2") || bad "prestart: the killed idle worker was not replaced"
+W3=$(idle_worker "$W1" "$W2") || bad "prestart: the killed idle worker was not replaced"
 check "prestart: the death was logged" log_has "idle worker $W2 was killed by signal 9"
 job '{"name":"after-kill","steps":[{"run":"echo again"}]}'
 check "prestart: job after the kill completed" wait_completed
@@ -189,13 +188,16 @@ expect_eq "no prestart: exit after SIGTERM" "$?" 0
 start_fake --poll-hold 0
 config "$T/r3" r3 || bad "config r3"
 BEFORE=$(wc -l <"$T/requests.jsonl") # the log is appended to: count this runner's polls only
+N0=$(log_count "answers long-polls without waiting")
 listen "$T/r3"
+# the polls of its first 3 s (an upper bound: a slow machine polls less, never more)
 sleep 3
+POLLS=$(tail -n +"$((BEFORE + 1))" "$T/requests.jsonl" | grep -c '"endpoint": "message"')
+# its 50 empty answers can take longer than 3 s under load: wait for the backoff itself
+check "no hold: logged" wait_until 30 log_more "answers long-polls without waiting" "$N0"
 kill -TERM "$RPID"
 wait "$RPID"
 expect_eq "no hold: exit" "$?" 0
-POLLS=$(tail -n +"$((BEFORE + 1))" "$T/requests.jsonl" | grep -c '"endpoint": "message"')
 check "no hold: the runner backed off ($POLLS polls in 3 s)" test "$POLLS" -lt 260
-check "no hold: logged" log_has "answers long-polls without waiting"
 
 finish_all

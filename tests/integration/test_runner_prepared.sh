@@ -26,12 +26,9 @@ listen() { # start `ghrun run` in the background on ROOT with env assignments
     env "$@" "$RUNNER" run --root "$root" >>"$LOG" 2>&1 </dev/null &
     RPID=$!
 }
-wait_completed() { # wait (up to 30 s) for the queued job's completion
-    for _ in $(seq 300); do
-        [ "$(completions_of "$JOB_RID")" -ge 1 ] && return 0
-        sleep 0.1
-    done
-    return 1
+completed() { [ "$(completions_of "$JOB_RID")" -ge 1 ]; }
+wait_completed() { # wait (up to 60 s) for the queued job's completion
+    wait_until 60 completed
 }
 jq_job() { state | q "[j for j in d['jobs'] if j['runner_request_id']=='$JOB_RID'][0]$1"; }
 taken() { grep -c "ghrun-trace: job: prepared sandbox taken" "$LOG"; }
@@ -43,15 +40,15 @@ STATE=${TMPDIR:-/tmp}
 prepared_by() { # PID: whether PID has its prepared sandbox made (its private dir)
     compgen -G "$STATE/ghrun-job-$1-*" >/dev/null
 }
-wait_prepared() { # [NOT_PID]: wait (up to 15 s) until the idle worker (other than NOT_PID,
+wait_prepared() { # [NOT_PID]: wait (up to 60 s) until the idle worker (other than NOT_PID,
     # which the listener may not have reaped yet) has its sandbox prepared
-    local w
-    for _ in $(seq 150); do
+    local w end=$((SECONDS + 60))
+    while :; do
         w=$(idle_worker)
         [ -n "$w" ] && [ "$w" != "${1:-}" ] && prepared_by "$w" && { WORKER=$w; return 0; }
+        [ "$SECONDS" -lt "$end" ] || return 1
         sleep 0.1
     done
-    return 1
 }
 # every job-* cgroup of ours, by the pid in its name (leaf_name: job-<name>-<pid>-<seq>)
 cgroups_of() {
@@ -65,6 +62,20 @@ procs_of() {
         grep -qE '^State:[[:space:]]+Z' "${f%/cgroup}/status" 2>/dev/null || n=$((n + 1))
     done
     echo "$n"
+}
+# no_procs_of PID: wait (up to 30 s) until no live process of worker PID's sandbox is left.
+# The kernel lets a cgroup be removed once its tasks are exiting, before they are gone (a pid
+# namespace's init waits there for its namespace to empty): for a moment after the sweep or
+# the stop, a killed sandbox's processes can still be listed, in the removed cgroup.
+procs_gone() { [ "$(procs_of "$1")" -eq 0 ]; }
+no_procs_of() {
+    wait_until 30 procs_gone "$1" && return 0
+    local f
+    for f in $(grep -lE "/job-[^/]*-$1-[0-9]+(/|$)" /proc/[0-9]*/cgroup 2>/dev/null); do
+        echo "left: ${f%/cgroup}: $(grep -E '^(Name|State|PPid):' "${f%/cgroup}/status" 2>/dev/null |
+            tr -s '\t\n' '  ') $(cat "$f" 2>/dev/null)"
+    done
+    return 1
 }
 # slot leases (flock'd lock files, O_CLOEXEC) still open in worker PID or its job's processes
 leases_of() {
@@ -129,6 +140,7 @@ check "kill: it holds a slot lease" test "$(leases_of "$KILLED")" -ge 1
 kill -KILL "$KILLED"
 check "kill: a new idle worker prepared a sandbox" wait_prepared "$KILLED"
 check "kill: the new worker is another process" test "$WORKER" != "$KILLED"
+no_procs_of "$KILLED"
 expect_eq "kill: no process of the killed worker's sandbox left" "$(procs_of "$KILLED")" 0
 expect_eq "kill: no cgroup of the killed worker left" "$(cgroups_of "$KILLED" | wc -l)" 0
 check "kill: no private dir of the killed worker left" bash -c "! compgen -G '$STATE/ghrun-job-$KILLED-*'"
@@ -146,6 +158,7 @@ expect_eq "stop: exit after SIGTERM" "$?" 0
 RPID=""
 check "stop: the idle worker is gone" bash -c "! kill -0 $LAST 2>/dev/null"
 expect_eq "stop: no cgroup left" "$(cgroups_of "$LAST" | wc -l)" 0
+no_procs_of "$LAST"
 expect_eq "stop: no process of its sandbox left" "$(procs_of "$LAST")" 0
 expect_eq "stop: no slot lease left" "$(leases_of "$LAST")" 0
 check "stop: no private dir left" bash -c "! compgen -G '$STATE/ghrun-job-$LAST-*'"

@@ -67,7 +67,7 @@ check "step is pid 2 under its init" 2 "$(cat "$tmp/out")"
 "$helper" --ns pid -- sh -c 'trap "echo got-term; exit 9" TERM; echo ready; while :; do sleep 0.1; done' \
     >"$tmp/fwd" &
 hp=$!
-for _ in $(seq 100); do grep -q ready "$tmp/fwd" 2>/dev/null && break; sleep 0.05; done
+for _ in $(seq 600); do grep -q ready "$tmp/fwd" 2>/dev/null && break; sleep 0.05; done
 kill -TERM "$hp"
 wait "$hp"
 check "SIGTERM forwarded to the step" 9 $?

@@ -164,7 +164,7 @@ while True:
     c, _ = s.accept(); c.close()
 " "$port_file" &
 srv_pid=$!
-for _ in $(seq 50); do [ -s "$port_file" ] && break; sleep 0.1; done
+for _ in $(seq 300); do [ -s "$port_file" ] && break; sleep 0.1; done
 port=$(cat "$port_file")
 cat >"$root/.sandbox" <<JSON
 {"network": "none", "mask": ["$root"]}

@@ -199,13 +199,13 @@ jobs:
     runs-on: ubuntu-latest
     steps:
       - run: |
-          touch one.started; for i in $(seq 100); do test -e two.started && break; sleep 0.1; done
+          touch one.started; for i in $(seq 600); do test -e two.started && break; sleep 0.1; done
           echo "job one uid=$(id -u) overlap=$(test -e two.started && echo yes)"
   two:
     runs-on: ubuntu-latest
     steps:
       - run: |
-          touch two.started; for i in $(seq 100); do test -e one.started && break; sleep 0.1; done
+          touch two.started; for i in $(seq 600); do test -e one.started && break; sleep 0.1; done
           echo "job two uid=$(id -u) overlap=$(test -e one.started && echo yes)"
 YML
 out3=$(timeout 120 "$GHRUN" replay -W "$ws/wf3.yml" -C "$ws" --jobs 2 2>&1)

@@ -63,9 +63,11 @@ static bool no_init(void)
 }
 
 /* Waits for the end (10 s at most); 1, or 0 when it did not come. */
+/* The waits below poll 10 ms at a time for up to 30-60 s: a loaded CI machine running the
+ * ASan build can take seconds to start or end a step in its sandbox. */
 static int wait_end(struct sb_stepc *c, struct sb_stepc_end *e)
 {
-    for (int i = 0; i < 1000; i++) {
+    for (int i = 0; i < 6000; i++) {
         struct pollfd pf = {.fd = sb_stepc_fd(c),
                             .events = POLLIN | (sb_stepc_want_write(c) ? POLLOUT : 0)};
         int r;
@@ -237,7 +239,7 @@ static bool wait_for(int fd, const char *want)
     char buf[256];
     size_t n = 0;
 
-    for (int i = 0; i < 500 && n < sizeof(buf) - 1; i++) {
+    for (int i = 0; i < 3000 && n < sizeof(buf) - 1; i++) {
         struct pollfd pf = {.fd = fd, .events = POLLIN};
         ssize_t k;
 
@@ -306,7 +308,7 @@ static void test_hangup_kills_tree(void **state)
     c = start_sh("sleep 1000 & sleep 1001 & echo ready; wait", out[1]);
     assert_true(wait_for(out[0], "ready"));
     sb_stepc_hangup(c);
-    for (int i = 0; i < 500 && !eof; i++) {
+    for (int i = 0; i < 3000 && !eof; i++) {
         struct pollfd pf = {.fd = out[0], .events = POLLIN};
 
         if (poll(&pf, 1, 10) > 0)
