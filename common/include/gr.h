@@ -113,6 +113,13 @@ int gr_buf_adds(struct gr_buf *b, const char *s) GR_MUST_CHECK;
 int gr_buf_addch(struct gr_buf *b, char c) GR_MUST_CHECK;
 int gr_buf_addf(struct gr_buf *b, const char *fmt, ...) GR_PRINTF(2, 3) GR_MUST_CHECK;
 int gr_buf_vaddf(struct gr_buf *b, const char *fmt, va_list ap) GR_MUST_CHECK;
+/*
+ * The same appends where the caller knows they cannot fail: the buffer has no limit (growth
+ * aborts on OOM) or room for the bytes. A failing append is a bug; it trips an assertion.
+ */
+void gr_buf_xadd(struct gr_buf *b, const void *data, size_t len);
+void gr_buf_xadds(struct gr_buf *b, const char *s);
+void gr_buf_xaddch(struct gr_buf *b, char c);
 /* Drop the first n bytes. */
 void gr_buf_consume(struct gr_buf *b, size_t n);
 void gr_buf_reset(struct gr_buf *b);
