@@ -361,6 +361,20 @@ const char *ex_cache_dir(const struct ex_cache *c)
     return c->dir;
 }
 
+char *ex_cache_store_dir(const char *dir, const char *home_default)
+{
+    const char *env = getenv("GHRUN_CACHE_DIR");
+    const char *home = getenv("HOME");
+
+    if (dir && *dir)
+        return gr_xstrdup(dir);
+    if (env && *env)
+        return gr_xstrdup(env);
+    if (!home || !*home)
+        home = home_default;
+    return home ? gr_xasprintf("%s/.cache/ghrun/cache", home) : NULL;
+}
+
 char *ex_cache_blob_path(const struct ex_cache *c, const struct ex_cache_entry *e)
 {
     return gr_path_join(c->blobs, e->sha256);

@@ -172,18 +172,6 @@ static char *keys_check(const json_t *keys)
 
 /* ---- the job's settings ------------------------------------------------ */
 
-static char *store_dir(const struct ex_run_opts *o)
-{
-    const char *env = getenv("GHRUN_CACHE_DIR");
-    const char *home = getenv("HOME");
-
-    if (o->cache_dir && *o->cache_dir)
-        return gr_xstrdup(o->cache_dir);
-    if (env && *env)
-        return gr_xstrdup(env);
-    return gr_xasprintf("%s/.cache/ghrun/cache", home && *home ? home : "/tmp");
-}
-
 /* A value of the step's environment (env context), else of the runner's. */
 static const char *step_getenv(struct ex__stepexec *se, const char *name)
 {
@@ -240,7 +228,7 @@ static struct cache_job *job_new(struct ex__stepexec *se, enum cache_kind kind, 
 
     j->se = se;
     j->kind = kind;
-    j->store = store_dir(se->leg->run->opts);
+    j->store = ex_cache_store_dir(se->leg->run->opts->cache_dir, "/tmp");
     j->scope = gr_xstrdup(repo && *repo ? repo : "local");
     j->ws = gr_xstrdup(se->leg->run->workdir);
     j->home = gr_xstrdup(home && *home ? home : "/");
