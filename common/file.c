@@ -160,6 +160,66 @@ char *gr_path_join(const char *a, const char *b)
     return gr_xasprintf("%.*s/%s", (int)la, a, b);
 }
 
+#define CHOWN_DEPTH 256
+
+struct own {
+    uid_t from; /* files of this uid ... */
+    uid_t uid;  /* ... go to this uid and gid */
+    gid_t gid;
+    dev_t dev;      /* stay on the tree's file system */
+    dev_t skip_dev; /* and out of this directory */
+    ino_t skip_ino;
+    int changed;
+};
+
+static void chown_at(struct own *o, int dfd, const char *name, int depth)
+{
+    struct stat st;
+    struct dirent *de;
+    DIR *d;
+    int fd;
+
+    if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_dev != o->dev)
+        return;
+    if (S_ISDIR(st.st_mode) && st.st_dev == o->skip_dev && st.st_ino == o->skip_ino)
+        return;
+    if (st.st_uid == o->from) {
+        if (fchownat(dfd, name, o->uid, o->gid, AT_SYMLINK_NOFOLLOW) == 0)
+            o->changed++;
+        else
+            GR_LOG_DEBUG("cannot chown '%s': %s", name, strerror(errno));
+    }
+    if (!S_ISDIR(st.st_mode) || depth >= CHOWN_DEPTH)
+        return;
+    fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    d = fd < 0 ? NULL : fdopendir(fd);
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    while ((de = readdir(d)) != NULL)
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+            chown_at(o, dirfd(d), de->d_name, depth + 1);
+    closedir(d);
+}
+
+int gr_chown_tree(const char *path, const char *skip, uid_t from, uid_t uid, gid_t gid)
+{
+    struct own o = {.from = from, .uid = uid, .gid = gid};
+    struct stat st;
+
+    if (lstat(path, &st) < 0)
+        return -errno;
+    o.dev = st.st_dev;
+    if (skip && stat(skip, &st) == 0) {
+        o.skip_dev = st.st_dev;
+        o.skip_ino = st.st_ino;
+    }
+    chown_at(&o, AT_FDCWD, path, 0);
+    return o.changed;
+}
+
 bool gr_path_exists(const char *path)
 {
     struct stat st;

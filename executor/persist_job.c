@@ -191,7 +191,7 @@ static void restore_work(uv_work_t *req)
         restore_one(p, c, &p->dirs[i]);
     ex_cache_free(c);
     /* extracted as the runner: to the slot, with the parents the archives made (~/.cache) */
-    if (p->restored && p->own && ex_persist_chown_tree(p->home, geteuid(), p->uid, p->gid) < 0)
+    if (p->restored && p->own && gr_chown_tree(p->home, NULL, geteuid(), p->uid, p->gid) < 0)
         say(p, "warning", "persist: cannot hand the restored files to the job's user");
 }
 

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define GR_MUST_CHECK __attribute__((warn_unused_result))
 #define GR_PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -156,6 +157,14 @@ int gr_rm_rf(const char *path) GR_MUST_CHECK;
 char *gr_path_join(const char *a, const char *b);
 bool gr_path_exists(const char *path);
 bool gr_path_is_dir(const char *path);
+/*
+ * Every file of uid from in the tree at path goes to uid:gid. Links are not followed, the walk
+ * stays on path's file system and goes at most 256 directories deep, and it does not enter the
+ * directory skip (NULL: none), which keeps its owner too. A file that cannot be changed is logged
+ * (debug) and passed over. Returns the number of files changed, or -errno when path cannot be
+ * read.
+ */
+int gr_chown_tree(const char *path, const char *skip, uid_t from, uid_t uid, gid_t gid);
 
 /* ---- time -------------------------------------------------------------- */
 

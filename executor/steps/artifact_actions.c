@@ -840,7 +840,7 @@ static void work_cb(uv_work_t *req)
     /* a download into the job's private home: the workspace goes to the slot after the step
      * (ex__slot_claim), the home here */
     if (!j->upload && j->own && j->dest && gr_startswith(j->dest, j->home))
-        (void)ex_persist_chown_tree(j->home, geteuid(), j->own_uid, j->own_gid);
+        (void)gr_chown_tree(j->home, NULL, geteuid(), j->own_uid, j->own_gid);
 }
 
 /* ---- results (loop) ------------------------------------------------------ */

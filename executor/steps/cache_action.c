@@ -563,7 +563,7 @@ static void restore_work(struct cache_job *j, struct ex_cache *c)
         strv_free(roots, nroots);
         /* the workspace goes to the slot after the step (ex__slot_claim); the home here */
         if (j->own)
-            (void)ex_persist_chown_tree(j->home, geteuid(), j->own_uid, j->own_gid);
+            (void)gr_chown_tree(j->home, NULL, geteuid(), j->own_uid, j->own_gid);
         if (j->r < 0) {
             /* the action warns and goes on as a miss */
             snprintf(j->note, sizeof(j->note), "Failed to restore: %s", d.msg);

@@ -1,10 +1,16 @@
-/* Unit tests for the common helpers that several modules share: the appends that cannot fail. */
+/* Unit tests for the common helpers that several modules share: appends that cannot fail, tree
+ * chown. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "gr.h"
 
@@ -45,11 +51,71 @@ static void buf_xadd_fills_a_limited_buffer(void **state)
     gr_buf_release(&b);
 }
 
+static void put(const char *root, const char *rel, bool dir)
+{
+    char *p = gr_path_join(root, rel);
+
+    if (dir)
+        assert_int_equal(gr_mkdir_p(p, 0755), 0);
+    else
+        assert_int_equal(gr_file_write_atomic(p, "x", 1, 0644), 0);
+    free(p);
+}
+
+static uid_t owner(const char *root, const char *rel)
+{
+    char *p = gr_path_join(root, rel);
+    struct stat st;
+
+    assert_int_equal(lstat(p, &st), 0);
+    free(p);
+    return st.st_uid;
+}
+
+static void chown_tree_skips_and_counts(void **state)
+{
+    char tmpl[] = "/tmp/gr-chown-XXXXXX";
+    char *root = mkdtemp(tmpl), *out, *skip, *link;
+
+    (void)state;
+    assert_non_null(root);
+    put(root, "a/b", true);
+    put(root, "a/b/f", false);
+    put(root, "state/s", true);
+    put(root, "outside", true);
+    put(root, "outside/o", false);
+    out = gr_path_join(root, "outside");
+    skip = gr_path_join(root, "state");
+    link = gr_path_join(root, "a/l");
+    assert_int_equal(symlink(out, link), 0);
+    /* A link alone: changed itself, not followed. */
+    assert_int_equal(gr_chown_tree(link, NULL, geteuid(), geteuid(), getegid()), 1);
+    /* The whole tree but the state dir: root, a, a/b, a/b/f, a/l, outside, outside/o. */
+    assert_int_equal(gr_chown_tree(root, skip, geteuid(), geteuid(), getegid()), 7);
+    assert_int_equal(gr_chown_tree(root, NULL, geteuid(), geteuid(), getegid()), 9);
+    /* Files of another uid stay. */
+    assert_int_equal(gr_chown_tree(root, NULL, geteuid() + 1, geteuid(), getegid()), 0);
+    if (geteuid() == 0) {
+        assert_int_equal(gr_chown_tree(root, skip, 0, 64123, 64124), 7);
+        assert_int_equal(owner(root, "a/b/f"), 64123);
+        assert_int_equal(owner(root, "a/l"), 64123);
+        assert_int_equal(owner(root, "state"), 0);
+        assert_int_equal(owner(root, "state/s"), 0);
+        assert_int_equal(gr_chown_tree(root, NULL, 64123, 0, 0), 7);
+    }
+    assert_int_equal(gr_chown_tree("/nonexistent/x", NULL, 0, 1, 1), -ENOENT);
+    assert_int_equal(gr_rm_rf(root), 0);
+    free(out);
+    free(skip);
+    free(link);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(buf_xadd_appends),
         cmocka_unit_test(buf_xadd_fills_a_limited_buffer),
+        cmocka_unit_test(chown_tree_skips_and_counts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
