@@ -1245,8 +1245,8 @@ static void place_below(struct archive_entry *ent, const char *dest, const char 
     free(hfull);
 }
 
-static int copy_data(struct archive *in, struct archive *out, const char *name,
-                     struct gr_diag *reterr)
+static int copy_data(struct archive *in, struct archive *out, const char *name, uint64_t *total,
+                     uint64_t max, struct gr_diag *reterr)
 {
     const void *buf;
     size_t len;
@@ -1259,26 +1259,30 @@ static int copy_data(struct archive *in, struct archive *out, const char *name,
         if (st != ARCHIVE_OK)
             return gr_diag_set(reterr, GR_EARCHIVE, name, 0, 0, "cannot read archive: %s",
                                archive_error_string(in));
+        if (total && (*total += len) > max)
+            return gr_diag_set(reterr, -E2BIG, NULL, 0, 0,
+                               "refusing the archive: more than %llu bytes when extracted",
+                               (unsigned long long)max);
         if (archive_write_data_block(out, buf, len, off) != ARCHIVE_OK)
             return gr_diag_set(reterr, GR_EARCHIVE, name, 0, 0, "cannot extract: %s",
                                archive_error_string(out));
     }
 }
 
-/* Write one member through libarchive's disk writer (its pathname is absolute by now). */
-static int disk_write(struct archive *in, struct archive *out, struct archive_entry *ent,
-                      struct gr_diag *reterr)
+int ex__cache_disk_write(struct archive *in, struct archive *out, struct archive_entry *ent,
+                         uint64_t *total, uint64_t max, struct gr_diag *reterr)
 {
+    const char *name = archive_entry_pathname(ent);
     int r = 0;
 
     if (archive_write_header(out, ent) != ARCHIVE_OK)
-        return gr_diag_set(reterr, GR_EARCHIVE, archive_entry_pathname(ent), 0, 0,
-                           "cannot extract: %s", archive_error_string(out));
+        return gr_diag_set(reterr, GR_EARCHIVE, name, 0, 0, "cannot extract: %s",
+                           archive_error_string(out));
     if (archive_entry_size(ent) > 0)
-        r = copy_data(in, out, archive_entry_pathname(ent), reterr);
+        r = copy_data(in, out, name, total, max, reterr);
     if (r == 0 && archive_write_finish_entry(out) != ARCHIVE_OK)
-        r = gr_diag_set(reterr, GR_EARCHIVE, archive_entry_pathname(ent), 0, 0,
-                        "cannot extract: %s", archive_error_string(out));
+        r = gr_diag_set(reterr, GR_EARCHIVE, name, 0, 0, "cannot extract: %s",
+                        archive_error_string(out));
     return r;
 }
 
@@ -1296,7 +1300,7 @@ static int extract_entry(struct archive *in, struct archive *out, struct ex__cac
 
     if (r == 1) {
         r = place_outside(ent, dest, archive_entry_pathname(ent), roots, nroots, alias, reterr);
-        return r < 0 ? r : disk_write(in, out, ent, reterr);
+        return r < 0 ? r : ex__cache_disk_write(in, out, ent, NULL, 0, reterr);
     }
     if (r < 0)
         return r;
@@ -1308,7 +1312,7 @@ static int extract_entry(struct archive *in, struct archive *out, struct ex__cac
     place_below(ent, dest, relc, hlc);
     free(relc);
     free(hlc);
-    return disk_write(in, out, ent, reterr);
+    return ex__cache_disk_write(in, out, ent, NULL, 0, reterr);
 }
 
 static int extract(const char *blob, const char *dest, const char *const *roots, size_t nroots,
