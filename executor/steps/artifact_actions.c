@@ -656,6 +656,29 @@ static bool wanted(const struct art_job *j, const struct ex_artifact *a)
     return !j->pattern || fnmatch(j->pattern, a->name, 0) == 0;
 }
 
+/* Where artifact a goes (owned); says so in the log. */
+static char *download_dest(struct art_job *j, const struct ex_artifact *a)
+{
+    char *dest = j->name || j->merge ? gr_xstrdup(j->dest) : gr_path_join(j->dest, a->name);
+
+    logf_(j, "Downloading artifact '%s' (%llu bytes) to %s", a->name, (unsigned long long)a->size,
+          dest);
+    return dest;
+}
+
+/* After count of the n listed artifacts v (freed here) were downloaded. */
+static void downloads_done(struct art_job *j, size_t count, struct ex_artifact *v, size_t n)
+{
+    if (j->r == 0 && j->name && count == 0) {
+        j->r = GR_ENOTFOUND;
+        snprintf(j->err, sizeof(j->err),
+                 "Unable to download artifact(s): Artifact not found for name: %s", j->name);
+    }
+    if (j->r == 0)
+        logf_(j, "Total of %zu artifact(s) downloaded", count);
+    ex_artifacts_free(v, n);
+}
+
 static void download_work(struct art_job *j, struct ex_artifact_store *st)
 {
     struct ex_artifact *v = NULL;
@@ -669,21 +692,12 @@ static void download_work(struct art_job *j, struct ex_artifact_store *st)
             continue;
         count++;
         zip = ex_artifact_path(st, v[i].name);
-        dest = j->name || j->merge ? gr_xstrdup(j->dest) : gr_path_join(j->dest, v[i].name);
-        logf_(j, "Downloading artifact '%s' (%llu bytes) to %s", v[i].name,
-              (unsigned long long)v[i].size, dest);
+        dest = download_dest(j, &v[i]);
         j->r = extract(j, zip, dest);
         free(zip);
         free(dest);
     }
-    if (j->r == 0 && j->name && count == 0) {
-        j->r = GR_ENOTFOUND;
-        snprintf(j->err, sizeof(j->err),
-                 "Unable to download artifact(s): Artifact not found for name: %s", j->name);
-    }
-    if (j->r == 0)
-        logf_(j, "Total of %zu artifact(s) downloaded", count);
-    ex_artifacts_free(v, n);
+    downloads_done(j, count, v, n);
 }
 
 /* ---- the remote service (thread pool) ------------------------------------ */
@@ -798,20 +812,11 @@ static void remote_download_work(struct art_job *j)
         if (!wanted(j, &v[i]))
             continue;
         count++;
-        dest = j->name || j->merge ? gr_xstrdup(j->dest) : gr_path_join(j->dest, v[i].name);
-        logf_(j, "Downloading artifact '%s' (%llu bytes) to %s", v[i].name,
-              (unsigned long long)v[i].size, dest);
+        dest = download_dest(j, &v[i]);
         j->r = remote_fetch(j, &v[i], dest);
         free(dest);
     }
-    if (j->r == 0 && j->name && count == 0) {
-        j->r = GR_ENOTFOUND;
-        snprintf(j->err, sizeof(j->err),
-                 "Unable to download artifact(s): Artifact not found for name: %s", j->name);
-    }
-    if (j->r == 0)
-        logf_(j, "Total of %zu artifact(s) downloaded", count);
-    ex_artifacts_free(v, n);
+    downloads_done(j, count, v, n);
 }
 
 static void work_cb(uv_work_t *req)
