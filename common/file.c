@@ -56,6 +56,23 @@ int gr_write_all(int fd, const void *data, size_t len)
     return 0;
 }
 
+int gr_pwrite_all(int fd, const void *data, size_t len, uint64_t off)
+{
+    const char *p = data;
+
+    while (len) {
+        ssize_t n = pwrite(fd, p, len, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        p += n;
+        len -= (size_t)n;
+        off += (uint64_t)n;
+    }
+    return 0;
+}
+
 int gr_file_write_atomic(const char *path, const void *data, size_t len, int mode)
 {
     char *tmp = gr_xasprintf("%s.tmp.%ld", path, (long)getpid());

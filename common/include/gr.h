@@ -147,6 +147,8 @@ bool gr_endswith(const char *s, const char *suffix);
 int gr_file_read(const char *path, size_t max, char **ret, size_t *ret_len) GR_MUST_CHECK;
 /* Write all of data to fd, retrying short writes and EINTR; 0 or -errno. */
 int gr_write_all(int fd, const void *data, size_t len) GR_MUST_CHECK;
+/* The same with pwrite() at offset off (the file offset does not move). */
+int gr_pwrite_all(int fd, const void *data, size_t len, uint64_t off) GR_MUST_CHECK;
 /* Write a file atomically (temp file + rename) with the given mode. */
 int gr_file_write_atomic(const char *path, const void *data, size_t len, int mode) GR_MUST_CHECK;
 /* mkdir -p; mode for created directories. */
@@ -172,6 +174,8 @@ int gr_chown_tree(const char *path, const char *skip, uid_t from, uid_t uid, gid
 uint64_t gr_now_ns(void);
 /* Wall-clock ISO 8601 UTC ("2026-11-27T03:34:24.123Z") into out (>= 32 bytes). */
 void gr_time_iso8601(char *out, size_t outlen);
+/* The same for ms, milliseconds since the epoch. */
+void gr_time_iso8601_ms(int64_t ms, char *out, size_t outlen);
 
 /* ---- logging ----------------------------------------------------------- */
 

@@ -1,11 +1,14 @@
-/* Unit tests for the common helpers that several modules share: appends that cannot fail, tree
- * chown. */
+/*
+ * Unit tests for the common helpers that several modules share: appends that cannot fail, tree
+ * chown, pwrite at an offset, ISO 8601 times.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,12 +113,52 @@ static void chown_tree_skips_and_counts(void **state)
     free(link);
 }
 
+static void pwrite_all_at_offsets(void **state)
+{
+    char tmpl[] = "/tmp/gr-pwrite-XXXXXX", *text = NULL;
+    int fd = mkstemp(tmpl);
+    size_t len = 0;
+
+    (void)state;
+    assert_true(fd >= 0);
+    assert_int_equal(gr_pwrite_all(fd, "world", 5, 6), 0);
+    assert_int_equal(gr_pwrite_all(fd, "hello ", 6, 0), 0);
+    /* The file offset does not move. */
+    assert_int_equal(lseek(fd, 0, SEEK_CUR), 0);
+    assert_int_equal(gr_file_read(tmpl, 64, &text, &len), 0);
+    assert_int_equal(len, 11);
+    assert_string_equal(text, "hello world");
+    free(text);
+    close(fd);
+    assert_int_equal(gr_pwrite_all(fd, "x", 1, 0), -EBADF);
+    assert_int_equal(unlink(tmpl), 0);
+}
+
+static void iso8601_of_milliseconds(void **state)
+{
+    char out[32];
+
+    (void)state;
+    gr_time_iso8601_ms(0, out, sizeof(out));
+    assert_string_equal(out, "1970-01-01T00:00:00.000Z");
+    gr_time_iso8601_ms(1795750464123LL, out, sizeof(out));
+    assert_string_equal(out, "2026-11-27T03:34:24.123Z");
+    gr_time_iso8601_ms(1000LL * 86400 + 7, out, sizeof(out));
+    assert_string_equal(out, "1970-01-02T00:00:00.007Z");
+    /* The current time has the same shape. */
+    gr_time_iso8601(out, sizeof(out));
+    assert_int_equal(strlen(out), 24);
+    assert_int_equal(out[23], 'Z');
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(buf_xadd_appends),
         cmocka_unit_test(buf_xadd_fills_a_limited_buffer),
         cmocka_unit_test(chown_tree_skips_and_counts),
+        cmocka_unit_test(pwrite_all_at_offsets),
+        cmocka_unit_test(iso8601_of_milliseconds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
