@@ -237,6 +237,29 @@ int gr_chown_tree(const char *path, const char *skip, uid_t from, uid_t uid, gid
     return o.changed;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char **gr_dir_names(DIR *d, size_t *ret_n)
+{
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *de;
+
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        GR_GROW(names, cap, n + 1);
+        names[n++] = gr_xstrdup(de->d_name);
+    }
+    if (n)
+        qsort(names, n, sizeof(*names), cmp_str);
+    *ret_n = n;
+    return names;
+}
+
 bool gr_path_exists(const char *path)
 {
     struct stat st;

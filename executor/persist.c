@@ -193,23 +193,15 @@ static void walk_entry(struct walk *w, int dfd, const char *name, const char *re
 static void walk_dir(struct walk *w, int fd, const char *rel, int depth)
 {
     DIR *d = fdopendir(fd);
-    struct dirent *de;
-    char **names = NULL;
-    size_t n = 0, cap = 0;
+    char **names;
+    size_t n;
 
     if (!d) {
         w->err = -errno;
         close(fd);
         return;
     }
-    while ((de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        GR_GROW(names, cap, n + 1);
-        names[n++] = gr_xstrdup(de->d_name);
-    }
-    if (n)
-        qsort(names, n, sizeof(*names), cmp_str);
+    names = gr_dir_names(d, &n);
     for (size_t i = 0; i < n; i++) {
         char *sub = gr_xasprintf("%s/%s", rel, names[i]);
 

@@ -10,6 +10,7 @@
  */
 #pragma once
 
+#include <dirent.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -157,6 +158,11 @@ int gr_mkdir_p(const char *path, int mode) GR_MUST_CHECK;
 int gr_rm_rf(const char *path) GR_MUST_CHECK;
 /* Join two path parts with exactly one '/'; returns an owned string. */
 char *gr_path_join(const char *a, const char *b);
+/*
+ * The names in directory d from where it stands to its end, but "." and "..", sorted by strcmp.
+ * d stays open. The array and each name are malloc()ed (free all); *ret_n is their count.
+ */
+char **gr_dir_names(DIR *d, size_t *ret_n);
 bool gr_path_exists(const char *path);
 bool gr_path_is_dir(const char *path);
 /*

@@ -279,18 +279,12 @@ static bool included(const struct resolve *rs, const char *path)
     return in;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static void walk(struct resolve *rs, const char *path, int depth)
 {
     const char *base = strrchr(path, '/');
     struct stat st;
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *de;
+    char **names;
+    size_t n;
     DIR *d;
 
     if (!rs->hidden && base && base[1] == '.')
@@ -304,15 +298,8 @@ static void walk(struct resolve *rs, const char *path, int depth)
     }
     if (depth >= WALK_DEPTH || !(d = opendir(path)))
         return;
-    while ((de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
-            GR_GROW(names, cap, n + 1);
-            names[n++] = gr_xstrdup(de->d_name);
-        }
-    }
+    names = gr_dir_names(d, &n);
     closedir(d);
-    if (n)
-        qsort(names, n, sizeof(*names), cmp_str);
     for (size_t i = 0; i < n; i++) {
         char *child = gr_xasprintf("%s%s%s", path, strcmp(path, "/") ? "/" : "", names[i]);
         walk(rs, child, depth + 1);

@@ -378,21 +378,13 @@ static int cmp_str(const void *a, const void *b)
 static void walk(struct resolve *rs, const char *dir, int depth)
 {
     DIR *d = depth > 0 ? opendir(dir) : NULL;
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *de;
+    char **names;
+    size_t n;
 
     if (!d)
         return;
-    while ((de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
-            GR_GROW(names, cap, n + 1);
-            names[n++] = gr_xstrdup(de->d_name);
-        }
-    }
+    names = gr_dir_names(d, &n);
     closedir(d);
-    if (n)
-        qsort(names, n, sizeof(*names), cmp_str);
     for (size_t i = 0; i < n; i++) {
         char *p =
             strcmp(dir, "/") ? gr_xasprintf("%s/%s", dir, names[i]) : gr_xasprintf("/%s", names[i]);

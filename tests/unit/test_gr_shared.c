@@ -1,6 +1,6 @@
 /*
  * Unit tests for the common helpers that several modules share: appends that cannot fail, tree
- * chown, pwrite at an offset, ISO 8601 times.
+ * chown, pwrite at an offset, ISO 8601 times, sorted directory names.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -151,6 +151,40 @@ static void iso8601_of_milliseconds(void **state)
     assert_int_equal(out[23], 'Z');
 }
 
+static void dir_names_sorted(void **state)
+{
+    char tmpl[] = "/tmp/gr-names-XXXXXX";
+    char *root = mkdtemp(tmpl), **names;
+    size_t n = 99;
+    DIR *d;
+
+    (void)state;
+    assert_non_null(root);
+    d = opendir(root);
+    assert_non_null(d);
+    names = gr_dir_names(d, &n);
+    closedir(d);
+    assert_int_equal(n, 0);
+    free(names);
+    put(root, "b", false);
+    put(root, "a", true);
+    put(root, "C", false);
+    put(root, ".h", false);
+    d = opendir(root);
+    assert_non_null(d);
+    names = gr_dir_names(d, &n);
+    closedir(d);
+    assert_int_equal(n, 4);
+    assert_string_equal(names[0], ".h");
+    assert_string_equal(names[1], "C");
+    assert_string_equal(names[2], "a");
+    assert_string_equal(names[3], "b");
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    assert_int_equal(gr_rm_rf(root), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -159,6 +193,7 @@ int main(void)
         cmocka_unit_test(chown_tree_skips_and_counts),
         cmocka_unit_test(pwrite_all_at_offsets),
         cmocka_unit_test(iso8601_of_milliseconds),
+        cmocka_unit_test(dir_names_sorted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
