@@ -1,6 +1,7 @@
 /* Owned growable strings with a size limit (see gr.h for the invariants). */
 #include "gr.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +52,23 @@ int gr_buf_adds(struct gr_buf *b, const char *s)
 int gr_buf_addch(struct gr_buf *b, char c)
 {
     return gr_buf_add(b, &c, 1);
+}
+
+void gr_buf_xadd(struct gr_buf *b, const void *data, size_t len)
+{
+    int r = gr_buf_add(b, data, len);
+    assert(r == 0);
+    (void)r;
+}
+
+void gr_buf_xadds(struct gr_buf *b, const char *s)
+{
+    gr_buf_xadd(b, s, strlen(s));
+}
+
+void gr_buf_xaddch(struct gr_buf *b, char c)
+{
+    gr_buf_xadd(b, &c, 1);
 }
 
 int gr_buf_vaddf(struct gr_buf *b, const char *fmt, va_list ap)

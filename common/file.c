@@ -56,6 +56,23 @@ int gr_write_all(int fd, const void *data, size_t len)
     return 0;
 }
 
+int gr_pwrite_all(int fd, const void *data, size_t len, uint64_t off)
+{
+    const char *p = data;
+
+    while (len) {
+        ssize_t n = pwrite(fd, p, len, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        p += n;
+        len -= (size_t)n;
+        off += (uint64_t)n;
+    }
+    return 0;
+}
+
 int gr_file_write_atomic(const char *path, const void *data, size_t len, int mode)
 {
     char *tmp = gr_xasprintf("%s.tmp.%ld", path, (long)getpid());
@@ -158,6 +175,89 @@ char *gr_path_join(const char *a, const char *b)
     if (la == 1 && a[0] == '/')
         return gr_xasprintf("/%s", b);
     return gr_xasprintf("%.*s/%s", (int)la, a, b);
+}
+
+#define CHOWN_DEPTH 256
+
+struct own {
+    uid_t from; /* files of this uid ... */
+    uid_t uid;  /* ... go to this uid and gid */
+    gid_t gid;
+    dev_t dev;      /* stay on the tree's file system */
+    dev_t skip_dev; /* and out of this directory */
+    ino_t skip_ino;
+    int changed;
+};
+
+static void chown_at(struct own *o, int dfd, const char *name, int depth)
+{
+    struct stat st;
+    struct dirent *de;
+    DIR *d;
+    int fd;
+
+    if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_dev != o->dev)
+        return;
+    if (S_ISDIR(st.st_mode) && st.st_dev == o->skip_dev && st.st_ino == o->skip_ino)
+        return;
+    if (st.st_uid == o->from) {
+        if (fchownat(dfd, name, o->uid, o->gid, AT_SYMLINK_NOFOLLOW) == 0)
+            o->changed++;
+        else
+            GR_LOG_DEBUG("cannot chown '%s': %s", name, strerror(errno));
+    }
+    if (!S_ISDIR(st.st_mode) || depth >= CHOWN_DEPTH)
+        return;
+    fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    d = fd < 0 ? NULL : fdopendir(fd);
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    while ((de = readdir(d)) != NULL)
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+            chown_at(o, dirfd(d), de->d_name, depth + 1);
+    closedir(d);
+}
+
+int gr_chown_tree(const char *path, const char *skip, uid_t from, uid_t uid, gid_t gid)
+{
+    struct own o = {.from = from, .uid = uid, .gid = gid};
+    struct stat st;
+
+    if (lstat(path, &st) < 0)
+        return -errno;
+    o.dev = st.st_dev;
+    if (skip && stat(skip, &st) == 0) {
+        o.skip_dev = st.st_dev;
+        o.skip_ino = st.st_ino;
+    }
+    chown_at(&o, AT_FDCWD, path, 0);
+    return o.changed;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char **gr_dir_names(DIR *d, size_t *ret_n)
+{
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *de;
+
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        GR_GROW(names, cap, n + 1);
+        names[n++] = gr_xstrdup(de->d_name);
+    }
+    if (n)
+        qsort(names, n, sizeof(*names), cmp_str);
+    *ret_n = n;
+    return names;
 }
 
 bool gr_path_exists(const char *path)

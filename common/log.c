@@ -69,14 +69,21 @@ uint64_t gr_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-void gr_time_iso8601(char *out, size_t outlen)
+void gr_time_iso8601_ms(int64_t ms, char *out, size_t outlen)
 {
-    struct timespec ts;
+    time_t t = (time_t)(ms / 1000);
     struct tm tm;
     char base[32];
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
+    gmtime_r(&t, &tm);
     strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out, outlen, "%s.%03ldZ", base, ts.tv_nsec / 1000000);
+    snprintf(out, outlen, "%s.%03dZ", base, (int)(ms % 1000));
+}
+
+void gr_time_iso8601(char *out, size_t outlen)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gr_time_iso8601_ms((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, out, outlen);
 }

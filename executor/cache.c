@@ -361,6 +361,20 @@ const char *ex_cache_dir(const struct ex_cache *c)
     return c->dir;
 }
 
+char *ex_cache_store_dir(const char *dir, const char *home_default)
+{
+    const char *env = getenv("GHRUN_CACHE_DIR");
+    const char *home = getenv("HOME");
+
+    if (dir && *dir)
+        return gr_xstrdup(dir);
+    if (env && *env)
+        return gr_xstrdup(env);
+    if (!home || !*home)
+        home = home_default;
+    return home ? gr_xasprintf("%s/.cache/ghrun/cache", home) : NULL;
+}
+
 char *ex_cache_blob_path(const struct ex_cache *c, const struct ex_cache_entry *e)
 {
     return gr_path_join(c->blobs, e->sha256);
@@ -1231,8 +1245,8 @@ static void place_below(struct archive_entry *ent, const char *dest, const char 
     free(hfull);
 }
 
-static int copy_data(struct archive *in, struct archive *out, const char *name,
-                     struct gr_diag *reterr)
+static int copy_data(struct archive *in, struct archive *out, const char *name, uint64_t *total,
+                     uint64_t max, struct gr_diag *reterr)
 {
     const void *buf;
     size_t len;
@@ -1245,26 +1259,30 @@ static int copy_data(struct archive *in, struct archive *out, const char *name,
         if (st != ARCHIVE_OK)
             return gr_diag_set(reterr, GR_EARCHIVE, name, 0, 0, "cannot read archive: %s",
                                archive_error_string(in));
+        if (total && (*total += len) > max)
+            return gr_diag_set(reterr, -E2BIG, NULL, 0, 0,
+                               "refusing the archive: more than %llu bytes when extracted",
+                               (unsigned long long)max);
         if (archive_write_data_block(out, buf, len, off) != ARCHIVE_OK)
             return gr_diag_set(reterr, GR_EARCHIVE, name, 0, 0, "cannot extract: %s",
                                archive_error_string(out));
     }
 }
 
-/* Write one member through libarchive's disk writer (its pathname is absolute by now). */
-static int disk_write(struct archive *in, struct archive *out, struct archive_entry *ent,
-                      struct gr_diag *reterr)
+int ex__cache_disk_write(struct archive *in, struct archive *out, struct archive_entry *ent,
+                         uint64_t *total, uint64_t max, struct gr_diag *reterr)
 {
+    const char *name = archive_entry_pathname(ent);
     int r = 0;
 
     if (archive_write_header(out, ent) != ARCHIVE_OK)
-        return gr_diag_set(reterr, GR_EARCHIVE, archive_entry_pathname(ent), 0, 0,
-                           "cannot extract: %s", archive_error_string(out));
+        return gr_diag_set(reterr, GR_EARCHIVE, name, 0, 0, "cannot extract: %s",
+                           archive_error_string(out));
     if (archive_entry_size(ent) > 0)
-        r = copy_data(in, out, archive_entry_pathname(ent), reterr);
+        r = copy_data(in, out, name, total, max, reterr);
     if (r == 0 && archive_write_finish_entry(out) != ARCHIVE_OK)
-        r = gr_diag_set(reterr, GR_EARCHIVE, archive_entry_pathname(ent), 0, 0,
-                        "cannot extract: %s", archive_error_string(out));
+        r = gr_diag_set(reterr, GR_EARCHIVE, name, 0, 0, "cannot extract: %s",
+                        archive_error_string(out));
     return r;
 }
 
@@ -1282,7 +1300,7 @@ static int extract_entry(struct archive *in, struct archive *out, struct ex__cac
 
     if (r == 1) {
         r = place_outside(ent, dest, archive_entry_pathname(ent), roots, nroots, alias, reterr);
-        return r < 0 ? r : disk_write(in, out, ent, reterr);
+        return r < 0 ? r : ex__cache_disk_write(in, out, ent, NULL, 0, reterr);
     }
     if (r < 0)
         return r;
@@ -1294,7 +1312,7 @@ static int extract_entry(struct archive *in, struct archive *out, struct ex__cac
     place_below(ent, dest, relc, hlc);
     free(relc);
     free(hlc);
-    return disk_write(in, out, ent, reterr);
+    return ex__cache_disk_write(in, out, ent, NULL, 0, reterr);
 }
 
 static int extract(const char *blob, const char *dest, const char *const *roots, size_t nroots,

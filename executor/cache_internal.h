@@ -58,6 +58,15 @@ int ex__cache_xw_entry(struct ex__cache_xw *w, struct archive *in, struct archiv
                        const char *rel, const char *hardlink, struct gr_diag *reterr)
     __attribute__((warn_unused_result));
 
+/*
+ * Write member ent (its pathname absolute by now), read from in, through libarchive's disk
+ * writer out. With total not NULL, the data's bytes are added to *total, and passing max in
+ * all is refused with -E2BIG.
+ */
+int ex__cache_disk_write(struct archive *in, struct archive *out, struct archive_entry *ent,
+                         uint64_t *total, uint64_t max, struct gr_diag *reterr)
+    __attribute__((warn_unused_result));
+
 /* Set the modes and times of the directories written, deepest first. */
 int ex__cache_xw_finish(struct ex__cache_xw *w, struct gr_diag *reterr)
     __attribute__((warn_unused_result));

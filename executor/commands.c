@@ -12,30 +12,11 @@
  */
 #include "ex/commands.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-/* Appends to buffers without a limit cannot fail (allocation aborts). */
-static void xadd(struct gr_buf *b, const void *p, size_t n)
-{
-    int r = gr_buf_add(b, p, n);
-    assert(r == 0);
-    (void)r;
-}
-
-static void xadds(struct gr_buf *b, const char *s)
-{
-    xadd(b, s, strlen(s));
-}
-
-static void xaddch(struct gr_buf *b, char c)
-{
-    xadd(b, &c, 1);
-}
 
 #define MAX_PROPS 32
 
@@ -103,10 +84,10 @@ static void replace_all(struct gr_buf *b, const char *from, const char *to)
         return;
     while (i < b->len) {
         if (i + flen <= b->len && memcmp(b->ptr + i, from, flen) == 0) {
-            xadds(&out, to);
+            gr_buf_xadds(&out, to);
             i += flen;
         } else {
-            xaddch(&out, b->ptr[i++]);
+            gr_buf_xaddch(&out, b->ptr[i++]);
         }
     }
     gr_buf_release(b);
@@ -118,7 +99,7 @@ static char *unescape(const char *s, size_t len, const struct esc *map, size_t n
     struct gr_buf b = GR_BUF_INIT(0);
     size_t i;
 
-    xadd(&b, s, len);
+    gr_buf_xadd(&b, s, len);
     for (i = 0; i < n; i++)
         replace_all(&b, map[i].replacement, map[i].token);
     return gr_buf_detach(&b, NULL);
@@ -130,7 +111,7 @@ static char *escape(const char *s, size_t len, const struct esc *map, size_t n)
     struct gr_buf b = GR_BUF_INIT(0);
     size_t i;
 
-    xadd(&b, s, len);
+    gr_buf_xadd(&b, s, len);
     for (i = n; i-- > 0;)
         replace_all(&b, map[i].token, map[i].replacement);
     return gr_buf_detach(&b, NULL);
@@ -665,7 +646,7 @@ static char *utf8_clean(const char *s, size_t len, size_t *ret_len)
                                                : (size_t)-1;
         size_t k = 1;
         if (need == (size_t)-1) {
-            xadd(&b, "\xEF\xBF\xBD", 3);
+            gr_buf_xadd(&b, "\xEF\xBF\xBD", 3);
             i++;
             continue;
         }
@@ -683,9 +664,9 @@ static char *utf8_clean(const char *s, size_t len, size_t *ret_len)
                 break;
         }
         if (k <= need)
-            xadd(&b, "\xEF\xBF\xBD", 3);
+            gr_buf_xadd(&b, "\xEF\xBF\xBD", 3);
         else
-            xadd(&b, s + i, k);
+            gr_buf_xadd(&b, s + i, k);
         i += k;
     }
     *ret_len = b.len;

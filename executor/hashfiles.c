@@ -263,28 +263,16 @@ static void walk_push(struct walk *w, char *path, size_t level)
     w->stack[w->n++] = (struct item){.path = path, .level = level};
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static int push_children(struct walk *w, const char *dir, size_t level)
 {
     DIR *d = opendir(dir);
-    struct dirent *de;
-    char **names = NULL;
-    size_t n = 0, cap = 0;
+    char **names;
+    size_t n;
 
     if (!d)
         return -errno;
-    while ((de = readdir(d)) != NULL) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        GR_GROW(names, cap, n + 1);
-        names[n++] = gr_xstrdup(de->d_name);
-    }
+    names = gr_dir_names(d, &n);
     closedir(d);
-    qsort(names, n, sizeof(*names), cmp_str);
     for (size_t i = n; i-- > 0;) {
         walk_push(w, gr_path_join(dir, names[i]), level + 1);
         free(names[i]);

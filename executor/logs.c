@@ -22,24 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Appends to buffers without a limit cannot fail (allocation aborts). */
-static void xadd(struct gr_buf *b, const void *p, size_t n)
-{
-    int r = gr_buf_add(b, p, n);
-    assert(r == 0);
-    (void)r;
-}
-
-static void xadds(struct gr_buf *b, const char *s)
-{
-    xadd(b, s, strlen(s));
-}
-
-static void xaddch(struct gr_buf *b, char c)
-{
-    xadd(b, &c, 1);
-}
-
 GR_PRINTF(2, 3) static void xaddf(struct gr_buf *b, const char *fmt, ...)
 {
     va_list ap;
@@ -212,7 +194,7 @@ static void add_base64(struct ex_masker *m, const unsigned char *s, size_t len)
         out[1] = tbl[(v >> 12) & 63];
         out[2] = n > 1 ? tbl[(v >> 6) & 63] : '=';
         out[3] = n > 2 ? tbl[v & 63] : '=';
-        xadd(&b, out, 4);
+        gr_buf_xadd(&b, out, 4);
     }
     add_pattern(m, b.ptr, b.len);
     gr_buf_release(&b);
@@ -225,9 +207,9 @@ static void add_replaced(struct ex_masker *m, const char *s, size_t len, char fr
 
     for (i = 0; i < len; i++) {
         if (s[i] == from)
-            xadds(&b, to);
+            gr_buf_xadds(&b, to);
         else
-            xaddch(&b, s[i]);
+            gr_buf_xaddch(&b, s[i]);
     }
     add_pattern(m, b.ptr, b.len);
     gr_buf_release(&b);
@@ -268,18 +250,18 @@ static void add_json(struct ex_masker *m, const char *s, size_t len)
             break;
         }
         if (esc) {
-            xadds(&b, esc);
+            gr_buf_xadds(&b, esc);
         } else if (c < 0x20) {
             xaddf(&b, "\\u%04x", c);
         } else if (c == 0xC2 && i + 1 < len && (unsigned char)s[i + 1] == 0x85) {
-            xadds(&b, "\\u0085");
+            gr_buf_xadds(&b, "\\u0085");
             i++;
         } else if (c == 0xE2 && i + 2 < len && (unsigned char)s[i + 1] == 0x80 &&
                    ((unsigned char)s[i + 2] == 0xA8 || (unsigned char)s[i + 2] == 0xA9)) {
             xaddf(&b, "\\u202%c", (unsigned char)s[i + 2] == 0xA8 ? '8' : '9');
             i += 2;
         } else {
-            xaddch(&b, (char)c);
+            gr_buf_xaddch(&b, (char)c);
         }
     }
     add_pattern(m, b.ptr, b.len);
@@ -297,7 +279,7 @@ static void add_uri(struct ex_masker *m, const char *s, size_t len)
         bool keep = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
                     c == '-' || c == '_' || c == '.' || c == '~';
         if (keep)
-            xaddch(&b, (char)c);
+            gr_buf_xaddch(&b, (char)c);
         else
             xaddf(&b, "%%%02X", c);
     }
@@ -314,22 +296,22 @@ static void add_xml(struct ex_masker *m, const char *s, size_t len)
     for (i = 0; i < len; i++) {
         switch (s[i]) {
         case '<':
-            xadds(&b, "&lt;");
+            gr_buf_xadds(&b, "&lt;");
             break;
         case '>':
-            xadds(&b, "&gt;");
+            gr_buf_xadds(&b, "&gt;");
             break;
         case '"':
-            xadds(&b, "&quot;");
+            gr_buf_xadds(&b, "&quot;");
             break;
         case '\'':
-            xadds(&b, "&apos;");
+            gr_buf_xadds(&b, "&apos;");
             break;
         case '&':
-            xadds(&b, "&amp;");
+            gr_buf_xadds(&b, "&amp;");
             break;
         default:
-            xaddch(&b, s[i]);
+            gr_buf_xaddch(&b, s[i]);
             break;
         }
     }
@@ -636,7 +618,7 @@ static void add_partial(struct ex_linesplit *ls, const char *p, size_t n)
         }
         size_t room = EX_LOG_MAX_LINE - ls->partial.len;
         size_t take = n < room ? n : room;
-        xadd(&ls->partial, p, take);
+        gr_buf_xadd(&ls->partial, p, take);
         p += take;
         n -= take;
     }

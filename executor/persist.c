@@ -193,23 +193,15 @@ static void walk_entry(struct walk *w, int dfd, const char *name, const char *re
 static void walk_dir(struct walk *w, int fd, const char *rel, int depth)
 {
     DIR *d = fdopendir(fd);
-    struct dirent *de;
-    char **names = NULL;
-    size_t n = 0, cap = 0;
+    char **names;
+    size_t n;
 
     if (!d) {
         w->err = -errno;
         close(fd);
         return;
     }
-    while ((de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        GR_GROW(names, cap, n + 1);
-        names[n++] = gr_xstrdup(de->d_name);
-    }
-    if (n)
-        qsort(names, n, sizeof(*names), cmp_str);
+    names = gr_dir_names(d, &n);
     for (size_t i = 0; i < n; i++) {
         char *sub = gr_xasprintf("%s/%s", rel, names[i]);
 
@@ -410,51 +402,4 @@ out:
     free(prefix);
     free(path);
     return r;
-}
-
-/* ---- ownership --------------------------------------------------------- */
-
-struct own {
-    uid_t from, uid;
-    gid_t gid;
-    dev_t dev;
-    int changed;
-};
-
-static void chown_at(struct own *o, int dfd, const char *name, int depth)
-{
-    struct stat st;
-    struct dirent *de;
-    DIR *d;
-    int fd;
-
-    if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_dev != o->dev)
-        return;
-    if (st.st_uid == o->from && fchownat(dfd, name, o->uid, o->gid, AT_SYMLINK_NOFOLLOW) == 0)
-        o->changed++;
-    if (!S_ISDIR(st.st_mode) || depth >= PERSIST_DEPTH)
-        return;
-    fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    d = fd < 0 ? NULL : fdopendir(fd);
-    if (!d) {
-        if (fd >= 0)
-            close(fd);
-        return;
-    }
-    while ((de = readdir(d)) != NULL)
-        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
-            chown_at(o, dirfd(d), de->d_name, depth + 1);
-    closedir(d);
-}
-
-int ex_persist_chown_tree(const char *path, uid_t from, uid_t uid, gid_t gid)
-{
-    struct own o = {.from = from, .uid = uid, .gid = gid};
-    struct stat st;
-
-    if (lstat(path, &st) < 0)
-        return -errno;
-    o.dev = st.st_dev;
-    chown_at(&o, AT_FDCWD, path, 0);
-    return o.changed;
 }

@@ -37,7 +37,7 @@ void ex__persist_free(struct ex__persist *p);
 const char *ex__leg_home(const struct ex__leg *leg, const json_t *env);
 /*
  * When home is the job's private home and steps run as a slot: true and the slot's ids, to
- * which what the runner writes there for the steps must go (ex_persist_chown_tree from
+ * which what the runner writes there for the steps must go (gr_chown_tree from
  * geteuid(), on any thread). Else false.
  */
 bool ex__leg_home_owner(const struct ex__leg *leg, const char *home, uid_t *ret_uid,

@@ -67,18 +67,6 @@ bool ex__leg_home_owner(const struct ex__leg *leg, const char *home, uid_t *ret_
 
 /* ---- set-up ---------------------------------------------------------------- */
 
-static char *store_dir(const struct ex_run_opts *o)
-{
-    const char *env = getenv("GHRUN_CACHE_DIR");
-    const char *home = getenv("HOME");
-
-    if (o->cache_dir && *o->cache_dir)
-        return gr_xstrdup(o->cache_dir);
-    if (env && *env)
-        return gr_xstrdup(env);
-    return gr_xasprintf("%s/.cache/ghrun/cache", home && *home ? home : "/tmp");
-}
-
 void ex__persist_free(struct ex__persist *p)
 {
     if (!p)
@@ -203,7 +191,7 @@ static void restore_work(uv_work_t *req)
         restore_one(p, c, &p->dirs[i]);
     ex_cache_free(c);
     /* extracted as the runner: to the slot, with the parents the archives made (~/.cache) */
-    if (p->restored && p->own && ex_persist_chown_tree(p->home, geteuid(), p->uid, p->gid) < 0)
+    if (p->restored && p->own && gr_chown_tree(p->home, NULL, geteuid(), p->uid, p->gid) < 0)
         say(p, "warning", "persist: cannot hand the restored files to the job's user");
 }
 
@@ -228,7 +216,7 @@ static struct ex__persist *persist_new(struct ex__leg *leg, char **dirs, size_t 
 
     p->leg = leg;
     p->lines = json_array();
-    p->store = store_dir(leg->run->opts);
+    p->store = ex_cache_store_dir(leg->run->opts->cache_dir, "/tmp");
     p->scope = gr_xstrdup(repo && *repo ? repo : "local");
     p->home = gr_xstrdup(home);
     p->refs[0] = gr_xstrdup(ref ? ref : "");

@@ -66,28 +66,11 @@ struct ex_term_reporter {
 
 /* ---- small helpers ----------------------------------------------------- */
 
-static void xadd(struct gr_buf *b, const void *p, size_t n)
-{
-    int r = gr_buf_add(b, p, n);
-    assert(r == 0);
-    (void)r;
-}
-
-static void xadds(struct gr_buf *b, const char *s)
-{
-    xadd(b, s, strlen(s));
-}
-
-static void xaddch(struct gr_buf *b, char c)
-{
-    xadd(b, &c, 1);
-}
-
 /* Appends a colour code only when colour is on. */
 static void xcolor(struct gr_buf *b, bool color, const char *code)
 {
     if (color)
-        xadds(b, code);
+        gr_buf_xadds(b, code);
 }
 
 static size_t utf8_width(const char *s, size_t len)
@@ -126,12 +109,12 @@ static void add_text(struct gr_buf *b, bool color, const char *s, size_t len)
     size_t i = 0, start = 0;
 
     if (color) {
-        xadd(b, s, len);
+        gr_buf_xadd(b, s, len);
         return;
     }
     while (i < len) {
         if (s[i] == '\x1b' && i + 1 < len && s[i + 1] == '[') {
-            xadd(b, s + start, i - start);
+            gr_buf_xadd(b, s + start, i - start);
             i += 2;
             while (i < len && !((unsigned char)s[i] >= 0x40 && (unsigned char)s[i] <= 0x7E))
                 i++;
@@ -141,7 +124,7 @@ static void add_text(struct gr_buf *b, bool color, const char *s, size_t len)
         i++;
     }
     if (start < len)
-        xadd(b, s + start, len - start);
+        gr_buf_xadd(b, s + start, len - start);
 }
 
 static void format_duration(char *out, size_t outlen, uint64_t ns)
@@ -187,16 +170,16 @@ static size_t job_index(const struct ex_term_reporter *t, const struct term_job 
 static void add_prefix(struct gr_buf *b, const struct ex_term_reporter *t, const struct term_job *j)
 {
     xcolor(b, t->color, job_colors[job_index(t, j) % GR_ARRAY_SIZE(job_colors)]);
-    xaddch(b, '[');
-    xadds(b, j->name);
-    xaddch(b, ']');
+    gr_buf_xaddch(b, '[');
+    gr_buf_xadds(b, j->name);
+    gr_buf_xaddch(b, ']');
     xcolor(b, t->color, C_RESET);
-    xaddch(b, ' ');
+    gr_buf_xaddch(b, ' ');
 }
 
 static void emit(struct ex_term_reporter *t, struct gr_buf *b)
 {
-    xaddch(b, '\n');
+    gr_buf_xaddch(b, '\n');
     fwrite(b->ptr, 1, b->len, t->out);
     gr_buf_release(b);
 }
@@ -286,13 +269,13 @@ static void on_log_line(void *ctx, const void *job, const char *line, size_t len
     if (j->in_group && !t->verbose)
         return;
     add_prefix(&b, t, j);
-    xadds(&b, j->in_group ? "  |   " : "  | ");
+    gr_buf_xadds(&b, j->in_group ? "  |   " : "  | ");
     for (k = 0; k < GR_ARRAY_SIZE(log_markers); k++) {
         size_t n = strlen(log_markers[k].marker);
         if (len >= n && memcmp(line, log_markers[k].marker, n) == 0) {
             color = log_markers[k].color;
             xcolor(&b, t->color, color);
-            xadds(&b, log_markers[k].word);
+            gr_buf_xadds(&b, log_markers[k].word);
             line += n;
             len -= n;
             break;
@@ -330,13 +313,13 @@ static void add_annotation_head(struct gr_buf *b, const struct ex_term_reporter 
 {
     const char *level = a->level ? a->level : "notice";
 
-    xadds(b, "  ");
+    gr_buf_xadds(b, "  ");
     xcolor(b, t->color, level_color(level));
     xcolor(b, t->color, C_BOLD);
-    xadds(b, level);
-    xaddch(b, ':');
+    gr_buf_xadds(b, level);
+    gr_buf_xaddch(b, ':');
     xcolor(b, t->color, C_RESET);
-    xaddch(b, ' ');
+    gr_buf_xaddch(b, ' ');
     if (a->file && *a->file) {
         int r = gr_buf_addf(b, "%s", a->file);
         if (r == 0 && a->line > 0)
@@ -345,12 +328,12 @@ static void add_annotation_head(struct gr_buf *b, const struct ex_term_reporter 
             r = gr_buf_addf(b, ":%d", a->col);
         assert(r == 0);
         (void)r;
-        xadds(b, ": ");
+        gr_buf_xadds(b, ": ");
     }
     if (a->title && *a->title) {
-        xaddch(b, '[');
-        xadds(b, a->title);
-        xadds(b, "] ");
+        gr_buf_xaddch(b, '[');
+        gr_buf_xadds(b, a->title);
+        gr_buf_xadds(b, "] ");
     }
 }
 
@@ -455,10 +438,10 @@ static void on_summary(void *ctx, const void *job, const char *markdown, size_t 
     if (len == 0)
         return;
     if (j->summary.len && j->summary.ptr[j->summary.len - 1] != '\n')
-        xaddch(&j->summary, '\n');
+        gr_buf_xaddch(&j->summary, '\n');
     if (j->summary.len)
-        xaddch(&j->summary, '\n');
-    xadd(&j->summary, markdown, len);
+        gr_buf_xaddch(&j->summary, '\n');
+    gr_buf_xadd(&j->summary, markdown, len);
 }
 
 /* ---- Markdown to text: inline ------------------------------------------ */
@@ -507,7 +490,7 @@ static bool md_entity(struct md *md, const char *s, size_t len, size_t *i)
     for (e = 0; e < GR_ARRAY_SIZE(ents); e++) {
         size_t n = strlen(ents[e].name);
         if (*i + n <= len && memcmp(s + *i, ents[e].name, n) == 0) {
-            xadds(md->out, ents[e].text);
+            gr_buf_xadds(md->out, ents[e].text);
             *i += n;
             return true;
         }
@@ -526,7 +509,7 @@ static bool md_tag(struct md *md, const char *s, size_t len, size_t *i)
         return false;
     n = (size_t)(gt - s) - *i - 1;
     if (n > 4 && (memcmp(s + *i + 1, "http", 4) == 0 || memcmp(s + *i + 1, "mailto:", 7) == 0)) {
-        xadd(md->out, s + *i + 1, n);
+        gr_buf_xadd(md->out, s + *i + 1, n);
         *i += n + 2;
         return true;
     }
@@ -534,7 +517,7 @@ static bool md_tag(struct md *md, const char *s, size_t len, size_t *i)
     if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '/' || c == '!'))
         return false;
     if (n >= 2 && (strncmp(s + *i + 1, "br", 2) == 0 || strncmp(s + *i + 1, "BR", 2) == 0))
-        xaddch(md->out, ' ');
+        gr_buf_xaddch(md->out, ' ');
     *i += n + 2;
     return true;
 }
@@ -561,14 +544,14 @@ static bool md_link(struct md *md, const char *s, size_t len, size_t *i)
     if (sp)
         url_len = (size_t)(sp - url);
     if (image)
-        xadds(md->out, "[image: ");
+        gr_buf_xadds(md->out, "[image: ");
     md_inline(md, s + open + 1, text_len);
     if (image)
-        xaddch(md->out, ']');
+        gr_buf_xaddch(md->out, ']');
     if (url_len && !(text_len == url_len && memcmp(s + open + 1, url, url_len) == 0)) {
-        xadds(md->out, " (");
-        xadd(md->out, url, url_len);
-        xaddch(md->out, ')');
+        gr_buf_xadds(md->out, " (");
+        gr_buf_xadd(md->out, url, url_len);
+        gr_buf_xaddch(md->out, ')');
     }
     *i = paren_end + 1;
     return true;
@@ -588,7 +571,7 @@ static bool md_span(struct md *md, const char *s, size_t len, size_t *i)
         if (!close)
             return false;
         xcolor(md->out, md->color, C_CYAN);
-        xadd(md->out, s + *i + 1, close - *i - 1);
+        gr_buf_xadd(md->out, s + *i + 1, close - *i - 1);
         xcolor(md->out, md->color, C_RESET);
         *i = close + 1;
         return true;
@@ -650,7 +633,7 @@ static bool md_emoji(struct md *md, const char *s, size_t len, size_t *i)
     for (e = 0; e < GR_ARRAY_SIZE(emoji); e++) {
         size_t n = strlen(emoji[e].code);
         if (*i + n <= len && memcmp(s + *i, emoji[e].code, n) == 0) {
-            xadds(md->out, emoji[e].text);
+            gr_buf_xadds(md->out, emoji[e].text);
             *i += n;
             return true;
         }
@@ -663,14 +646,14 @@ static void md_inline(struct md *md, const char *s, size_t len)
     size_t i = 0;
 
     if (len > MD_LINE_MAX || md->depth >= MD_DEPTH) {
-        xadd(md->out, s, len);
+        gr_buf_xadd(md->out, s, len);
         return;
     }
     md->depth++;
     while (i < len) {
         char c = s[i];
         if (c == '\\' && i + 1 < len && strchr("\\`*_{}[]()#+-.!|~<>", s[i + 1])) {
-            xaddch(md->out, s[i + 1]);
+            gr_buf_xaddch(md->out, s[i + 1]);
             i += 2;
             continue;
         }
@@ -684,7 +667,7 @@ static void md_inline(struct md *md, const char *s, size_t len)
             continue;
         if (c == ':' && md_emoji(md, s, len, &i))
             continue;
-        xaddch(md->out, c);
+        gr_buf_xaddch(md->out, c);
         i++;
     }
     md->depth--;
@@ -803,7 +786,7 @@ static struct trow table_cells(struct md *md, struct md_line l, struct gr_buf *t
 static void pad(struct gr_buf *b, size_t n)
 {
     while (n--)
-        xaddch(b, ' ');
+        gr_buf_xaddch(b, ' ');
 }
 
 static void table_row_out(struct md *md, const struct trow *row, const char *text,
@@ -814,18 +797,18 @@ static void table_row_out(struct md *md, const struct trow *row, const char *tex
     for (c = 0; c < cols; c++) {
         size_t w = c < row->n ? row->cells[c].width : 0;
         if (c)
-            xadds(md->out, " | ");
+            gr_buf_xadds(md->out, " | ");
         if (right[c])
             pad(md->out, widths[c] - w);
         if (c < row->n)
-            xadd(md->out, text + row->cells[c].off, row->cells[c].len);
+            gr_buf_xadd(md->out, text + row->cells[c].off, row->cells[c].len);
         if (!right[c])
             pad(md->out, widths[c] - w);
     }
     while (md->out->len > start && md->out->ptr[md->out->len - 1] == ' ')
         md->out->len--;
     md->out->ptr[md->out->len] = '\0';
-    xaddch(md->out, '\n');
+    gr_buf_xaddch(md->out, '\n');
 }
 
 /* Right alignment from the separator row ("---:"). */
@@ -856,11 +839,11 @@ static void table_sep_out(struct md *md, const size_t *widths, size_t cols)
 
     for (c = 0; c < cols; c++) {
         if (c)
-            xadds(md->out, "-+-");
+            gr_buf_xadds(md->out, "-+-");
         for (k = 0; k < widths[c]; k++)
-            xaddch(md->out, '-');
+            gr_buf_xaddch(md->out, '-');
     }
-    xaddch(md->out, '\n');
+    gr_buf_xaddch(md->out, '\n');
 }
 
 /* Render the table in lines[0..n) (row 1 is the separator); returns rows used. */
@@ -902,11 +885,11 @@ static size_t md_code_block(struct md *md, const struct md_line *lines, size_t n
     size_t i;
 
     for (i = 1; i < n && !is_fence(lines[i]); i++) {
-        xadds(md->out, "    ");
+        gr_buf_xadds(md->out, "    ");
         xcolor(md->out, md->color, C_CYAN);
-        xadd(md->out, lines[i].p, lines[i].n);
+        gr_buf_xadd(md->out, lines[i].p, lines[i].n);
         xcolor(md->out, md->color, C_RESET);
-        xaddch(md->out, '\n');
+        gr_buf_xaddch(md->out, '\n');
     }
     return i < n ? i + 1 : n;
 }
@@ -927,16 +910,16 @@ static bool md_heading(struct md *md, struct md_line l)
     while (end > i && (l.p[end - 1] == '#' || l.p[end - 1] == ' '))
         end--;
     if (level > 2)
-        xadds(md->out, "» ");
+        gr_buf_xadds(md->out, "» ");
     xcolor(md->out, md->color, C_BOLD);
     md_inline(md, l.p + i, end - i);
     xcolor(md->out, md->color, C_RESET);
     w = visible_width(md->out->ptr + start_len, md->out->len - start_len);
-    xaddch(md->out, '\n');
+    gr_buf_xaddch(md->out, '\n');
     if (level <= 2) {
         for (k = 0; k < w; k++)
-            xadds(md->out, level == 1 ? "=" : "-");
-        xaddch(md->out, '\n');
+            gr_buf_xadds(md->out, level == 1 ? "=" : "-");
+        gr_buf_xaddch(md->out, '\n');
     }
     return true;
 }
@@ -951,10 +934,10 @@ static bool md_list_item(struct md *md, struct md_line l)
         pad(md->out, ind + 2);
         if (i + 3 < l.n && l.p[i] == '[' && strchr(" xX", l.p[i + 1]) && l.p[i + 2] == ']' &&
             l.p[i + 3] == ' ') {
-            xadds(md->out, l.p[i + 1] == ' ' ? "☐ " : "☑ ");
+            gr_buf_xadds(md->out, l.p[i + 1] == ' ' ? "☐ " : "☑ ");
             i += 4;
         } else {
-            xadds(md->out, "• ");
+            gr_buf_xadds(md->out, "• ");
         }
     } else {
         while (i < l.n && l.p[i] >= '0' && l.p[i] <= '9')
@@ -962,12 +945,12 @@ static bool md_list_item(struct md *md, struct md_line l)
         if (i == ind || i - ind > 9 || i + 1 >= l.n || !strchr(".)", l.p[i]) || l.p[i + 1] != ' ')
             return false;
         pad(md->out, ind + 2);
-        xadd(md->out, l.p + ind, i - ind);
-        xadds(md->out, ". ");
+        gr_buf_xadd(md->out, l.p + ind, i - ind);
+        gr_buf_xadds(md->out, ". ");
         i += 2;
     }
     md_inline(md, l.p + i, l.n - i);
-    xaddch(md->out, '\n');
+    gr_buf_xaddch(md->out, '\n');
     return true;
 }
 
@@ -980,14 +963,14 @@ static size_t md_block(struct md *md, const struct md_line *lines, size_t n)
     if (is_fence(l))
         return md_code_block(md, lines, n);
     if (i >= 4) {
-        xadd(md->out, l.p, l.n);
-        xaddch(md->out, '\n');
+        gr_buf_xadd(md->out, l.p, l.n);
+        gr_buf_xaddch(md->out, '\n');
         return 1;
     }
     if (md_heading(md, l))
         return 1;
     if (is_rule(l)) {
-        xadds(md->out, "────────────────────────────────────────\n");
+        gr_buf_xadds(md->out, "────────────────────────────────────────\n");
         return 1;
     }
     if (n > 1 && is_table_row(l) && is_table_sep(lines[1]))
@@ -998,13 +981,13 @@ static size_t md_block(struct md *md, const struct md_line *lines, size_t n)
         i++;
         if (i < l.n && l.p[i] == ' ')
             i++;
-        xadds(md->out, "│ ");
+        gr_buf_xadds(md->out, "│ ");
         md_inline(md, l.p + i, l.n - i);
-        xaddch(md->out, '\n');
+        gr_buf_xaddch(md->out, '\n');
         return 1;
     }
     md_inline(md, l.p + i, l.n - i);
-    xaddch(md->out, '\n');
+    gr_buf_xaddch(md->out, '\n');
     return 1;
 }
 
@@ -1031,7 +1014,7 @@ static void md_render(struct gr_buf *out, bool color, const char *s, size_t len)
             continue;
         }
         if (blank_pending)
-            xaddch(out, '\n');
+            gr_buf_xaddch(out, '\n');
         blank_pending = false;
         i += md_block(&md, lines + i, n - i);
     }
@@ -1050,13 +1033,13 @@ static void print_summaries(struct ex_term_reporter *t)
         if (j->summary.len == 0)
             continue;
         xcolor(&b, t->color, C_BOLD);
-        xadds(&b, "── Summary: ");
-        xadds(&b, j->name);
-        xadds(&b, " ──");
+        gr_buf_xadds(&b, "── Summary: ");
+        gr_buf_xadds(&b, j->name);
+        gr_buf_xadds(&b, " ──");
         xcolor(&b, t->color, C_RESET);
-        xaddch(&b, '\n');
+        gr_buf_xaddch(&b, '\n');
         md_render(&b, t->color, j->summary.ptr, j->summary.len);
-        xaddch(&b, '\n');
+        gr_buf_xaddch(&b, '\n');
         fwrite(b.ptr, 1, b.len, t->out);
         gr_buf_release(&b);
     }
@@ -1073,11 +1056,11 @@ static void print_table(struct ex_term_reporter *t)
             w = n;
     }
     xcolor(&b, t->color, C_BOLD);
-    xadds(&b, "JOB");
+    gr_buf_xadds(&b, "JOB");
     pad(&b, w - 3);
-    xadds(&b, "  RESULT     DURATION");
+    gr_buf_xadds(&b, "  RESULT     DURATION");
     xcolor(&b, t->color, C_RESET);
-    xaddch(&b, '\n');
+    gr_buf_xaddch(&b, '\n');
     for (i = 0; i < t->njobs; i++) {
         const struct term_job *j = &t->jobs[i];
         const char *mark, *word, *color, *res = j->finished ? ex_result_name(j->result) : "-";
@@ -1085,14 +1068,14 @@ static void print_table(struct ex_term_reporter *t)
         result_words(j->result, &mark, &word, &color);
         if (j->finished)
             format_duration(dur, sizeof(dur), j->duration_ns);
-        xadds(&b, j->name);
+        gr_buf_xadds(&b, j->name);
         pad(&b, w - utf8_width(j->name, strlen(j->name)) + 2);
         xcolor(&b, t->color && j->finished, color);
-        xadds(&b, res);
+        gr_buf_xadds(&b, res);
         xcolor(&b, t->color && j->finished, C_RESET);
         pad(&b, strlen(res) < 11 ? 11 - strlen(res) : 1);
-        xadds(&b, dur);
-        xaddch(&b, '\n');
+        gr_buf_xadds(&b, dur);
+        gr_buf_xaddch(&b, '\n');
     }
     fwrite(b.ptr, 1, b.len, t->out);
     gr_buf_release(&b);

@@ -27,7 +27,7 @@ struct tar_state {
     char **links; /* extracted symbolic links (full paths), checked at the end */
     size_t n_links;
     size_t entries;
-    unsigned long long bytes;
+    uint64_t bytes;
 };
 
 static void state_release(struct tar_state *s)
@@ -178,32 +178,6 @@ static int place_entry(struct tar_state *s, struct archive_entry *ent, bool *ret
     return 0;
 }
 
-static int copy_data(struct tar_state *s, struct archive *in, struct archive *out, const char *name,
-                     struct gr_diag *reterr)
-{
-    const void *buf;
-    size_t len;
-    la_int64_t off;
-
-    for (;;) {
-        int st = archive_read_data_block(in, &buf, &len, &off);
-
-        if (st == ARCHIVE_EOF)
-            return 0;
-        if (st != ARCHIVE_OK)
-            return gr_diag_set(reterr, GR_EARCHIVE, NULL, 0, 0, "cannot read the archive: %s",
-                               archive_error_string(in));
-        s->bytes += len;
-        if (s->bytes > EX_ACTION_TAR_MAX_BYTES)
-            return gr_diag_set(reterr, -E2BIG, NULL, 0, 0,
-                               "refusing the archive: more than %llu bytes when extracted",
-                               (unsigned long long)EX_ACTION_TAR_MAX_BYTES);
-        if (archive_write_data_block(out, buf, len, off) != ARCHIVE_OK)
-            return gr_diag_set(reterr, GR_EARCHIVE, NULL, 0, 0, "cannot extract '%s': %s", name,
-                               archive_error_string(out));
-    }
-}
-
 static int one_entry(struct tar_state *s, struct archive *in, struct archive *out,
                      struct archive_entry *ent, struct gr_diag *reterr)
 {
@@ -216,15 +190,7 @@ static int one_entry(struct tar_state *s, struct archive *in, struct archive *ou
     r = place_entry(s, ent, &skip, reterr);
     if (r < 0 || skip)
         return r;
-    if (archive_write_header(out, ent) != ARCHIVE_OK)
-        return gr_diag_set(reterr, GR_EARCHIVE, NULL, 0, 0, "cannot extract '%s': %s",
-                           archive_entry_pathname(ent), archive_error_string(out));
-    if (archive_entry_size(ent) > 0)
-        r = copy_data(s, in, out, archive_entry_pathname(ent), reterr);
-    if (r == 0 && archive_write_finish_entry(out) != ARCHIVE_OK)
-        r = gr_diag_set(reterr, GR_EARCHIVE, NULL, 0, 0, "cannot extract '%s': %s",
-                        archive_entry_pathname(ent), archive_error_string(out));
-    return r;
+    return ex__cache_disk_write(in, out, ent, &s->bytes, EX_ACTION_TAR_MAX_BYTES, reterr);
 }
 
 /* Links that resolve must resolve inside dest (a link through another link, say). */

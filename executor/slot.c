@@ -28,7 +28,6 @@
  */
 #include "engine_internal.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <git2.h>
@@ -36,8 +35,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#define SLOT_WALK_DEPTH 256
 
 /* ---- scratch files below RUNNER_TEMP ----------------------------------- */
 
@@ -232,61 +229,10 @@ int ex__scratch_read(const struct ex__leg *leg, const char *path, size_t max, ch
     return r;
 }
 
-/* ---- ownership of trees ------------------------------------------------ */
-
-struct own {
-    uid_t from; /* files of this uid ... */
-    uid_t uid;  /* ... go to this uid and gid */
-    gid_t gid;
-    dev_t dev;      /* stay on the tree's filesystem */
-    dev_t skip_dev; /* and out of this directory (the state dir, in replay) */
-    ino_t skip_ino;
-};
-
-static void chown_tree(int dfd, const char *name, const struct own *o, int depth)
+/* Every file of uid from in the workspace (but the state dir, in replay) to uid:gid. */
+static void chown_workdir(const struct ex__leg *leg, uid_t from, uid_t uid, gid_t gid)
 {
-    struct stat st;
-    struct dirent *de;
-    DIR *d;
-    int fd;
-
-    if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_dev != o->dev)
-        return;
-    if (S_ISDIR(st.st_mode) && st.st_dev == o->skip_dev && st.st_ino == o->skip_ino)
-        return;
-    if (st.st_uid == o->from && fchownat(dfd, name, o->uid, o->gid, AT_SYMLINK_NOFOLLOW) < 0)
-        GR_LOG_DEBUG("cannot chown '%s': %s", name, strerror(errno));
-    if (!S_ISDIR(st.st_mode) || depth >= SLOT_WALK_DEPTH)
-        return;
-    fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    d = fd < 0 ? NULL : fdopendir(fd);
-    if (!d) {
-        if (fd >= 0)
-            close(fd);
-        return;
-    }
-    while ((de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
-            chown_tree(dirfd(d), de->d_name, o, depth + 1);
-    }
-    closedir(d);
-}
-
-/* Every file of uid from in the tree at path (links not followed) to uid:gid. */
-static void chown_path(const struct ex__leg *leg, const char *path, uid_t from, uid_t uid,
-                       gid_t gid)
-{
-    struct own o = {.from = from, .uid = uid, .gid = gid};
-    struct stat st;
-
-    if (lstat(path, &st) < 0)
-        return;
-    o.dev = st.st_dev;
-    if (stat(leg->run->state_dir, &st) == 0) {
-        o.skip_dev = st.st_dev;
-        o.skip_ino = st.st_ino;
-    }
-    chown_tree(AT_FDCWD, path, &o, 0);
+    (void)gr_chown_tree(leg->run->workdir, leg->run->state_dir, from, uid, gid);
 }
 
 int ex__slot_own(const struct ex__leg *leg, const char *path)
@@ -301,9 +247,9 @@ void ex__slot_claim(struct ex__leg *leg)
     if (!leg->slot)
         return;
     if (leg->ws_owned)
-        chown_path(leg, leg->run->workdir, geteuid(), leg->slot_uid, leg->slot_gid);
+        chown_workdir(leg, geteuid(), leg->slot_uid, leg->slot_gid);
     else if (leg->ws_idmapped && leg->ws_uid != geteuid())
-        chown_path(leg, leg->run->workdir, geteuid(), leg->ws_uid, leg->ws_gid);
+        chown_workdir(leg, geteuid(), leg->ws_uid, leg->ws_gid);
 }
 
 int ex__slot_setup(struct ex__leg *leg)
@@ -332,7 +278,7 @@ int ex__slot_setup(struct ex__leg *leg)
     if (git_libgit2_opts(GIT_OPT_SET_OWNER_VALIDATION, 0) < 0)
         GR_LOG_WARN("libgit2: cannot turn off the owner check; checkout may fail");
     leg->ws_owned = true;
-    chown_path(leg, leg->run->workdir, geteuid(), leg->slot_uid, leg->slot_gid);
+    chown_workdir(leg, geteuid(), leg->slot_uid, leg->slot_gid);
     return 0;
 }
 
@@ -340,6 +286,6 @@ void ex__slot_reclaim(struct ex__leg *leg)
 {
     if (!leg->slot || !leg->ws_owned)
         return;
-    chown_path(leg, leg->run->workdir, leg->slot_uid, geteuid(), getegid());
+    chown_workdir(leg, leg->slot_uid, geteuid(), getegid());
     leg->ws_owned = false;
 }

@@ -89,18 +89,6 @@ static int parse_size(const char *s, uint64_t *ret)
     return 0;
 }
 
-static char *default_dir(void)
-{
-    const char *env = getenv("GHRUN_CACHE_DIR");
-    const char *home = getenv("HOME");
-
-    if (env && *env)
-        return gr_xstrdup(env);
-    if (!home || !*home)
-        return NULL;
-    return gr_xasprintf("%s/.cache/ghrun/cache", home);
-}
-
 static void human(uint64_t n, char *out, size_t len)
 {
     const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -505,7 +493,7 @@ int rn_cmd_cache(int argc, char **argv)
         goto out;
     }
     if (!o.dir)
-        o.dir = default_dir();
+        o.dir = ex_cache_store_dir(NULL, NULL);
     r = run_action(&o, argc - pos, argv + pos);
 out:
     free(o.dir);

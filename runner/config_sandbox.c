@@ -129,25 +129,34 @@ static int parse_u64_key(const json_t *v, uint64_t *ret)
     return 0;
 }
 
+/* A JSON array of strings without commas into b, comma-separated. */
+static int join_list(const json_t *v, struct gr_buf *b)
+{
+    size_t i;
+    json_t *e;
+    int r = 0;
+
+    json_array_foreach(v, i, e)
+    {
+        if (!json_is_string(e) || strchr(json_string_value(e), ','))
+            r = -EINVAL;
+        if (r == 0)
+            r = gr_buf_addf(b, "%s%s", i ? "," : "", json_string_value(e));
+    }
+    return r;
+}
+
 /* true, or a list of actions (or one comma-separated string) with native versions. */
 static int parse_no_native(struct rn_sandbox_config *c, const json_t *v)
 {
     struct gr_buf b = GR_BUF_INIT(4096);
     struct gr_diag d = {0};
-    size_t i;
-    json_t *e;
     int r = 0;
 
     if (json_is_boolean(v) || json_is_string(v)) {
         r = gr_buf_adds(&b, json_is_true(v) ? "all" : json_is_false(v) ? "" : json_string_value(v));
     } else if (json_is_array(v)) {
-        json_array_foreach(v, i, e)
-        {
-            if (!json_is_string(e) || strchr(json_string_value(e), ','))
-                r = -EINVAL;
-            if (r == 0)
-                r = gr_buf_addf(&b, "%s%s", i ? "," : "", json_string_value(e));
-        }
+        r = join_list(v, &b);
     } else {
         r = -EINVAL;
     }
@@ -164,20 +173,13 @@ static int parse_persist(struct rn_sandbox_config *c, const json_t *v)
 {
     struct gr_buf b = GR_BUF_INIT(64 * 1024);
     char **dirs = NULL;
-    size_t i, n = 0;
-    json_t *e;
+    size_t n = 0;
     int r = 0;
 
     if (json_is_string(v)) {
         r = gr_buf_adds(&b, json_string_value(v));
     } else if (json_is_array(v)) {
-        json_array_foreach(v, i, e)
-        {
-            if (!json_is_string(e) || strchr(json_string_value(e), ','))
-                r = -EINVAL;
-            if (r == 0)
-                r = gr_buf_addf(&b, "%s%s", i ? "," : "", json_string_value(e));
-        }
+        r = join_list(v, &b);
     } else {
         r = -EINVAL;
     }

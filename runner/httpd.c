@@ -16,6 +16,8 @@
 #include "httpd.h"
 
 #include <errno.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -257,6 +259,34 @@ void rn_http_respond(struct rn_http_req *req, int status, const char *content_ty
         memcpy(copy, body, len);
     }
     send_owned(c, make_head(c, status, content_type, len), copy, len, true);
+}
+
+void rn_http_respond_json(struct rn_http_req *req, int status, struct json_t *v)
+{
+    char *text = json_dumps(v, JSON_COMPACT);
+
+    json_decref(v);
+    if (!text)
+        abort();
+    rn_http_respond(req, status, "application/json", text, strlen(text));
+    free(text);
+}
+
+void rn_http_respond_twirp_error(struct rn_http_req *req, int status, const char *code,
+                                 const char *msg)
+{
+    rn_http_respond_json(req, status, json_pack("{s:s,s:s}", "code", code, "msg", msg));
+}
+
+bool rn_http_req_bearer_ok(const struct rn_http_req *req, const char *token)
+{
+    const char *auth = rn_http_req_header(req, "Authorization");
+    size_t tlen = strlen(token);
+
+    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0)
+        return false;
+    auth += 7;
+    return strlen(auth) == tlen && CRYPTO_memcmp(auth, token, tlen) == 0;
 }
 
 void rn_http_respond_error(struct rn_http_req *req, int status, const char *msg)

@@ -24,6 +24,7 @@
 #define RN_HTTPD_IDLE_MS 60000
 #define RN_HTTPD_MAX_CONNS 256
 
+struct json_t;
 struct rn_httpd;
 struct rn_httpd_conn;
 
@@ -82,6 +83,13 @@ void rn_http_respond(struct rn_http_req *req, int status, const char *content_ty
                      const void *body, size_t len);
 /* Answer with {"message": msg} as JSON (the shape GitHub's services use for errors). */
 void rn_http_respond_error(struct rn_http_req *req, int status, const char *msg);
+/* Answer with v (its reference is taken) as compact JSON. */
+void rn_http_respond_json(struct rn_http_req *req, int status, struct json_t *v);
+/* A Twirp error: {"code": code, "msg": msg}. */
+void rn_http_respond_twirp_error(struct rn_http_req *req, int status, const char *code,
+                                 const char *msg);
+/* Whether the request carries "Authorization: Bearer <token>" (compared in constant time). */
+bool rn_http_req_bearer_ok(const struct rn_http_req *req, const char *token);
 /* Answer with the contents of a file, read with uv_fs (404 when it cannot be opened). */
 void rn_http_respond_file(struct rn_http_req *req, int status, const char *content_type,
                           const char *path);

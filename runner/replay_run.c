@@ -39,19 +39,6 @@ struct services {
     char *env[N_STEP_ENV + 1];
 };
 
-/* The cache store `ghrun cache` uses by default (runner/cmd_cache.c default_dir). */
-static char *cache_dir(void)
-{
-    const char *env = getenv("GHRUN_CACHE_DIR");
-    const char *home = getenv("HOME");
-
-    if (env && *env)
-        return gr_xstrdup(env);
-    if (!home || !*home)
-        return NULL;
-    return gr_xasprintf("%s/.cache/ghrun/cache", home);
-}
-
 static const char *github_str(const struct ex_plan *plan, const char *key, const char *def)
 {
     const char *v = json_string_value(json_object_get(plan->github, key));
@@ -95,7 +82,7 @@ static void services_thread(void *arg)
 static int start_cache(struct services *sv, const struct ex_plan *plan,
                        struct rn_httpd_route *routes, size_t *nroutes)
 {
-    char *dir = cache_dir();
+    char *dir = ex_cache_store_dir(NULL, NULL);
     struct rn_cache_service_opts co = {
         .dir = dir, .token = sv->token, .scope = github_str(plan, "repository", NULL)};
     struct gr_diag d = {0};

@@ -140,22 +140,6 @@ static void service_maybe_free(struct rn_artifact_service *s);
 
 /* ---- helpers -------------------------------------------------------------- */
 
-static void respond_json(struct rn_http_req *req, int status, json_t *v)
-{
-    char *text = json_dumps(v, JSON_COMPACT);
-
-    json_decref(v);
-    if (!text)
-        abort();
-    rn_http_respond(req, status, "application/json", text, strlen(text));
-    free(text);
-}
-
-static void twirp_error(struct rn_http_req *req, int status, const char *code, const char *msg)
-{
-    respond_json(req, status, json_pack("{s:s,s:s}", "code", code, "msg", msg));
-}
-
 static void hex(const unsigned char *in, size_t n, char *out)
 {
     static const char digits[] = "0123456789abcdef";
@@ -205,28 +189,6 @@ static bool signature_ok(const struct rn_artifact_service *s, const struct rn_ht
     free(se);
     free(sig);
     return ok;
-}
-
-static bool authorized(const struct rn_artifact_service *s, const struct rn_http_req *req)
-{
-    const char *auth = rn_http_req_header(req, "Authorization");
-    size_t tlen = strlen(s->token);
-
-    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0)
-        return false;
-    auth += 7;
-    return strlen(auth) == tlen && CRYPTO_memcmp(auth, s->token, tlen) == 0;
-}
-
-static void iso_time(int64_t ms, char out[32])
-{
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    char base[24];
-
-    gmtime_r(&t, &tm);
-    strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-    (void)snprintf(out, 32, "%s.%03dZ", base, (int)(ms % 1000));
 }
 
 static char *u64_str(uint64_t v)
@@ -349,21 +311,6 @@ static int body_to_file(struct job *j, char **ret_path)
     return r;
 }
 
-static int pwrite_all(int fd, const char *p, size_t len, uint64_t off)
-{
-    while (len) {
-        ssize_t n = pwrite(fd, p, len, (off_t)off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        p += n;
-        len -= (size_t)n;
-        off += (uint64_t)n;
-    }
-    return 0;
-}
-
 /* Append size bytes at off of src to dst (in the kernel where it can). */
 static int copy_range(int src, uint64_t off, uint64_t size, int dst)
 {
@@ -463,7 +410,7 @@ static void work_cb(uv_work_t *w)
         j->r = ex_artifact_find(j->s->store, j->name, &j->art);
         break;
     case J_BLOCK:
-        j->r = pwrite_all(j->fd, j->req->body.ptr, j->req->body.len, j->block.off);
+        j->r = gr_pwrite_all(j->fd, j->req->body.ptr, j->req->body.len, j->block.off);
         break;
     case J_PUTBLOB:
         j->r = body_to_file(j, &j->tmp);
@@ -496,13 +443,14 @@ static void answer_create(struct job *j)
 
     if (j->r == 0) {
         upload_free(j->s, u);
-        twirp_error(j->req, 409, "already_exists",
-                    "an artifact with this name already exists on the workflow run");
+        rn_http_respond_twirp_error(
+            j->req, 409, "already_exists",
+            "an artifact with this name already exists on the workflow run");
         return;
     }
     if (j->r != GR_ENOTFOUND) {
         upload_free(j->s, u);
-        twirp_error(j->req, 500, "internal", "cannot read the artifact store");
+        rn_http_respond_twirp_error(j->req, 500, "internal", "cannot read the artifact store");
         return;
     }
     u->created = true;
@@ -512,7 +460,7 @@ static void answer_create(struct job *j)
     j->tmp_fd = -1;
     (void)snprintf(blob, sizeof(blob), "up-%llu", (unsigned long long)u->id);
     url = signed_url(j->s, blob, j->s->url_ttl_s ? j->s->url_ttl_s : UPLOAD_TTL_S);
-    respond_json(j->req, 200, json_pack("{s:b,s:s}", "ok", 1, "signed_upload_url", url));
+    rn_http_respond_json(j->req, 200, json_pack("{s:b,s:s}", "ok", 1, "signed_upload_url", url));
     free(url);
 }
 
@@ -584,18 +532,18 @@ static void answer_finalize(struct job *j)
     j->up->path = NULL;
     upload_free(s, j->up);
     if (j->r == -EEXIST) {
-        twirp_error(j->req, 409, "already_exists", j->diag.msg);
+        rn_http_respond_twirp_error(j->req, 409, "already_exists", j->diag.msg);
         return;
     }
     if (j->r < 0) {
         GR_LOG_WARN("artifacts: %s", j->diag.msg[0] ? j->diag.msg : gr_strerror(j->r));
-        twirp_error(j->req, j->r == -EBADMSG ? 400 : 500,
-                    j->r == -EBADMSG ? "invalid_argument" : "internal",
-                    j->diag.msg[0] ? j->diag.msg : "cannot store the artifact");
+        rn_http_respond_twirp_error(j->req, j->r == -EBADMSG ? 400 : 500,
+                                    j->r == -EBADMSG ? "invalid_argument" : "internal",
+                                    j->diag.msg[0] ? j->diag.msg : "cannot store the artifact");
         return;
     }
     id = u64_str(j->art.id);
-    respond_json(j->req, 200, json_pack("{s:b,s:s}", "ok", 1, "artifact_id", id));
+    rn_http_respond_json(j->req, 200, json_pack("{s:b,s:s}", "ok", 1, "artifact_id", id));
     free(id);
 }
 
@@ -605,7 +553,7 @@ static json_t *artifact_json(const struct rn_artifact_service *s, const struct e
     char *digest = gr_xasprintf("sha256:%s", a->sha256);
     json_t *o;
 
-    iso_time(a->created_ms, when);
+    gr_time_iso8601_ms(a->created_ms, when, sizeof(when));
     o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "workflow_run_backend_id", s->run_id,
                   "workflow_job_run_backend_id", s->run_id, "database_id", id, "name", a->name,
                   "size", size, "created_at", when, "digest", digest);
@@ -621,7 +569,7 @@ static void answer_list(struct job *j)
 
     if (j->r < 0) {
         json_decref(arr);
-        twirp_error(j->req, 500, "internal", "cannot list the artifacts");
+        rn_http_respond_twirp_error(j->req, 500, "internal", "cannot list the artifacts");
         return;
     }
     for (size_t i = 0; i < j->nlist; i++) {
@@ -630,7 +578,7 @@ static void answer_list(struct job *j)
             continue;
         json_array_append_new(arr, artifact_json(j->s, a));
     }
-    respond_json(j->req, 200, json_pack("{s:o}", "artifacts", arr));
+    rn_http_respond_json(j->req, 200, json_pack("{s:o}", "artifacts", arr));
 }
 
 static void answer_url(struct job *j)
@@ -638,13 +586,14 @@ static void answer_url(struct job *j)
     char blob[32], *url;
 
     if (j->r < 0) {
-        twirp_error(j->req, j->r == GR_ENOTFOUND ? 404 : 500,
-                    j->r == GR_ENOTFOUND ? "not_found" : "internal", "artifact not found");
+        rn_http_respond_twirp_error(j->req, j->r == GR_ENOTFOUND ? 404 : 500,
+                                    j->r == GR_ENOTFOUND ? "not_found" : "internal",
+                                    "artifact not found");
         return;
     }
     (void)snprintf(blob, sizeof(blob), "dl-%llu", (unsigned long long)j->art.id);
     url = signed_url(j->s, blob, j->s->url_ttl_s ? j->s->url_ttl_s : DOWNLOAD_TTL_S);
-    respond_json(j->req, 200, json_pack("{s:s}", "signed_url", url));
+    rn_http_respond_json(j->req, 200, json_pack("{s:s}", "signed_url", url));
     free(url);
 }
 
@@ -653,12 +602,13 @@ static void answer_delete(struct job *j)
     char *id;
 
     if (j->r < 0) {
-        twirp_error(j->req, j->r == GR_ENOTFOUND ? 404 : 500,
-                    j->r == GR_ENOTFOUND ? "not_found" : "internal", "artifact not found");
+        rn_http_respond_twirp_error(j->req, j->r == GR_ENOTFOUND ? 404 : 500,
+                                    j->r == GR_ENOTFOUND ? "not_found" : "internal",
+                                    "artifact not found");
         return;
     }
     id = u64_str(j->art.id);
-    respond_json(j->req, 200, json_pack("{s:b,s:s}", "ok", 1, "artifact_id", id));
+    rn_http_respond_json(j->req, 200, json_pack("{s:b,s:s}", "ok", 1, "artifact_id", id));
     free(id);
 }
 
@@ -747,11 +697,12 @@ static void t_create(struct rn_artifact_service *s, struct rn_http_req *req, jso
     struct job *j;
 
     if (ex_artifact_name_check(name, &d) < 0) {
-        twirp_error(req, 400, "invalid_argument", d.msg);
+        rn_http_respond_twirp_error(req, 400, "invalid_argument", d.msg);
         return;
     }
     if (upload_by_name(s, name)) {
-        twirp_error(req, 409, "already_exists", "an upload of this artifact is in progress");
+        rn_http_respond_twirp_error(req, 409, "already_exists",
+                                    "an upload of this artifact is in progress");
         return;
     }
     u = gr_xcalloc(1, sizeof(*u));
@@ -775,19 +726,22 @@ static void t_finalize(struct rn_artifact_service *s, struct rn_http_req *req, j
     struct job *j;
 
     if (json_u64(json_object_get(body, "size"), &size) < 0) {
-        twirp_error(req, 400, "invalid_argument", "size is required");
+        rn_http_respond_twirp_error(req, 400, "invalid_argument", "size is required");
         return;
     }
     if (!u || !u->created) {
-        twirp_error(req, 404, "not_found", "no upload was created for this artifact");
+        rn_http_respond_twirp_error(req, 404, "not_found",
+                                    "no upload was created for this artifact");
         return;
     }
     if (u->busy || u->writes) {
-        twirp_error(req, 409, "failed_precondition", "the upload is still in progress");
+        rn_http_respond_twirp_error(req, 409, "failed_precondition",
+                                    "the upload is still in progress");
         return;
     }
     if (!u->path) {
-        twirp_error(req, 400, "failed_precondition", "no blob was committed for this artifact");
+        rn_http_respond_twirp_error(req, 400, "failed_precondition",
+                                    "no blob was committed for this artifact");
         return;
     }
     u->busy = true;
@@ -813,7 +767,8 @@ static void t_list(struct rn_artifact_service *s, struct rn_http_req *req, json_
         id = json_object_get(id, "value");
     if ((name && !json_is_string(name)) || (id && json_u64(id, &j->size) < 0)) {
         job_free(j);
-        twirp_error(req, 400, "invalid_argument", "invalid name_filter or id_filter");
+        rn_http_respond_twirp_error(req, 400, "invalid_argument",
+                                    "invalid name_filter or id_filter");
         return;
     }
     if (name)
@@ -829,7 +784,7 @@ static void t_by_name(struct rn_artifact_service *s, struct rn_http_req *req, js
     struct job *j;
 
     if (ex_artifact_name_check(name, &d) < 0) {
-        twirp_error(req, 400, "invalid_argument", d.msg);
+        rn_http_respond_twirp_error(req, 400, "invalid_argument", d.msg);
         return;
     }
     j = job_new(req, kind);
@@ -844,19 +799,20 @@ static void h_twirp(struct rn_http_req *req, void *ctx)
     const char *run;
     json_t *body;
 
-    if (!authorized(s, req)) {
-        twirp_error(req, 401, "unauthenticated", "missing or invalid bearer token");
+    if (!rn_http_req_bearer_ok(req, s->token)) {
+        rn_http_respond_twirp_error(req, 401, "unauthenticated", "missing or invalid bearer token");
         return;
     }
     body = json_loadb(req->body.ptr, req->body.len, 0, NULL);
     if (!json_is_object(body)) {
         json_decref(body);
-        twirp_error(req, 400, "malformed", "the request body must be a JSON object");
+        rn_http_respond_twirp_error(req, 400, "malformed",
+                                    "the request body must be a JSON object");
         return;
     }
     run = json_string_value(json_object_get(body, "workflow_run_backend_id"));
     if (run && strcmp(run, s->run_id))
-        twirp_error(req, 404, "not_found", "unknown workflow run");
+        rn_http_respond_twirp_error(req, 404, "not_found", "unknown workflow run");
     else if (!strcmp(method, "CreateArtifact"))
         t_create(s, req, body);
     else if (!strcmp(method, "FinalizeArtifact"))
@@ -868,7 +824,7 @@ static void h_twirp(struct rn_http_req *req, void *ctx)
     else if (!strcmp(method, "DeleteArtifact"))
         t_by_name(s, req, body, J_DELETE);
     else
-        twirp_error(req, 404, "bad_route", "no such method");
+        rn_http_respond_twirp_error(req, 404, "bad_route", "no such method");
     json_decref(body);
 }
 

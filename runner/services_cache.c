@@ -145,16 +145,6 @@ static void service_maybe_free(struct rn_cache_service *s);
 
 /* ---- helpers -------------------------------------------------------------- */
 
-static void respond_json(struct rn_http_req *req, int status, json_t *v)
-{
-    char *text = json_dumps(v, JSON_COMPACT);
-    json_decref(v);
-    if (!text)
-        abort();
-    rn_http_respond(req, status, "application/json", text, strlen(text));
-    free(text);
-}
-
 static void sign(const struct rn_cache_service *s, const char *sha, char out[65])
 {
     static const char digits[] = "0123456789abcdef";
@@ -168,28 +158,6 @@ static void sign(const struct rn_cache_service *s, const char *sha, char out[65]
         out[2 * i + 1] = digits[md[i] & 15];
     }
     out[64] = '\0';
-}
-
-static bool authorized(const struct rn_cache_service *s, const struct rn_http_req *req)
-{
-    const char *auth = rn_http_req_header(req, "Authorization");
-    size_t tlen = strlen(s->token);
-
-    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0)
-        return false;
-    auth += 7;
-    return strlen(auth) == tlen && CRYPTO_memcmp(auth, s->token, tlen) == 0;
-}
-
-static void iso_time(int64_t ms, char out[32])
-{
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    char base[24];
-
-    gmtime_r(&t, &tm);
-    strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-    (void)snprintf(out, 32, "%s.%03dZ", base, (int)(ms % 1000));
 }
 
 static struct resv *resv_find(struct rn_cache_service *s, uint64_t id)
@@ -310,26 +278,11 @@ static void do_list(struct job *j)
     j->r = ex_cache_list(j->s->cache, &j->list, &j->nlist);
 }
 
-static int pwrite_all(int fd, const char *p, size_t len, uint64_t off)
-{
-    while (len) {
-        ssize_t n = pwrite(fd, p, len, (off_t)off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        p += n;
-        len -= (size_t)n;
-        off += (uint64_t)n;
-    }
-    return 0;
-}
-
 static void do_block(struct job *j)
 {
     j->r = ex_cache_tmpfile(j->s->cache, &j->block.path, &j->block.fd);
     if (j->r == 0)
-        j->r = pwrite_all(j->block.fd, j->req->body.ptr, j->req->body.len, 0);
+        j->r = gr_pwrite_all(j->block.fd, j->req->body.ptr, j->req->body.len, 0);
     j->block.size = j->req->body.len;
 }
 
@@ -348,7 +301,7 @@ static int copy_block(const struct block *b, int dst, uint64_t *off)
             r = n < 0 ? -errno : -EIO;
             break;
         }
-        r = pwrite_all(dst, buf, (size_t)n, *off + done);
+        r = gr_pwrite_all(dst, buf, (size_t)n, *off + done);
         done += (uint64_t)n;
     }
     free(buf);
@@ -418,7 +371,7 @@ static void answer_lookup(struct job *j)
         GR_LOG_WARN("cache: %s; reporting a miss", j->diag.msg);
     if (j->r == GR_ENOTFOUND) {
         if (j->v2)
-            respond_json(j->req, 200, json_pack("{s:b}", "ok", 0));
+            rn_http_respond_json(j->req, 200, json_pack("{s:b}", "ok", 0));
         else
             rn_http_respond(j->req, 204, NULL, NULL, 0);
         return;
@@ -429,25 +382,20 @@ static void answer_lookup(struct job *j)
         return;
     }
     sign(s, j->entry.sha256, sig);
-    iso_time(j->entry.created_ms, when);
+    gr_time_iso8601_ms(j->entry.created_ms, when, sizeof(when));
     loc = gr_xasprintf("%s_apis/artifactcache/artifacts/%s?sig=%s", s->url, j->entry.sha256, sig);
     if (j->v2) {
-        respond_json(j->req, 200,
-                     json_pack("{s:b,s:s,s:s}", "ok", 1, "signed_download_url", loc, "matched_key",
-                               j->entry.key));
+        rn_http_respond_json(j->req, 200,
+                             json_pack("{s:b,s:s,s:s}", "ok", 1, "signed_download_url", loc,
+                                       "matched_key", j->entry.key));
         free(loc);
         return;
     }
-    respond_json(j->req, 200,
-                 json_pack("{s:s,s:s,s:s,s:s,s:s}", "cacheKey", j->entry.key, "scope", s->scope,
-                           "cacheVersion", j->entry.version, "creationTime", when,
-                           "archiveLocation", loc));
+    rn_http_respond_json(j->req, 200,
+                         json_pack("{s:s,s:s,s:s,s:s,s:s}", "cacheKey", j->entry.key, "scope",
+                                   s->scope, "cacheVersion", j->entry.version, "creationTime", when,
+                                   "archiveLocation", loc));
     free(loc);
-}
-
-static void twirp_error(struct rn_http_req *req, int status, const char *code, const char *msg)
-{
-    respond_json(req, status, json_pack("{s:s,s:s}", "code", code, "msg", msg));
 }
 
 static void answer_reserve(struct job *j)
@@ -458,11 +406,12 @@ static void answer_reserve(struct job *j)
     if (j->r < 0) {
         resv_free(j->s, v, true);
         if (j->r == -EEXIST && j->v2)
-            twirp_error(j->req, 409, "already_exists", "cache entry already exists");
+            rn_http_respond_twirp_error(j->req, 409, "already_exists",
+                                        "cache entry already exists");
         else if (j->r == -EEXIST)
             rn_http_respond_error(j->req, 409, "Cache already exists.");
         else if (j->v2)
-            twirp_error(j->req, 500, "internal", "cannot reserve the cache entry");
+            rn_http_respond_twirp_error(j->req, 500, "internal", "cannot reserve the cache entry");
         else
             rn_http_respond_error(j->req, 500, "cannot reserve the cache entry");
         return;
@@ -472,14 +421,14 @@ static void answer_reserve(struct job *j)
     j->block.path = NULL;
     j->block.fd = -1;
     if (!j->v2) {
-        respond_json(j->req, 200, json_pack("{s:I}", "cacheId", (json_int_t)v->id));
+        rn_http_respond_json(j->req, 200, json_pack("{s:I}", "cacheId", (json_int_t)v->id));
         return;
     }
     /* An IP-style Azure blob URL (/account/container/blob) that our own server answers. */
     (void)snprintf(name, sizeof(name), "up-%llu", (unsigned long long)v->id);
     sign(j->s, name, sig);
     url = gr_xasprintf("%s%s%s?sig=%s", j->s->url, BLOB_PREFIX + 1, name, sig);
-    respond_json(j->req, 200, json_pack("{s:b,s:s}", "ok", 1, "signed_upload_url", url));
+    rn_http_respond_json(j->req, 200, json_pack("{s:b,s:s}", "ok", 1, "signed_upload_url", url));
     free(url);
 }
 
@@ -495,11 +444,12 @@ static void answer_commit(struct job *j)
     if (j->v2) {
         (void)snprintf(id, sizeof(id), "%llu", (unsigned long long)j->entry.id);
         if (r == 0)
-            respond_json(j->req, 200, json_pack("{s:b,s:s}", "ok", 1, "entry_id", id));
+            rn_http_respond_json(j->req, 200, json_pack("{s:b,s:s}", "ok", 1, "entry_id", id));
         else
-            respond_json(j->req, 200,
-                         json_pack("{s:b,s:s}", "ok", 0, "message",
-                                   j->diag.msg[0] ? j->diag.msg : "cannot store the entry"));
+            rn_http_respond_json(
+                j->req, 200,
+                json_pack("{s:b,s:s}", "ok", 0, "message",
+                          j->diag.msg[0] ? j->diag.msg : "cannot store the entry"));
         return;
     }
     if (r == 0)
@@ -570,15 +520,15 @@ static void answer_list(struct job *j)
         const struct ex_cache_entry *e = &j->list[i];
         if (strcmp(e->scope, j->s->scope) || (key && strcmp(e->key, key)))
             continue;
-        iso_time(e->created_ms, when);
+        gr_time_iso8601_ms(e->created_ms, when, sizeof(when));
         json_array_append_new(arr,
                               json_pack("{s:s,s:s,s:s,s:s}", "cacheKey", e->key, "scope", e->scope,
                                         "cacheVersion", e->version, "creationTime", when));
     }
     free(key);
-    respond_json(j->req, 200,
-                 json_pack("{s:I,s:o}", "totalCount", (json_int_t)json_array_size(arr),
-                           "artifactCaches", arr));
+    rn_http_respond_json(j->req, 200,
+                         json_pack("{s:I,s:o}", "totalCount", (json_int_t)json_array_size(arr),
+                                   "artifactCaches", arr));
 }
 
 static void after_work_cb(uv_work_t *w, int status)
@@ -695,7 +645,7 @@ static void h_get(struct rn_http_req *req, void *ctx)
         h_download(s, req, rest + strlen("artifacts/"));
         return;
     }
-    if (!authorized(s, req)) {
+    if (!rn_http_req_bearer_ok(req, s->token)) {
         rn_http_respond_error(req, 401, "missing or invalid bearer token");
         return;
     }
@@ -744,7 +694,7 @@ static void reply_err(struct rn_http_req *req, bool v2, int status, const char *
                       const char *msg)
 {
     if (v2)
-        twirp_error(req, status, code, msg);
+        rn_http_respond_twirp_error(req, status, code, msg);
     else
         rn_http_respond_error(req, status, msg);
 }
@@ -853,7 +803,7 @@ static void h_post(struct rn_http_req *req, void *ctx)
     uint64_t id;
     struct resv *v;
 
-    if (!authorized(s, req)) {
+    if (!rn_http_req_bearer_ok(req, s->token)) {
         rn_http_respond_error(req, 401, "missing or invalid bearer token");
         return;
     }
@@ -937,7 +887,7 @@ static void h_patch(struct rn_http_req *req, void *ctx)
     struct resv *v = id ? resv_find(s, id) : NULL;
     struct range rg;
 
-    if (!authorized(s, req)) {
+    if (!rn_http_req_bearer_ok(req, s->token)) {
         rn_http_respond_error(req, 401, "missing or invalid bearer token");
         return;
     }
@@ -1001,7 +951,7 @@ static void twirp_finalize(struct rn_cache_service *s, struct rn_http_req *req, 
     else if (!covered(v, size))
         why = "the uploaded blob does not have the given size";
     if (why) {
-        respond_json(req, 200, json_pack("{s:b,s:s}", "ok", 0, "message", why));
+        rn_http_respond_json(req, 200, json_pack("{s:b,s:s}", "ok", 0, "message", why));
         return;
     }
     v->committing = true;
@@ -1041,7 +991,8 @@ static void twirp_download(struct rn_cache_service *s, struct rn_http_req *req, 
     }
     if (!ok) {
         job_free(j);
-        twirp_error(req, 400, "invalid_argument", "key, version and at most 9 restore keys");
+        rn_http_respond_twirp_error(req, 400, "invalid_argument",
+                                    "key, version and at most 9 restore keys");
         return;
     }
     queue(s, j);
@@ -1053,13 +1004,14 @@ static void h_twirp(struct rn_http_req *req, void *ctx)
     const char *method = req->path + strlen(TWIRP_PREFIX);
     json_t *body;
 
-    if (!authorized(s, req)) {
-        twirp_error(req, 401, "unauthenticated", "missing or invalid bearer token");
+    if (!rn_http_req_bearer_ok(req, s->token)) {
+        rn_http_respond_twirp_error(req, 401, "unauthenticated", "missing or invalid bearer token");
         return;
     }
     body = body_json(req);
     if (!body) {
-        twirp_error(req, 400, "malformed", "the request body must be a JSON object");
+        rn_http_respond_twirp_error(req, 400, "malformed",
+                                    "the request body must be a JSON object");
         return;
     }
     if (!strcmp(method, "CreateCacheEntry"))
@@ -1070,7 +1022,7 @@ static void h_twirp(struct rn_http_req *req, void *ctx)
     else if (!strcmp(method, "GetCacheEntryDownloadURL"))
         twirp_download(s, req, body);
     else
-        twirp_error(req, 404, "bad_route", "no such method");
+        rn_http_respond_twirp_error(req, 404, "bad_route", "no such method");
     json_decref(body);
 }
 

@@ -10,10 +10,12 @@
  */
 #pragma once
 
+#include <dirent.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define GR_MUST_CHECK __attribute__((warn_unused_result))
 #define GR_PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -113,6 +115,13 @@ int gr_buf_adds(struct gr_buf *b, const char *s) GR_MUST_CHECK;
 int gr_buf_addch(struct gr_buf *b, char c) GR_MUST_CHECK;
 int gr_buf_addf(struct gr_buf *b, const char *fmt, ...) GR_PRINTF(2, 3) GR_MUST_CHECK;
 int gr_buf_vaddf(struct gr_buf *b, const char *fmt, va_list ap) GR_MUST_CHECK;
+/*
+ * The same appends where the caller knows they cannot fail: the buffer has no limit (growth
+ * aborts on OOM) or room for the bytes. A failing append is a bug; it trips an assertion.
+ */
+void gr_buf_xadd(struct gr_buf *b, const void *data, size_t len);
+void gr_buf_xadds(struct gr_buf *b, const char *s);
+void gr_buf_xaddch(struct gr_buf *b, char c);
 /* Drop the first n bytes. */
 void gr_buf_consume(struct gr_buf *b, size_t n);
 void gr_buf_reset(struct gr_buf *b);
@@ -139,6 +148,8 @@ bool gr_endswith(const char *s, const char *suffix);
 int gr_file_read(const char *path, size_t max, char **ret, size_t *ret_len) GR_MUST_CHECK;
 /* Write all of data to fd, retrying short writes and EINTR; 0 or -errno. */
 int gr_write_all(int fd, const void *data, size_t len) GR_MUST_CHECK;
+/* The same with pwrite() at offset off (the file offset does not move). */
+int gr_pwrite_all(int fd, const void *data, size_t len, uint64_t off) GR_MUST_CHECK;
 /* Write a file atomically (temp file + rename) with the given mode. */
 int gr_file_write_atomic(const char *path, const void *data, size_t len, int mode) GR_MUST_CHECK;
 /* mkdir -p; mode for created directories. */
@@ -147,8 +158,21 @@ int gr_mkdir_p(const char *path, int mode) GR_MUST_CHECK;
 int gr_rm_rf(const char *path) GR_MUST_CHECK;
 /* Join two path parts with exactly one '/'; returns an owned string. */
 char *gr_path_join(const char *a, const char *b);
+/*
+ * The names in directory d from where it stands to its end, but "." and "..", sorted by strcmp.
+ * d stays open. The array and each name are malloc()ed (free all); *ret_n is their count.
+ */
+char **gr_dir_names(DIR *d, size_t *ret_n);
 bool gr_path_exists(const char *path);
 bool gr_path_is_dir(const char *path);
+/*
+ * Every file of uid from in the tree at path goes to uid:gid. Links are not followed, the walk
+ * stays on path's file system and goes at most 256 directories deep, and it does not enter the
+ * directory skip (NULL: none), which keeps its owner too. A file that cannot be changed is logged
+ * (debug) and passed over. Returns the number of files changed, or -errno when path cannot be
+ * read.
+ */
+int gr_chown_tree(const char *path, const char *skip, uid_t from, uid_t uid, gid_t gid);
 
 /* ---- time -------------------------------------------------------------- */
 
@@ -156,6 +180,8 @@ bool gr_path_is_dir(const char *path);
 uint64_t gr_now_ns(void);
 /* Wall-clock ISO 8601 UTC ("2026-11-27T03:34:24.123Z") into out (>= 32 bytes). */
 void gr_time_iso8601(char *out, size_t outlen);
+/* The same for ms, milliseconds since the epoch. */
+void gr_time_iso8601_ms(int64_t ms, char *out, size_t outlen);
 
 /* ---- logging ----------------------------------------------------------- */
 

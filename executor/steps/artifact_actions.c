@@ -279,18 +279,12 @@ static bool included(const struct resolve *rs, const char *path)
     return in;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static void walk(struct resolve *rs, const char *path, int depth)
 {
     const char *base = strrchr(path, '/');
     struct stat st;
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *de;
+    char **names;
+    size_t n;
     DIR *d;
 
     if (!rs->hidden && base && base[1] == '.')
@@ -304,15 +298,8 @@ static void walk(struct resolve *rs, const char *path, int depth)
     }
     if (depth >= WALK_DEPTH || !(d = opendir(path)))
         return;
-    while ((de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
-            GR_GROW(names, cap, n + 1);
-            names[n++] = gr_xstrdup(de->d_name);
-        }
-    }
+    names = gr_dir_names(d, &n);
     closedir(d);
-    if (n)
-        qsort(names, n, sizeof(*names), cmp_str);
     for (size_t i = 0; i < n; i++) {
         char *child = gr_xasprintf("%s%s%s", path, strcmp(path, "/") ? "/" : "", names[i]);
         walk(rs, child, depth + 1);
@@ -656,6 +643,29 @@ static bool wanted(const struct art_job *j, const struct ex_artifact *a)
     return !j->pattern || fnmatch(j->pattern, a->name, 0) == 0;
 }
 
+/* Where artifact a goes (owned); says so in the log. */
+static char *download_dest(struct art_job *j, const struct ex_artifact *a)
+{
+    char *dest = j->name || j->merge ? gr_xstrdup(j->dest) : gr_path_join(j->dest, a->name);
+
+    logf_(j, "Downloading artifact '%s' (%llu bytes) to %s", a->name, (unsigned long long)a->size,
+          dest);
+    return dest;
+}
+
+/* After count of the n listed artifacts v (freed here) were downloaded. */
+static void downloads_done(struct art_job *j, size_t count, struct ex_artifact *v, size_t n)
+{
+    if (j->r == 0 && j->name && count == 0) {
+        j->r = GR_ENOTFOUND;
+        snprintf(j->err, sizeof(j->err),
+                 "Unable to download artifact(s): Artifact not found for name: %s", j->name);
+    }
+    if (j->r == 0)
+        logf_(j, "Total of %zu artifact(s) downloaded", count);
+    ex_artifacts_free(v, n);
+}
+
 static void download_work(struct art_job *j, struct ex_artifact_store *st)
 {
     struct ex_artifact *v = NULL;
@@ -669,21 +679,12 @@ static void download_work(struct art_job *j, struct ex_artifact_store *st)
             continue;
         count++;
         zip = ex_artifact_path(st, v[i].name);
-        dest = j->name || j->merge ? gr_xstrdup(j->dest) : gr_path_join(j->dest, v[i].name);
-        logf_(j, "Downloading artifact '%s' (%llu bytes) to %s", v[i].name,
-              (unsigned long long)v[i].size, dest);
+        dest = download_dest(j, &v[i]);
         j->r = extract(j, zip, dest);
         free(zip);
         free(dest);
     }
-    if (j->r == 0 && j->name && count == 0) {
-        j->r = GR_ENOTFOUND;
-        snprintf(j->err, sizeof(j->err),
-                 "Unable to download artifact(s): Artifact not found for name: %s", j->name);
-    }
-    if (j->r == 0)
-        logf_(j, "Total of %zu artifact(s) downloaded", count);
-    ex_artifacts_free(v, n);
+    downloads_done(j, count, v, n);
 }
 
 /* ---- the remote service (thread pool) ------------------------------------ */
@@ -798,20 +799,11 @@ static void remote_download_work(struct art_job *j)
         if (!wanted(j, &v[i]))
             continue;
         count++;
-        dest = j->name || j->merge ? gr_xstrdup(j->dest) : gr_path_join(j->dest, v[i].name);
-        logf_(j, "Downloading artifact '%s' (%llu bytes) to %s", v[i].name,
-              (unsigned long long)v[i].size, dest);
+        dest = download_dest(j, &v[i]);
         j->r = remote_fetch(j, &v[i], dest);
         free(dest);
     }
-    if (j->r == 0 && j->name && count == 0) {
-        j->r = GR_ENOTFOUND;
-        snprintf(j->err, sizeof(j->err),
-                 "Unable to download artifact(s): Artifact not found for name: %s", j->name);
-    }
-    if (j->r == 0)
-        logf_(j, "Total of %zu artifact(s) downloaded", count);
-    ex_artifacts_free(v, n);
+    downloads_done(j, count, v, n);
 }
 
 static void work_cb(uv_work_t *req)
@@ -840,7 +832,7 @@ static void work_cb(uv_work_t *req)
     /* a download into the job's private home: the workspace goes to the slot after the step
      * (ex__slot_claim), the home here */
     if (!j->upload && j->own && j->dest && gr_startswith(j->dest, j->home))
-        (void)ex_persist_chown_tree(j->home, geteuid(), j->own_uid, j->own_gid);
+        (void)gr_chown_tree(j->home, NULL, geteuid(), j->own_uid, j->own_gid);
 }
 
 /* ---- results (loop) ------------------------------------------------------ */

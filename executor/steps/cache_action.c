@@ -172,18 +172,6 @@ static char *keys_check(const json_t *keys)
 
 /* ---- the job's settings ------------------------------------------------ */
 
-static char *store_dir(const struct ex_run_opts *o)
-{
-    const char *env = getenv("GHRUN_CACHE_DIR");
-    const char *home = getenv("HOME");
-
-    if (o->cache_dir && *o->cache_dir)
-        return gr_xstrdup(o->cache_dir);
-    if (env && *env)
-        return gr_xstrdup(env);
-    return gr_xasprintf("%s/.cache/ghrun/cache", home && *home ? home : "/tmp");
-}
-
 /* A value of the step's environment (env context), else of the runner's. */
 static const char *step_getenv(struct ex__stepexec *se, const char *name)
 {
@@ -240,7 +228,7 @@ static struct cache_job *job_new(struct ex__stepexec *se, enum cache_kind kind, 
 
     j->se = se;
     j->kind = kind;
-    j->store = store_dir(se->leg->run->opts);
+    j->store = ex_cache_store_dir(se->leg->run->opts->cache_dir, "/tmp");
     j->scope = gr_xstrdup(repo && *repo ? repo : "local");
     j->ws = gr_xstrdup(se->leg->run->workdir);
     j->home = gr_xstrdup(home && *home ? home : "/");
@@ -390,21 +378,13 @@ static int cmp_str(const void *a, const void *b)
 static void walk(struct resolve *rs, const char *dir, int depth)
 {
     DIR *d = depth > 0 ? opendir(dir) : NULL;
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *de;
+    char **names;
+    size_t n;
 
     if (!d)
         return;
-    while ((de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
-            GR_GROW(names, cap, n + 1);
-            names[n++] = gr_xstrdup(de->d_name);
-        }
-    }
+    names = gr_dir_names(d, &n);
     closedir(d);
-    if (n)
-        qsort(names, n, sizeof(*names), cmp_str);
     for (size_t i = 0; i < n; i++) {
         char *p =
             strcmp(dir, "/") ? gr_xasprintf("%s/%s", dir, names[i]) : gr_xasprintf("/%s", names[i]);
@@ -575,7 +555,7 @@ static void restore_work(struct cache_job *j, struct ex_cache *c)
         strv_free(roots, nroots);
         /* the workspace goes to the slot after the step (ex__slot_claim); the home here */
         if (j->own)
-            (void)ex_persist_chown_tree(j->home, geteuid(), j->own_uid, j->own_gid);
+            (void)gr_chown_tree(j->home, NULL, geteuid(), j->own_uid, j->own_gid);
         if (j->r < 0) {
             /* the action warns and goes on as a miss */
             snprintf(j->note, sizeof(j->note), "Failed to restore: %s", d.msg);

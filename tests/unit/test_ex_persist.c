@@ -446,18 +446,18 @@ static void test_chown_tree(void **state)
     write_file(f->home, ".npm/a/b", "x");
     if (geteuid() != 0) {
         /* only the own uid: nothing to change */
-        assert_int_equal(ex_persist_chown_tree(f->home, 12345, getuid(), getgid()), 0);
+        assert_int_equal(gr_chown_tree(f->home, NULL, 12345, getuid(), getgid()), 0);
         skip();
     }
-    assert_int_equal(ex_persist_chown_tree(f->home, 0, 64123, 64124), 4); /* home .npm a b */
+    assert_int_equal(gr_chown_tree(f->home, NULL, 0, 64123, 64124), 4); /* home .npm a b */
     p = gr_path_join(f->home, ".npm/a/b");
     assert_int_equal(lstat(p, &st), 0);
     assert_int_equal(st.st_uid, 64123);
     assert_int_equal(st.st_gid, 64124);
     free(p);
     /* files of other owners stay */
-    assert_int_equal(ex_persist_chown_tree(f->home, 0, 1, 1), 0);
-    assert_int_equal(ex_persist_chown_tree("/nonexistent/x", 0, 1, 1), -ENOENT);
+    assert_int_equal(gr_chown_tree(f->home, NULL, 0, 1, 1), 0);
+    assert_int_equal(gr_chown_tree("/nonexistent/x", NULL, 0, 1, 1), -ENOENT);
 }
 
 /* ---- the native actions/cache's naming of a private HOME --------------- */

@@ -75,6 +75,14 @@ void ex_cache_free(struct ex_cache *c);
 const char *ex_cache_dir(const struct ex_cache *c);
 
 /*
+ * The store directory to use (the default of `ghrun cache`): dir when it is neither NULL nor
+ * empty, else $GHRUN_CACHE_DIR when set and not empty, else $HOME/.cache/ghrun/cache. When HOME
+ * is unset or empty, home_default stands in for it; with home_default NULL the result is NULL.
+ * The result is malloc()ed; the caller frees it.
+ */
+char *ex_cache_store_dir(const char *dir, const char *home_default);
+
+/*
  * Find the entry to restore for keys[0..nkeys) (the key, then the restore keys) and version,
  * as GitHub matches them: for each key in order, an exact match wins; otherwise the newest
  * entry whose key starts with it. Only entries of this scope and version match. A hit marks

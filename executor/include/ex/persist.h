@@ -92,9 +92,3 @@ int ex_persist_restore(struct ex_cache *c, const char *scope, const char *const 
 int ex_persist_save(struct ex_cache *c, const char *scope, const char *ref, const char *home,
                     const char *dir, int64_t now_ms, struct ex_cache_entry *ret, size_t *ret_pruned,
                     struct gr_diag *reterr) __attribute__((warn_unused_result));
-
-/*
- * Every file of uid from in the tree at path (links not followed, one file system) goes to
- * uid:gid. Returns the number of files changed, or -errno when path cannot be read.
- */
-int ex_persist_chown_tree(const char *path, uid_t from, uid_t uid, gid_t gid);
