@@ -37,11 +37,12 @@ if config "$T/untrusted" untrusted; then bad "config without the CA succeeded"; 
 check "untrusted: the error names the certificate" grep -qi "certificate" "$LOG"
 check "untrusted: no runner files" test ! -e "$T/untrusted/.runner" -a ! -e "$T/untrusted/.credentials"
 
-# with the CA: register, then a job whose live console goes over wss
+# with the CA: register, then a job whose live console goes over wss (the step prints for 5 s:
+# what comes before the socket connects goes over HTTP, which a loaded machine may make slow)
 export GHRUN_CA_FILE=$T/ca.pem
 check "config with the CA" config "$T/r1" r1
 job '{"name":"tls","endpoint_data":{"FeedStreamUrl":"wss://127.0.0.1:'"$PORT"'/feedstream/live"},
-  "steps":[{"run":"echo over-tls-line\nsleep 1"}]}'
+  "steps":[{"run":"for i in $(seq 10); do echo over-tls-line; sleep 0.5; done"}]}'
 run_once_expect "job over TLS" succeeded
 curl -s "$BASE/_control/proto" >"$T/proto.json"
 q_ws() { "$PY" -c "import json; d=json.load(open('$T/proto.json')); print($1)"; }
