@@ -107,6 +107,18 @@ enum {
     EX__N_SLOTS
 };
 int ex__scratch_fresh(struct ex__leg *leg, int slot, const char *path) GR_MUST_CHECK;
+/*
+ * What the engine uses for a step's scratch files (step.c): path, below leg->temp_dir, made a
+ * new file holding data (len bytes; 0: empty), the uid the steps run as owning it from its
+ * creation (fchown on the descriptor), its directories opened through no link and made when
+ * missing (ex__scratch_dir); a file a step planted under the name is removed first. The
+ * previous step's file of the same slot (leg->spare), in the same directory, is removed rather
+ * than emptied and reused: on ext4, truncating a file that held data makes its close write
+ * back (auto_da_alloc), about 2 ms per file here, while unlinking one and creating the next
+ * reuses the freed inode at once. 0 or -errno.
+ */
+int ex__scratch_new(struct ex__leg *leg, int slot, const char *path, const char *data,
+                    size_t len) GR_MUST_CHECK;
 
 /* ---- job slots (slot.c) ------------------------------------------------ */
 
@@ -203,7 +215,7 @@ struct ex__leg {
     size_t step_i;
     struct ex__proc *proc;    /* running step process */
     struct ex__stepexec *cur; /* running step */
-    char *spare[EX__N_SLOTS]; /* previous step's scratch files, reused by the next */
+    char *spare[EX__N_SLOTS]; /* previous step's scratch files, removed by the next */
     pid_t *pgids;
     size_t n_pgids, cap_pgids;
     uv_timer_t timer; /* job timeout */

@@ -457,6 +457,68 @@ int ex__scratch_write(const char *path, const char *data, size_t len)
     return r;
 }
 
+/*
+ * The previous step's file of this slot (leg->spare), when it lies in dfd as the new one does:
+ * removed. unlinkat removes a name only, whatever a step put there.
+ */
+static void spare_drop(struct ex__leg *leg, int slot, int dfd, size_t dir_len, const char *path)
+{
+    char *sp = leg->spare[slot];
+
+    if (sp && strncmp(sp, path, dir_len) == 0 && !strchr(sp + dir_len, '/'))
+        (void)unlinkat(dfd, sp + dir_len, 0);
+    free(sp);
+    leg->spare[slot] = NULL;
+}
+
+/* A new file name in dfd, the slot's from the start, holding data. */
+static int scratch_new_at(const struct ex__leg *leg, int dfd, const char *name, const char *data,
+                          size_t len)
+{
+    int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+    int fd = openat(dfd, name, flags, 0644);
+    int r;
+
+    if (fd < 0 && errno == EEXIST) {
+        /* planted under a name that was to be fresh: not ours, gone */
+        if (unlinkat(dfd, name, 0) < 0)
+            return -errno;
+        fd = openat(dfd, name, flags, 0644);
+    }
+    if (fd < 0)
+        return -errno;
+    r = ex__slot_own_fd(leg, fd);
+    while (r == 0 && len > 0) {
+        ssize_t n = write(fd, data, len);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            r = n < 0 ? -errno : -EIO;
+        else {
+            data += n;
+            len -= (size_t)n;
+        }
+    }
+    if (close(fd) < 0 && r == 0)
+        r = -errno;
+    return r;
+}
+
+int ex__scratch_new(struct ex__leg *leg, int slot, const char *path, const char *data, size_t len)
+{
+    const char *name;
+    int dfd = ex__scratch_dir(leg, path, true, &name);
+    int r;
+
+    if (dfd < 0)
+        return dfd;
+    spare_drop(leg, slot, dfd, (size_t)(name - path), path);
+    r = scratch_new_at(leg, dfd, name, data, len);
+    close(dfd);
+    return r;
+}
+
 /* ---- step state -------------------------------------------------------- */
 
 static void spare_put(struct ex__leg *leg, int slot, char **path)
@@ -810,16 +872,50 @@ static void forced_add_upper(json_t *forced, const char *prefix, const char *key
     free(name);
 }
 
-static char *filecmd_create(struct ex__stepexec *se, int slot, const char *prefix)
+/*
+ * The step's five file-command files, fresh and empty, the slot's, with unique names in
+ * RUNNER_TEMP/_runner_file_commands (actions/runner FileCommandManager.InitializeFiles, which
+ * deletes the previous step's files as this does): one walk to the directory for all five.
+ * New inodes rather than the previous step's files emptied: truncating a file that held data
+ * makes ext4 (auto_da_alloc) write back on close, milliseconds per file.
+ */
+static void filecmds_create(struct ex__stepexec *se)
 {
     static unsigned seq;
-    char *path = gr_xasprintf("%s/_runner_file_commands/%s%08x%04x%x", se->leg->temp_dir, prefix,
-                              (unsigned)uv_hrtime(), ++seq, (unsigned)getpid());
-    int r = ex__scratch_fresh(se->leg, slot, path);
+    struct ex__leg *leg = se->leg;
+    const struct {
+        char **path;
+        int slot;
+        const char *prefix;
+    } f[] = {
+        {&se->file_env, EX__SLOT_ENV, "set_env_"},
+        {&se->file_output, EX__SLOT_OUTPUT, "set_output_"},
+        {&se->file_path, EX__SLOT_PATH, "add_path_"},
+        {&se->file_state, EX__SLOT_STATE, "save_state_"},
+        {&se->file_summary, EX__SLOT_SUMMARY, "step_summary_"},
+    };
+    unsigned t = (unsigned)uv_hrtime(), pid = (unsigned)getpid();
+    const char *name = NULL;
+    size_t dir_len;
+    int dfd, r;
 
-    if (r < 0)
-        GR_LOG_WARN("cannot create '%s': %s", path, gr_strerror(r));
-    return path;
+    for (size_t i = 0; i < GR_ARRAY_SIZE(f); i++)
+        *f[i].path = gr_xasprintf("%s/_runner_file_commands/%s%08x%04x%x", leg->temp_dir,
+                                  f[i].prefix, t, ++seq, pid);
+    dfd = ex__scratch_dir(leg, se->file_env, true, &name);
+    dir_len = name ? (size_t)(name - se->file_env) : 0;
+    for (size_t i = 0; i < GR_ARRAY_SIZE(f); i++) {
+        /* the same directory for all: what follows it is each file's name */
+        r = dfd;
+        if (dfd >= 0) {
+            spare_drop(leg, f[i].slot, dfd, dir_len, *f[i].path);
+            r = scratch_new_at(leg, dfd, *f[i].path + dir_len, NULL, 0);
+        }
+        if (r < 0)
+            GR_LOG_WARN("cannot create '%s': %s", *f[i].path, gr_strerror(r));
+    }
+    if (dfd >= 0)
+        close(dfd);
 }
 
 static json_t *forced_env(struct ex__stepexec *se)
@@ -868,11 +964,7 @@ char **ex__step_process_env(struct ex__stepexec *se)
     json_t *forced;
     char **envp;
 
-    se->file_env = filecmd_create(se, EX__SLOT_ENV, "set_env_");
-    se->file_output = filecmd_create(se, EX__SLOT_OUTPUT, "set_output_");
-    se->file_path = filecmd_create(se, EX__SLOT_PATH, "add_path_");
-    se->file_state = filecmd_create(se, EX__SLOT_STATE, "save_state_");
-    se->file_summary = filecmd_create(se, EX__SLOT_SUMMARY, "step_summary_");
+    filecmds_create(se);
     forced = forced_env(se);
     envp = ex__step_environ(environ, se->env, forced, se->leg->path_list);
     json_decref(forced);

@@ -273,10 +273,8 @@ static char *write_script(struct ex__stepexec *se, const struct ex__shell *sh, c
     char *text = ex__script_text(sh, run);
     char *path =
         gr_xasprintf("%s/%08x-%04x%s", se->leg->temp_dir, (unsigned)uv_hrtime(), ++seq, sh->ext);
-    int r = ex__scratch_fresh(se->leg, EX__SLOT_SCRIPT, path);
+    int r = ex__scratch_new(se->leg, EX__SLOT_SCRIPT, path, text, strlen(text));
 
-    if (r == 0)
-        r = ex__scratch_write(path, text, strlen(text));
     free(text);
     if (r < 0) {
         gr_diag_set(reterr, r, NULL, 0, 0, "cannot write the script file '%s': %s", path,
