@@ -42,6 +42,8 @@ struct ex__shell {
     char **argv;     /* NULL-terminated; argv[0] is the program as written */
     const char *ext; /* ".sh", ".py", ".ps1", ".cmd" or "" */
     bool pwsh;       /* PowerShell prelude/epilogue */
+    char *prog;      /* argv[0] as found on the path when parsing searched it (unspecified
+                        shell), else NULL; owned */
 };
 /*
  * Resolve a step's `shell` (NULL or "" = unspecified) into a template.
@@ -247,6 +249,7 @@ struct ex__stepexec {
     bool failed_cmd; /* a command failed the step */
     bool debug;
     char *file_env, *file_output, *file_path, *file_state, *file_summary, *script;
+    unsigned filecmds_empty; /* after the step: bit EX__SLOT_*, that file was left empty */
     uint64_t t0;
     double timeout_min;
     struct gr_buf line;

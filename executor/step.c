@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1108,9 +1109,67 @@ void ex__step_line(struct ex__stepexec *se, const char *line, size_t len)
 
 /* ---- file commands ----------------------------------------------------- */
 
+/* The step's file-command files, by EX__SLOT_* (ENV to SUMMARY). */
+static void filecmd_files(const struct ex__stepexec *se, const char *files[EX__SLOT_SUMMARY + 1])
+{
+    files[EX__SLOT_ENV] = se->file_env;
+    files[EX__SLOT_OUTPUT] = se->file_output;
+    files[EX__SLOT_PATH] = se->file_path;
+    files[EX__SLOT_STATE] = se->file_state;
+    files[EX__SLOT_SUMMARY] = se->file_summary;
+}
+
+/*
+ * Which of the step's file-command files it left empty: a regular file of the steps' uid with
+ * one link and nothing in it has nothing to read (most steps write none of them). One walk to
+ * their directory and an fstatat each, instead of a walk, an open and a read each; any other
+ * file is read as before (ex__scratch_read: no link followed, the same checks).
+ */
+static unsigned filecmds_scan_empty(const struct ex__stepexec *se)
+{
+    const struct ex__leg *leg = se->leg;
+    uid_t uid = leg->slot ? leg->slot_uid : geteuid(); /* as slot.c's check_fd */
+    const char *files[EX__SLOT_SUMMARY + 1], *name;
+    unsigned empty = 0;
+    struct stat st;
+    size_t dir_len;
+    int dfd;
+
+    filecmd_files(se, files);
+    dfd = ex__scratch_dir(leg, se->file_env, false, &name);
+    if (dfd < 0)
+        return 0;
+    dir_len = (size_t)(name - se->file_env);
+    for (int i = 0; i <= EX__SLOT_SUMMARY; i++) {
+        const char *n = files[i] + dir_len;
+
+        if (strncmp(files[i], se->file_env, dir_len) != 0 || strchr(n, '/'))
+            continue;
+        if (fstatat(dfd, n, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+            st.st_size == 0 && st.st_nlink == 1 && st.st_uid == uid)
+            empty |= 1u << i;
+    }
+    close(dfd);
+    return empty;
+}
+
+static bool filecmd_left_empty(const struct ex__stepexec *se, const char *path)
+{
+    const char *files[EX__SLOT_SUMMARY + 1];
+
+    filecmd_files(se, files);
+    for (int i = 0; i <= EX__SLOT_SUMMARY; i++)
+        if (files[i] == path)
+            return se->filecmds_empty & (1u << i);
+    return false;
+}
+
 static int filecmd_read(struct ex__stepexec *se, const char *path, char **ret, size_t *ret_len)
 {
-    int r = ex__scratch_read(se->leg, path, EX__FILECMD_MAX, ret, ret_len);
+    /* a file left empty reads as one that is not there: nothing */
+    int r = filecmd_left_empty(se, path)
+                ? -ENOENT
+                : ex__scratch_read(se->leg, path, EX__FILECMD_MAX, ret, ret_len);
 
     if (r == -ENOENT) {
         *ret = gr_xstrdup("");
@@ -1242,8 +1301,11 @@ static void filecmd_summary(struct ex__stepexec *se)
     struct ex_linesplit ls;
     char *data = NULL;
     size_t len = 0;
-    int r = ex__scratch_read(se->leg, se->file_summary, EX__SUMMARY_MAX, &data, &len);
+    int r;
 
+    if (filecmd_left_empty(se, se->file_summary))
+        return;
+    r = ex__scratch_read(se->leg, se->file_summary, EX__SUMMARY_MAX, &data, &len);
     if (r == -E2BIG) {
         ex__leg_annotate(se->leg, se, "error",
                          "$GITHUB_STEP_SUMMARY upload aborted, supports content up to a size of "
@@ -1269,6 +1331,7 @@ void ex__step_filecmds(struct ex__stepexec *se)
 {
     if (!se->file_env)
         return;
+    se->filecmds_empty = filecmds_scan_empty(se);
     filecmd_env(se);
     filecmd_output(se);
     filecmd_state(se);
