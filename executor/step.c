@@ -476,15 +476,14 @@ static void spare_drop(struct ex__leg *leg, int slot, int dfd, size_t dir_len, c
 static int scratch_new_at(const struct ex__leg *leg, int dfd, const char *name, const char *data,
                           size_t len)
 {
-    int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
-    int fd = openat(dfd, name, flags, 0644);
+    int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     int r;
 
     if (fd < 0 && errno == EEXIST) {
         /* planted under a name that was to be fresh: not ours, gone */
         if (unlinkat(dfd, name, 0) < 0)
             return -errno;
-        fd = openat(dfd, name, flags, 0644);
+        fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     }
     if (fd < 0)
         return -errno;
