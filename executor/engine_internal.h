@@ -42,6 +42,8 @@ struct ex__shell {
     char **argv;     /* NULL-terminated; argv[0] is the program as written */
     const char *ext; /* ".sh", ".py", ".ps1", ".cmd" or "" */
     bool pwsh;       /* PowerShell prelude/epilogue */
+    char *prog;      /* argv[0] as found on the path when parsing searched it (unspecified
+                        shell), else NULL; owned */
 };
 /*
  * Resolve a step's `shell` (NULL or "" = unspecified) into a template.
@@ -107,6 +109,18 @@ enum {
     EX__N_SLOTS
 };
 int ex__scratch_fresh(struct ex__leg *leg, int slot, const char *path) GR_MUST_CHECK;
+/*
+ * What the engine uses for a step's scratch files (step.c): path, below leg->temp_dir, made a
+ * new file holding data (len bytes; 0: empty), the uid the steps run as owning it from its
+ * creation (fchown on the descriptor), its directories opened through no link and made when
+ * missing (ex__scratch_dir); a file a step planted under the name is removed first. The
+ * previous step's file of the same slot (leg->spare), in the same directory, is removed rather
+ * than emptied and reused: on ext4, truncating a file that held data makes its close write
+ * back (auto_da_alloc), about 2 ms per file here, while unlinking one and creating the next
+ * reuses the freed inode at once. 0 or -errno.
+ */
+int ex__scratch_new(struct ex__leg *leg, int slot, const char *path, const char *data,
+                    size_t len) GR_MUST_CHECK;
 
 /* ---- job slots (slot.c) ------------------------------------------------ */
 
@@ -203,7 +217,7 @@ struct ex__leg {
     size_t step_i;
     struct ex__proc *proc;    /* running step process */
     struct ex__stepexec *cur; /* running step */
-    char *spare[EX__N_SLOTS]; /* previous step's scratch files, reused by the next */
+    char *spare[EX__N_SLOTS]; /* previous step's scratch files, removed by the next */
     pid_t *pgids;
     size_t n_pgids, cap_pgids;
     uv_timer_t timer; /* job timeout */
@@ -238,6 +252,7 @@ struct ex__stepexec {
     bool failed_cmd; /* a command failed the step */
     bool debug;
     char *file_env, *file_output, *file_path, *file_state, *file_summary, *script;
+    unsigned filecmds_empty; /* after the step: bit EX__SLOT_*, that file was left empty */
     uint64_t t0;
     double timeout_min;
     struct gr_buf line;

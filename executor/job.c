@@ -307,6 +307,14 @@ static void trace(struct ex__leg *leg, const char *what)
         leg->run->opts->trace(what);
 }
 
+/* gr_mkdir_p(path, 0755) in one mkdir when only path itself is missing, or nothing is. */
+static int mkdir_chain(const char *path)
+{
+    if (mkdir(path, 0755) == 0 || errno == EEXIST)
+        return 0;
+    return errno == ENOENT ? gr_mkdir_p(path, 0755) : -errno;
+}
+
 static int leg_dirs(struct ex__leg *leg, struct gr_diag *d)
 {
     char *ev_dir = gr_path_join(leg->temp_dir, "_github_workflow");
@@ -315,10 +323,15 @@ static int leg_dirs(struct ex__leg *leg, struct gr_diag *d)
     char *text = json_dumps(event ? event : json_object_get(leg->ctx, "inputs"), JSON_INDENT(2));
     int r = gr_rm_rf(leg->leg_dir);
 
+    /* the leg's dirs, one level at a time (the state dir is there after the first job) */
     if (r == 0)
-        r = gr_mkdir_p(ev_dir, 0755);
+        r = mkdir_chain(leg->leg_dir);
     if (r == 0)
-        r = gr_mkdir_p(leg->run->tool_cache, 0755);
+        r = mkdir_chain(leg->temp_dir);
+    if (r == 0)
+        r = mkdir_chain(ev_dir);
+    if (r == 0)
+        r = mkdir_chain(leg->run->tool_cache);
     /* the tool cache outlives the job and serves every slot: sticky and world-writable */
     if (r == 0 && leg->slot && chmod(leg->run->tool_cache, 01777) < 0)
         r = -errno;

@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -457,6 +458,67 @@ int ex__scratch_write(const char *path, const char *data, size_t len)
     return r;
 }
 
+/*
+ * The previous step's file of this slot (leg->spare), when it lies in dfd as the new one does:
+ * removed. unlinkat removes a name only, whatever a step put there.
+ */
+static void spare_drop(struct ex__leg *leg, int slot, int dfd, size_t dir_len, const char *path)
+{
+    char *sp = leg->spare[slot];
+
+    if (sp && strncmp(sp, path, dir_len) == 0 && !strchr(sp + dir_len, '/'))
+        (void)unlinkat(dfd, sp + dir_len, 0);
+    free(sp);
+    leg->spare[slot] = NULL;
+}
+
+/* A new file name in dfd, the slot's from the start, holding data. */
+static int scratch_new_at(const struct ex__leg *leg, int dfd, const char *name, const char *data,
+                          size_t len)
+{
+    int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    int r;
+
+    if (fd < 0 && errno == EEXIST) {
+        /* planted under a name that was to be fresh: not ours, gone */
+        if (unlinkat(dfd, name, 0) < 0)
+            return -errno;
+        fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    }
+    if (fd < 0)
+        return -errno;
+    r = ex__slot_own_fd(leg, fd);
+    while (r == 0 && len > 0) {
+        ssize_t n = write(fd, data, len);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            r = n < 0 ? -errno : -EIO;
+        else {
+            data += n;
+            len -= (size_t)n;
+        }
+    }
+    if (close(fd) < 0 && r == 0)
+        r = -errno;
+    return r;
+}
+
+int ex__scratch_new(struct ex__leg *leg, int slot, const char *path, const char *data, size_t len)
+{
+    const char *name;
+    int dfd = ex__scratch_dir(leg, path, true, &name);
+    int r;
+
+    if (dfd < 0)
+        return dfd;
+    spare_drop(leg, slot, dfd, (size_t)(name - path), path);
+    r = scratch_new_at(leg, dfd, name, data, len);
+    close(dfd);
+    return r;
+}
+
 /* ---- step state -------------------------------------------------------- */
 
 static void spare_put(struct ex__leg *leg, int slot, char **path)
@@ -810,16 +872,50 @@ static void forced_add_upper(json_t *forced, const char *prefix, const char *key
     free(name);
 }
 
-static char *filecmd_create(struct ex__stepexec *se, int slot, const char *prefix)
+/*
+ * The step's five file-command files, fresh and empty, the slot's, with unique names in
+ * RUNNER_TEMP/_runner_file_commands (actions/runner FileCommandManager.InitializeFiles, which
+ * deletes the previous step's files as this does): one walk to the directory for all five.
+ * New inodes rather than the previous step's files emptied: truncating a file that held data
+ * makes ext4 (auto_da_alloc) write back on close, milliseconds per file.
+ */
+static void filecmds_create(struct ex__stepexec *se)
 {
     static unsigned seq;
-    char *path = gr_xasprintf("%s/_runner_file_commands/%s%08x%04x%x", se->leg->temp_dir, prefix,
-                              (unsigned)uv_hrtime(), ++seq, (unsigned)getpid());
-    int r = ex__scratch_fresh(se->leg, slot, path);
+    struct ex__leg *leg = se->leg;
+    const struct {
+        char **path;
+        int slot;
+        const char *prefix;
+    } f[] = {
+        {&se->file_env, EX__SLOT_ENV, "set_env_"},
+        {&se->file_output, EX__SLOT_OUTPUT, "set_output_"},
+        {&se->file_path, EX__SLOT_PATH, "add_path_"},
+        {&se->file_state, EX__SLOT_STATE, "save_state_"},
+        {&se->file_summary, EX__SLOT_SUMMARY, "step_summary_"},
+    };
+    unsigned t = (unsigned)uv_hrtime(), pid = (unsigned)getpid();
+    const char *name = NULL;
+    size_t dir_len;
+    int dfd, r;
 
-    if (r < 0)
-        GR_LOG_WARN("cannot create '%s': %s", path, gr_strerror(r));
-    return path;
+    for (size_t i = 0; i < GR_ARRAY_SIZE(f); i++)
+        *f[i].path = gr_xasprintf("%s/_runner_file_commands/%s%08x%04x%x", leg->temp_dir,
+                                  f[i].prefix, t, ++seq, pid);
+    dfd = ex__scratch_dir(leg, se->file_env, true, &name);
+    dir_len = name ? (size_t)(name - se->file_env) : 0;
+    for (size_t i = 0; i < GR_ARRAY_SIZE(f); i++) {
+        /* the same directory for all: what follows it is each file's name */
+        r = dfd;
+        if (dfd >= 0) {
+            spare_drop(leg, f[i].slot, dfd, dir_len, *f[i].path);
+            r = scratch_new_at(leg, dfd, *f[i].path + dir_len, NULL, 0);
+        }
+        if (r < 0)
+            GR_LOG_WARN("cannot create '%s': %s", *f[i].path, gr_strerror(r));
+    }
+    if (dfd >= 0)
+        close(dfd);
 }
 
 /* "KEY=VALUE" entries of list into forced, but a key the env context sets keeps its value. */
@@ -874,11 +970,7 @@ char **ex__step_process_env(struct ex__stepexec *se)
     json_t *forced;
     char **envp;
 
-    se->file_env = filecmd_create(se, EX__SLOT_ENV, "set_env_");
-    se->file_output = filecmd_create(se, EX__SLOT_OUTPUT, "set_output_");
-    se->file_path = filecmd_create(se, EX__SLOT_PATH, "add_path_");
-    se->file_state = filecmd_create(se, EX__SLOT_STATE, "save_state_");
-    se->file_summary = filecmd_create(se, EX__SLOT_SUMMARY, "step_summary_");
+    filecmds_create(se);
     forced = forced_env(se);
     envp = ex__step_environ(environ, se->env, forced, se->leg->path_list);
     json_decref(forced);
@@ -1022,9 +1114,67 @@ void ex__step_line(struct ex__stepexec *se, const char *line, size_t len)
 
 /* ---- file commands ----------------------------------------------------- */
 
+/* The step's file-command files, by EX__SLOT_* (ENV to SUMMARY). */
+static void filecmd_files(const struct ex__stepexec *se, const char *files[EX__SLOT_SUMMARY + 1])
+{
+    files[EX__SLOT_ENV] = se->file_env;
+    files[EX__SLOT_OUTPUT] = se->file_output;
+    files[EX__SLOT_PATH] = se->file_path;
+    files[EX__SLOT_STATE] = se->file_state;
+    files[EX__SLOT_SUMMARY] = se->file_summary;
+}
+
+/*
+ * Which of the step's file-command files it left empty: a regular file of the steps' uid with
+ * one link and nothing in it has nothing to read (most steps write none of them). One walk to
+ * their directory and an fstatat each, instead of a walk, an open and a read each; any other
+ * file is read as before (ex__scratch_read: no link followed, the same checks).
+ */
+static unsigned filecmds_scan_empty(const struct ex__stepexec *se)
+{
+    const struct ex__leg *leg = se->leg;
+    uid_t uid = leg->slot ? leg->slot_uid : geteuid(); /* as slot.c's check_fd */
+    const char *files[EX__SLOT_SUMMARY + 1], *name;
+    unsigned empty = 0;
+    struct stat st;
+    size_t dir_len;
+    int dfd;
+
+    filecmd_files(se, files);
+    dfd = ex__scratch_dir(leg, se->file_env, false, &name);
+    if (dfd < 0)
+        return 0;
+    dir_len = (size_t)(name - se->file_env);
+    for (int i = 0; i <= EX__SLOT_SUMMARY; i++) {
+        const char *n = files[i] + dir_len;
+
+        if (strncmp(files[i], se->file_env, dir_len) != 0 || strchr(n, '/'))
+            continue;
+        if (fstatat(dfd, n, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+            st.st_size == 0 && st.st_nlink == 1 && st.st_uid == uid)
+            empty |= 1u << i;
+    }
+    close(dfd);
+    return empty;
+}
+
+static bool filecmd_left_empty(const struct ex__stepexec *se, const char *path)
+{
+    const char *files[EX__SLOT_SUMMARY + 1];
+
+    filecmd_files(se, files);
+    for (int i = 0; i <= EX__SLOT_SUMMARY; i++)
+        if (files[i] == path)
+            return se->filecmds_empty & (1u << i);
+    return false;
+}
+
 static int filecmd_read(struct ex__stepexec *se, const char *path, char **ret, size_t *ret_len)
 {
-    int r = ex__scratch_read(se->leg, path, EX__FILECMD_MAX, ret, ret_len);
+    /* a file left empty reads as one that is not there: nothing */
+    int r = filecmd_left_empty(se, path)
+                ? -ENOENT
+                : ex__scratch_read(se->leg, path, EX__FILECMD_MAX, ret, ret_len);
 
     if (r == -ENOENT) {
         *ret = gr_xstrdup("");
@@ -1156,8 +1306,11 @@ static void filecmd_summary(struct ex__stepexec *se)
     struct ex_linesplit ls;
     char *data = NULL;
     size_t len = 0;
-    int r = ex__scratch_read(se->leg, se->file_summary, EX__SUMMARY_MAX, &data, &len);
+    int r;
 
+    if (filecmd_left_empty(se, se->file_summary))
+        return;
+    r = ex__scratch_read(se->leg, se->file_summary, EX__SUMMARY_MAX, &data, &len);
     if (r == -E2BIG) {
         ex__leg_annotate(se->leg, se, "error",
                          "$GITHUB_STEP_SUMMARY upload aborted, supports content up to a size of "
@@ -1183,6 +1336,7 @@ void ex__step_filecmds(struct ex__stepexec *se)
 {
     if (!se->file_env)
         return;
+    se->filecmds_empty = filecmds_scan_empty(se);
     filecmd_env(se);
     filecmd_output(se);
     filecmd_state(se);

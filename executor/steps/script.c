@@ -158,7 +158,7 @@ int ex__shell_parse(const char *shell, const char *path, struct ex__shell *ret,
         /* Unspecified: bash -e {0} when bash is on PATH, else sh -e {0}. */
         bash = ex__which("bash", path);
         r = shell_from(bash ? "bash -e {0}" : "sh -e {0}", "sh", ret);
-        free(bash);
+        ret->prog = bash; /* found already: the step need not search PATH again */
         return r;
     }
     words = ex__split_args(shell);
@@ -192,6 +192,8 @@ void ex__shell_release(struct ex__shell *sh)
 {
     ex__argv_free(sh->argv);
     sh->argv = NULL;
+    free(sh->prog);
+    sh->prog = NULL;
 }
 
 char *ex__script_text(const struct ex__shell *sh, const char *run)
@@ -273,10 +275,8 @@ static char *write_script(struct ex__stepexec *se, const struct ex__shell *sh, c
     char *text = ex__script_text(sh, run);
     char *path =
         gr_xasprintf("%s/%08x-%04x%s", se->leg->temp_dir, (unsigned)uv_hrtime(), ++seq, sh->ext);
-    int r = ex__scratch_fresh(se->leg, EX__SLOT_SCRIPT, path);
+    int r = ex__scratch_new(se->leg, EX__SLOT_SCRIPT, path, text, strlen(text));
 
-    if (r == 0)
-        r = ex__scratch_write(path, text, strlen(text));
     free(text);
     if (r < 0) {
         gr_diag_set(reterr, r, NULL, 0, 0, "cannot write the script file '%s': %s", path,
@@ -358,7 +358,7 @@ static int script_prepare(struct ex__stepexec *se, struct script_parts *p, struc
     r = ex__shell_parse(p->shell, p->path, &p->sh, d);
     if (r < 0)
         return r;
-    prog = ex__which(p->sh.argv[0], p->path);
+    prog = p->sh.prog ? gr_xstrdup(p->sh.prog) : ex__which(p->sh.argv[0], p->path);
     if (!prog)
         return gr_diag_set(d, GR_EFAILED, NULL, 0, 0,
                            "shell '%s' cannot run: '%s' was not found on PATH",
