@@ -89,16 +89,7 @@ const char *ex__runner_arch(void);
  * fsync or rename, since nothing survives the job anyway. 0 or -errno.
  */
 int ex__scratch_write(const char *path, const char *data, size_t len) GR_MUST_CHECK;
-/*
- * Make path a fresh empty file for the current step. The previous step's
- * file of the same slot is renamed and truncated rather than a new inode
- * created: on ext4, allocating inodes while others were just deleted costs
- * more than the rest of the step's bookkeeping together. path lies below
- * leg->temp_dir, where steps write: the reused file is emptied only while it
- * is still a regular file of the steps' uid with one link, directories on
- * the way are opened through no link (and made, owned by the slot, when
- * missing), and the file belongs to the uid the steps run as (slot.c).
- */
+/* The kinds of a step's scratch files; leg->spare holds the previous step's of each. */
 enum {
     EX__SLOT_ENV,
     EX__SLOT_OUTPUT,
@@ -108,7 +99,6 @@ enum {
     EX__SLOT_SCRIPT,
     EX__N_SLOTS
 };
-int ex__scratch_fresh(struct ex__leg *leg, int slot, const char *path) GR_MUST_CHECK;
 /*
  * What the engine uses for a step's scratch files (step.c): path, below leg->temp_dir, made a
  * new file holding data (len bytes; 0: empty), the uid the steps run as owning it from its

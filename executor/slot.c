@@ -137,63 +137,6 @@ static int check_fd(const struct ex__leg *leg, int fd)
 }
 
 /* The previous step's file, renamed to name: emptied, if it is still the file we made. */
-static int reuse(const struct ex__leg *leg, int dfd, const char *name)
-{
-    int fd = openat(dfd, name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    int r;
-
-    if (fd < 0)
-        return -errno;
-    r = check_fd(leg, fd);
-    if (r == 0 && ftruncate(fd, 0) < 0)
-        r = -errno;
-    close(fd);
-    return r;
-}
-
-static int create_new(const struct ex__leg *leg, int dfd, const char *name)
-{
-    int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-    int r;
-
-    if (fd < 0 && errno == EEXIST) {
-        /* planted under a name that was to be fresh: not ours, gone */
-        if (unlinkat(dfd, name, 0) < 0)
-            return -errno;
-        fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-    }
-    if (fd < 0)
-        return -errno;
-    r = ex__slot_own_fd(leg, fd);
-    close(fd);
-    return r;
-}
-
-int ex__scratch_fresh(struct ex__leg *leg, int slot, const char *path)
-{
-    const char *name, *sname;
-    int dfd, sfd, r = -1;
-
-    dfd = ex__scratch_dir(leg, path, true, &name);
-    if (dfd < 0)
-        return dfd;
-    if (leg->spare[slot]) {
-        sfd = ex__scratch_dir(leg, leg->spare[slot], false, &sname);
-        if (sfd >= 0 && renameat(sfd, sname, dfd, name) == 0)
-            r = reuse(leg, dfd, name);
-        if (sfd >= 0)
-            close(sfd);
-        free(leg->spare[slot]);
-        leg->spare[slot] = NULL;
-        if (r < 0)
-            (void)unlinkat(dfd, name, 0);
-    }
-    if (r < 0)
-        r = create_new(leg, dfd, name);
-    close(dfd);
-    return r;
-}
-
 int ex__scratch_read(const struct ex__leg *leg, const char *path, size_t max, char **ret,
                      size_t *ret_len)
 {

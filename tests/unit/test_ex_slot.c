@@ -1,6 +1,6 @@
 /*
  * executor/slot.c: scratch files below RUNNER_TEMP, where steps write. The
- * runner makes them fresh or reuses the previous step's, and reads them
+ * runner makes them new (ex__scratch_new) and reads them
  * back, without following a link a step planted (in the file's place or a
  * directory's on the way), without blocking on a FIFO, only from a regular
  * file of the steps' uid with one link, and within a size bound.
@@ -73,7 +73,7 @@ static void test_fresh_then_read(void **state)
     size_t len = 9;
     struct stat st;
 
-    assert_int_equal(ex__scratch_fresh(&f->leg, EX__SLOT_OUTPUT, p), 0);
+    assert_int_equal(ex__scratch_new(&f->leg, EX__SLOT_OUTPUT, p, NULL, 0), 0);
     assert_int_equal(stat(p, &st), 0);
     assert_true(S_ISREG(st.st_mode));
     assert_int_equal(st.st_size, 0);
@@ -141,7 +141,7 @@ static void test_linked_dir_healed(void **state)
     assert_true(r == -ENOTDIR || r == -ELOOP);
     assert_null(data);
     /* making a fresh file removes the link and makes the dir again */
-    assert_int_equal(ex__scratch_fresh(&f->leg, EX__SLOT_ENV, p), 0);
+    assert_int_equal(ex__scratch_new(&f->leg, EX__SLOT_ENV, p, NULL, 0), 0);
     assert_int_equal(lstat(dir, &st), 0);
     assert_true(S_ISDIR(st.st_mode));
     assert_int_equal(stat(hidden, &st), 0);
@@ -149,36 +149,6 @@ static void test_linked_dir_healed(void **state)
     free(dir);
     free(p);
     free(hidden);
-}
-
-static void test_spare_reuse(void **state)
-{
-    struct fx *f = *state;
-    char *a = in_temp(f, "s_a"), *b = in_temp(f, "s_b"), *c = in_temp(f, "s_c");
-    struct stat st, st2;
-
-    assert_int_equal(ex__scratch_fresh(&f->leg, EX__SLOT_SCRIPT, a), 0);
-    assert_int_equal(ex__scratch_write(a, "old", 3), 0);
-    assert_int_equal(stat(a, &st), 0);
-    f->leg.spare[EX__SLOT_SCRIPT] = gr_xstrdup(a);
-    assert_int_equal(ex__scratch_fresh(&f->leg, EX__SLOT_SCRIPT, b), 0);
-    assert_null(f->leg.spare[EX__SLOT_SCRIPT]);
-    assert_int_equal(stat(b, &st2), 0);
-    assert_int_equal(st.st_ino, st2.st_ino); /* the same inode, renamed */
-    assert_int_equal(st2.st_size, 0);
-    assert_int_equal(access(a, F_OK), -1);
-    /* a spare a step swapped for a link: removed, a new file made, the target untouched */
-    assert_int_equal(unlink(b), 0);
-    assert_int_equal(symlink(f->secret, b), 0);
-    f->leg.spare[EX__SLOT_SCRIPT] = gr_xstrdup(b);
-    assert_int_equal(ex__scratch_fresh(&f->leg, EX__SLOT_SCRIPT, c), 0);
-    assert_int_equal(lstat(c, &st), 0);
-    assert_true(S_ISREG(st.st_mode));
-    assert_int_equal(stat(f->secret, &st), 0);
-    assert_int_equal(st.st_size, 9);
-    free(a);
-    free(b);
-    free(c);
 }
 
 static void test_outside_temp_refused(void **state)
@@ -190,7 +160,7 @@ static void test_outside_temp_refused(void **state)
 
     assert_int_equal(ex__scratch_read(&f->leg, f->secret, 1024, &data, &len), -EINVAL);
     assert_int_equal(ex__scratch_read(&f->leg, up, 1024, &data, &len), -EINVAL);
-    assert_int_equal(ex__scratch_fresh(&f->leg, EX__SLOT_ENV, up), -EINVAL);
+    assert_int_equal(ex__scratch_new(&f->leg, EX__SLOT_ENV, up, NULL, 0), -EINVAL);
     assert_null(data);
     free(up);
 }
@@ -211,7 +181,7 @@ static void test_slot_owner(void **state)
     f->leg.slot = true;
     f->leg.slot_uid = 64999;
     f->leg.slot_gid = 64998;
-    assert_int_equal(ex__scratch_fresh(&f->leg, EX__SLOT_STATE, p), 0);
+    assert_int_equal(ex__scratch_new(&f->leg, EX__SLOT_STATE, p, NULL, 0), 0);
     assert_int_equal(stat(p, &st), 0);
     assert_int_equal(st.st_uid, 64999);
     assert_int_equal(st.st_gid, 64998);
@@ -232,7 +202,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_linked_file_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fifo_and_hardlink_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_linked_dir_healed, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_spare_reuse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outside_temp_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slot_owner, setup, teardown),
     };
