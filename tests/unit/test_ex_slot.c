@@ -1,6 +1,9 @@
 /*
  * executor/slot.c: scratch files below RUNNER_TEMP, where steps write. The
- * runner makes them new (ex__scratch_new) and reads them
+ * runner makes them new (ex__scratch_new: with their content, the steps' uid owning them from
+ * the start, the previous step's file of the same slot removed, never emptied in place or
+ * followed, whatever a step planted under the name or in a directory's place removed without
+ * following it, nothing outside RUNNER_TEMP touched) and reads them
  * back, without following a link a step planted (in the file's place or a
  * directory's on the way), without blocking on a FIFO, only from a regular
  * file of the steps' uid with one link, and within a size bound.
@@ -195,6 +198,180 @@ static void test_slot_owner(void **state)
     free(rootf);
 }
 
+static void assert_content(const char *path, const char *want)
+{
+    char *data = NULL;
+    size_t len = 0;
+
+    assert_int_equal(gr_file_read(path, 4096, &data, &len), 0);
+    assert_int_equal(len, strlen(want));
+    assert_memory_equal(data, want, len);
+    free(data);
+}
+
+static void assert_secret_intact(const struct fx *f)
+{
+    assert_content(f->secret, "k=SECRET\n");
+}
+
+static void test_new_with_content(void **state)
+{
+    struct fx *f = *state;
+    char *p = in_temp(f, "0001-0001.sh"), *e = in_temp(f, "_runner_file_commands/set_env_1");
+    struct stat st;
+
+    assert_int_equal(ex__scratch_new(&f->leg, EX__SLOT_SCRIPT, p, "echo ok\n", 8), 0);
+    assert_int_equal(lstat(p, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(st.st_mode & 07777, 0644);
+    assert_int_equal(st.st_uid, geteuid());
+    assert_content(p, "echo ok\n");
+    /* empty, in a directory made on the way */
+    assert_int_equal(ex__scratch_new(&f->leg, EX__SLOT_ENV, e, NULL, 0), 0);
+    assert_int_equal(lstat(e, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(st.st_size, 0);
+    free(p);
+    free(e);
+}
+
+static void test_previous_removed(void **state)
+{
+    struct fx *f = *state;
+    char *a = in_temp(f, "a.sh"), *b = in_temp(f, "b.sh");
+    struct stat st;
+
+    assert_int_equal(ex__scratch_new(&f->leg, EX__SLOT_SCRIPT, a, "first step\n", 11), 0);
+    f->leg.spare[EX__SLOT_SCRIPT] = gr_xstrdup(a);
+    assert_int_equal(ex__scratch_new(&f->leg, EX__SLOT_SCRIPT, b, "second\n", 7), 0);
+    assert_null(f->leg.spare[EX__SLOT_SCRIPT]);
+    assert_int_equal(lstat(a, &st), -1);
+    assert_int_equal(errno, ENOENT);
+    assert_content(b, "second\n");
+    /* a spare already gone is no error */
+    f->leg.spare[EX__SLOT_SCRIPT] = gr_xstrdup(a);
+    assert_int_equal(ex__scratch_new(&f->leg, EX__SLOT_SCRIPT, a, "third\n", 6), 0);
+    assert_content(a, "third\n");
+    assert_content(b, "second\n"); /* not handed back as the spare: it stays */
+    free(a);
+    free(b);
+}
+
+static void test_linked_spare_not_followed(void **state)
+{
+    struct fx *f = *state;
+    char *a = in_temp(f, "a.sh"), *b = in_temp(f, "b.sh"), *c = in_temp(f, "sub/c.sh");
+    char *d = in_temp(f, "d.sh");
+    struct stat st;
+
+    /* the step swapped its script for a link to a file of the runner's: the link goes */
+    assert_int_equal(symlink(f->secret, a), 0);
+    f->leg.spare[EX__SLOT_SCRIPT] = gr_xstrdup(a);
+    assert_int_equal(ex__scratch_new(&f->leg, EX__SLOT_SCRIPT, b, "x\n", 2), 0);
+    assert_int_equal(lstat(a, &st), -1);
+    assert_secret_intact(f);
+    /* a spare in another directory than the new file's is left where it is */
+    assert_int_equal(ex__scratch_new(&f->leg, EX__SLOT_SCRIPT, c, "y\n", 2), 0);
+    f->leg.spare[EX__SLOT_SCRIPT] = gr_xstrdup(c);
+    assert_int_equal(ex__scratch_new(&f->leg, EX__SLOT_SCRIPT, d, "z\n", 2), 0);
+    assert_null(f->leg.spare[EX__SLOT_SCRIPT]);
+    assert_content(c, "y\n");
+    assert_content(d, "z\n");
+    free(a);
+    free(b);
+    free(c);
+    free(d);
+}
+
+static void test_planted_name_replaced(void **state)
+{
+    struct fx *f = *state;
+    char *p = in_temp(f, "n.sh"), *q = in_temp(f, "m.sh");
+    struct stat st;
+
+    /* a link where the new file goes: removed, the file made, the target untouched */
+    assert_int_equal(symlink(f->secret, p), 0);
+    assert_int_equal(ex__scratch_new(&f->leg, EX__SLOT_SCRIPT, p, "mine\n", 5), 0);
+    assert_int_equal(lstat(p, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_content(p, "mine\n");
+    assert_secret_intact(f);
+    /* a file of someone else's with two links: the name is made new, the other link keeps
+     * what it had */
+    assert_int_equal(gr_file_write_atomic(q, "theirs", 6, 0644), 0);
+    free(p);
+    p = in_temp(f, "hard.sh");
+    assert_int_equal(link(q, p), 0);
+    assert_int_equal(ex__scratch_new(&f->leg, EX__SLOT_SCRIPT, p, "new", 3), 0);
+    assert_content(p, "new");
+    assert_content(q, "theirs");
+    free(p);
+    free(q);
+}
+
+static void test_linked_dir_made_again(void **state)
+{
+    struct fx *f = *state;
+    char *dir = in_temp(f, "_runner_file_commands");
+    char *p = in_temp(f, "_runner_file_commands/set_output_2");
+    char *inside = gr_path_join(f->outside, "set_output_2");
+    struct stat st;
+
+    assert_int_equal(symlink(f->outside, dir), 0);
+    assert_int_equal(ex__scratch_new(&f->leg, EX__SLOT_OUTPUT, p, NULL, 0), 0);
+    assert_int_equal(lstat(dir, &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+    assert_int_equal(lstat(inside, &st), -1); /* nothing made through the link */
+    assert_int_equal(lstat(p, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_secret_intact(f);
+    free(dir);
+    free(p);
+    free(inside);
+}
+
+static void test_new_outside_temp_refused(void **state)
+{
+    struct fx *f = *state;
+    char *up = in_temp(f, "../outside/secret"), *beside = gr_path_join(f->dir, "beside.sh");
+    struct stat st;
+
+    assert_int_equal(ex__scratch_new(&f->leg, EX__SLOT_SCRIPT, up, "x", 1), -EINVAL);
+    assert_int_equal(ex__scratch_new(&f->leg, EX__SLOT_SCRIPT, beside, "x", 1), -EINVAL);
+    assert_int_equal(lstat(beside, &st), -1);
+    assert_secret_intact(f);
+    free(up);
+    free(beside);
+}
+
+/* As root with a slot: the file is the slot's from its creation. */
+static void test_new_slot_owner(void **state)
+{
+    struct fx *f = *state;
+    char *p = in_temp(f, "owned.sh");
+    char *data = NULL;
+    size_t len = 0;
+    struct stat st;
+
+    if (geteuid() != 0) {
+        skip();
+        return;
+    }
+    f->leg.slot = true;
+    f->leg.slot_uid = 64997;
+    f->leg.slot_gid = 64996;
+    assert_int_equal(ex__scratch_new(&f->leg, EX__SLOT_SCRIPT, p, "k=v\n", 4), 0);
+    assert_int_equal(stat(p, &st), 0);
+    assert_int_equal(st.st_uid, 64997);
+    assert_int_equal(st.st_gid, 64996);
+    /* and reads back as a file of the steps' uid */
+    assert_int_equal(ex__scratch_read(&f->leg, p, 16, &data, &len), 0);
+    assert_int_equal(len, 4);
+    assert_memory_equal(data, "k=v\n", 4);
+    free(data);
+    free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -204,6 +381,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_linked_dir_healed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outside_temp_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slot_owner, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_new_with_content, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_previous_removed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_linked_spare_not_followed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_planted_name_replaced, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_linked_dir_made_again, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_new_outside_temp_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_new_slot_owner, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
