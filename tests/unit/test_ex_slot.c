@@ -1,5 +1,5 @@
 /*
- * executor/slot.c: scratch files below RUNNER_TEMP, where steps write. The
+ * executor/slot.c and step.c: scratch files below RUNNER_TEMP, where steps write. The
  * runner makes them new (ex__scratch_new: with their content, the steps' uid owning them from
  * the start, the previous step's file of the same slot removed, never emptied in place or
  * followed, whatever a step planted under the name or in a directory's place removed without
